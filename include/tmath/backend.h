@@ -1,0 +1,210 @@
+// The interface a backend author implements, the backend registry, selection
+// policy and dispatch statistics.
+//
+// A backend runs kernels for one device type. The core owns graphs, shapes,
+// dtype promotion and output allocation; a backend receives evaluated strided
+// views (ArrayRef) and writes into contiguous outputs the core allocated with
+// the backend's allocator.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tmath/device.h"
+#include "tmath/dtype.h"
+#include "tmath/memory.h"
+#include "tmath/precision.h"
+#include "tmath/tensor.h"
+
+namespace tmath {
+
+// Every primitive kernel a backend may implement.
+#define TMATH_UNARY_OPS(X)                                                                        \
+  X(Neg) X(Abs) X(Sign) X(Exp) X(Expm1) X(Log) X(Log1p) X(Log2) X(Log10) X(Sqrt) X(Rsqrt)      \
+  X(Square) X(Reciprocal) X(Sin) X(Cos) X(Tan) X(Asin) X(Acos) X(Atan) X(Sinh) X(Cosh) X(Tanh) \
+  X(Sigmoid) X(Relu) X(Gelu) X(GeluTanh) X(Silu) X(Erf) X(Erfinv) X(Floor) X(Ceil) X(Round)    \
+  X(IsNan) X(IsInf) X(IsFinite) X(LogicalNot) X(Real) X(Imag) X(Conj)
+#define TMATH_BINARY_OPS(X)                                                                    \
+  X(Add) X(Subtract) X(Multiply) X(Divide) X(FloorDivide) X(Remainder) X(Power) X(Maximum)   \
+  X(Minimum) X(Atan2) X(Hypot) X(Equal) X(NotEqual) X(Less) X(LessEqual) X(Greater)         \
+  X(GreaterEqual) X(LogicalAnd) X(LogicalOr) X(LogicalXor)
+#define TMATH_REDUCE_OPS(X) X(Sum) X(Prod) X(Max) X(Min) X(Any) X(All)
+#define TMATH_OTHER_OPS(X)                                                                   \
+  X(ArgMax) X(ArgMin) X(CumSum) X(CumProd) X(Where) X(Copy) X(Fill) X(Arange) X(Softmax)   \
+  X(LogSoftmax) X(LayerNorm) X(Matmul) X(Take) X(TakeAlongAxis) X(RandomBits) X(RandomUniform) \
+  X(RandomNormal)
+
+enum class OpCode : uint16_t {
+#define TMATH_X(name) name,
+  TMATH_UNARY_OPS(TMATH_X) TMATH_BINARY_OPS(TMATH_X) TMATH_REDUCE_OPS(TMATH_X)
+      TMATH_OTHER_OPS(TMATH_X)
+#undef TMATH_X
+      Count
+};
+inline constexpr int kNumOpCodes = static_cast<int>(OpCode::Count);
+TMATH_API std::string_view op_name(OpCode op);
+TMATH_API bool is_unary(OpCode op);
+TMATH_API bool is_binary(OpCode op);
+TMATH_API bool is_reduce(OpCode op);
+// Binary ops whose result is bool (comparisons, logical).
+TMATH_API bool is_predicate(OpCode op);
+
+// A strided view of evaluated memory. Strides are in elements.
+struct ArrayRef {
+  void* data = nullptr;  // element 0 (offset already applied)
+  DType dtype = float32;
+  std::span<const int64_t> shape;
+  std::span<const int64_t> strides;
+  Device device;
+
+  int ndim() const { return static_cast<int>(shape.size()); }
+  int64_t size() const {
+    int64_t n = 1;
+    for (auto s : shape) n *= s;
+    return n;
+  }
+  bool is_contiguous() const {
+    int64_t expect = 1;
+    for (int i = ndim() - 1; i >= 0; --i) {
+      if (shape[i] != 1 && strides[i] != expect) return false;
+      expect *= shape[i];
+    }
+    return true;
+  }
+  template <class T>
+  T* ptr() const {
+    return static_cast<T*>(data);
+  }
+};
+
+class TMATH_API Allocator {
+ public:
+  virtual ~Allocator() = default;
+  // Throws OutOfMemoryError (with stats in the message) after one retry with the cache freed.
+  virtual void* allocate(size_t nbytes) = 0;
+  virtual void deallocate(void* p, size_t nbytes) = 0;
+  virtual MemoryStats stats() const = 0;
+  virtual void reset_peak() = 0;
+  virtual void empty_cache() = 0;
+  virtual void set_limit(uint64_t bytes) = 0;
+  // Host<->device transfer accounting (device allocators).
+  virtual void count_transfer(bool to_device, uint64_t bytes) { (void)to_device, (void)bytes; }
+};
+
+struct MatmulOptions {
+  MatmulPrecision precision = MatmulPrecision::Highest;
+};
+
+struct LayerNormArgs {
+  double eps = 1e-5;
+  int64_t inner = 1;  // product of the normalised (trailing) dims
+};
+
+struct RandomArgs {
+  uint32_t k0 = 0, k1 = 0;
+  double a = 0.0, b = 1.0;  // uniform: [a, b); normal: mean a, stddev b
+};
+
+struct BackendInfo {
+  std::string name;
+  bool built = true;
+  bool available = true;
+  std::string reason;  // why unavailable
+  std::vector<std::string> devices;
+  std::vector<std::pair<std::string, std::string>> libraries;  // (library, version)
+  int threads = 1;
+};
+
+class TMATH_API Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+  virtual DeviceType device_type() const = 0;
+  virtual BackendInfo info() const = 0;
+  virtual bool available() const { return true; }
+  // Whether this backend has a kernel for `op` with input dtype `dt`.
+  virtual bool supports(OpCode op, DType dt) const = 0;
+  virtual Allocator& allocator(Device d) = 0;
+  virtual void synchronize(Device d) { (void)d; }
+
+  // Copy host memory into `dst` (device-side contiguous) and back.
+  virtual void copy_from_host(const void* src, const ArrayRef& dst) = 0;
+  virtual void copy_to_host(const ArrayRef& src, void* dst) = 0;
+
+  // Kernels. `out` is contiguous and freshly allocated (or a donated input
+  // buffer of the same size); inputs are already broadcast to out's shape
+  // (zero strides) for elementwise ops.
+  virtual void unary(OpCode op, const ArrayRef& x, const ArrayRef& out) = 0;
+  // For predicates out is bool and a/b share a dtype; otherwise a, b, out share a dtype.
+  virtual void binary(OpCode op, const ArrayRef& a, const ArrayRef& b, const ArrayRef& out) = 0;
+  virtual void where(const ArrayRef& cond, const ArrayRef& a, const ArrayRef& b,
+                     const ArrayRef& out) = 0;
+  // Strided copy with dtype conversion (dst may be any strided view, non-overlapping).
+  virtual void copy(const ArrayRef& src, const ArrayRef& dst) = 0;
+  virtual void fill(const ArrayRef& out, Scalar value) = 0;
+  // out[i] = start + i * step (flat index), computed in float64 then converted.
+  virtual void arange(const ArrayRef& out, double start, double step) = 0;
+  // Reduce over `axes` (sorted, unique); out has x's shape with those axes set to 1.
+  // Accumulates in accumulate_type(x.dtype) for floats; out.dtype may differ from x.dtype.
+  virtual void reduce(OpCode op, const ArrayRef& x, std::span<const int> axes,
+                      const ArrayRef& out) = 0;
+  // ArgMax/ArgMin along one axis; out: int64 with that axis of size 1.
+  virtual void arg_reduce(OpCode op, const ArrayRef& x, int axis, const ArrayRef& out) = 0;
+  // CumSum/CumProd along one axis (inclusive).
+  virtual void scan(OpCode op, const ArrayRef& x, int axis, const ArrayRef& out) = 0;
+  // Softmax/LogSoftmax along the last axis of a contiguous input.
+  virtual void softmax(OpCode op, const ArrayRef& x, const ArrayRef& out) = 0;
+  // Normalise each contiguous row of args.inner elements; weight/bias may be null (data == nullptr).
+  virtual void layer_norm(const ArrayRef& x, const ArrayRef& weight, const ArrayRef& bias,
+                          const LayerNormArgs& args, const ArrayRef& out) = 0;
+  // a: (batch..., m, k), b: (batch..., k, n), batch dims already broadcast to out's
+  // (strides may be 0); out: (batch..., m, n) contiguous.
+  virtual void matmul(const ArrayRef& a, const ArrayRef& b, const ArrayRef& out,
+                      const MatmulOptions& opts) = 0;
+  // Take: out = x[..., idx[j], ...] along `axis` with int64 idx (already wrapped, checked).
+  // TakeAlongAxis: idx has out's shape.
+  virtual void take(OpCode op, const ArrayRef& x, const ArrayRef& idx, int axis,
+                    const ArrayRef& out) = 0;
+  // RandomBits/RandomUniform/RandomNormal: element i of the flat output uses Philox
+  // counter i (see src/core/philox.h for the exact stream).
+  virtual void random(OpCode op, const RandomArgs& args, const ArrayRef& out) = 0;
+};
+
+// ---- registry and selection ------------------------------------------------
+// Registers a backend (the engine keeps it alive). Later registrations with the
+// same name replace earlier ones.
+TMATH_API void register_backend(std::shared_ptr<Backend> b);
+TMATH_API void unregister_backend(std::string_view name);
+TMATH_API std::vector<std::shared_ptr<Backend>> backends();
+TMATH_API std::shared_ptr<Backend> get_backend(std::string_view name);
+// Preferred order of backend names; those not listed follow in registration order.
+// Env TMATH_BACKEND=name puts one first.
+TMATH_API void set_backend_priority(const std::vector<std::string>& names);
+TMATH_API std::vector<std::string> backend_priority();
+// The backend that would run `op` on dtype `dt` on `device` (nullptr if none).
+TMATH_API Backend* select_backend(OpCode op, DType dt, Device device);
+
+// What happens when no backend on the tensor's device supports an op:
+// Allow: run on the CPU backend with copies, counted; Warn: the same, logged once
+// per (op, dtype); Error: UnsupportedError. Env TMATH_FALLBACK=allow|warn|error.
+enum class FallbackPolicy : uint8_t { Allow, Warn, Error };
+TMATH_API void set_fallback_policy(FallbackPolicy p);
+TMATH_API FallbackPolicy fallback_policy();
+
+struct DispatchStats {
+  uint64_t nodes_evaluated = 0;  // primitives run
+  uint64_t kernels_launched = 0;  // backend kernel calls
+  uint64_t fallbacks = 0;         // ops run away from their device (cross-device)
+  uint64_t upcasts = 0;           // ops run in float32 for a f16/bf16 input
+  uint64_t donated_buffers = 0;   // outputs written in place of a dead input
+  uint64_t graph_evals = 0;       // eval() passes
+};
+TMATH_API DispatchStats dispatch_stats();
+TMATH_API void reset_dispatch_stats();
+
+}  // namespace tmath
