@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what tmath needs on a Debian 12 machine (as root) and creates .venv.
+# Idempotent: installed Debian packages and Python packages are detected and skipped.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(build-essential cmake libopenblas-dev liblapacke-dev libhwy-dev libgtest-dev
+  libbenchmark-dev ${EXTRA_APT_PACKAGES:-})
+PY_PACKAGES=(numpy scipy pytest hypothesis)
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+
+log() { printf '[setup] %s\n' "$*"; }
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+# A python3 without the venv module (Debian's own interpreter) needs python3-venv.
+if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  dpkg -s python3-venv >/dev/null 2>&1 || missing+=(python3-venv)
+fi
+if ((${#missing[@]})); then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  log "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+read -r -a need <<<"$("$VENV/bin/python" -c '
+import importlib.util, sys
+print(" ".join(p for p in sys.argv[1:] if importlib.util.find_spec(p) is None))
+' "${PY_PACKAGES[@]}")"
+if ((${#need[@]})); then
+  log "pip install ${need[*]}"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${need[@]}"
+fi

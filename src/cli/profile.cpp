@@ -1,0 +1,692 @@
+// `tmath profile`: the op table, timed on every available backend next to the
+// native references measured in the same run (OpenBLAS called directly, plain
+// C++ loops, and NumPy when .venv has it).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cli/cli.h"
+#include "cli/json.h"
+#include "cli/reference.h"
+#include "tmath/backend.h"
+#include "tmath/error.h"
+#include "tmath/memory.h"
+#include "tmath/ops.h"
+#include "tmath/random.h"
+#include "tmath/transforms.h"
+
+namespace tmath::cli {
+namespace {
+
+constexpr double kNone = std::numeric_limits<double>::quiet_NaN();
+
+// ---- options ---------------------------------------------------------------
+
+struct Options {
+  bool quick = false;
+  bool numpy = true;
+  std::string json_path;
+  std::string backend;        // empty: every available backend
+  std::set<std::string> ops;  // empty: all ops
+};
+
+// ---- timing ----------------------------------------------------------------
+
+struct Budget {
+  int warmup;
+  int min_reps;
+  int max_reps;
+  double target_ms;  // keep repeating (up to max_reps) until this much time was measured
+};
+constexpr Budget kQuickBudget{1, 3, 30, 60.0};
+constexpr Budget kFullBudget{3, 10, 300, 600.0};
+
+double now_ms() {
+  using namespace std::chrono;
+  return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
+}
+
+// Median wall time of fn() in milliseconds, after warm-up.
+template <class F>
+double median_ms(F&& fn, const Budget& b) {
+  for (int i = 0; i < b.warmup; ++i) fn();
+  std::vector<double> ts;
+  double total = 0.0;
+  while (static_cast<int>(ts.size()) < b.max_reps &&
+         (static_cast<int>(ts.size()) < b.min_reps || total < b.target_ms)) {
+    const double t0 = now_ms();
+    fn();
+    ts.push_back(now_ms() - t0);
+    total += ts.back();
+  }
+  std::nth_element(ts.begin(), ts.begin() + ts.size() / 2, ts.end());
+  return ts[ts.size() / 2];
+}
+
+// ---- the op table ----------------------------------------------------------
+
+// Row-wise / elementwise ops on (n, n) float32 and their plain-loop references.
+struct LoopOp {
+  const char* name;
+  Tensor (*engine)(const Tensor& a, const Tensor& b);
+  reference::LoopFn loop;
+};
+const LoopOp kLoopOps[] = {
+    {"add", [](const Tensor& a, const Tensor& b) { return add(a, b); }, reference::add},
+    {"relu", [](const Tensor& a, const Tensor&) { return relu(a); }, reference::relu},
+    {"gelu", [](const Tensor& a, const Tensor&) { return gelu(a); }, reference::gelu},
+    {"tanh", [](const Tensor& a, const Tensor&) { return tanh(a); }, reference::tanh},
+    {"exp", [](const Tensor& a, const Tensor&) { return exp(a); }, reference::exp},
+    {"softmax", [](const Tensor& a, const Tensor&) { return softmax(a, -1); }, reference::softmax},
+    {"layer_norm", [](const Tensor& a, const Tensor&) { return layer_norm(a); },
+     reference::layer_norm},
+    {"sum", [](const Tensor& a, const Tensor&) { return sum(a); }, reference::sum},
+};
+const int64_t kMatmulSizes[] = {128, 256, 512, 1024, 2048};
+const DType kMatmulDTypes[] = {float32, float64, float16, bfloat16};
+const int64_t kLoopSizes[] = {1024, 4096};
+constexpr int kTinyAdds = 10000;        // add_tiny: adds per timed batch
+constexpr int64_t kTinySize = 8;        // add_tiny: elements per add
+constexpr int kAllocIterations = 1000;  // alloc_loop: timed iterations
+constexpr int64_t kAllocSize = 512;     // alloc_loop: x, w are (n, n), b is (n)
+
+enum class Kind { Matmul, Loop, TinyAdd, AllocLoop };
+
+struct Case {
+  Kind kind;
+  std::string op;
+  Shape shape;
+  DType dtype;
+  const LoopOp* loop = nullptr;
+
+  std::string shape_str() const {
+    std::string s;
+    for (auto d : shape) s += (s.empty() ? "" : "x") + std::to_string(d);
+    return s;
+  }
+  // Also the key numpy_ref.py reports under.
+  std::string key() const { return op + " " + shape_str() + " " + std::string(dtype_name(dtype)); }
+};
+
+std::vector<Case> make_cases(const Options& opt) {
+  std::vector<Case> cases;
+  auto wanted = [&](const std::string& op) { return opt.ops.empty() || opt.ops.count(op); };
+  if (wanted("matmul")) {
+    for (int64_t n : kMatmulSizes) {
+      for (DType dt : kMatmulDTypes) cases.push_back({Kind::Matmul, "matmul", {n, n}, dt});
+    }
+  }
+  for (int64_t n : kLoopSizes) {
+    for (const LoopOp& op : kLoopOps) {
+      if (wanted(op.name)) cases.push_back({Kind::Loop, op.name, {n, n}, float32, &op});
+    }
+  }
+  if (wanted("add_tiny")) cases.push_back({Kind::TinyAdd, "add_tiny", {kTinySize}, float32});
+  if (wanted("alloc_loop")) {
+    cases.push_back({Kind::AllocLoop, "alloc_loop", {kAllocSize, kAllocSize}, float32});
+  }
+  return cases;
+}
+
+bool known_op(const std::string& op) {
+  if (op == "matmul" || op == "add_tiny" || op == "alloc_loop") return true;
+  return std::any_of(std::begin(kLoopOps), std::end(kLoopOps),
+                     [&](const LoopOp& l) { return op == l.name; });
+}
+
+// ---- results ---------------------------------------------------------------
+
+struct Row {
+  std::string op, shape, dtype, backend;
+  double ms = kNone;
+  std::string reference;
+  double reference_ms = kNone;
+  std::vector<std::pair<std::string, double>> extra;  // op-specific numbers (JSON only)
+};
+
+// An engine measurement of one case on one backend.
+struct EngineResult {
+  double ms = kNone;
+  std::vector<std::pair<std::string, double>> extra;
+};
+
+// ---- progress line ---------------------------------------------------------
+
+class Progress {
+ public:
+  explicit Progress(int total) : total_(total), tty_(isatty(STDERR_FILENO)) {}
+  void step(const std::string& what) {
+    ++done_;
+    std::string line = "[" + std::to_string(done_) + "/" + std::to_string(total_) + "] " + what;
+    if (tty_) {
+      std::fprintf(stderr, "\r%-78.78s", line.c_str());
+    } else {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+    std::fflush(stderr);
+  }
+  void note(const std::string& msg) {
+    clear();
+    std::fprintf(stderr, "%s\n", msg.c_str());
+  }
+  void clear() {
+    if (tty_) std::fprintf(stderr, "\r%78s\r", "");
+  }
+
+ private:
+  int total_;
+  int done_ = 0;
+  bool tty_;
+};
+
+// ---- NumPy reference ---------------------------------------------------------
+
+struct NumpyRef {
+  std::string version;  // empty: NumPy not run
+  std::map<std::string, double> ms;
+};
+
+bool file_exists(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// Runs bench/numpy_ref.py with .venv's Python (searched next to the executable's
+// parent directory and in the current directory) for the given row keys.
+NumpyRef run_numpy(const std::vector<std::string>& keys, bool quick, Progress& progress) {
+  NumpyRef ref;
+  std::string python, script;
+  for (const std::string& root : {executable_dir() + "/..", std::string(".")}) {
+    if (file_exists(root + "/.venv/bin/python") && file_exists(root + "/bench/numpy_ref.py")) {
+      python = root + "/.venv/bin/python";
+      script = root + "/bench/numpy_ref.py";
+      break;
+    }
+  }
+  if (python.empty()) {
+    progress.note("NumPy reference skipped: no .venv/bin/python with bench/numpy_ref.py found");
+    return ref;
+  }
+  std::string cmd = shell_quote(python) + " " + shell_quote(script) + (quick ? " --quick" : "");
+  for (const auto& k : keys) cmd += " " + shell_quote(k);
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) {
+    progress.note("NumPy reference skipped: could not start " + python);
+    return ref;
+  }
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int status = pclose(p);
+  std::map<std::string, std::string> kv;
+  if (status != 0 || !JsonReader(out).parse(kv)) {
+    progress.note(
+        "NumPy reference skipped: bench/numpy_ref.py failed (is numpy installed in .venv?)");
+    return ref;
+  }
+  ref.version = kv["numpy"];
+  for (const auto& [path, v] : kv) {
+    if (path.rfind("results/", 0) == 0) ref.ms[path.substr(8)] = std::strtod(v.c_str(), nullptr);
+  }
+  return ref;
+}
+
+// ---- native references ---------------------------------------------------------
+
+// Host copies of the inputs of one case: float32 (or float64 for f64 matmul).
+struct HostInputs {
+  std::vector<float> a, b, c;
+  std::vector<double> a64, b64;
+};
+
+struct NativeResult {
+  std::string name;
+  double ms = kNone;
+};
+
+NativeResult measure_native(const Case& c, const HostInputs& in, const Budget& budget) {
+  const int64_t rows = c.shape[0], cols = c.shape.size() > 1 ? c.shape[1] : 1;
+  switch (c.kind) {
+    case Kind::Matmul: {
+      const int n = static_cast<int>(rows);
+      if (c.dtype == float64) {
+        std::vector<double> out(rows * cols);
+        return {"openblas dgemm",
+                median_ms([&] { reference::dgemm(in.a64.data(), in.b64.data(), out.data(), n); },
+                          budget)};
+      }
+      std::vector<float> out(rows * cols);
+      return {
+          c.dtype == float32 ? "openblas sgemm" : "openblas sgemm (f32)",
+          median_ms([&] { reference::sgemm(in.a.data(), in.b.data(), out.data(), n); }, budget)};
+    }
+    case Kind::Loop: {
+      std::vector<float> out(rows * cols);
+      return {"loop",
+              median_ms([&] { c.loop->loop(in.a.data(), in.b.data(), out.data(), rows, cols); },
+                        budget)};
+    }
+    case Kind::AllocLoop: {
+      std::vector<float> out(rows * cols);
+      return {"openblas+loop", median_ms(
+                                   [&] {
+                                     reference::dense_tanh(in.a.data(), in.b.data(), in.c.data(),
+                                                           out.data(), static_cast<int>(rows));
+                                   },
+                                   budget)};
+    }
+    case Kind::TinyAdd:
+      break;
+  }
+  return {"none", kNone};
+}
+
+// ---- engine measurements ---------------------------------------------------------
+
+struct Target {
+  Backend* backend;
+  Device device;
+};
+
+Tensor on(const Tensor& x, const Target& t, DType dt) {
+  Tensor y = x.to(t.device).astype(dt);
+  y.eval();
+  return y;
+}
+
+EngineResult measure_engine(const Case& c, const std::vector<Tensor>& host, const Target& t,
+                            const Budget& budget) {
+  EngineResult r;
+  auto sync = [&] { t.backend->synchronize(t.device); };
+  switch (c.kind) {
+    case Kind::Matmul: {
+      const Tensor a = on(host[0], t, c.dtype), b = on(host[1], t, c.dtype);
+      r.ms = median_ms(
+          [&] {
+            Tensor y = matmul(a, b);
+            y.eval();
+            sync();
+          },
+          budget);
+      r.extra.emplace_back("gflops", 2.0 * std::pow(double(c.shape[0]), 3) / (r.ms * 1e6));
+      break;
+    }
+    case Kind::Loop: {
+      const Tensor a = on(host[0], t, c.dtype), b = on(host[1], t, c.dtype);
+      r.ms = median_ms(
+          [&] {
+            Tensor y = c.loop->engine(a, b);
+            y.eval();
+            sync();
+          },
+          budget);
+      break;
+    }
+    case Kind::TinyAdd: {
+      const Tensor a = on(host[0], t, c.dtype), b = on(host[1], t, c.dtype);
+      const Budget batch{1, budget.min_reps, budget.min_reps, 0.0};
+      const double batch_ms = median_ms(
+          [&] {
+            for (int i = 0; i < kTinyAdds; ++i) {
+              Tensor y = add(a, b);
+              y.eval();
+            }
+            sync();
+          },
+          batch);
+      r.ms = batch_ms / kTinyAdds;
+      r.extra.emplace_back("us_per_op", r.ms * 1e3);
+      break;
+    }
+    case Kind::AllocLoop: {
+      const Tensor x = on(host[0], t, c.dtype), w = on(host[1], t, c.dtype),
+                   b = on(host[2], t, c.dtype);
+      Tensor y;
+      auto step = [&] {
+        y = tanh(matmul(x, w) + b);
+        y.eval();
+      };
+      for (int i = 0; i < 20; ++i) step();
+      sync();
+      reset_peak_memory_stats(t.device);
+      const MemoryStats s0 = memory_stats(t.device);
+      const double t0 = now_ms();
+      for (int i = 0; i < kAllocIterations; ++i) step();
+      sync();
+      r.ms = (now_ms() - t0) / kAllocIterations;
+      const MemoryStats s1 = memory_stats(t.device);
+      const double allocs = double(s1.allocations - s0.allocations);
+      const double hits = double(s1.cache_hits - s0.cache_hits);
+      const double alive = double(s1.requested_bytes);
+      r.extra = {{"iterations", kAllocIterations},
+                 {"allocations", allocs},
+                 {"cache_hit_rate", allocs > 0 ? hits / allocs : 1.0},
+                 {"peak_bytes", double(s1.peak_bytes)},
+                 {"alive_bytes", alive},
+                 {"peak_alive_ratio", alive > 0 ? double(s1.peak_bytes) / alive : kNone}};
+      break;
+    }
+  }
+  return r;
+}
+
+// Random standard-normal inputs of a case on the CPU (evaluated), and their host copies.
+std::vector<Tensor> make_inputs(const Case& c, uint64_t seed, HostInputs& host) {
+  auto keys = random::split(random::key(seed), 3);
+  const DType gen = c.dtype == float64 ? float64 : float32;
+  std::vector<Tensor> xs;
+  if (c.kind == Kind::AllocLoop) {
+    const int64_t n = c.shape[0];
+    xs = {random::normal(keys[0], c.shape, gen, 0.0, 1.0, kCPU),
+          random::normal(keys[1], c.shape, gen, 0.0, 1.0 / std::sqrt(double(n)), kCPU),
+          random::normal(keys[2], {n}, gen, 0.0, 1.0, kCPU)};
+  } else {
+    xs = {random::normal(keys[0], c.shape, gen, 0.0, 1.0, kCPU),
+          random::normal(keys[1], c.shape, gen, 0.0, 1.0, kCPU)};
+  }
+  eval(xs);
+  if (gen == float64) {
+    host.a64 = xs[0].to_vector<double>();
+    host.b64 = xs[1].to_vector<double>();
+  } else {
+    host.a = xs[0].to_vector<float>();
+    host.b = xs[1].to_vector<float>();
+    if (xs.size() > 2) host.c = xs[2].to_vector<float>();
+  }
+  return xs;
+}
+
+// ---- output ------------------------------------------------------------------
+
+std::string fmt_ms(double ms) {
+  if (std::isnan(ms)) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, ms >= 1000 ? "%.0f" : "%.4g", ms);
+  return buf;
+}
+
+std::string fmt_ratio(double ms, double ref) {
+  if (std::isnan(ms) || std::isnan(ref) || ref <= 0) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", ms / ref);
+  return buf;
+}
+
+void print_table(const std::vector<Row>& rows) {
+  const std::vector<std::string> head = {"op", "shape",     "dtype",        "backend",
+                                         "ms", "reference", "reference ms", "ratio"};
+  std::vector<std::vector<std::string>> cells;
+  for (const Row& r : rows) {
+    cells.push_back({r.op, r.shape, r.dtype, r.backend, fmt_ms(r.ms), r.reference,
+                     fmt_ms(r.reference_ms), fmt_ratio(r.ms, r.reference_ms)});
+  }
+  std::vector<size_t> w(head.size());
+  for (size_t i = 0; i < head.size(); ++i) {
+    w[i] = head[i].size();
+    for (const auto& c : cells) w[i] = std::max(w[i], c[i].size());
+  }
+  auto line = [&](const std::vector<std::string>& c) {
+    std::string s = "|";
+    for (size_t i = 0; i < c.size(); ++i) {
+      const bool right = i == 4 || i >= 6;  // numbers
+      const std::string pad(w[i] - c[i].size(), ' ');
+      s += " " + (right ? pad + c[i] : c[i] + pad) + " |";
+    }
+    std::printf("%s\n", s.c_str());
+  };
+  line(head);
+  std::string sep = "|";
+  for (size_t i = 0; i < head.size(); ++i) {
+    const bool right = i == 4 || i >= 6;
+    sep += std::string(w[i] + 1, '-') + (right ? ":|" : "-|");
+  }
+  std::printf("%s\n", sep.c_str());
+  for (const auto& c : cells) line(c);
+}
+
+// The performance targets the engine is held to, checked against this run's rows.
+void print_targets(const std::vector<Row>& rows, const std::string& backend) {
+  auto find = [&](const std::string& op, const std::string& shape, const std::string& dtype,
+                  const std::string& ref_prefix) -> const Row* {
+    for (const Row& r : rows) {
+      if (r.op == op && r.shape == shape && r.dtype == dtype && r.backend == backend &&
+          r.reference.rfind(ref_prefix, 0) == 0) {
+        return &r;
+      }
+    }
+    return nullptr;
+  };
+  auto extra = [](const Row& r, const std::string& k) {
+    for (const auto& [name, v] : r.extra) {
+      if (name == k) return v;
+    }
+    return kNone;
+  };
+  std::vector<std::string> lines;
+  auto check = [&](const std::string& what, double value, const char* unit, bool ok,
+                   const std::string& goal) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "- %-40s %8.3g%-2s (target %s) %s", what.c_str(), value, unit,
+                  goal.c_str(), ok ? "ok" : "MISSED");
+    lines.push_back(buf);
+  };
+  for (const char* dt : {"float32", "float64"}) {
+    if (const Row* r = find("matmul", "1024x1024", dt, "openblas")) {
+      const double q = r->ms / r->reference_ms;
+      check(std::string("matmul 1024 ") + dt + " / OpenBLAS", q, "x", q <= 1.05, "<= 1.05x");
+    }
+  }
+  const struct {
+    const char* op;
+    double speedup;  // engine must be this many times faster than NumPy (<1: may be slower)
+  } vs_numpy[] = {{"tanh", 5.0}, {"exp", 3.0}, {"add", 1.0 / 1.1}, {"sum", 1.0 / 1.1}};
+  for (const auto& t : vs_numpy) {
+    if (const Row* r = find(t.op, "4096x4096", "float32", "numpy")) {
+      const double s = r->reference_ms / r->ms;
+      char goal[32];
+      std::snprintf(goal, sizeof goal, ">= %.3gx", t.speedup);
+      check(std::string(t.op) + " 4096 speed-up over NumPy", s, "x", s >= t.speedup, goal);
+    }
+  }
+  const std::string tiny_shape = std::to_string(kTinySize);
+  if (const Row* r = find("add_tiny", tiny_shape, "float32", "")) {
+    const double us = r->ms * 1e3;
+    check("add_tiny: one 8-element add + eval", us, "us", us <= 2.0, "<= 2 us");
+  }
+  const std::string alloc_shape = std::to_string(kAllocSize) + "x" + std::to_string(kAllocSize);
+  if (const Row* r = find("alloc_loop", alloc_shape, "float32", "")) {
+    const double hit = extra(*r, "cache_hit_rate"), ratio = extra(*r, "peak_alive_ratio");
+    check("alloc_loop cache hit rate", hit * 100, "%", hit >= 0.99, ">= 99%");
+    check("alloc_loop peak / bytes alive", ratio, "x", ratio <= 1.05, "<= 1.05x");
+  }
+  if (lines.empty()) return;
+  std::printf("\nTargets (%s backend):\n", backend.c_str());
+  for (const auto& l : lines) std::printf("%s\n", l.c_str());
+}
+
+void write_json(const std::string& path, const MachineInfo& m, const NumpyRef& np,
+                const std::vector<Row>& rows, bool quick) {
+  std::ofstream f(path);
+  if (!f) throw Error("[profile] cannot write " + path);
+  f << "{\n  \"machine\": {"
+    << "\"cpu\": \"" << json_escape(m.cpu_model) << "\", \"cores\": " << m.cores << ", \"simd\": \""
+    << json_escape(m.simd) << "\", \"threads\": " << m.engine_threads << ", \"blas\": \""
+    << json_escape(m.blas) << "\", \"blas_threads\": " << m.blas_threads << ", \"version\": \""
+    << json_escape(m.version) << "\", \"compiler\": \"" << json_escape(m.compiler)
+    << "\", \"numpy\": " << (np.version.empty() ? "null" : "\"" + json_escape(np.version) + "\"")
+    << ", \"quick\": " << (quick ? "true" : "false") << "},\n  \"results\": [";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Row& r = rows[i];
+    f << (i ? ",\n    " : "\n    ") << "{\"op\": \"" << json_escape(r.op) << "\", \"shape\": \""
+      << r.shape << "\", \"dtype\": \"" << r.dtype << "\", \"backend\": \"" << r.backend
+      << "\", \"ms\": " << json_number(r.ms) << ", \"reference\": \"" << json_escape(r.reference)
+      << "\", \"reference_ms\": " << json_number(r.reference_ms);
+    for (const auto& [k, v] : r.extra) f << ", \"" << k << "\": " << json_number(v);
+    f << "}";
+  }
+  f << "\n  ]\n}\n";
+  if (!f) throw Error("[profile] cannot write " + path);
+}
+
+// ---- command -------------------------------------------------------------------
+
+bool parse_options(const Args& args, Options& opt) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](std::string& dst) {
+      if (i + 1 >= args.size()) return false;
+      dst = args[++i];
+      return true;
+    };
+    if (a == "--quick") {
+      opt.quick = true;
+    } else if (a == "--no-numpy") {
+      opt.numpy = false;
+    } else if (a == "--json") {
+      if (!value(opt.json_path)) return false;
+    } else if (a == "--backend") {
+      if (!value(opt.backend)) return false;
+    } else if (a == "--ops") {
+      std::string list;
+      if (!value(list)) return false;
+      std::stringstream ss(list);
+      for (std::string op; std::getline(ss, op, ',');) {
+        if (!known_op(op)) {
+          std::fprintf(stderr, "tmath profile: unknown op '%s'\n", op.c_str());
+          return false;
+        }
+        opt.ops.insert(op);
+      }
+    } else {
+      std::fprintf(stderr, "tmath profile: unknown option '%s'\n", a.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+int run_profile(const Args& args) {
+  Options opt;
+  if (!parse_options(args, opt)) {
+    std::fprintf(stderr, "\n");
+    print_usage();
+    return kUsageError;
+  }
+  const Budget budget = opt.quick ? kQuickBudget : kFullBudget;
+
+  std::vector<std::shared_ptr<Backend>> selected;
+  for (const auto& b : backends()) {
+    if (!b->available()) continue;
+    if (opt.backend.empty() || b->name() == opt.backend) selected.push_back(b);
+  }
+  if (selected.empty()) {
+    std::fprintf(stderr, "tmath profile: no available backend%s%s (see `tmath info`)\n",
+                 opt.backend.empty() ? "" : " named ", opt.backend.c_str());
+    return kUsageError;
+  }
+
+  const std::vector<Case> cases = make_cases(opt);
+  Progress progress(static_cast<int>(cases.size() * (1 + selected.size())) + (opt.numpy ? 1 : 0));
+
+  NumpyRef np;
+  if (opt.numpy) {
+    std::vector<std::string> keys;
+    for (const Case& c : cases) keys.push_back(c.key());
+    progress.step("numpy reference (bench/numpy_ref.py)");
+    np = run_numpy(keys, opt.quick, progress);
+  }
+
+  const std::vector<std::string> saved_priority = backend_priority();
+  std::vector<Row> rows;
+  std::map<std::string, NativeResult> f32_matmul;  // f16/bf16 rows reuse the f32 reference
+  int failures = 0;
+  uint64_t seed = 1;
+  for (const Case& c : cases) {
+    HostInputs host;
+    const std::vector<Tensor> inputs = make_inputs(c, seed++, host);
+
+    NativeResult native{"none", kNone};
+    progress.step(c.key() + " reference");
+    const std::string f32_key = "matmul " + c.shape_str();
+    if (c.kind == Kind::Matmul && c.dtype != float64 && f32_matmul.count(f32_key)) {
+      native = f32_matmul[f32_key];
+      if (c.dtype != float32) native.name = "openblas sgemm (f32)";
+    } else {
+      native = measure_native(c, host, budget);
+      if (c.kind == Kind::Matmul && c.dtype == float32) f32_matmul[f32_key] = native;
+    }
+
+    for (const auto& be : selected) {
+      const std::string name(be->name());
+      progress.step(c.key() + " " + name);
+      if (c.kind == Kind::Matmul && !be->supports(OpCode::Matmul, c.dtype)) continue;
+      EngineResult er;
+      try {
+        set_backend_priority({name});
+        er = measure_engine(c, inputs, {be.get(), Device(be->device_type(), 0)}, budget);
+      } catch (const std::exception& e) {
+        progress.note("tmath profile: " + c.key() + " on " + name + " failed: " + e.what());
+        ++failures;
+        continue;
+      }
+      Row row;
+      row.op = c.op;
+      row.shape = c.shape_str();
+      row.dtype = dtype_name(c.dtype);
+      row.backend = name;
+      row.ms = er.ms;
+      row.extra = er.extra;
+      if (c.kind == Kind::TinyAdd) row.extra.emplace_back("adds", kTinyAdds);
+      if (!std::isnan(native.ms) || !np.ms.count(c.key())) {
+        row.reference = native.name;
+        row.reference_ms = native.ms;
+        rows.push_back(row);
+      }
+      if (np.ms.count(c.key())) {
+        row.reference = "numpy";
+        row.reference_ms = np.ms[c.key()];
+        rows.push_back(row);
+      }
+    }
+  }
+  set_backend_priority(saved_priority);
+  progress.clear();
+
+  const MachineInfo m = machine_info();
+  std::printf("tmath %s profile%s on %s (%d cores), %s, engine threads %d%s%s\n\n",
+              m.version.c_str(), opt.quick ? " --quick" : "", m.cpu_model.c_str(), m.cores,
+              m.blas.c_str(), m.engine_threads, np.version.empty() ? "" : ", numpy ",
+              np.version.c_str());
+  print_table(rows);
+  for (const auto& be : selected) print_targets(rows, std::string(be->name()));
+  if (!opt.json_path.empty()) {
+    write_json(opt.json_path, m, np, rows, opt.quick);
+    std::printf("\nwrote %s\n", opt.json_path.c_str());
+  }
+  if (failures) std::fprintf(stderr, "tmath profile: %d measurement(s) failed\n", failures);
+  return failures ? 1 : 0;
+}
+
+}  // namespace tmath::cli
