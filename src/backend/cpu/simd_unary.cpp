@@ -1,0 +1,160 @@
+// Vectorised float32/float64 transcendental kernels (Highway, dispatched at
+// run time to the best SIMD target of the machine).
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "backend/cpu/simd_unary.cpp"
+// Build only the targets that matter on x86 to keep compile time small.
+#ifndef HWY_DISABLED_TARGETS
+#define HWY_DISABLED_TARGETS (HWY_SSSE3 | HWY_AVX3_DL)
+#endif
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+#include <hwy/contrib/math/math-inl.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "backend/cpu/simd_unary.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace tmath::cpu::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Each functor maps a vector; edge cases the polynomial ranges do not cover
+// (overflow, NaN, zero/negative log arguments) are patched with masks.
+struct ExpOp {
+  template <class D, class V>
+  static V apply(D d, V x) {
+    using T = hn::TFromD<D>;
+    const T hi = sizeof(T) == 4 ? T(88.72283935546875) : T(709.782712893384);
+    V y = hn::Exp(d, x);
+    y = hn::IfThenElse(hn::Gt(x, hn::Set(d, hi)), hn::Set(d, std::numeric_limits<T>::infinity()), y);
+    return hn::IfThenElse(hn::IsNaN(x), x, y);
+  }
+};
+struct Expm1Op {
+  template <class D, class V>
+  static V apply(D d, V x) {
+    using T = hn::TFromD<D>;
+    const T hi = sizeof(T) == 4 ? T(88.72283935546875) : T(709.782712893384);
+    V y = hn::Expm1(d, x);
+    y = hn::IfThenElse(hn::Gt(x, hn::Set(d, hi)), hn::Set(d, std::numeric_limits<T>::infinity()), y);
+    return hn::IfThenElse(hn::IsNaN(x), x, y);
+  }
+};
+template <int kBase>  // 0: e, 2, 10
+struct LogOp {
+  template <class D, class V>
+  static V apply(D d, V x) {
+    using T = hn::TFromD<D>;
+    V y = kBase == 0 ? hn::Log(d, x) : kBase == 2 ? hn::Log2(d, x) : hn::Log10(d, x);
+    const V zero = hn::Zero(d);
+    y = hn::IfThenElse(hn::Eq(x, zero), hn::Set(d, -std::numeric_limits<T>::infinity()), y);
+    y = hn::IfThenElse(hn::Eq(x, hn::Set(d, std::numeric_limits<T>::infinity())), x, y);
+    return hn::IfThenElse(hn::Or(hn::Lt(x, zero), hn::IsNaN(x)),
+                          hn::Set(d, std::numeric_limits<T>::quiet_NaN()), y);
+  }
+};
+struct Log1pOp {
+  template <class D, class V>
+  static V apply(D d, V x) {
+    using T = hn::TFromD<D>;
+    const V m1 = hn::Set(d, T(-1));
+    V y = hn::Log1p(d, x);
+    y = hn::IfThenElse(hn::Eq(x, m1), hn::Set(d, -std::numeric_limits<T>::infinity()), y);
+    y = hn::IfThenElse(hn::Eq(x, hn::Set(d, std::numeric_limits<T>::infinity())), x, y);
+    return hn::IfThenElse(hn::Or(hn::Lt(x, m1), hn::IsNaN(x)),
+                          hn::Set(d, std::numeric_limits<T>::quiet_NaN()), y);
+  }
+};
+struct TanhOp {
+  template <class D, class V>
+  static V apply(D d, V x) {
+    return hn::IfThenElse(hn::IsNaN(x), x, hn::Tanh(d, x));
+  }
+};
+// 1 / (1 + exp(-x)), without overflow for large |x|.
+struct SigmoidOp {
+  template <class D, class V>
+  static V apply(D d, V x) {
+    const V one = hn::Set(d, hn::TFromD<D>(1));
+    return hn::Div(one, hn::Add(one, ExpOp::apply(d, hn::Neg(x))));
+  }
+};
+struct SiluOp {
+  template <class D, class V>
+  static V apply(D d, V x) {
+    return hn::IfThenElse(hn::IsNaN(x), x, hn::Mul(x, SigmoidOp::apply(d, x)));
+  }
+};
+// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+struct GeluTanhOp {
+  template <class D, class V>
+  static V apply(D d, V x) {
+    using T = hn::TFromD<D>;
+    const V c = hn::Set(d, T(0.7978845608028654));
+    const V k = hn::Set(d, T(0.044715));
+    const V half = hn::Set(d, T(0.5));
+    const V one = hn::Set(d, T(1));
+    V inner = hn::Mul(c, hn::Add(x, hn::Mul(k, hn::Mul(x, hn::Mul(x, x)))));
+    return hn::Mul(hn::Mul(half, x), hn::Add(one, TanhOp::apply(d, inner)));
+  }
+};
+struct SqrtOp {
+  template <class D, class V>
+  static V apply(D d, V x) {
+    return hn::Sqrt(x);
+  }
+};
+
+template <class Op, class T>
+void Run(const T* HWY_RESTRICT x, T* HWY_RESTRICT y, size_t n) {
+  const hn::ScalableTag<T> d;
+  const size_t N = hn::Lanes(d);
+  size_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(Op::apply(d, hn::LoadU(d, x + i)), d, y + i);
+  if (i < n) {
+    HWY_ALIGN T buf[hn::MaxLanes(d)] = {};
+    std::memcpy(buf, x + i, (n - i) * sizeof(T));
+    hn::Store(Op::apply(d, hn::Load(d, buf)), d, buf);
+    std::memcpy(y + i, buf, (n - i) * sizeof(T));
+  }
+}
+
+template <class T>
+bool UnaryImpl(int op, const T* x, T* y, size_t n) {
+  switch (static_cast<SimdOp>(op)) {
+    case SimdOp::Exp: Run<ExpOp>(x, y, n); return true;
+    case SimdOp::Expm1: Run<Expm1Op>(x, y, n); return true;
+    case SimdOp::Log: Run<LogOp<0>>(x, y, n); return true;
+    case SimdOp::Log2: Run<LogOp<2>>(x, y, n); return true;
+    case SimdOp::Log10: Run<LogOp<10>>(x, y, n); return true;
+    case SimdOp::Log1p: Run<Log1pOp>(x, y, n); return true;
+    case SimdOp::Tanh: Run<TanhOp>(x, y, n); return true;
+    case SimdOp::Sigmoid: Run<SigmoidOp>(x, y, n); return true;
+    case SimdOp::Silu: Run<SiluOp>(x, y, n); return true;
+    case SimdOp::GeluTanh: Run<GeluTanhOp>(x, y, n); return true;
+    case SimdOp::Sqrt: Run<SqrtOp>(x, y, n); return true;
+  }
+  return false;
+}
+
+bool UnaryF32(int op, const float* x, float* y, size_t n) { return UnaryImpl(op, x, y, n); }
+bool UnaryF64(int op, const double* x, double* y, size_t n) { return UnaryImpl(op, x, y, n); }
+
+}  // namespace tmath::cpu::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace tmath::cpu {
+HWY_EXPORT(UnaryF32);
+HWY_EXPORT(UnaryF64);
+
+bool simd_unary_f32(SimdOp op, const float* x, float* y, size_t n) {
+  return HWY_DYNAMIC_DISPATCH(UnaryF32)(static_cast<int>(op), x, y, n);
+}
+bool simd_unary_f64(SimdOp op, const double* x, double* y, size_t n) {
+  return HWY_DYNAMIC_DISPATCH(UnaryF64)(static_cast<int>(op), x, y, n);
+}
+}  // namespace tmath::cpu
+#endif

@@ -1,0 +1,33 @@
+// Vectorised contiguous float32/float64 unary kernels (simd_unary.cpp).
+#pragma once
+
+#include <cstddef>
+#include <optional>
+
+#include "tmath/backend.h"
+
+namespace tmath::cpu {
+
+enum class SimdOp : int { Exp, Expm1, Log, Log2, Log10, Log1p, Tanh, Sigmoid, Silu, GeluTanh, Sqrt };
+
+inline std::optional<SimdOp> simd_op(OpCode op) {
+  switch (op) {
+    case OpCode::Exp: return SimdOp::Exp;
+    case OpCode::Expm1: return SimdOp::Expm1;
+    case OpCode::Log: return SimdOp::Log;
+    case OpCode::Log2: return SimdOp::Log2;
+    case OpCode::Log10: return SimdOp::Log10;
+    case OpCode::Log1p: return SimdOp::Log1p;
+    case OpCode::Tanh: return SimdOp::Tanh;
+    case OpCode::Sigmoid: return SimdOp::Sigmoid;
+    case OpCode::Silu: return SimdOp::Silu;
+    case OpCode::GeluTanh: return SimdOp::GeluTanh;
+    case OpCode::Sqrt: return SimdOp::Sqrt;
+    default: return std::nullopt;
+  }
+}
+
+bool simd_unary_f32(SimdOp op, const float* x, float* y, size_t n);
+bool simd_unary_f64(SimdOp op, const double* x, double* y, size_t n);
+
+}  // namespace tmath::cpu

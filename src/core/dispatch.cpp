@@ -1,0 +1,359 @@
+#include "core/dispatch.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstdlib>
+#include <iostream>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <string>
+
+#include "core/primitives.h"
+#include "tmath/error.h"
+#include "tmath/ops.h"
+
+namespace tmath {
+
+// ---- op metadata -------------------------------------------------------
+namespace {
+constexpr std::array<std::string_view, kNumOpCodes> kOpNames{{
+#define TMATH_X(name) #name,
+    TMATH_UNARY_OPS(TMATH_X) TMATH_BINARY_OPS(TMATH_X) TMATH_REDUCE_OPS(TMATH_X)
+        TMATH_OTHER_OPS(TMATH_X)
+#undef TMATH_X
+}};
+#define TMATH_COUNT(name) +1
+constexpr int kNumUnary = 0 TMATH_UNARY_OPS(TMATH_COUNT);
+constexpr int kNumBinary = 0 TMATH_BINARY_OPS(TMATH_COUNT);
+constexpr int kNumReduce = 0 TMATH_REDUCE_OPS(TMATH_COUNT);
+#undef TMATH_COUNT
+}  // namespace
+
+std::string_view op_name(OpCode op) { return kOpNames[static_cast<size_t>(op)]; }
+bool is_unary(OpCode op) { return static_cast<int>(op) < kNumUnary; }
+bool is_binary(OpCode op) {
+  int i = static_cast<int>(op);
+  return i >= kNumUnary && i < kNumUnary + kNumBinary;
+}
+bool is_reduce(OpCode op) {
+  int i = static_cast<int>(op);
+  return i >= kNumUnary + kNumBinary && i < kNumUnary + kNumBinary + kNumReduce;
+}
+bool is_predicate(OpCode op) {
+  switch (op) {
+    case OpCode::Equal: case OpCode::NotEqual: case OpCode::Less: case OpCode::LessEqual:
+    case OpCode::Greater: case OpCode::GreaterEqual: case OpCode::LogicalAnd:
+    case OpCode::LogicalOr: case OpCode::LogicalXor:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// ---- devices -------------------------------------------------------------
+Device::Device(std::string_view spec) {
+  auto colon = spec.find(':');
+  std::string_view kind = spec.substr(0, colon);
+  if (kind == "cpu") {
+    type = DeviceType::CPU;
+  } else if (kind == "cuda" || kind == "gpu") {
+    type = DeviceType::CUDA;
+  } else {
+    throw DeviceError("[device] unknown device '" + std::string(spec) + "' (expected cpu or cuda[:N])");
+  }
+  index = 0;
+  if (colon != std::string_view::npos) {
+    std::string num(spec.substr(colon + 1));
+    char* end = nullptr;
+    long v = std::strtol(num.c_str(), &end, 10);
+    if (num.empty() || *end != '\0' || v < 0)
+      throw DeviceError("[device] bad device index in '" + std::string(spec) + "'");
+    index = static_cast<int>(v);
+  }
+}
+
+std::string Device::str() const {
+  return type == DeviceType::CPU ? std::string("cpu") : "cuda:" + std::to_string(index);
+}
+
+namespace {
+Device initial_device() {
+  const char* e = std::getenv("TMATH_DEVICE");
+  if (!e || !*e) return kCPU;
+  return Device(std::string_view(e));
+}
+std::mutex g_device_mu;
+Device g_default_device = initial_device();
+}  // namespace
+
+Device default_device() {
+  std::lock_guard<std::mutex> lk(g_device_mu);
+  return g_default_device;
+}
+void set_default_device(Device d) {
+  std::lock_guard<std::mutex> lk(g_device_mu);
+  g_default_device = d;
+}
+
+// ---- matmul precision ------------------------------------------------------
+namespace {
+std::atomic<MatmulPrecision> g_precision{MatmulPrecision::Highest};
+thread_local std::optional<DType> t_autocast;
+}  // namespace
+
+void set_matmul_precision(MatmulPrecision p) { g_precision.store(p); }
+void set_matmul_precision(std::string_view p) {
+  if (p == "highest") set_matmul_precision(MatmulPrecision::Highest);
+  else if (p == "high") set_matmul_precision(MatmulPrecision::High);
+  else if (p == "medium") set_matmul_precision(MatmulPrecision::Medium);
+  else
+    throw ValueError("[set_matmul_precision] expected \"highest\", \"high\" or \"medium\", got \"" +
+                     std::string(p) + "\"");
+}
+MatmulPrecision matmul_precision() { return g_precision.load(); }
+std::string_view matmul_precision_name(MatmulPrecision p) {
+  switch (p) {
+    case MatmulPrecision::Highest: return "highest";
+    case MatmulPrecision::High: return "high";
+    case MatmulPrecision::Medium: return "medium";
+  }
+  return "highest";
+}
+AutocastScope::AutocastScope(DType dtype, bool enabled) : prev_(t_autocast) {
+  if (dtype != float16 && dtype != bfloat16)
+    throw DTypeError("[autocast] dtype must be float16 or bfloat16, got " + std::string(dtype_name(dtype)));
+  t_autocast = enabled ? std::optional<DType>(dtype) : std::nullopt;
+}
+AutocastScope::~AutocastScope() { t_autocast = prev_; }
+std::optional<DType> autocast_dtype() { return t_autocast; }
+
+// ---- registry -------------------------------------------------------------
+namespace {
+struct Registry {
+  std::shared_mutex mu;
+  std::vector<std::shared_ptr<Backend>> list;  // in priority order
+  std::vector<std::string> priority;
+  std::atomic<uint64_t> generation{1};
+};
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+// Per-thread selection cache keyed by (device type, op, dtype), invalidated by generation.
+struct SelectCache {
+  uint64_t generation = 0;
+  std::array<Backend*, 2 * kNumOpCodes * kNumDTypes> table{};
+  std::array<bool, 2 * kNumOpCodes * kNumDTypes> filled{};
+};
+thread_local SelectCache t_cache;
+
+void reorder_locked(Registry& r) {
+  std::stable_sort(r.list.begin(), r.list.end(), [&](const auto& a, const auto& b) {
+    auto rank = [&](const std::shared_ptr<Backend>& x) {
+      auto it = std::find(r.priority.begin(), r.priority.end(), x->name());
+      return it == r.priority.end() ? r.priority.size() : static_cast<size_t>(it - r.priority.begin());
+    };
+    return rank(a) < rank(b);
+  });
+  r.generation.fetch_add(1);
+}
+
+std::vector<std::string> env_priority() {
+  const char* e = std::getenv("TMATH_BACKEND");
+  if (!e || !*e) return {};
+  return {std::string(e)};
+}
+
+std::atomic<FallbackPolicy> g_fallback{[] {
+  const char* e = std::getenv("TMATH_FALLBACK");
+  std::string s = e ? e : "warn";
+  if (s == "allow") return FallbackPolicy::Allow;
+  if (s == "error") return FallbackPolicy::Error;
+  return FallbackPolicy::Warn;
+}()};
+
+struct Counters {
+  std::atomic<uint64_t> nodes{0}, kernels{0}, fallbacks{0}, upcasts{0}, donated{0}, evals{0};
+};
+Counters g_counters;
+}  // namespace
+
+void register_backend(std::shared_ptr<Backend> b) {
+  auto& r = registry();
+  std::unique_lock lk(r.mu);
+  if (r.priority.empty()) r.priority = env_priority();
+  auto it = std::find_if(r.list.begin(), r.list.end(),
+                         [&](const auto& x) { return x->name() == b->name(); });
+  if (it != r.list.end()) *it = std::move(b);
+  else r.list.push_back(std::move(b));
+  reorder_locked(r);
+}
+
+void unregister_backend(std::string_view name) {
+  auto& r = registry();
+  std::unique_lock lk(r.mu);
+  std::erase_if(r.list, [&](const auto& x) { return x->name() == name; });
+  r.generation.fetch_add(1);
+}
+
+std::vector<std::shared_ptr<Backend>> backends() {
+  auto& r = registry();
+  std::shared_lock lk(r.mu);
+  return r.list;
+}
+
+std::shared_ptr<Backend> get_backend(std::string_view name) {
+  auto& r = registry();
+  std::shared_lock lk(r.mu);
+  for (auto& b : r.list)
+    if (b->name() == name) return b;
+  return nullptr;
+}
+
+void set_backend_priority(const std::vector<std::string>& names) {
+  auto& r = registry();
+  std::unique_lock lk(r.mu);
+  r.priority = names;
+  reorder_locked(r);
+}
+
+std::vector<std::string> backend_priority() {
+  auto& r = registry();
+  std::shared_lock lk(r.mu);
+  std::vector<std::string> out;
+  for (auto& b : r.list) out.emplace_back(b->name());
+  return out;
+}
+
+Backend* select_backend(OpCode op, DType dt, Device device) {
+  auto& r = registry();
+  uint64_t gen = r.generation.load(std::memory_order_acquire);
+  if (t_cache.generation != gen) {
+    t_cache.filled.fill(false);
+    t_cache.generation = gen;
+  }
+  size_t key = (static_cast<size_t>(device.type) * kNumOpCodes + static_cast<size_t>(op)) * kNumDTypes +
+               static_cast<size_t>(dt);
+  if (t_cache.filled[key]) return t_cache.table[key];
+  Backend* found = nullptr;
+  {
+    std::shared_lock lk(r.mu);
+    for (auto& b : r.list) {
+      if (b->device_type() == device.type && b->available() && b->supports(op, dt)) {
+        found = b.get();
+        break;
+      }
+    }
+  }
+  t_cache.table[key] = found;
+  t_cache.filled[key] = true;
+  return found;
+}
+
+void set_fallback_policy(FallbackPolicy p) { g_fallback.store(p); }
+FallbackPolicy fallback_policy() { return g_fallback.load(); }
+
+DispatchStats dispatch_stats() {
+  DispatchStats s;
+  s.nodes_evaluated = g_counters.nodes.load();
+  s.kernels_launched = g_counters.kernels.load();
+  s.fallbacks = g_counters.fallbacks.load();
+  s.upcasts = g_counters.upcasts.load();
+  s.donated_buffers = g_counters.donated.load();
+  s.graph_evals = g_counters.evals.load();
+  return s;
+}
+
+void reset_dispatch_stats() {
+  g_counters.nodes = 0;
+  g_counters.kernels = 0;
+  g_counters.fallbacks = 0;
+  g_counters.upcasts = 0;
+  g_counters.donated = 0;
+  g_counters.evals = 0;
+}
+
+namespace detail {
+
+void count_graph_eval() { g_counters.evals.fetch_add(1, std::memory_order_relaxed); }
+void count_kernel() { g_counters.kernels.fetch_add(1, std::memory_order_relaxed); }
+void count_donation() { g_counters.donated.fetch_add(1, std::memory_order_relaxed); }
+
+Backend& primary_backend(Device device) {
+  auto& r = registry();
+  std::shared_lock lk(r.mu);
+  for (auto& b : r.list)
+    if (b->device_type() == device.type && b->available()) return *b;
+  throw DeviceError("[device] no available backend for device " + device.str());
+}
+
+namespace {
+std::mutex g_warn_mu;
+std::set<std::pair<int, int>> g_warned;
+
+void note_fallback(OpCode op, DType dt, Device device) {
+  g_counters.fallbacks.fetch_add(1, std::memory_order_relaxed);
+  FallbackPolicy p = fallback_policy();
+  if (p == FallbackPolicy::Error)
+    throw UnsupportedError("[" + std::string(op_name(op)) + "] no backend on " + device.str() +
+                           " supports dtype " + std::string(dtype_name(dt)) +
+                           " and the fallback policy is 'error'");
+  if (p == FallbackPolicy::Warn) {
+    std::lock_guard<std::mutex> lk(g_warn_mu);
+    if (g_warned.insert({static_cast<int>(op), static_cast<int>(dt)}).second)
+      std::cerr << "tmath: [" << op_name(op) << "] dtype " << dtype_name(dt) << " on "
+                << device.str() << " falls back to the cpu backend (copies counted)\n";
+  }
+}
+}  // namespace
+
+void run_primitive(Primitive& prim, const std::vector<Tensor>& inputs,
+                   const std::vector<TensorImpl*>& outputs) {
+  g_counters.nodes.fetch_add(1, std::memory_order_relaxed);
+  auto op = prim.opcode();
+  TensorImpl& out0 = *outputs[0];
+  if (!op) {
+    prim.eval(nullptr, inputs, outputs);
+    return;
+  }
+  DType dt = prim.dispatch_dtype(inputs, out0);
+  Device device = out0.device;
+  if (Backend* be = select_backend(*op, dt, device)) {
+    prim.eval(be, inputs, outputs);
+    return;
+  }
+  // Nothing on this device runs it.
+  if (device.type == DeviceType::CPU) {
+    throw UnsupportedError("[" + prim.name() + "] no backend supports dtype " +
+                           std::string(dtype_name(dt)) + " on cpu");
+  }
+  note_fallback(*op, dt, device);
+  Backend* cpu = select_backend(*op, dt, kCPU);
+  if (!cpu)
+    throw UnsupportedError("[" + prim.name() + "] no backend supports dtype " +
+                           std::string(dtype_name(dt)) + " on " + device.str() + " or cpu");
+  std::vector<Tensor> host_inputs;
+  for (const auto& in : inputs) host_inputs.push_back(to_device(in, kCPU).eval());
+  std::vector<std::shared_ptr<TensorImpl>> host_outs;
+  std::vector<TensorImpl*> host_ptrs;
+  for (auto* o : outputs) {
+    auto h = std::make_shared<TensorImpl>();
+    h->shape = o->shape;
+    h->size = o->size;
+    h->dtype = o->dtype;
+    h->device = kCPU;
+    host_ptrs.push_back(h.get());
+    host_outs.push_back(std::move(h));
+  }
+  prim.eval(cpu, host_inputs, host_ptrs);
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    Tensor dev = to_device(Tensor(host_outs[i]), device).eval();
+    outputs[i]->set_view(dev.impl()->buffer, dev.impl()->strides, dev.impl()->offset);
+  }
+}
+
+}  // namespace detail
+}  // namespace tmath

@@ -1,0 +1,27 @@
+// Backend selection and primitive execution (internal).
+#pragma once
+
+#include <vector>
+
+#include "core/tensor_impl.h"
+#include "tmath/backend.h"
+
+namespace tmath {
+class Primitive;
+
+namespace detail {
+
+// The backend that owns memory on `device` (allocators, host copies).
+// Throws DeviceError when none is registered and available.
+Backend& primary_backend(Device device);
+
+// Selects a backend for `prim` and runs it; handles fallback policy.
+void run_primitive(Primitive& prim, const std::vector<Tensor>& inputs,
+                   const std::vector<TensorImpl*>& outputs);
+
+void count_graph_eval();
+void count_kernel();
+void count_donation();
+
+}  // namespace detail
+}  // namespace tmath

@@ -1,0 +1,577 @@
+// Evaluation and gradient rules of the primitives.
+#include "core/primitives.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <numeric>
+
+#include "core/dispatch.h"
+#include "core/ops_internal.h"
+#include "tmath/error.h"
+#include "tmath/ops.h"
+
+namespace tmath {
+
+using detail::Buffer;
+using detail::contiguous_strides;
+
+// ---- defaults ------------------------------------------------------------------
+std::vector<Tensor> Primitive::vjp(const std::vector<Tensor>&, const std::vector<Tensor>&,
+                                   const std::vector<int>&, const std::vector<Tensor>&) {
+  throw UnsupportedError("[" + name() + "] has no reverse-mode gradient rule");
+}
+
+std::vector<Tensor> Primitive::jvp(const std::vector<Tensor>& primals,
+                                   const std::vector<Tensor>& tangents,
+                                   const std::vector<int>& argnums) {
+  throw UnsupportedError("[" + name() + "] has no forward-mode gradient rule");
+}
+
+void alloc_output(TensorImpl& out, const std::vector<Tensor>& inputs, bool allow_donation) {
+  size_t nbytes = static_cast<size_t>(out.size) * itemsize(out.dtype);
+  if (allow_donation) {
+    for (const auto& in : inputs) {
+      const auto& p = in.impl();
+      if (p.use_count() == 1 && !p->weak && p->contiguous && p->offset == 0 && p->buffer &&
+          p->buffer.use_count() == 1 && p->buffer->allocator && p->buffer->nbytes == nbytes &&
+          p->size == out.size && itemsize(p->dtype) == itemsize(out.dtype) &&
+          p->device == out.device) {
+        out.set_contiguous(p->buffer);
+        detail::count_donation();
+        return;
+      }
+    }
+  }
+  out.set_contiguous(detail::allocate_buffer(nbytes, out.device));
+}
+
+namespace {
+// Strides of `t` broadcast to `shape` (right-aligned, 0 on broadcast axes).
+Strides broadcast_strides(const TensorImpl& t, const Shape& shape) {
+  Strides st(shape.size(), 0);
+  size_t off = shape.size() - t.shape.size();
+  for (size_t i = 0; i < t.shape.size(); ++i)
+    st[off + i] = t.shape[i] == 1 ? 0 : t.strides[i];
+  return st;
+}
+
+ArrayRef ref_with(const TensorImpl& t, const Shape& shape, const Strides& strides) {
+  return ArrayRef{t.data(), t.dtype, shape, strides, t.device};
+}
+
+// Sum `g` down to `shape` (reverse of broadcasting).
+Tensor unbroadcast(const Tensor& g, const Shape& shape) {
+  if (g.shape() == shape) return g;
+  int extra = g.ndim() - static_cast<int>(shape.size());
+  Axes axes;
+  for (int i = 0; i < g.ndim(); ++i)
+    if (i < extra || (shape[i - extra] == 1 && g.shape(i) != 1)) axes.push_back(i);
+  Tensor r = sum(g, axes, true);
+  return reshape(r, shape);
+}
+}  // namespace
+
+// ---- elementwise -------------------------------------------------------------
+std::string UnaryPrim::name() const {
+  std::string n(op_name(op_));
+  for (auto& c : n) c = static_cast<char>(std::tolower(c));
+  return n;
+}
+
+bool UnaryPrim::is_equivalent(const Primitive& o) const {
+  auto* u = dynamic_cast<const UnaryPrim*>(&o);
+  return u && u->op_ == op_;
+}
+
+void UnaryPrim::eval(Backend* be, const std::vector<Tensor>& in,
+                     const std::vector<TensorImpl*>& out) {
+  alloc_output(*out[0], in, true);
+  be->unary(op_, in[0].impl()->ref(), out[0]->ref());
+  detail::count_kernel();
+}
+
+std::vector<Tensor> UnaryPrim::vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
+                                   const std::vector<int>&, const std::vector<Tensor>& outs) {
+  const Tensor& x = p[0];
+  const Tensor& g = ct[0];
+  const Tensor& y = outs[0];
+  switch (op_) {
+    case OpCode::Neg: return {neg(g)};
+    case OpCode::Exp: return {g * y};
+    case OpCode::Expm1: return {g * (y + 1)};
+    case OpCode::Log: return {g / x};
+    case OpCode::Log1p: return {g / (x + 1)};
+    case OpCode::Log2: return {g / (x * 0.6931471805599453)};
+    case OpCode::Log10: return {g / (x * 2.302585092994046)};
+    case OpCode::Sqrt: return {g / (y * 2)};
+    case OpCode::Rsqrt: return {g * y * y * y * -0.5};
+    case OpCode::Square: return {g * x * 2};
+    case OpCode::Reciprocal: return {neg(g) * y * y};
+    case OpCode::Sin: return {g * cos(x)};
+    case OpCode::Cos: return {neg(g) * sin(x)};
+    case OpCode::Tan: return {g * (y * y + 1)};
+    case OpCode::Asin: return {g * rsqrt(1 - x * x)};
+    case OpCode::Acos: return {neg(g) * rsqrt(1 - x * x)};
+    case OpCode::Atan: return {g / (x * x + 1)};
+    case OpCode::Sinh: return {g * cosh(x)};
+    case OpCode::Cosh: return {g * sinh(x)};
+    case OpCode::Tanh: return {g * (1 - y * y)};
+    case OpCode::Sigmoid: return {g * y * (1 - y)};
+    case OpCode::Relu: return {where(x > 0, g, zeros_like(g))};
+    case OpCode::Silu: {
+      Tensor s = sigmoid(x);
+      return {g * s * (1 + x * (1 - s))};
+    }
+    case OpCode::Erf: return {g * exp(neg(x * x)) * 1.1283791670955126};
+    case OpCode::Erfinv: return {g * exp(y * y) * 0.886226925452758};
+    case OpCode::Gelu: {
+      Tensor cdf = (erf(x * 0.7071067811865476) + 1) * 0.5;
+      Tensor pdf = exp(x * x * -0.5) * 0.3989422804014327;
+      return {g * (cdf + x * pdf)};
+    }
+    case OpCode::Abs: return {g * sign(x)};
+    case OpCode::Sign: case OpCode::Floor: case OpCode::Ceil: case OpCode::Round:
+      return {zeros_like(x)};
+    default: return Primitive::vjp(p, ct, {0}, outs);
+  }
+}
+
+std::vector<Tensor> UnaryPrim::jvp(const std::vector<Tensor>& p, const std::vector<Tensor>& t,
+                                   const std::vector<int>& argnums) {
+  // For elementwise unary f, the jvp equals the vjp with the tangent as cotangent.
+  std::vector<Tensor> outs{detail::apply_unary(op_, p[0])};
+  return vjp(p, t, argnums, outs);
+}
+
+std::string BinaryPrim::name() const {
+  std::string n(op_name(op_));
+  for (auto& c : n) c = static_cast<char>(std::tolower(c));
+  return n;
+}
+
+bool BinaryPrim::is_equivalent(const Primitive& o) const {
+  auto* b = dynamic_cast<const BinaryPrim*>(&o);
+  return b && b->op_ == op_;
+}
+
+void BinaryPrim::eval(Backend* be, const std::vector<Tensor>& in,
+                      const std::vector<TensorImpl*>& out) {
+  TensorImpl& o = *out[0];
+  const TensorImpl& a = *in[0].impl();
+  const TensorImpl& b = *in[1].impl();
+  Strides sa = broadcast_strides(a, o.shape), sb = broadcast_strides(b, o.shape);
+  alloc_output(o, in, true);
+  be->binary(op_, ref_with(a, o.shape, sa), ref_with(b, o.shape, sb), o.ref());
+  detail::count_kernel();
+}
+
+std::vector<Tensor> BinaryPrim::vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
+                                    const std::vector<int>& argnums,
+                                    const std::vector<Tensor>& outs) {
+  const Tensor &a = p[0], &b = p[1], &g = ct[0];
+  Tensor ga, gb;
+  switch (op_) {
+    case OpCode::Add: ga = g; gb = g; break;
+    case OpCode::Subtract: ga = g; gb = neg(g); break;
+    case OpCode::Multiply: ga = g * b; gb = g * a; break;
+    case OpCode::Divide: ga = g / b; gb = neg(g) * a / (b * b); break;
+    case OpCode::Power:
+      ga = g * b * power(a, b - 1);
+      gb = g * outs[0] * log(a);
+      break;
+    case OpCode::Maximum: {
+      Tensor m = astype(a >= b, g.dtype());
+      ga = g * m; gb = g * (1 - m);
+      break;
+    }
+    case OpCode::Minimum: {
+      Tensor m = astype(a <= b, g.dtype());
+      ga = g * m; gb = g * (1 - m);
+      break;
+    }
+    case OpCode::Atan2: {
+      Tensor d = a * a + b * b;
+      ga = g * b / d; gb = neg(g) * a / d;
+      break;
+    }
+    case OpCode::Hypot: ga = g * a / outs[0]; gb = g * b / outs[0]; break;
+    case OpCode::Remainder: ga = g; gb = neg(g) * floor_divide(a, b); break;
+    default: return Primitive::vjp(p, ct, argnums, outs);
+  }
+  std::vector<Tensor> r;
+  for (int i : argnums) r.push_back(unbroadcast(i == 0 ? ga : gb, p[i].shape()));
+  return r;
+}
+
+std::vector<Tensor> BinaryPrim::jvp(const std::vector<Tensor>& p, const std::vector<Tensor>& t,
+                                    const std::vector<int>& argnums) {
+  Tensor out = detail::apply_binary(op_, p[0], p[1]);
+  Tensor acc;
+  for (size_t k = 0; k < argnums.size(); ++k) {
+    // d out = sum_i (d out / d x_i) * t_i, using the vjp's partials elementwise.
+    auto parts = vjp(p, {t[k]}, {argnums[k]}, {out});
+    Tensor term = broadcast_to(parts[0], p[argnums[k]].shape());
+    acc = acc.defined() ? acc + term : term;
+  }
+  return {acc};
+}
+
+void WherePrim::eval(Backend* be, const std::vector<Tensor>& in,
+                     const std::vector<TensorImpl*>& out) {
+  TensorImpl& o = *out[0];
+  const TensorImpl &c = *in[0].impl(), &a = *in[1].impl(), &b = *in[2].impl();
+  Strides sc = broadcast_strides(c, o.shape), sa = broadcast_strides(a, o.shape),
+          sb = broadcast_strides(b, o.shape);
+  alloc_output(o, {in[1], in[2]}, true);
+  be->where(ref_with(c, o.shape, sc), ref_with(a, o.shape, sa), ref_with(b, o.shape, sb), o.ref());
+  detail::count_kernel();
+}
+
+std::vector<Tensor> WherePrim::vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
+                                   const std::vector<int>& argnums, const std::vector<Tensor>&) {
+  const Tensor& g = ct[0];
+  Tensor z = zeros_like(g);
+  std::vector<Tensor> r;
+  for (int i : argnums) {
+    if (i == 0) r.push_back(zeros_like(p[0]));
+    else if (i == 1) r.push_back(unbroadcast(where(p[0], g, z), p[1].shape()));
+    else r.push_back(unbroadcast(where(p[0], z, g), p[2].shape()));
+  }
+  return r;
+}
+
+void AsTypePrim::eval(Backend* be, const std::vector<Tensor>& in,
+                      const std::vector<TensorImpl*>& out) {
+  alloc_output(*out[0], in, in[0].dtype() == out[0]->dtype);
+  if (out[0]->buffer == in[0].impl()->buffer) return;  // donated same-dtype copy: nothing to do
+  be->copy(in[0].impl()->ref(), out[0]->ref());
+  detail::count_kernel();
+}
+
+std::vector<Tensor> AsTypePrim::vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
+                                    const std::vector<int>&, const std::vector<Tensor>&) {
+  return {astype(ct[0], p[0].dtype())};
+}
+
+void FillPrim::eval(Backend* be, const std::vector<Tensor>& in,
+                    const std::vector<TensorImpl*>& out) {
+  alloc_output(*out[0], in, false);
+  be->fill(out[0]->ref(), value_);
+  detail::count_kernel();
+}
+
+void ArangePrim::eval(Backend* be, const std::vector<Tensor>& in,
+                      const std::vector<TensorImpl*>& out) {
+  alloc_output(*out[0], in, false);
+  be->arange(out[0]->ref(), start_, step_);
+  detail::count_kernel();
+}
+
+// ---- views ---------------------------------------------------------------------
+namespace {
+// Strides for viewing (shape, strides) as new_shape without a copy, if possible
+// (NumPy's rule: each group of merged/split axes must be contiguous in itself).
+bool reshape_strides(const Shape& shape, const Strides& strides, const Shape& new_shape,
+                     Strides& out) {
+  Shape os;
+  Strides ost;
+  for (size_t i = 0; i < shape.size(); ++i)
+    if (shape[i] != 1) {
+      os.push_back(shape[i]);
+      ost.push_back(strides[i]);
+    }
+  out.assign(new_shape.size(), 0);
+  size_t oi = 0, oj = 1, ni = 0, nj = 1;
+  size_t on = os.size(), nn = new_shape.size();
+  while (ni < nn && oi < on) {
+    int64_t np = new_shape[ni], op = os[oi];
+    while (np != op) {
+      if (np < op) np *= new_shape[nj++];
+      else op *= os[oj++];
+    }
+    for (size_t k = oi; k + 1 < oj; ++k)
+      if (ost[k] != os[k + 1] * ost[k + 1]) return false;
+    out[nj - 1] = ost[oj - 1];
+    for (size_t k = nj - 1; k > ni; --k) out[k - 1] = out[k] * new_shape[k];
+    ni = nj++;
+    oi = oj++;
+  }
+  // Trailing size-1 axes.
+  int64_t last = ni > 0 ? out[ni - 1] : 1;
+  for (size_t k = ni; k < nn; ++k) out[k] = last;
+  return true;
+}
+}  // namespace
+
+void ReshapePrim::eval(Backend* be, const std::vector<Tensor>& in,
+                       const std::vector<TensorImpl*>& out) {
+  const TensorImpl& x = *in[0].impl();
+  TensorImpl& o = *out[0];
+  if (x.contiguous) {
+    o.set_view(x.buffer, contiguous_strides(o.shape), x.offset);
+    return;
+  }
+  Strides st;
+  if (o.size > 0 && reshape_strides(x.shape, x.strides, o.shape, st)) {
+    o.set_view(x.buffer, std::move(st), x.offset);
+    return;
+  }
+  alloc_output(o, {}, false);
+  Strides cs = contiguous_strides(x.shape);
+  ArrayRef dst{o.data(), o.dtype, x.shape, cs, o.device};
+  be->copy(x.ref(), dst);
+  detail::count_kernel();
+}
+
+std::vector<Tensor> ReshapePrim::vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
+                                     const std::vector<int>&, const std::vector<Tensor>&) {
+  return {reshape(ct[0], p[0].shape())};
+}
+
+void TransposePrim::eval(Backend*, const std::vector<Tensor>& in,
+                         const std::vector<TensorImpl*>& out) {
+  const TensorImpl& x = *in[0].impl();
+  Strides st(perm_.size());
+  for (size_t i = 0; i < perm_.size(); ++i) st[i] = x.strides[perm_[i]];
+  out[0]->set_view(x.buffer, std::move(st), x.offset);
+}
+
+std::vector<Tensor> TransposePrim::vjp(const std::vector<Tensor>&, const std::vector<Tensor>& ct,
+                                       const std::vector<int>&, const std::vector<Tensor>&) {
+  std::vector<int> inv(perm_.size());
+  for (size_t i = 0; i < perm_.size(); ++i) inv[perm_[i]] = static_cast<int>(i);
+  return {transpose(ct[0], inv)};
+}
+
+void SlicePrim::eval(Backend*, const std::vector<Tensor>& in,
+                     const std::vector<TensorImpl*>& out) {
+  const TensorImpl& x = *in[0].impl();
+  Strides st(x.strides.size());
+  int64_t off = x.offset;
+  for (size_t i = 0; i < st.size(); ++i) {
+    if (out[0]->shape[i] > 0) off += start_[i] * x.strides[i];
+    st[i] = x.strides[i] * step_[i];
+  }
+  out[0]->set_view(x.buffer, std::move(st), off);
+}
+
+std::vector<Tensor> SlicePrim::vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
+                                   const std::vector<int>&, const std::vector<Tensor>&) {
+  // Scatter the cotangent back: pad for unit steps (negative steps are flipped first).
+  Tensor g = ct[0];
+  std::vector<std::pair<int64_t, int64_t>> widths;
+  for (size_t i = 0; i < step_.size(); ++i) {
+    int64_t n = g.shape(static_cast<int>(i)), dim = p[0].shape(static_cast<int>(i));
+    if (step_[i] == 1) {
+      widths.emplace_back(start_[i], dim - start_[i] - n);
+    } else if (step_[i] == -1) {
+      g = flip(g, Axes{static_cast<int>(i)});
+      int64_t first = n > 0 ? start_[i] - (n - 1) : 0;
+      widths.emplace_back(first, dim - first - n);
+    } else {
+      return Primitive::vjp(p, ct, {0}, {});
+    }
+  }
+  return {pad(g, widths)};
+}
+
+void BroadcastPrim::eval(Backend*, const std::vector<Tensor>& in,
+                         const std::vector<TensorImpl*>& out) {
+  const TensorImpl& x = *in[0].impl();
+  out[0]->set_view(x.buffer, broadcast_strides(x, out[0]->shape), x.offset);
+}
+
+std::vector<Tensor> BroadcastPrim::vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
+                                       const std::vector<int>&, const std::vector<Tensor>&) {
+  return {unbroadcast(ct[0], p[0].shape())};
+}
+
+// ---- reductions and scans ----------------------------------------------------------
+std::string ReducePrim::name() const {
+  std::string n(op_name(op_));
+  for (auto& c : n) c = static_cast<char>(std::tolower(c));
+  return n;
+}
+
+void ReducePrim::eval(Backend* be, const std::vector<Tensor>& in,
+                      const std::vector<TensorImpl*>& out) {
+  alloc_output(*out[0], in, false);
+  be->reduce(op_, in[0].impl()->ref(), axes_, out[0]->ref());
+  detail::count_kernel();
+}
+
+std::vector<Tensor> ReducePrim::vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
+                                    const std::vector<int>&, const std::vector<Tensor>& outs) {
+  // Outputs keep reduced axes (size 1), so cotangents broadcast back directly.
+  const Tensor& x = p[0];
+  const Tensor& g = ct[0];
+  switch (op_) {
+    case OpCode::Sum: return {broadcast_to(g, x.shape())};
+    case OpCode::Prod: return {broadcast_to(g * outs[0], x.shape()) / x};
+    case OpCode::Max:
+    case OpCode::Min: {
+      Tensor mask = astype(equal(x, outs[0]), g.dtype());
+      Tensor count = sum(mask, axes_, true);
+      return {mask * g / count};
+    }
+    default: return Primitive::vjp(p, ct, {0}, outs);
+  }
+}
+
+void ArgReducePrim::eval(Backend* be, const std::vector<Tensor>& in,
+                         const std::vector<TensorImpl*>& out) {
+  alloc_output(*out[0], in, false);
+  be->arg_reduce(op_, in[0].impl()->ref(), axis_, out[0]->ref());
+  detail::count_kernel();
+}
+
+void ScanPrim::eval(Backend* be, const std::vector<Tensor>& in,
+                    const std::vector<TensorImpl*>& out) {
+  alloc_output(*out[0], in, false);
+  be->scan(op_, in[0].impl()->ref(), axis_, out[0]->ref());
+  detail::count_kernel();
+}
+
+void SoftmaxPrim::eval(Backend* be, const std::vector<Tensor>& in,
+                       const std::vector<TensorImpl*>& out) {
+  alloc_output(*out[0], in, true);
+  be->softmax(op_, in[0].impl()->ref(), out[0]->ref());
+  detail::count_kernel();
+}
+
+std::vector<Tensor> SoftmaxPrim::vjp(const std::vector<Tensor>&, const std::vector<Tensor>& ct,
+                                     const std::vector<int>&, const std::vector<Tensor>& outs) {
+  const Tensor &g = ct[0], &y = outs[0];
+  if (op_ == OpCode::Softmax) return {y * (g - sum(g * y, {-1}, true))};
+  return {g - exp(y) * sum(g, {-1}, true)};
+}
+
+void LayerNormPrim::eval(Backend* be, const std::vector<Tensor>& in,
+                         const std::vector<TensorImpl*>& out) {
+  alloc_output(*out[0], {in[0]}, true);
+  ArrayRef none{nullptr, in[0].dtype(), {}, {}, in[0].device()};
+  ArrayRef w = has_w_ ? in[1].impl()->ref() : none;
+  ArrayRef b = has_b_ ? in[has_w_ ? 2 : 1].impl()->ref() : none;
+  be->layer_norm(in[0].impl()->ref(), w, b, LayerNormArgs{eps_, inner_}, out[0]->ref());
+  detail::count_kernel();
+}
+
+// ---- matmul, gather, concatenate, pad, random, transfers ---------------------------
+void MatmulPrim::eval(Backend* be, const std::vector<Tensor>& in,
+                      const std::vector<TensorImpl*>& out) {
+  alloc_output(*out[0], in, false);
+  be->matmul(in[0].impl()->ref(), in[1].impl()->ref(), out[0]->ref(), MatmulOptions{precision_});
+  detail::count_kernel();
+}
+
+std::vector<Tensor> MatmulPrim::vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
+                                    const std::vector<int>& argnums, const std::vector<Tensor>&) {
+  std::vector<Tensor> r;
+  for (int i : argnums) {
+    if (i == 0) r.push_back(matmul(ct[0], swapaxes(p[1], -1, -2)));
+    else r.push_back(matmul(swapaxes(p[0], -1, -2), ct[0]));
+  }
+  return r;
+}
+
+void TakePrim::eval(Backend* be, const std::vector<Tensor>& in,
+                    const std::vector<TensorImpl*>& out) {
+  alloc_output(*out[0], in, false);
+  be->take(op_, in[0].impl()->ref(), in[1].impl()->ref(), axis_, out[0]->ref());
+  detail::count_kernel();
+}
+
+void ConcatenatePrim::eval(Backend* be, const std::vector<Tensor>& in,
+                           const std::vector<TensorImpl*>& out) {
+  TensorImpl& o = *out[0];
+  alloc_output(o, {}, false);
+  int64_t pos = 0;
+  const Strides& ost = o.strides;
+  for (const auto& t : in) {
+    const TensorImpl& x = *t.impl();
+    if (x.size > 0) {
+      void* dst = static_cast<char*>(o.data()) +
+                  pos * ost[axis_] * static_cast<int64_t>(itemsize(o.dtype));
+      be->copy(x.ref(), ArrayRef{dst, o.dtype, x.shape, ost, o.device});
+      detail::count_kernel();
+    }
+    pos += x.shape[axis_];
+  }
+}
+
+std::vector<Tensor> ConcatenatePrim::vjp(const std::vector<Tensor>& p,
+                                         const std::vector<Tensor>& ct,
+                                         const std::vector<int>& argnums,
+                                         const std::vector<Tensor>&) {
+  std::vector<int64_t> starts;
+  int64_t pos = 0;
+  for (const auto& t : p) {
+    starts.push_back(pos);
+    pos += t.shape(axis_);
+  }
+  std::vector<Tensor> r;
+  for (int i : argnums)
+    r.push_back(slice(ct[0], axis_, starts[i], starts[i] + p[i].shape(axis_)));
+  return r;
+}
+
+void PadPrim::eval(Backend* be, const std::vector<Tensor>& in,
+                   const std::vector<TensorImpl*>& out) {
+  TensorImpl& o = *out[0];
+  const TensorImpl& x = *in[0].impl();
+  alloc_output(o, {}, false);
+  be->fill(o.ref(), value_);
+  detail::count_kernel();
+  if (x.size == 0) return;
+  int64_t off = 0;
+  for (size_t i = 0; i < before_.size(); ++i) off += before_[i] * o.strides[i];
+  void* dst = static_cast<char*>(o.data()) + off * static_cast<int64_t>(itemsize(o.dtype));
+  be->copy(x.ref(), ArrayRef{dst, o.dtype, x.shape, o.strides, o.device});
+  detail::count_kernel();
+}
+
+std::string RandomPrim::name() const {
+  switch (op_) {
+    case OpCode::RandomBits: return "random_bits";
+    case OpCode::RandomUniform: return "uniform";
+    default: return "normal";
+  }
+}
+
+void RandomPrim::eval(Backend* be, const std::vector<Tensor>& in,
+                      const std::vector<TensorImpl*>& out) {
+  alloc_output(*out[0], in, false);
+  be->random(op_, args_, out[0]->ref());
+  detail::count_kernel();
+}
+
+void ToDevicePrim::eval(Backend*, const std::vector<Tensor>& in,
+                        const std::vector<TensorImpl*>& out) {
+  const TensorImpl& x = *in[0].impl();
+  TensorImpl& o = *out[0];
+  Tensor src = in[0];
+  if (!x.contiguous) src = copy(in[0]).eval();
+  const TensorImpl& s = *src.impl();
+  alloc_output(o, {}, false);
+  size_t nbytes = static_cast<size_t>(o.size) * itemsize(o.dtype);
+  if (s.device.type == DeviceType::CPU && o.device.type == DeviceType::CPU) {
+    if (nbytes) std::memcpy(o.data(), s.data(), nbytes);
+  } else if (s.device.type == DeviceType::CPU) {
+    Backend& dev = detail::primary_backend(o.device);
+    dev.copy_from_host(s.data(), o.ref());
+    dev.allocator(o.device).count_transfer(true, nbytes);
+  } else if (o.device.type == DeviceType::CPU) {
+    Backend& dev = detail::primary_backend(s.device);
+    dev.copy_to_host(s.ref(), o.data());
+    dev.allocator(s.device).count_transfer(false, nbytes);
+  } else {
+    Tensor host = to_device(src, kCPU).eval();
+    Backend& dev = detail::primary_backend(o.device);
+    dev.copy_from_host(host.impl()->data(), o.ref());
+    dev.allocator(o.device).count_transfer(true, nbytes);
+  }
+  detail::count_kernel();
+}
+
+}  // namespace tmath
