@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,14 +47,15 @@ std::string cpuinfo_field(const std::string& key) {
 }
 
 std::string simd_summary() {
-  const std::string flags = " " + cpuinfo_field("flags") + " ";
+  std::istringstream words(cpuinfo_field("flags"));
+  const std::set<std::string> flags{std::istream_iterator<std::string>(words),
+                                    std::istream_iterator<std::string>()};
   std::string out;
   for (const char* f : {"sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_bf16",
                         "avx512_fp16", "amx_tile", "asimd", "sve"}) {
-    if (flags.find(std::string(" ") + f + " ") != std::string::npos) {
-      if (!out.empty()) out += ' ';
-      out += f;
-    }
+    if (!flags.count(f)) continue;
+    if (!out.empty()) out += ' ';
+    out += f;
   }
   return out;
 }
