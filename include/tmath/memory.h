@@ -9,7 +9,7 @@
 
 namespace tmath {
 
-struct MemoryStats {
+struct TMATH_API MemoryStats {
   uint64_t active_bytes = 0;   // held by live buffers (size-class rounded)
   uint64_t peak_bytes = 0;     // max of active_bytes since start/reset
   uint64_t cached_bytes = 0;   // free blocks kept for reuse

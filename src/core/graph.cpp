@@ -200,6 +200,17 @@ void eval_node(TensorImpl* node) {
 }
 
 void eval_graph(const std::vector<TensorImpl*>& roots) {
+  // Fast path: one node whose inputs are all evaluated (eager-style use).
+  if (roots.size() == 1 && roots[0]->siblings.empty()) {
+    TensorImpl* r = roots[0];
+    bool ready = !r->evaluated();
+    for (const auto& in : r->inputs) ready = ready && in.impl()->evaluated();
+    if (ready) {
+      count_graph_eval();
+      eval_node(r);
+      return;
+    }
+  }
   // Iterative post-order DFS over pending nodes.
   std::vector<TensorImpl*> order;
   std::unordered_set<TensorImpl*> seen;

@@ -433,8 +433,14 @@ void ScanPrim::eval(Backend* be, const std::vector<Tensor>& in,
   detail::count_kernel();
 }
 
+namespace {
+// Row kernels (softmax, layer_norm) read contiguous rows.
+Tensor contiguous(const Tensor& t) { return t.impl()->contiguous ? t : copy(t).eval(); }
+}  // namespace
+
 void SoftmaxPrim::eval(Backend* be, const std::vector<Tensor>& in,
                        const std::vector<TensorImpl*>& out) {
+  if (!in[0].impl()->contiguous) return eval(be, {contiguous(in[0])}, out);
   alloc_output(*out[0], in, true);
   be->softmax(op_, in[0].impl()->ref(), out[0]->ref());
   detail::count_kernel();
@@ -449,6 +455,12 @@ std::vector<Tensor> SoftmaxPrim::vjp(const std::vector<Tensor>&, const std::vect
 
 void LayerNormPrim::eval(Backend* be, const std::vector<Tensor>& in,
                          const std::vector<TensorImpl*>& out) {
+  for (const auto& t : in)
+    if (!t.impl()->contiguous) {
+      std::vector<Tensor> c;
+      for (const auto& u : in) c.push_back(contiguous(u));
+      return eval(be, c, out);
+    }
   alloc_output(*out[0], {in[0]}, true);
   ArrayRef none{nullptr, in[0].dtype(), {}, {}, in[0].device()};
   ArrayRef w = has_w_ ? in[1].impl()->ref() : none;
