@@ -563,9 +563,11 @@ inline int64_t bcast_index(const std::vector<int64_t>& out_idx, const Shape& in)
 }
 
 inline std::string shape_str(const Shape& s) {
-  std::string r = "(";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + std::to_string(s[i]);
-  return r + ")";
+  std::ostringstream os;
+  os << "(";
+  for (size_t i = 0; i < s.size(); ++i) os << (i ? "," : "") << s[i];
+  os << ")";
+  return os.str();
 }
 
 // True when `msg` starts with "[" + op + "]".

@@ -487,7 +487,7 @@ TEST(OpsReduce, ArgMinArgMax) {
 }
 
 TEST(OpsReduce, AnyAll) {
-  Tensor b = make({1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0}, {3, 4}, bool_);
+  Tensor b = make({1, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0}, {3, 4}, bool_);
   EXPECT_TRUE(tt::all_equal(any(b, {1}), {1, 1, 0}));
   EXPECT_TRUE(tt::all_equal(all(b, {1}), {0, 1, 0}));
   EXPECT_TRUE(tt::all_equal(any(b, {0}), {1, 1, 1, 1}));
@@ -554,7 +554,7 @@ TEST(OpsReduce, PairwiseSummationAccuracy) {
   EXPECT_NEAR(tt::read1(mean(x)), static_cast<double>(0.1f), 0.1 * 1e-6);
   // Along an axis too (rows of 10^6).
   Tensor r = sum(reshape(x, {10, 1000000}), {1});
-  for (double v : read(r)) EXPECT_NEAR(v, 1e5 * static_cast<double>(0.1f), 1e5 * 1e-6);
+  for (double v : read(r)) EXPECT_NEAR(v, 1e6 * static_cast<double>(0.1f), 1e5 * 1e-6);
 }
 
 TEST(OpsReduce, CumsumCumprod) {
