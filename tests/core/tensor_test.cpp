@@ -689,3 +689,51 @@ TEST(TensorLazy, SharedSubgraphInOneEval) {
   EXPECT_TRUE(tt::all_close(u, {std::exp(1.0) + 1, std::exp(2.0) + 1, std::exp(3.0) + 1}));
   EXPECT_TRUE(tt::all_close(v, {2 * std::exp(1.0), 2 * std::exp(2.0), 2 * std::exp(3.0)}));
 }
+
+TEST(TensorView, StridesOfViews) {
+  Tensor a = make(iota(24), {2, 3, 4}, float32);
+  a.eval();
+  EXPECT_EQ(a.strides(), (Strides{12, 4, 1}));
+  EXPECT_TRUE(a.is_contiguous());
+  Tensor t = a.transpose();
+  t.eval();
+  EXPECT_EQ(t.strides(), (Strides{1, 4, 12}));
+  EXPECT_FALSE(t.is_contiguous());
+  Tensor b = broadcast_to(make({1, 2, 3}, float32), {4, 3});
+  b.eval();
+  EXPECT_EQ(b.strides(), (Strides{0, 1}));
+  Tensor f = flip(a, Axes{2});
+  f.eval();
+  EXPECT_EQ(f.strides()[2], -1);
+  EXPECT_EQ(f.data<float>()[0], 3.0f) << "element 0 of the flipped view";
+  Tensor s = a.index({Slice(), Slice(std::nullopt, std::nullopt, 2), Slice(1, std::nullopt, 2)});
+  s.eval();
+  EXPECT_EQ(s.strides(), (Strides{12, 8, 2}));
+  EXPECT_EQ(s.data<float>()[0], 1.0f);
+  EXPECT_EQ(copy(t).is_contiguous(), true);
+}
+
+TEST(TensorBasics, MetadataAndHandles) {
+  Tensor a = zeros({2, 3, 4}, int16);
+  EXPECT_EQ(a.shape(-1), 4);
+  EXPECT_EQ(a.shape(0), 2);
+  EXPECT_EQ(a.shape(-3), 2);
+  EXPECT_EQ(a.itemsize(), 2u);
+  EXPECT_EQ(a.nbytes(), 48u);
+  EXPECT_TRUE(a.defined());
+  EXPECT_FALSE(Tensor().defined());
+  Tensor b = a;
+  EXPECT_EQ(a.id(), b.id()) << "copies of a handle share the node";
+  EXPECT_NE(a.id(), a.copy().id());
+  Tensor c = a.to(kCPU);
+  EXPECT_EQ(c.device(), kCPU);
+  EXPECT_TRUE(tt::all_equal(to_device(make({1, 2}), kCPU), {1, 2}));
+  if (!std::getenv("TMATH_DEVICE")) {
+    EXPECT_EQ(default_device(), kCPU);
+  }
+  set_default_device(kCPU);
+  EXPECT_EQ(default_device(), kCPU);
+  EXPECT_EQ(zeros({1}).device(), kCPU);
+  EXPECT_FALSE(Scalar(2.5).str().empty());
+  EXPECT_TRUE(Tensor(3).weak_type());
+}
