@@ -16,6 +16,7 @@
 // Outputs are poisoned: blocks of the output's size filled with 0xFF are put in the
 // allocator cache just before the op runs, so unwritten elements show up as NaN/-1/255.
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <set>
@@ -1271,6 +1272,7 @@ TEST(BackendOps, EveryOpEveryDtypeEveryBackend) {
     runner.random_ref = &random_ref;
     Summary sum;
     std::vector<std::string> failures;
+    const bool verbose = std::getenv("TMATH_TEST_VERBOSE") != nullptr;
     for (int oi = 0; oi < kNumOpCodes; ++oi) {
       const auto op = static_cast<OpCode>(oi);
       for (DType dt : tt::all_dtypes()) {
@@ -1304,11 +1306,15 @@ TEST(BackendOps, EveryOpEveryDtypeEveryBackend) {
             err = std::string("valid input rejected: DTypeError: ") + e.what();
           else
             ++sum.rejected;
+          if (verbose && cat != Cat::Required)
+            std::printf("  %s: rejected (%s)\n", tag.c_str(), e.what());
         } catch (const UnsupportedError& e) {
           if (cat == Cat::Required)
             err = std::string("valid input rejected: UnsupportedError: ") + e.what();
           else
             ++sum.rejected;
+          if (verbose && cat != Cat::Required)
+            std::printf("  %s: rejected (%s)\n", tag.c_str(), e.what());
         } catch (const Error& e) {
           if (cat == Cat::Unspecified)
             ++sum.unspecified;
@@ -1321,6 +1327,7 @@ TEST(BackendOps, EveryOpEveryDtypeEveryBackend) {
           ++sum.failed;
           failures.push_back(tag + ": " + err);
         }
+        if (verbose) std::printf("  %s: %s\n", tag.c_str(), err.empty() ? "ok" : "FAILED");
       }
     }
     for (const auto& f : failures) ADD_FAILURE() << f;
