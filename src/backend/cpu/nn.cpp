@@ -1,8 +1,8 @@
 // Softmax / LogSoftmax over the last axis and LayerNorm over trailing rows.
-// float32 rows run on 4-lane SIMD packs (GCC vector extensions, SSE2 baseline);
-// float16/bfloat16 rows are widened to float32 and rounded back; float64 uses
-// scalar double code. Row sums accumulate in float lanes over short chunks and
-// in double across chunks.
+// float32 rows run on GCC vector extensions, compiled for SSE2 (the baseline),
+// AVX2 and AVX-512 and picked at run time; float16/bfloat16 rows are widened to
+// float32 and rounded back; float64 uses scalar double code. Row sums
+// accumulate in float lanes over short chunks and in double across chunks.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -17,126 +17,253 @@
 namespace tmath::cpu {
 namespace {
 
-typedef float VecF __attribute__((vector_size(16)));
-typedef int32_t VecI __attribute__((vector_size(16)));
-constexpr int64_t kLanes = 4;
+// Float sums fold 16 logical lanes (element i of a row goes to lane i % 16) in
+// a fixed order, so every SIMD width below gives bit-identical results.
+constexpr int64_t kPack = 16;
 // Elements per float partial sum before it is folded into a double.
 constexpr int64_t kChunk = 256;
 
-inline VecF load(const float* p) {
-  VecF v;
+#define TMATH_INLINE __attribute__((always_inline)) inline
+
+template <int kW>
+struct Simd {
+  typedef float F __attribute__((vector_size(kW * 4)));
+  typedef int32_t I __attribute__((vector_size(kW * 4)));
+};
+
+// Vector helpers take references: wide vectors passed by value would change
+// the ABI between the baseline and the AVX entry points.
+template <class V>
+TMATH_INLINE void vload(V& v, const float* p) {
   std::memcpy(&v, p, sizeof v);
-  return v;
 }
-inline void store(float* p, VecF v) {
+template <class V>
+TMATH_INLINE void vstore(float* p, const V& v) {
   std::memcpy(p, &v, sizeof v);
 }
-inline VecF splat(float a) {
-  return VecF{a, a, a, a};
-}
-inline float hsum(VecF v) {
-  return (v[0] + v[1]) + (v[2] + v[3]);
-}
-inline VecF vmax(VecF a, VecF b) {
-  return ((a >= b) | (a != a)) ? a : b;
+template <class V>
+TMATH_INLINE void vsplat(V& v, float a) {
+  v = a - V{};  // exact broadcast, -0.0 included
 }
 
-// exp for float lanes (Cephes expf: Cody-Waite reduction by ln2, degree-5
+// x = exp(x) per lane (Cephes expf: Cody-Waite reduction by ln2, degree-5
 // polynomial; ~1 ulp). Inputs below -87.34 give 0; callers pass x <= 0.
-inline VecF vexp(VecF x) {
-  const VecF lo = splat(-87.3365478515625f);
+template <class V, class I>
+TMATH_INLINE void vexp(V& x) {
+  V lo;
+  vsplat(lo, -87.3365478515625f);
   const auto underflow = x < lo;
   x = underflow ? lo : x;
-  const VecF magic = splat(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
-  const VecF n = (x * splat(1.44269504088896341f) + magic) - magic;
-  VecF r = x - n * splat(0.693359375f);
-  r = r - n * splat(-2.12194440e-4f);
-  VecF p = splat(1.9875691500e-4f);
-  p = p * r + splat(1.3981999507e-3f);
-  p = p * r + splat(8.3334519073e-3f);
-  p = p * r + splat(4.1665795894e-2f);
-  p = p * r + splat(1.6666665459e-1f);
-  p = p * r + splat(5.0000001201e-1f);
-  const VecF y = p * (r * r) + r + splat(1.0f);
-  const VecI e = (__builtin_convertvector(n, VecI) + 127) << 23;
-  VecF scale;
+  const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const V n = (x * 1.44269504088896341f + magic) - magic;
+  V r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  V p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const V y = p * (r * r) + r + 1.0f;
+  const I e = (__builtin_convertvector(n, I) + 127) << 23;
+  V scale;
   std::memcpy(&scale, &e, sizeof scale);
-  const VecF result = y * scale;
-  return underflow ? splat(0.0f) : result;
+  const V zero{};
+  x = underflow ? zero : y * scale;
 }
 
-// Pads a short tail into a full pack.
-inline VecF load_tail(const float* p, int64_t n, float pad) {
-  VecF v = splat(pad);
-  for (int64_t i = 0; i < n; ++i) v[i] = p[i];
-  return v;
-}
-inline void store_tail(float* p, VecF v, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) p[i] = v[i];
-}
-
-float row_max(const float* x, int64_t d) {
-  const float ninf = -std::numeric_limits<float>::infinity();
-  VecF m0 = splat(ninf), m1 = m0, m2 = m0, m3 = m0;
-  int64_t i = 0;
-  for (; i + 4 * kLanes <= d; i += 4 * kLanes) {
-    m0 = vmax(m0, load(x + i));
-    m1 = vmax(m1, load(x + i + kLanes));
-    m2 = vmax(m2, load(x + i + 2 * kLanes));
-    m3 = vmax(m3, load(x + i + 3 * kLanes));
+TMATH_INLINE float fold16(float* lanes) {
+  for (int w = 8; w >= 1; w /= 2) {
+    for (int k = 0; k < w; ++k) lanes[k] = lanes[k] + lanes[k + w];
   }
-  for (; i < d; i += kLanes) m0 = vmax(m0, load_tail(x + i, std::min(kLanes, d - i), ninf));
-  const VecF m = vmax(vmax(m0, m1), vmax(m2, m3));
-  const float a = std::isnan(m[0]) || m[0] >= m[1] ? m[0] : m[1];
-  const float b = std::isnan(m[2]) || m[2] >= m[3] ? m[2] : m[3];
-  return std::isnan(a) || a >= b ? a : b;
+  return lanes[0];
 }
 
-// Writes exp(x - m) to y (if non-null) and returns its sum.
-double exp_sum(const float* x, int64_t d, float m, float* y) {
-  const VecF vm = splat(m);
-  double total = 0.0;
-  for (int64_t c = 0; c < d; c += kChunk) {
-    const int64_t end = std::min(d, c + kChunk);
-    VecF s0 = splat(0.0f), s1 = s0;
-    int64_t i = c;
-    for (; i + 2 * kLanes <= end; i += 2 * kLanes) {
-      const VecF e0 = vexp(load(x + i) - vm);
-      const VecF e1 = vexp(load(x + i + kLanes) - vm);
-      if (y) {
-        store(y + i, e0);
-        store(y + i + kLanes, e1);
-      }
-      s0 += e0;
-      s1 += e1;
-    }
-    for (; i < end; i += kLanes) {
-      const int64_t n = std::min(kLanes, end - i);
-      const VecF e = vexp(load_tail(x + i, n, -std::numeric_limits<float>::infinity()) - vm);
-      if (y) store_tail(y + i, e, n);
-      s0 += e;
-    }
-    total += static_cast<double>(hsum(s0 + s1));
-  }
-  return total;
-}
+template <int kW>
+struct Rows {
+  using V = typename Simd<kW>::F;
+  using I = typename Simd<kW>::I;
+  static constexpr int kN = static_cast<int>(kPack / kW);
 
-void softmax_row_f32(bool log, const float* x, float* y, int64_t d) {
-  const float m = row_max(x, d);
-  if (!log) {
-    const double total = exp_sum(x, d, m, y);
-    const VecF inv = splat(static_cast<float>(1.0 / total));
+  static TMATH_INLINE float max(const float* x, int64_t d) {
+    float m = -std::numeric_limits<float>::infinity();
     int64_t i = 0;
-    for (; i + kLanes <= d; i += kLanes) store(y + i, load(y + i) * inv);
-    for (; i < d; ++i) y[i] *= inv[0];
-    return;
+    if (d >= kW) {
+      V acc;
+      vsplat(acc, m);
+      I nan{};
+      for (; i + kW <= d; i += kW) {
+        V v;
+        vload(v, x + i);
+        acc = v > acc ? v : acc;
+        nan |= v != v;
+      }
+      for (int k = 0; k < kW; ++k) {
+        if (nan[k]) return std::numeric_limits<float>::quiet_NaN();
+        m = acc[k] > m ? acc[k] : m;
+      }
+    }
+    for (; i < d; ++i) m = (m == m && (x[i] != x[i] || x[i] > m)) ? x[i] : m;
+    return m;
   }
-  const double total = exp_sum(x, d, m, nullptr);
-  const VecF vm = splat(m);
-  const VecF lse = splat(static_cast<float>(std::log(total)));
-  int64_t i = 0;
-  for (; i + kLanes <= d; i += kLanes) store(y + i, (load(x + i) - vm) - lse);
-  for (; i < d; ++i) y[i] = (x[i] - m) - lse[0];
+
+  // Sum over one chunk of f(pack) for 16-element packs starting at x (n <= kChunk);
+  // the last partial pack is padded with `pad`. f maps a loaded vector in place
+  // and may store it (offset given).
+  template <class F>
+  static TMATH_INLINE float chunk_sum(const float* x, int64_t n, float pad, const F& f) {
+    V acc[kN];
+    for (auto& a : acc) a = V{};
+    int64_t i = 0;
+    for (; i + kPack <= n; i += kPack) {
+      for (int j = 0; j < kN; ++j) {
+        V v;
+        vload(v, x + i + j * kW);
+        f(v, i + j * kW, int64_t{kW});
+        acc[j] += v;
+      }
+    }
+    if (i < n) {
+      alignas(64) float buf[kPack];
+      for (int64_t k = 0; k < kPack; ++k) buf[k] = i + k < n ? x[i + k] : pad;
+      for (int j = 0; j < kN; ++j) {
+        V v;
+        vload(v, buf + j * kW);
+        f(v, i + j * kW, std::min<int64_t>(kW, std::max<int64_t>(0, n - i - j * kW)));
+        acc[j] += v;
+      }
+    }
+    alignas(64) float lanes[kPack];
+    std::memcpy(lanes, acc, sizeof lanes);
+    return fold16(lanes);
+  }
+
+  // Writes exp(x - m) to y (if non-null) and returns its sum.
+  static TMATH_INLINE double exp_sum(const float* x, int64_t d, float m, float* y) {
+    double total = 0.0;
+    for (int64_t c = 0; c < d; c += kChunk) {
+      const int64_t n = std::min(kChunk, d - c);
+      float* yc = y ? y + c : nullptr;
+      total += static_cast<double>(chunk_sum(
+          x + c, n, -std::numeric_limits<float>::infinity(),
+          [&](V & v, int64_t off, int64_t valid) __attribute__((always_inline)) {
+            v = v - m;
+            vexp<V, I>(v);
+            if (yc) {
+              if (valid == kW) {
+                vstore(yc + off, v);
+              } else {
+                for (int64_t k = 0; k < valid; ++k) yc[off + k] = v[k];
+              }
+            }
+          }));
+    }
+    return total;
+  }
+
+  static TMATH_INLINE void softmax(bool log, const float* x, float* y, int64_t d) {
+    const float m = max(x, d);
+    const double total = exp_sum(x, d, m, log ? nullptr : y);
+    int64_t i = 0;
+    if (!log) {
+      const float inv = static_cast<float>(1.0 / total);
+      for (; i + kW <= d; i += kW) {
+        V v;
+        vload(v, y + i);
+        v = v * inv;
+        vstore(y + i, v);
+      }
+      for (; i < d; ++i) y[i] = y[i] * inv;
+      return;
+    }
+    const float lse = static_cast<float>(std::log(total));
+    for (; i + kW <= d; i += kW) {
+      V v;
+      vload(v, x + i);
+      v = (v - m) - lse;
+      vstore(y + i, v);
+    }
+    for (; i < d; ++i) y[i] = (x[i] - m) - lse;
+  }
+
+  static TMATH_INLINE void layer_norm(const float* x, const float* w, const float* b, double eps,
+                                      float* y, int64_t d) {
+    double total = 0.0;
+    for (int64_t c = 0; c < d; c += kChunk) {
+      const int64_t n = std::min(kChunk, d - c);
+      total += static_cast<double>(
+          chunk_sum(x + c, n, 0.0f, [](V&, int64_t, int64_t) __attribute__((always_inline)){}));
+    }
+    const float mean = static_cast<float>(total / static_cast<double>(d));
+    double sq = 0.0;
+    for (int64_t c = 0; c < d; c += kChunk) {
+      const int64_t n = std::min(kChunk, d - c);
+      sq += static_cast<double>(chunk_sum(
+          x + c, n, mean, [&](V & v, int64_t, int64_t) __attribute__((always_inline)) {
+            v = v - mean;
+            v = v * v;
+          }));
+    }
+    const double var = sq / static_cast<double>(d);
+    const float rstd = static_cast<float>(1.0 / std::sqrt(var + eps));
+    int64_t i = 0;
+    for (; i + kW <= d; i += kW) {
+      V v;
+      vload(v, x + i);
+      v = (v - mean) * rstd;
+      if (w) {
+        V t;
+        vload(t, w + i);
+        v = v * t;
+      }
+      if (b) {
+        V t;
+        vload(t, b + i);
+        v = v + t;
+      }
+      vstore(y + i, v);
+    }
+    for (; i < d; ++i) {
+      float v = (x[i] - mean) * rstd;
+      if (w) v = v * w[i];
+      if (b) v = v + b[i];
+      y[i] = v;
+    }
+  }
+};
+
+// Entry points per SIMD width over rows [r0, r1) of length d.
+struct F32Rows {
+  void (*softmax)(bool log, const float* x, float* y, int64_t d, int64_t r0, int64_t r1);
+  void (*layer_norm)(const float* x, const float* w, const float* b, double eps, float* y,
+                     int64_t d, int64_t r0, int64_t r1);
+};
+
+#define TMATH_ROW_ENTRY_POINTS(W, TARGET)                                                      \
+  TARGET void softmax_rows_w##W(bool log, const float* x, float* y, int64_t d, int64_t r0,     \
+                                int64_t r1) {                                                  \
+    for (int64_t r = r0; r < r1; ++r) Rows<W>::softmax(log, x + r * d, y + r * d, d);          \
+  }                                                                                            \
+  TARGET void layer_norm_rows_w##W(const float* x, const float* w, const float* b, double eps, \
+                                   float* y, int64_t d, int64_t r0, int64_t r1) {              \
+    for (int64_t r = r0; r < r1; ++r) Rows<W>::layer_norm(x + r * d, w, b, eps, y + r * d, d); \
+  }
+
+TMATH_ROW_ENTRY_POINTS(4, )
+#if defined(__x86_64__) && defined(__GNUC__)
+TMATH_ROW_ENTRY_POINTS(8, __attribute__((target("avx2"))))
+TMATH_ROW_ENTRY_POINTS(16, __attribute__((target("avx512f"))))
+#endif
+
+const F32Rows& f32_rows() {
+  static const F32Rows rows = [] {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return F32Rows{softmax_rows_w16, layer_norm_rows_w16};
+    if (__builtin_cpu_supports("avx2")) return F32Rows{softmax_rows_w8, layer_norm_rows_w8};
+#endif
+    return F32Rows{softmax_rows_w4, layer_norm_rows_w4};
+  }();
+  return rows;
 }
 
 void softmax_row_f64(bool log, const double* x, double* y, int64_t d) {
@@ -162,56 +289,6 @@ void softmax_row_f64(bool log, const double* x, double* y, int64_t d) {
   } else {
     const double inv = 1.0 / total;
     for (int64_t k = 0; k < d; ++k) y[k] *= inv;
-  }
-}
-
-void layer_norm_row_f32(const float* x, const float* w, const float* b, double eps, float* y,
-                        int64_t d) {
-  double total = 0.0;
-  for (int64_t c = 0; c < d; c += kChunk) {
-    const int64_t end = std::min(d, c + kChunk);
-    VecF s0 = splat(0.0f), s1 = s0;
-    int64_t i = c;
-    for (; i + 2 * kLanes <= end; i += 2 * kLanes) {
-      s0 += load(x + i);
-      s1 += load(x + i + kLanes);
-    }
-    for (; i < end; i += kLanes) s0 += load_tail(x + i, std::min(kLanes, end - i), 0.0f);
-    total += static_cast<double>(hsum(s0 + s1));
-  }
-  const float mean = static_cast<float>(total / static_cast<double>(d));
-  const VecF vmean = splat(mean);
-  double sq = 0.0;
-  for (int64_t c = 0; c < d; c += kChunk) {
-    const int64_t end = std::min(d, c + kChunk);
-    VecF s0 = splat(0.0f), s1 = s0;
-    int64_t i = c;
-    for (; i + 2 * kLanes <= end; i += 2 * kLanes) {
-      const VecF a = load(x + i) - vmean, e = load(x + i + kLanes) - vmean;
-      s0 += a * a;
-      s1 += e * e;
-    }
-    for (; i < end; i += kLanes) {
-      const VecF a = load_tail(x + i, std::min(kLanes, end - i), mean) - vmean;
-      s0 += a * a;
-    }
-    sq += static_cast<double>(hsum(s0 + s1));
-  }
-  const double var = sq / static_cast<double>(d);
-  const float rstd = static_cast<float>(1.0 / std::sqrt(var + eps));
-  const VecF vr = splat(rstd);
-  int64_t i = 0;
-  for (; i + kLanes <= d; i += kLanes) {
-    VecF v = (load(x + i) - vmean) * vr;
-    if (w) v = v * load(w + i);
-    if (b) v = v + load(b + i);
-    store(y + i, v);
-  }
-  for (; i < d; ++i) {
-    float v = (x[i] - mean) * rstd;
-    if (w) v = v * w[i];
-    if (b) v = v + b[i];
-    y[i] = v;
   }
 }
 
@@ -335,9 +412,8 @@ void softmax(OpCode op, const ArrayRef& x, const ArrayRef& out) {
   if (x.dtype == DType::Float32 && out.dtype == DType::Float32) {
     const float* xp = x.ptr<float>();
     float* yp = out.ptr<float>();
-    parallel_for(rows, grain, [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; ++r) softmax_row_f32(log, xp + r * d, yp + r * d, d);
-    });
+    const auto fn = f32_rows().softmax;
+    parallel_for(rows, grain, [&](int64_t b, int64_t e) { fn(log, xp, yp, d, b, e); });
   } else if (x.dtype == DType::Float64 && out.dtype == DType::Float64) {
     const double* xp = x.ptr<double>();
     double* yp = out.ptr<double>();
@@ -345,11 +421,12 @@ void softmax(OpCode op, const ArrayRef& x, const ArrayRef& out) {
       for (int64_t r = b; r < e; ++r) softmax_row_f64(log, xp + r * d, yp + r * d, d);
     });
   } else {
+    const auto fn = f32_rows().softmax;
     parallel_for(rows, grain, [&](int64_t b, int64_t e) {
       std::vector<float> in(static_cast<size_t>(d)), res(static_cast<size_t>(d));
       for (int64_t r = b; r < e; ++r) {
         to_float(x.dtype, byte_ptr(x, r * d), d, in.data());
-        softmax_row_f32(log, in.data(), res.data(), d);
+        fn(log, in.data(), res.data(), d, 0, 1);
         from_float(res.data(), d, out.dtype, byte_ptr_mut(out, r * d));
       }
     });
@@ -418,18 +495,16 @@ void layer_norm(const ArrayRef& x, const ArrayRef& weight, const ArrayRef& bias,
   if (x.dtype == DType::Float32 && out.dtype == DType::Float32) {
     const float* xp = x.ptr<float>();
     float* yp = out.ptr<float>();
-    parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        layer_norm_row_f32(xp + r * d, w, b, eps, yp + r * d, d);
-      }
-    });
+    const auto fn = f32_rows().layer_norm;
+    parallel_for(rows, grain, [&](int64_t r0, int64_t r1) { fn(xp, w, b, eps, yp, d, r0, r1); });
     return;
   }
+  const auto fn = f32_rows().layer_norm;
   parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
     std::vector<float> in(static_cast<size_t>(d)), res(static_cast<size_t>(d));
     for (int64_t r = r0; r < r1; ++r) {
       to_float(x.dtype, byte_ptr(x, r * d), d, in.data());
-      layer_norm_row_f32(in.data(), w, b, eps, res.data(), d);
+      fn(in.data(), w, b, eps, res.data(), d, 0, 1);
       from_float(res.data(), d, out.dtype, byte_ptr_mut(out, r * d));
     }
   });
