@@ -1,6 +1,7 @@
 #include "core/dispatch.h"
 
 #include <algorithm>
+#include <cctype>
 #include <array>
 #include <atomic>
 #include <cstdlib>
@@ -58,7 +59,7 @@ Device::Device(std::string_view spec) {
   std::string_view kind = spec.substr(0, colon);
   if (kind == "cpu") {
     type = DeviceType::CPU;
-  } else if (kind == "cuda" || kind == "gpu") {
+  } else if (kind == "cuda") {
     type = DeviceType::CUDA;
   } else {
     throw DeviceError("[device] unknown device '" + std::string(spec) + "' (expected cpu or cuda[:N])");
@@ -277,6 +278,19 @@ void reset_dispatch_stats() {
 }
 
 namespace detail {
+
+std::string snake_name(OpCode op) {
+  std::string r;
+  for (char c : op_name(op)) {
+    if (std::isupper(static_cast<unsigned char>(c))) {
+      if (!r.empty()) r += '_';
+      r += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else {
+      r += c;
+    }
+  }
+  return r;
+}
 
 void count_graph_eval() { g_counters.evals.fetch_add(1, std::memory_order_relaxed); }
 void count_kernel() { g_counters.kernels.fetch_add(1, std::memory_order_relaxed); }

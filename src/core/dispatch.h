@@ -1,6 +1,7 @@
 // Backend selection and primitive execution (internal).
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "core/tensor_impl.h"
@@ -18,6 +19,9 @@ Backend& primary_backend(Device device);
 // Selects a backend for `prim` and runs it; handles fallback policy.
 void run_primitive(Primitive& prim, const std::vector<Tensor>& inputs,
                    const std::vector<TensorImpl*>& outputs);
+
+// Lower snake_case op name for messages ("GreaterEqual" -> "greater_equal").
+std::string snake_name(OpCode op);
 
 void count_graph_eval();
 void count_kernel();

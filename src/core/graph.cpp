@@ -264,11 +264,24 @@ void eval(const Tensor& x) {
 bool eager_mode() { return detail::t_eager_set ? detail::t_eager : detail::g_eager.load(); }
 void set_eager_mode(bool on) { detail::g_eager.store(on); }
 
+namespace detail {
+namespace {
+// Saved (was a scope active, its value) per nesting level of EagerScope.
+thread_local std::vector<std::pair<bool, bool>> t_eager_stack;
+}  // namespace
+}  // namespace detail
+
 EagerScope::EagerScope(bool on) : prev_(eager_mode()) {
+  detail::t_eager_stack.emplace_back(detail::t_eager_set, detail::t_eager);
   detail::t_eager_set = true;
   detail::t_eager = on;
 }
-EagerScope::~EagerScope() { detail::t_eager = prev_; }
+EagerScope::~EagerScope() {
+  auto [was_set, value] = detail::t_eager_stack.back();
+  detail::t_eager_stack.pop_back();
+  detail::t_eager_set = was_set;
+  detail::t_eager = value;
+}
 
 void set_max_graph_depth(int depth) {
   if (depth < 1) throw ValueError("[set_max_graph_depth] depth must be >= 1, got " + std::to_string(depth));

@@ -119,11 +119,7 @@ const std::shared_ptr<Primitive>& binary_prim(OpCode op) {
   return table[static_cast<size_t>(op)];
 }
 
-std::string lower_name(OpCode op) {
-  std::string n(op_name(op));
-  for (auto& c : n) c = static_cast<char>(std::tolower(c));
-  return n;
-}
+std::string lower_name(OpCode op) { return snake_name(op); }
 
 enum class UnaryRule { Same, FloatFn, RealFloatFn, Predicate, ToBool, Rounding, Abs, RealPart };
 
@@ -174,7 +170,7 @@ Tensor apply_unary(OpCode op, const Tensor& a) {
       if (!is_inexact(dt)) return full(a.shape(), op == OpCode::IsFinite, bool_, a.device());
       return unary_node(op, a, bool_);
     case UnaryRule::ToBool:
-      return unary_node(op, a, bool_);
+      return unary_node(op, cast_to(a, bool_, a.device()), bool_);
     case UnaryRule::RealPart:
       if (!is_complex(dt)) return op == OpCode::Real ? a : zeros_like(a);
       return unary_node(op, a, real_type(dt));

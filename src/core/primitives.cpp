@@ -74,9 +74,7 @@ Tensor unbroadcast(const Tensor& g, const Shape& shape) {
 
 // ---- elementwise -------------------------------------------------------------
 std::string UnaryPrim::name() const {
-  std::string n(op_name(op_));
-  for (auto& c : n) c = static_cast<char>(std::tolower(c));
-  return n;
+  return detail::snake_name(op_);
 }
 
 bool UnaryPrim::is_equivalent(const Primitive& o) const {
@@ -145,9 +143,7 @@ std::vector<Tensor> UnaryPrim::jvp(const std::vector<Tensor>& p, const std::vect
 }
 
 std::string BinaryPrim::name() const {
-  std::string n(op_name(op_));
-  for (auto& c : n) c = static_cast<char>(std::tolower(c));
-  return n;
+  return detail::snake_name(op_);
 }
 
 bool BinaryPrim::is_equivalent(const Primitive& o) const {
@@ -389,9 +385,7 @@ std::vector<Tensor> BroadcastPrim::vjp(const std::vector<Tensor>& p, const std::
 
 // ---- reductions and scans ----------------------------------------------------------
 std::string ReducePrim::name() const {
-  std::string n(op_name(op_));
-  for (auto& c : n) c = static_cast<char>(std::tolower(c));
-  return n;
+  return detail::snake_name(op_);
 }
 
 void ReducePrim::eval(Backend* be, const std::vector<Tensor>& in,

@@ -85,9 +85,13 @@ Tensor integers(Key k, const Shape& shape, int64_t low, int64_t high, DType dtyp
   if (!is_integral(dtype))
     throw DTypeError("[integers] dtype must be an integer dtype, got " + std::string(dtype_name(dtype)));
   if (high <= low) throw ValueError("[integers] high must be greater than low");
-  uint64_t range = static_cast<uint64_t>(high - low);
-  if (range > (uint64_t{1} << 32))
-    throw ValueError("[integers] range high-low must be at most 2^32");
+  uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
+  if (range > (uint64_t{1} << 32)) {
+    // Wide ranges: scale a 53-bit uniform (bias < range / 2^53), clamped below high.
+    Tensor u = uniform(k, shape, float64, 0.0, 1.0, device);
+    Tensor r = astype(floor(u * static_cast<double>(range)), int64) + low;
+    return astype(minimum(r, high - 1), dtype);
+  }
   // Multiply-shift maps a 32-bit word to [0, range) with bias < range / 2^32.
   Tensor w = bits(k, shape, device);
   Tensor r = floor_divide(w * static_cast<int64_t>(range), int64_t{1} << 32) + low;
