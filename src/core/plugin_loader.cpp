@@ -101,7 +101,8 @@ void register_unavailable(bool built, std::string reason) {
 void load_cuda_plugin() {
   try {
     if (env_off("TMATH_CUDA")) {
-      register_unavailable(true, "disabled by TMATH_CUDA=" + std::string(std::getenv("TMATH_CUDA")));
+      register_unavailable(true,
+                           "disabled by TMATH_CUDA=" + std::string(std::getenv("TMATH_CUDA")));
       return;
     }
     std::string path;

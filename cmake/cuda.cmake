@@ -1,0 +1,65 @@
+# Native CUDA backend, built as the plugin libtmath_cuda.so next to libtmath.so.
+#
+# libtmath never links CUDA: src/core/plugin_loader.cpp dlopens this plugin at
+# start-up, so one build runs with and without a GPU. Built when CMake finds the
+# CUDA toolkit (TMATH_CUDA=AUTO, the default), required with ON, skipped with OFF.
+# Device code is compiled at run time by NVRTC; no nvcc step. libcuda is linked
+# from the toolkit's stub library so the build needs no driver.
+
+set(TMATH_CUDA AUTO CACHE STRING "Build the CUDA backend plugin (AUTO, ON, OFF)")
+set_property(CACHE TMATH_CUDA PROPERTY STRINGS AUTO ON OFF)
+
+if(TMATH_CUDA STREQUAL "OFF")
+  message(STATUS "tmath: CUDA backend disabled (TMATH_CUDA=OFF)")
+  return()
+endif()
+
+if(TMATH_CUDA STREQUAL "ON")
+  find_package(CUDAToolkit REQUIRED)
+else()
+  find_package(CUDAToolkit QUIET)
+endif()
+if(NOT CUDAToolkit_FOUND OR NOT TARGET CUDA::cuda_driver OR NOT TARGET CUDA::nvrtc)
+  message(STATUS "tmath: CUDA toolkit not found; the cuda backend is not built")
+  return()
+endif()
+message(STATUS "tmath: CUDA backend plugin enabled (CUDA ${CUDAToolkit_VERSION})")
+
+# src/core/philox.h is compiled into the random kernels by NVRTC: embed its text.
+set(_tmath_cuda_gen ${CMAKE_CURRENT_BINARY_DIR}/tmath_cuda_gen)
+file(READ ${CMAKE_CURRENT_SOURCE_DIR}/src/core/philox.h _tmath_philox)
+file(CONFIGURE OUTPUT ${_tmath_cuda_gen}/philox_source.inc
+     CONTENT "R\"tmath_philox(@_tmath_philox@)tmath_philox\"\n" @ONLY)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+             ${CMAKE_CURRENT_SOURCE_DIR}/src/core/philox.h)
+
+file(GLOB TMATH_CUDA_SRC CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/backend/cuda/*.cpp)
+add_library(tmath_cuda SHARED ${TMATH_CUDA_SRC})
+target_include_directories(tmath_cuda PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src ${_tmath_cuda_gen})
+target_link_libraries(tmath_cuda PRIVATE tmath CUDA::cudart CUDA::cublas CUDA::cublasLt
+                                         CUDA::nvrtc CUDA::cuda_driver)
+target_compile_options(tmath_cuda PRIVATE ${TMATH_WARN})
+# GCC 12 reports a false -Wrestrict on std::string concatenation at -O2/-O3 (GCC bug
+# 105329); the code generator is mostly string concatenation.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  set_source_files_properties(${CMAKE_CURRENT_SOURCE_DIR}/src/backend/cuda/codegen.cpp
+                              PROPERTIES COMPILE_OPTIONS "-Wno-restrict")
+endif()
+# Next to libtmath.so, where the loader looks for it. The run path holds the
+# toolkit's library directory only: never the stub libcuda's directory, which
+# would shadow the driver's libcuda on a GPU machine.
+set_target_properties(tmath_cuda PROPERTIES
+  LIBRARY_OUTPUT_DIRECTORY $<TARGET_FILE_DIR:tmath>
+  SKIP_BUILD_RPATH ON
+  INSTALL_RPATH "${CUDAToolkit_LIBRARY_DIR}")
+target_link_options(tmath_cuda PRIVATE "LINKER:-rpath,${CUDAToolkit_LIBRARY_DIR}")
+
+# Programs that use the engine load the plugin at run time: build it with them.
+function(_tmath_cuda_add_dependencies)
+  foreach(t tmath_cli tmath_tests)
+    if(TARGET ${t})
+      add_dependencies(${t} tmath_cuda)
+    endif()
+  endforeach()
+endfunction()
+cmake_language(DEFER CALL _tmath_cuda_add_dependencies)

@@ -1,0 +1,75 @@
+// CUDA C++ source generation for the NVRTC kernels. Pure string building (no
+// CUDA calls), so every program can be compiled and checked without a GPU.
+//
+// Element types on the device: bool is stored as a byte (b8_t), float16 and
+// bfloat16 as 16-bit patterns converted to float for arithmetic (round to
+// nearest even on the way back, bit-identical to the CPU conversions),
+// complex as {re, im} structs with their own arithmetic. Op semantics follow
+// the CPU kernels (src/backend/cpu/elementwise.cpp, reduce.cpp, random.cpp).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "backend/cuda/runtime.h"
+#include "tmath/backend.h"
+
+namespace tmath::cuda::gen {
+
+// Program keys: family in the top byte, then op and dtype codes.
+enum class Family : uint8_t {
+  Unary = 1,
+  Binary,
+  Where,
+  Copy,
+  Fill,
+  Arange,
+  Reduce,
+  ArgReduce,
+  Scan,
+  Softmax,
+  LayerNorm,
+  Take,
+  Random,
+};
+uint64_t key(Family f, uint32_t op, uint32_t a = 0, uint32_t b = 0, uint32_t c = 0);
+
+// Which (op, dtype) pairs have kernels: the CPU backend's table.
+bool unary_supported(OpCode op, DType dt);
+bool binary_supported(OpCode op, DType dt);
+
+// Elements per thread of the vectorised contiguous kernel (16-byte accesses).
+int vec_width(size_t max_itemsize);
+
+// Elementwise programs; kernels: {contiguous, contiguous vectorised, strided u32, strided u64}.
+// `in` is the input dtype, `out` the output dtype.
+ProgramSource unary(OpCode op, DType in, DType out);
+ProgramSource binary(OpCode op, DType in, DType out);
+ProgramSource where(size_t itemsize);
+ProgramSource copy(DType src, DType dst);  // same dtype: byte copy by itemsize
+// Contiguous only; kernels: {fill or arange}.
+ProgramSource fill(size_t itemsize);
+ProgramSource arange(DType out);
+
+// Accumulator dtype of a reduction (its arithmetic type): int64 sums of bool/ints,
+// float32 for float16/bfloat16, bool for any/all.
+DType reduce_acc(OpCode op, DType in);
+
+// Reductions; kernels: {row (warp teams), row (block teams), column, finish}.
+ProgramSource reduce(OpCode op, DType in, DType out);
+// Kernels: {warp per line, thread per line}.
+ProgramSource arg_reduce(OpCode op, DType in);
+// Kernels: {block per line, thread per line}.
+ProgramSource scan(OpCode op, DType in, DType out);
+// Kernels: {warp per row with 1, 2, 4, 8, 16, 32 elements per lane, block per row}.
+ProgramSource softmax(OpCode op, DType dt);
+// Kernels: as softmax; flags bit 0: weight, bit 1: bias.
+ProgramSource layer_norm(DType dt, int flags);
+// Kernels: {take, take_along_axis} by item size.
+ProgramSource take(size_t itemsize);
+ProgramSource random(OpCode op, DType dt);
+
+// The common prelude (types, conversions, complex math), for tools that check sources.
+const std::string& prelude();
+
+}  // namespace tmath::cuda::gen

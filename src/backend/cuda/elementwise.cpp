@@ -1,0 +1,335 @@
+// Elementwise launches: unary, binary, where, copy/cast, fill, arange.
+//
+// Operand layouts are collapsed on the host (size-1 dims dropped, dims that
+// are contiguous for every operand merged). When every input is contiguous or
+// a single element, the contiguous kernel runs, with 16-byte vector accesses
+// when all pointers are aligned; anything else runs the strided kernel with
+// 32-bit index arithmetic where the size allows.
+#include <algorithm>
+#include <array>
+#include <complex>
+#include <cstring>
+#include <string>
+
+#include "backend/cuda/codegen.h"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/params.h"
+#include "tmath/error.h"
+
+namespace tmath::cuda {
+
+unsigned grid_for(const DeviceContext& dc, int64_t work) {
+  const int64_t blocks = (work + kThreads - 1) / kThreads;
+  const int64_t cap = int64_t{dc.props().sm_count} * 32;
+  return static_cast<unsigned>(std::max<int64_t>(1, std::min(blocks, cap)));
+}
+
+namespace {
+
+using gen::Family;
+
+std::string lower_name(OpCode op) {
+  std::string n(op_name(op));
+  for (auto& c : n) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return n;
+}
+
+// Operands of one elementwise launch; [0] is the output.
+struct Operands {
+  int count = 0;
+  std::array<char*, 4> data{};
+  std::array<size_t, 4> isz{};
+  std::array<const int64_t*, 4> strides{};
+};
+
+struct Collapsed {
+  std::vector<int64_t> shape;
+  std::array<std::vector<int64_t>, 4> stride;
+};
+
+Collapsed collapse(std::span<const int64_t> shape, const Operands& ops) {
+  Collapsed c;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == 1) continue;
+    c.shape.push_back(shape[i]);
+    for (int k = 0; k < ops.count; ++k) c.stride[k].push_back(ops.strides[k][i]);
+  }
+  for (int i = static_cast<int>(c.shape.size()) - 2; i >= 0; --i) {
+    bool ok = true;
+    for (int k = 0; k < ops.count && ok; ++k)
+      ok = c.stride[k][i] == c.stride[k][i + 1] * c.shape[i + 1];
+    if (!ok) continue;
+    c.shape[i + 1] *= c.shape[i];
+    c.shape.erase(c.shape.begin() + i);
+    for (int k = 0; k < ops.count; ++k) c.stride[k].erase(c.stride[k].begin() + i);
+  }
+  return c;
+}
+
+void launch_strided(DeviceContext& dc, const char* op, const Program& prog, const Operands& ops,
+                    const Collapsed& c, size_t dim0, std::array<int64_t, 4> base) {
+  const size_t nd = c.shape.size() - dim0;
+  if (nd > TM_MAXD) {
+    // More non-mergeable dims than a kernel takes: one launch per index of the outer dim.
+    for (int64_t i = 0; i < c.shape[dim0]; ++i) {
+      std::array<int64_t, 4> b = base;
+      for (int k = 0; k < ops.count; ++k) b[k] += i * c.stride[k][dim0];
+      launch_strided(dc, op, prog, ops, c, dim0 + 1, b);
+    }
+    return;
+  }
+  EwParams p{};
+  p.n = 1;
+  p.nd = static_cast<long long>(nd);
+  for (size_t d = 0; d < nd; ++d) {
+    p.shape[d] = c.shape[dim0 + d];
+    p.n *= p.shape[d];
+    for (int k = 0; k < ops.count; ++k) p.stride[k][d] = c.stride[k][dim0 + d];
+  }
+  for (int k = 0; k < ops.count; ++k)
+    p.ptr[k] = reinterpret_cast<unsigned long long>(ops.data[k] +
+                                                    base[k] * static_cast<int64_t>(ops.isz[k]));
+  const bool small = p.n < (int64_t{1} << 31);
+  launch(op, prog[small ? 2 : 3], grid_for(dc, p.n), 1, kThreads, 0, dc.stream(), p);
+}
+
+// Runs an elementwise program over `shape` (n elements).
+void run(DeviceContext& dc, const char* op, const Program& prog, const Operands& ops,
+         std::span<const int64_t> shape, int64_t n) {
+  if (n == 0) return;
+  const Collapsed c = collapse(shape, ops);
+  bool contiguous = c.shape.size() <= 1;
+  if (contiguous && !c.shape.empty()) {
+    contiguous = c.stride[0][0] == 1;
+    for (int k = 1; k < ops.count && contiguous; ++k)
+      contiguous = c.stride[k][0] == 1 || c.stride[k][0] == 0;
+  }
+  if (!contiguous) {
+    launch_strided(dc, op, prog, ops, c, 0, {0, 0, 0, 0});
+    return;
+  }
+  EwParams p{};
+  p.n = n;
+  size_t max_isz = 0;
+  for (int k = 0; k < ops.count; ++k) {
+    p.ptr[k] = reinterpret_cast<unsigned long long>(ops.data[k]);
+    if (k > 0 && (c.shape.empty() || c.stride[k][0] == 0)) p.scalar_mask |= 1LL << k;
+    max_isz = std::max(max_isz, ops.isz[k]);
+  }
+  const int vec = gen::vec_width(max_isz);
+  bool aligned = vec > 1 && n >= 4 * vec;
+  for (int k = 0; k < ops.count && aligned; ++k) {
+    if ((p.scalar_mask >> k) & 1) continue;
+    aligned = p.ptr[k] % (ops.isz[k] * static_cast<size_t>(vec)) == 0;
+  }
+  if (aligned) {
+    launch(op, prog[1], grid_for(dc, (n + vec - 1) / vec), 1, kThreads, 0, dc.stream(), p);
+  } else {
+    launch(op, prog[0], grid_for(dc, n), 1, kThreads, 0, dc.stream(), p);
+  }
+}
+
+void add(Operands& o, const ArrayRef& a) {
+  o.data[o.count] = static_cast<char*>(a.data);
+  o.isz[o.count] = itemsize(a.dtype);
+  o.strides[o.count] = a.strides.data();
+  ++o.count;
+}
+
+[[noreturn]] void bad_dtype(OpCode op, DType dt) {
+  throw DTypeError("[" + std::string(op_name(op)) + "] cuda kernel does not support dtype " +
+                   std::string(dtype_name(dt)));
+}
+
+// Bytes of `v` stored as dtype dt (the CPU fill/scalar conversion rules).
+std::array<unsigned char, 16> scalar_bytes(Scalar v, DType dt) {
+  std::array<unsigned char, 16> b{};
+  auto put = [&](auto x) { std::memcpy(b.data(), &x, sizeof x); };
+  switch (dt) {
+    case DType::Bool:
+      put(static_cast<uint8_t>(v.kind() == Scalar::Kind::Complex ? std::abs(v.as_complex()) != 0
+                                                                 : v.as_double() != 0));
+      break;
+    case DType::Int8:
+      put(static_cast<int8_t>(v.as_int()));
+      break;
+    case DType::Int16:
+      put(static_cast<int16_t>(v.as_int()));
+      break;
+    case DType::Int32:
+      put(static_cast<int32_t>(v.as_int()));
+      break;
+    case DType::Int64:
+      put(static_cast<int64_t>(v.as_int()));
+      break;
+    case DType::UInt8:
+      put(static_cast<uint8_t>(v.as_int()));
+      break;
+    case DType::Float16:
+      put(Half(static_cast<float>(v.as_double())).bits);
+      break;
+    case DType::BFloat16:
+      put(BFloat16(static_cast<float>(v.as_double())).bits);
+      break;
+    case DType::Float32:
+      put(static_cast<float>(v.as_double()));
+      break;
+    case DType::Float64:
+      put(v.as_double());
+      break;
+    case DType::Complex64:
+      put(complex64_t(v.as_complex()));
+      break;
+    case DType::Complex128:
+      put(complex128_t(v.as_complex()));
+      break;
+  }
+  return b;
+}
+
+}  // namespace
+
+void unary(DeviceContext& dc, OpCode op, const ArrayRef& x, const ArrayRef& out) {
+  if (!gen::unary_supported(op, x.dtype)) bad_dtype(op, x.dtype);
+  const std::string name = lower_name(op);
+  const Program& prog = dc.program(
+      gen::key(Family::Unary, static_cast<uint32_t>(op), static_cast<uint32_t>(x.dtype),
+               static_cast<uint32_t>(out.dtype)),
+      [&] { return gen::unary(op, x.dtype, out.dtype); }, name.c_str());
+  Operands o;
+  add(o, out);
+  add(o, x);
+  run(dc, name.c_str(), prog, o, out.shape, out.size());
+}
+
+void binary(DeviceContext& dc, OpCode op, const ArrayRef& a, const ArrayRef& b,
+            const ArrayRef& out) {
+  if (!gen::binary_supported(op, a.dtype)) bad_dtype(op, a.dtype);
+  if (b.dtype != a.dtype)
+    throw DTypeError("[" + lower_name(op) + "] operands must share a dtype, got " +
+                     std::string(dtype_name(a.dtype)) + " and " + std::string(dtype_name(b.dtype)));
+  const std::string name = lower_name(op);
+  const Program& prog = dc.program(
+      gen::key(Family::Binary, static_cast<uint32_t>(op), static_cast<uint32_t>(a.dtype),
+               static_cast<uint32_t>(out.dtype)),
+      [&] { return gen::binary(op, a.dtype, out.dtype); }, name.c_str());
+  Operands o;
+  add(o, out);
+  add(o, a);
+  add(o, b);
+  run(dc, name.c_str(), prog, o, out.shape, out.size());
+}
+
+void where(DeviceContext& dc, const ArrayRef& cond, const ArrayRef& a, const ArrayRef& b,
+           const ArrayRef& out) {
+  if (cond.dtype != DType::Bool)
+    throw DTypeError("[where] condition must be bool, got " + std::string(dtype_name(cond.dtype)));
+  const size_t isz = itemsize(out.dtype);
+  const Program& prog = dc.program(
+      gen::key(Family::Where, static_cast<uint32_t>(isz)), [&] { return gen::where(isz); },
+      "where");
+  Operands o;
+  add(o, out);
+  add(o, cond);
+  add(o, a);
+  add(o, b);
+  run(dc, "where", prog, o, out.shape, out.size());
+}
+
+void copy(DeviceContext& dc, const ArrayRef& src, const ArrayRef& dst, const char* op) {
+  const int64_t n = dst.size();
+  if (n == 0) return;
+  Operands o;
+  add(o, dst);
+  add(o, src);
+  if (src.dtype == dst.dtype) {
+    const size_t isz = itemsize(src.dtype);
+    const Collapsed c = collapse(dst.shape, o);
+    const auto bytes = static_cast<size_t>(n) * isz;
+    if (c.shape.size() <= 1 && (c.shape.empty() || (c.stride[0][0] == 1 && c.stride[1][0] == 1))) {
+      TM_CUDA(op,
+              cudaMemcpyAsync(dst.data, src.data, bytes, cudaMemcpyDeviceToDevice, dc.stream()));
+      return;
+    }
+    if (c.shape.size() == 2 && c.stride[0][1] == 1 && c.stride[1][1] == 1 &&
+        c.stride[0][0] >= c.shape[1] && c.stride[1][0] >= c.shape[1] &&
+        static_cast<size_t>(std::max(c.stride[0][0], c.stride[1][0])) * isz < (size_t{1} << 31)) {
+      // Rows of contiguous elements (slices, concatenation): a 2-D DMA copy.
+      TM_CUDA(op, cudaMemcpy2DAsync(dst.data, static_cast<size_t>(c.stride[0][0]) * isz, src.data,
+                                    static_cast<size_t>(c.stride[1][0]) * isz,
+                                    static_cast<size_t>(c.shape[1]) * isz,
+                                    static_cast<size_t>(c.shape[0]), cudaMemcpyDeviceToDevice,
+                                    dc.stream()));
+      return;
+    }
+    const Program& prog = dc.program(
+        gen::key(Family::Copy, 1, static_cast<uint32_t>(isz)),
+        [&] { return gen::copy(src.dtype, dst.dtype); }, op);
+    run(dc, op, prog, o, dst.shape, n);
+    return;
+  }
+  const Program& prog = dc.program(
+      gen::key(Family::Copy, 0, static_cast<uint32_t>(src.dtype), static_cast<uint32_t>(dst.dtype)),
+      [&] { return gen::copy(src.dtype, dst.dtype); }, op);
+  run(dc, op, prog, o, dst.shape, n);
+}
+
+void fill(DeviceContext& dc, const ArrayRef& out, Scalar value, const char* op) {
+  const int64_t n = out.size();
+  if (n == 0) return;
+  const size_t isz = itemsize(out.dtype);
+  const auto b = scalar_bytes(value, out.dtype);
+  const auto ptr = reinterpret_cast<CUdeviceptr>(out.data);
+  const auto count = static_cast<size_t>(n);
+  uint32_t w[4];
+  std::memcpy(w, b.data(), sizeof w);
+  switch (isz) {
+    case 1:
+      TM_CU(op, cuMemsetD8Async(ptr, b[0], count, dc.stream()));
+      return;
+    case 2: {
+      uint16_t h;
+      std::memcpy(&h, b.data(), 2);
+      TM_CU(op, cuMemsetD16Async(ptr, h, count, dc.stream()));
+      return;
+    }
+    case 4:
+      TM_CU(op, cuMemsetD32Async(ptr, w[0], count, dc.stream()));
+      return;
+    case 8:
+      if (w[0] == w[1]) {
+        TM_CU(op, cuMemsetD32Async(ptr, w[0], 2 * count, dc.stream()));
+        return;
+      }
+      break;
+    default:
+      if (w[0] == w[1] && w[1] == w[2] && w[2] == w[3]) {
+        TM_CU(op, cuMemsetD32Async(ptr, w[0], 4 * count, dc.stream()));
+        return;
+      }
+      break;
+  }
+  const Program& prog = dc.program(
+      gen::key(Family::Fill, static_cast<uint32_t>(isz)), [&] { return gen::fill(isz); }, op);
+  EwParams p{};
+  p.n = n;
+  p.ptr[0] = reinterpret_cast<unsigned long long>(out.data);
+  std::memcpy(p.bits, b.data(), sizeof p.bits);
+  launch(op, prog[0], grid_for(dc, n), 1, kThreads, 0, dc.stream(), p);
+}
+
+void arange(DeviceContext& dc, const ArrayRef& out, double start, double step) {
+  const int64_t n = out.size();
+  if (n == 0) return;
+  const Program& prog = dc.program(
+      gen::key(Family::Arange, static_cast<uint32_t>(out.dtype)),
+      [&] { return gen::arange(out.dtype); }, "arange");
+  EwParams p{};
+  p.n = n;
+  p.ptr[0] = reinterpret_cast<unsigned long long>(out.data);
+  p.d0 = start;
+  p.d1 = step;
+  launch("arange", prog[0], grid_for(dc, n), 1, kThreads, 0, dc.stream(), p);
+}
+
+}  // namespace tmath::cuda

@@ -1,0 +1,49 @@
+// Host entry points of the CUDA kernels, one function per kernel family. The
+// CudaBackend class (cuda_backend.cpp) forwards its virtual methods here after
+// making the device current.
+#pragma once
+
+#include <span>
+
+#include "backend/cuda/runtime.h"
+#include "tmath/backend.h"
+
+namespace tmath::cuda {
+
+inline constexpr unsigned kThreads = 256;
+// Blocks for `work` items at kThreads per block, capped for grid-stride loops.
+unsigned grid_for(const DeviceContext& dc, int64_t work);
+
+// elementwise.cpp
+void unary(DeviceContext& dc, OpCode op, const ArrayRef& x, const ArrayRef& out);
+void binary(DeviceContext& dc, OpCode op, const ArrayRef& a, const ArrayRef& b,
+            const ArrayRef& out);
+void where(DeviceContext& dc, const ArrayRef& cond, const ArrayRef& a, const ArrayRef& b,
+           const ArrayRef& out);
+void copy(DeviceContext& dc, const ArrayRef& src, const ArrayRef& dst, const char* op = "copy");
+void fill(DeviceContext& dc, const ArrayRef& out, Scalar value, const char* op = "fill");
+void arange(DeviceContext& dc, const ArrayRef& out, double start, double step);
+
+// reduce.cpp
+void reduce(DeviceContext& dc, OpCode op, const ArrayRef& x, std::span<const int> axes,
+            const ArrayRef& out);
+void arg_reduce(DeviceContext& dc, OpCode op, const ArrayRef& x, int axis, const ArrayRef& out);
+void scan(DeviceContext& dc, OpCode op, const ArrayRef& x, int axis, const ArrayRef& out);
+
+// nn.cpp
+void softmax(DeviceContext& dc, OpCode op, const ArrayRef& x, const ArrayRef& out);
+void layer_norm(DeviceContext& dc, const ArrayRef& x, const ArrayRef& weight, const ArrayRef& bias,
+                const LayerNormArgs& args, const ArrayRef& out);
+
+// matmul.cpp
+bool matmul_supported(DType dt);
+void matmul(DeviceContext& dc, const ArrayRef& a, const ArrayRef& b, const ArrayRef& out,
+            const MatmulOptions& opts);
+
+// take.cpp
+void take(DeviceContext& dc, OpCode op, const ArrayRef& x, const ArrayRef& idx, int axis,
+          const ArrayRef& out);
+// random.cpp
+void random(DeviceContext& dc, OpCode op, const RandomArgs& args, const ArrayRef& out);
+
+}  // namespace tmath::cuda

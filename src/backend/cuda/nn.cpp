@@ -1,0 +1,84 @@
+// softmax / log_softmax over the last axis and layer_norm over contiguous rows:
+// a warp per row holding the row in registers up to 1024 elements, a block per
+// row streaming from memory beyond that. float16/bfloat16 compute in float32.
+#include <string>
+
+#include "backend/cuda/codegen.h"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/params.h"
+#include "tmath/error.h"
+
+namespace tmath::cuda {
+namespace {
+
+// Launches kernel set {w1, w2, w4, w8, w16, w32, block} for rows of p.len.
+void launch_rows(DeviceContext& dc, const char* op, const Program& prog, const RowParams& p) {
+  if (p.rows == 0 || p.len == 0) return;
+  if (p.len <= 1024) {
+    int k = 0;
+    while ((int64_t{32} << k) < p.len) ++k;
+    const int64_t blocks = (p.rows + kThreads / 32 - 1) / (kThreads / 32);
+    launch(op, prog[static_cast<size_t>(k)], static_cast<unsigned>(blocks), 1, kThreads, 0,
+           dc.stream(), p);
+  } else {
+    launch(op, prog[6], static_cast<unsigned>(p.rows), 1, kThreads, 0, dc.stream(), p);
+  }
+}
+
+void check_float(DType dt, const char* op) {
+  if (!is_floating(dt))
+    throw DTypeError(std::string("[") + op + "] cuda kernel needs a real floating dtype, got " +
+                     std::string(dtype_name(dt)));
+}
+
+}  // namespace
+
+void softmax(DeviceContext& dc, OpCode op, const ArrayRef& x, const ArrayRef& out) {
+  const char* name = op == OpCode::Softmax ? "softmax" : "log_softmax";
+  check_float(x.dtype, name);
+  if (!x.is_contiguous())
+    throw UnsupportedError(std::string("[") + name + "] cuda kernel needs a contiguous input");
+  const int64_t n = x.size();
+  if (n == 0) return;
+  RowParams p{};
+  p.x = reinterpret_cast<unsigned long long>(x.data);
+  p.out = reinterpret_cast<unsigned long long>(out.data);
+  p.len = x.ndim() == 0 ? 1 : x.shape[x.ndim() - 1];
+  p.rows = p.len == 0 ? 0 : n / p.len;
+  const Program& prog = dc.program(
+      gen::key(gen::Family::Softmax, static_cast<uint32_t>(op), static_cast<uint32_t>(x.dtype)),
+      [&] { return gen::softmax(op, x.dtype); }, name);
+  launch_rows(dc, name, prog, p);
+}
+
+void layer_norm(DeviceContext& dc, const ArrayRef& x, const ArrayRef& weight, const ArrayRef& bias,
+                const LayerNormArgs& args, const ArrayRef& out) {
+  check_float(x.dtype, "layer_norm");
+  const bool has_w = weight.data != nullptr, has_b = bias.data != nullptr;
+  for (const ArrayRef* t : {&x, &weight, &bias}) {
+    if (t->data == nullptr) continue;
+    if (t->dtype != x.dtype)
+      throw DTypeError("[layer_norm] weight/bias dtype " + std::string(dtype_name(t->dtype)) +
+                       " differs from the input's " + std::string(dtype_name(x.dtype)));
+    if (!t->is_contiguous())
+      throw UnsupportedError("[layer_norm] cuda kernel needs contiguous operands");
+  }
+  const int64_t n = x.size();
+  if (n == 0 || args.inner <= 0) return;
+  RowParams p{};
+  p.x = reinterpret_cast<unsigned long long>(x.data);
+  p.out = reinterpret_cast<unsigned long long>(out.data);
+  p.w = reinterpret_cast<unsigned long long>(weight.data);
+  p.b = reinterpret_cast<unsigned long long>(bias.data);
+  p.len = args.inner;
+  p.rows = n / args.inner;
+  p.eps = args.eps;
+  const int flags = (has_w ? 1 : 0) | (has_b ? 2 : 0);
+  const Program& prog = dc.program(
+      gen::key(gen::Family::LayerNorm, static_cast<uint32_t>(flags),
+               static_cast<uint32_t>(x.dtype)),
+      [&] { return gen::layer_norm(x.dtype, flags); }, "layer_norm");
+  launch_rows(dc, "layer_norm", prog, p);
+}
+
+}  // namespace tmath::cuda

@@ -1,0 +1,75 @@
+// Kernel parameter structs shared by host code and the NVRTC sources: each is
+// defined once as a macro, compiled here and pasted as text into the programs
+// (codegen.cpp), so both sides agree on the layout. Only 8-byte members.
+#pragma once
+
+#define TM_MAXD 8
+
+// Elementwise: operand 0 is the output; strides in elements.
+#define TM_EW_PARAMS                                                                     \
+  struct EwParams {                                                                      \
+    long long n;                                                                         \
+    long long nd;                                                                        \
+    long long shape[TM_MAXD];                                                            \
+    long long stride[4][TM_MAXD];                                                        \
+    unsigned long long ptr[4];                                                           \
+    long long scalar_mask;      /* bit k: input k is one element (contiguous kernels) */ \
+    double d0, d1;              /* arange: start, step */                                \
+    unsigned long long bits[2]; /* fill: the value's bytes */                            \
+  };
+
+// Reductions over arbitrary axes: output j (row-major over the kept dims) reduces
+// the elements r in [0, n_red); splits > 1 writes partial results first.
+#define TM_RED_PARAMS                            \
+  struct RedParams {                             \
+    unsigned long long x, out, partial;          \
+    long long n_out, n_red, nk, nr;              \
+    long long kshape[TM_MAXD], kstride[TM_MAXD]; \
+    long long rshape[TM_MAXD], rstride[TM_MAXD]; \
+    long long chunk, splits;                     \
+  };
+
+// One axis (arg-reduce, scan): `lines` independent lines of n elements; line j's
+// position follows the other dims (row-major), x strides ks, out strides os.
+#define TM_AXIS_PARAMS                                             \
+  struct AxisParams {                                              \
+    unsigned long long x, out;                                     \
+    long long lines, n, xa, oa, nk;                                \
+    long long kshape[TM_MAXD], kstride[TM_MAXD], ostride[TM_MAXD]; \
+  };
+
+// Row kernels (softmax, layer_norm): contiguous rows of `len` elements.
+#define TM_ROW_PARAMS                \
+  struct RowParams {                 \
+    unsigned long long x, out, w, b; \
+    long long rows, len;             \
+    double eps;                      \
+  };
+
+// Gather (take / take_along_axis): see take.cpp for the index decomposition.
+#define TM_TAKE_PARAMS                                                        \
+  struct TakeParams {                                                         \
+    unsigned long long x, idx, out;                                           \
+    long long n, nd, axis, axis_stride;                                       \
+    long long shape[2 * TM_MAXD], xstride[2 * TM_MAXD], istride[2 * TM_MAXD]; \
+    long long idx_begin, idx_end; /* take: out dims [begin, end) index idx */ \
+  };
+
+// Philox samplers: element i of the flat output.
+#define TM_RAND_PARAMS         \
+  struct RandParams {          \
+    unsigned long long out;    \
+    long long n;               \
+    unsigned long long k0, k1; \
+    double a, b, hi, below;    \
+    long long clamp;           \
+  };
+
+namespace tmath::cuda {
+TM_EW_PARAMS
+TM_RED_PARAMS
+TM_AXIS_PARAMS
+TM_ROW_PARAMS
+TM_TAKE_PARAMS
+TM_RAND_PARAMS
+}  // namespace tmath::cuda

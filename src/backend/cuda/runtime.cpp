@@ -1,0 +1,318 @@
+#include "backend/cuda/runtime.h"
+
+#include <cublasLt.h>
+#include <nvrtc.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "tmath/error.h"
+
+namespace tmath::cuda {
+namespace {
+
+// src/core/philox.h, embedded at build time (cmake/cuda.cmake).
+const char* const kPhiloxSource =
+#include "philox_source.inc"
+    ;
+
+// Minimal <cstdint>/<cstring> for NVRTC, which has no C++ standard library.
+const char* const kCstdint = R"(#pragma once
+typedef signed char int8_t; typedef short int16_t; typedef int int32_t; typedef long long int64_t;
+typedef unsigned char uint8_t; typedef unsigned short uint16_t; typedef unsigned int uint32_t;
+typedef unsigned long long uint64_t;
+namespace std {
+using ::int8_t; using ::int16_t; using ::int32_t; using ::int64_t;
+using ::uint8_t; using ::uint16_t; using ::uint32_t; using ::uint64_t;
+}
+)";
+const char* const kCstring = "#pragma once\n";
+
+std::string version_str(int v) {  // 13000 -> "13.0"
+  return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
+}
+
+std::string program_log(nvrtcProgram prog) {
+  size_t n = 0;
+  if (nvrtcGetProgramLogSize(prog, &n) != NVRTC_SUCCESS || n <= 1) return {};
+  std::string log(n, '\0');
+  if (nvrtcGetProgramLog(prog, log.data()) != NVRTC_SUCCESS) return {};
+  log.resize(std::strlen(log.c_str()));
+  return log;
+}
+
+// Frees an NVRTC program on scope exit.
+struct ProgramGuard {
+  nvrtcProgram p = nullptr;
+  ~ProgramGuard() {
+    if (p) nvrtcDestroyProgram(&p);
+  }
+};
+
+}  // namespace
+
+// ---- Runtime ---------------------------------------------------------------------
+
+Runtime& Runtime::get() {
+  // Intentionally never destroyed: device memory and contexts go with the process,
+  // and tensors released during static destruction still find their allocator.
+  static Runtime* r = new Runtime();
+  return *r;
+}
+
+void Runtime::init() {
+  CUresult cr = cuInit(0);
+  if (cr != CUDA_SUCCESS) {
+    reason_ = "cuInit failed: " + cu_error_text(cr);
+    return;
+  }
+  int n = 0;
+  cr = cuDeviceGetCount(&n);
+  if (cr != CUDA_SUCCESS) {
+    reason_ = "cuDeviceGetCount failed: " + cu_error_text(cr);
+    return;
+  }
+  if (n == 0) {
+    reason_ = "no CUDA device found";
+    return;
+  }
+  int rn = 0;
+  cudaError_t e = cudaGetDeviceCount(&rn);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    reason_ = "cudaGetDeviceCount failed: " + cuda_error_text(e);
+    return;
+  }
+  for (int i = 0; i < rn; ++i) {
+    cudaDeviceProp p{};
+    e = cudaGetDeviceProperties(&p, i);
+    if (e != cudaSuccess) {
+      (void)cudaGetLastError();
+      reason_ = "cudaGetDeviceProperties(" + std::to_string(i) + ") failed: " + cuda_error_text(e);
+      props_.clear();
+      return;
+    }
+    DeviceProps d;
+    d.name = p.name;
+    d.major = p.major;
+    d.minor = p.minor;
+    d.total_memory = p.totalGlobalMem;
+    d.sm_count = std::max(1, p.multiProcessorCount);
+    d.max_threads_per_sm = std::max(256, p.maxThreadsPerMultiProcessor);
+    props_.push_back(std::move(d));
+  }
+  if (props_.empty()) {
+    reason_ = "no CUDA device visible to the runtime";
+    return;
+  }
+  ctxs_.resize(props_.size());
+  ok_ = true;
+}
+
+bool Runtime::available() {
+  std::call_once(once_, [this] { init(); });
+  return ok_;
+}
+
+const std::string& Runtime::reason() {
+  available();
+  return reason_;
+}
+
+int Runtime::device_count() {
+  return available() ? static_cast<int>(props_.size()) : 0;
+}
+
+const std::vector<DeviceProps>& Runtime::devices() {
+  available();
+  return props_;
+}
+
+DeviceContext& Runtime::device(int i, const char* op) {
+  if (!available())
+    throw DeviceError("[" + std::string(op) + "] the cuda backend is unavailable: " + reason_);
+  if (i < 0 || i >= static_cast<int>(props_.size()))
+    throw DeviceError("[" + std::string(op) + "] device cuda:" + std::to_string(i) +
+                      " does not exist (" + std::to_string(props_.size()) + " CUDA device" +
+                      (props_.size() == 1 ? "" : "s") + ")");
+  std::lock_guard<std::mutex> lk(mu_);
+  auto& slot = ctxs_[static_cast<size_t>(i)];
+  if (!slot) slot = std::make_unique<DeviceContext>(i, props_[static_cast<size_t>(i)]);
+  slot->make_current();
+  return *slot;
+}
+
+// ---- DeviceContext -------------------------------------------------------------------
+
+DeviceContext::DeviceContext(int index, const DeviceProps& props) : index_(index), props_(props) {
+  TM_CU("device", cuDeviceGet(&dev_, index));
+  TM_CU("device", cuDevicePrimaryCtxRetain(&ctx_, dev_));
+  TM_CU("device", cuCtxSetCurrent(ctx_));
+  TM_CUDA("device", cudaSetDevice(index));
+  TM_CUDA("device", cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  alloc_ = std::make_unique<DeviceAllocator>(index, ctx_, stream_);
+  arch_opt_ = arch_option();
+}
+
+void DeviceContext::make_current() const {
+  CUcontext cur = nullptr;
+  TM_CU("device", cuCtxGetCurrent(&cur));
+  if (cur != ctx_) TM_CU("device", cuCtxSetCurrent(ctx_));
+}
+
+std::string DeviceContext::arch_option() const {
+  const int want = props_.major * 10 + props_.minor;
+  int n = 0;
+  nvrtcResult r = nvrtcGetNumSupportedArchs(&n);
+  if (r != NVRTC_SUCCESS) throw_nvrtc_error("device", "nvrtcGetNumSupportedArchs", r, {});
+  std::vector<int> archs(static_cast<size_t>(n));
+  r = nvrtcGetSupportedArchs(archs.data());
+  if (r != NVRTC_SUCCESS) throw_nvrtc_error("device", "nvrtcGetSupportedArchs", r, {});
+  if (std::find(archs.begin(), archs.end(), want) != archs.end())
+    return "--gpu-architecture=sm_" + std::to_string(want);
+  // A device newer than this NVRTC: emit PTX for the newest arch it knows; the driver JITs it.
+  int best = -1;
+  for (int a : archs)
+    if (a <= want) best = std::max(best, a);
+  if (best < 0)
+    throw DeviceError("[device] cuda:" + std::to_string(index_) + " (sm_" + std::to_string(want) +
+                      ") is older than every architecture NVRTC " + "supports");
+  return "--gpu-architecture=compute_" + std::to_string(best);
+}
+
+const Program& DeviceContext::program(uint64_t key, const std::function<ProgramSource()>& gen,
+                                      const char* op) {
+  std::lock_guard<std::mutex> lk(jit_mu_);
+  auto it = programs_.find(key);
+  if (it != programs_.end()) return *it->second;
+
+  const ProgramSource src = gen();
+  ProgramGuard guard;
+  std::vector<const char*> hdrs, names;
+  if (src.philox) {
+    hdrs = {kPhiloxSource, kCstdint, kCstring};
+    names = {"philox.h", "cstdint", "cstring"};
+  }
+  nvrtcResult r = nvrtcCreateProgram(&guard.p, src.source.c_str(), (src.name + ".cu").c_str(),
+                                     static_cast<int>(hdrs.size()), hdrs.data(), names.data());
+  if (r != NVRTC_SUCCESS) throw_nvrtc_error(op, "nvrtcCreateProgram", r, {});
+  const bool sass = arch_opt_.find("sm_") != std::string::npos;
+  // No FMA contraction: results match the CPU backend's -ffp-contract=off kernels
+  // (and Philox samples stay bit-identical).
+  const char* opts[] = {arch_opt_.c_str(), "-std=c++17", "--fmad=false"};
+  r = nvrtcCompileProgram(guard.p, 3, opts);
+  if (r != NVRTC_SUCCESS)
+    throw_nvrtc_error(op, "nvrtcCompileProgram(" + src.name + ")", r, program_log(guard.p));
+  size_t size = 0;
+  std::string image;
+  if (sass) {
+    r = nvrtcGetCUBINSize(guard.p, &size);
+    if (r != NVRTC_SUCCESS) throw_nvrtc_error(op, "nvrtcGetCUBINSize", r, {});
+    image.resize(size);
+    r = nvrtcGetCUBIN(guard.p, image.data());
+    if (r != NVRTC_SUCCESS) throw_nvrtc_error(op, "nvrtcGetCUBIN", r, {});
+  } else {
+    r = nvrtcGetPTXSize(guard.p, &size);
+    if (r != NVRTC_SUCCESS) throw_nvrtc_error(op, "nvrtcGetPTXSize", r, {});
+    image.resize(size);
+    r = nvrtcGetPTX(guard.p, image.data());
+    if (r != NVRTC_SUCCESS) throw_nvrtc_error(op, "nvrtcGetPTX", r, {});
+  }
+  auto prog = std::make_unique<Program>();
+  TM_CU(op, cuModuleLoadData(&prog->module, image.data()));
+  for (const auto& k : src.kernels) {
+    CUfunction f = nullptr;
+    const CUresult e = cuModuleGetFunction(&f, prog->module, k.c_str());
+    if (e != CUDA_SUCCESS) {
+      cuModuleUnload(prog->module);
+      throw_cu_error(op, "cuModuleGetFunction(" + k + ")", e);
+    }
+    prog->fns.push_back(f);
+  }
+  auto& slot = programs_[key];
+  slot = std::move(prog);
+  return *slot;
+}
+
+cublasHandle_t DeviceContext::blas(const char* op) {
+  std::lock_guard<std::mutex> lk(blas_mu_);
+  if (blas_) return blas_;
+  cublasHandle_t h = nullptr;
+  TM_CUBLAS(op, cublasCreate(&h));
+  try {
+    TM_CUBLAS(op, cublasSetStream(h, stream_));
+    // Tensor cores where the compute type allows them; split-K reductions stay in float32.
+    TM_CUBLAS(op, cublasSetMathMode(h, static_cast<cublasMath_t>(
+                                           CUBLAS_DEFAULT_MATH |
+                                           CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
+    const size_t ws = props_.major >= 9 ? (size_t{32} << 20) : (size_t{4} << 20);
+    TM_CUDA(op, cudaMalloc(&blas_workspace_, ws));
+    TM_CUBLAS(op, cublasSetWorkspace(h, blas_workspace_, ws));
+  } catch (...) {
+    cublasDestroy(h);
+    throw;
+  }
+  blas_ = h;
+  return blas_;
+}
+
+void DeviceContext::copy_from_host(const void* src, void* dst, size_t nbytes) {
+  if (nbytes == 0) return;
+  std::lock_guard<std::mutex> lk(staging_mu_);
+  if (!staging_[0]) {
+    for (int i = 0; i < 2; ++i) {
+      TM_CUDA("copy_from_host", cudaHostAlloc(&staging_[i], kStagingBytes, cudaHostAllocDefault));
+      TM_CUDA("copy_from_host",
+              cudaEventCreateWithFlags(&staging_done_[i], cudaEventDisableTiming));
+    }
+  }
+  // Double-buffered through pinned memory: the host copy into one buffer overlaps
+  // the DMA out of the other; returns once the source has been read.
+  const auto* s = static_cast<const char*>(src);
+  auto* d = static_cast<char*>(dst);
+  int k = 0;
+  for (size_t off = 0; off < nbytes; off += kStagingBytes, k ^= 1) {
+    const size_t len = std::min(kStagingBytes, nbytes - off);
+    TM_CUDA("copy_from_host", cudaEventSynchronize(staging_done_[k]));
+    std::memcpy(staging_[k], s + off, len);
+    TM_CUDA("copy_from_host",
+            cudaMemcpyAsync(d + off, staging_[k], len, cudaMemcpyHostToDevice, stream_));
+    TM_CUDA("copy_from_host", cudaEventRecord(staging_done_[k], stream_));
+  }
+}
+
+void DeviceContext::copy_to_host(const void* src, void* dst, size_t nbytes) {
+  if (nbytes == 0) return;
+  TM_CUDA("copy_to_host", cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, stream_));
+  TM_CUDA("copy_to_host", cudaStreamSynchronize(stream_));
+}
+
+void DeviceContext::synchronize(const char* op) {
+  TM_CUDA(op, cudaStreamSynchronize(stream_));
+}
+
+// ---- versions ---------------------------------------------------------------------------
+
+std::vector<std::pair<std::string, std::string>> library_versions() {
+  std::vector<std::pair<std::string, std::string>> v;
+  int rt = 0;
+  if (cudaRuntimeGetVersion(&rt) == cudaSuccess) v.emplace_back("CUDA runtime", version_str(rt));
+  int drv = 0;
+  if (cudaDriverGetVersion(&drv) == cudaSuccess)
+    v.emplace_back("CUDA driver", drv ? version_str(drv) : std::string("none"));
+  (void)cudaGetLastError();
+  int ma = 0, mi = 0, pa = 0;
+  if (cublasGetProperty(MAJOR_VERSION, &ma) == CUBLAS_STATUS_SUCCESS &&
+      cublasGetProperty(MINOR_VERSION, &mi) == CUBLAS_STATUS_SUCCESS &&
+      cublasGetProperty(PATCH_LEVEL, &pa) == CUBLAS_STATUS_SUCCESS)
+    v.emplace_back("cuBLAS",
+                   std::to_string(ma) + "." + std::to_string(mi) + "." + std::to_string(pa));
+  const size_t lt = cublasLtGetVersion();
+  v.emplace_back("cuBLASLt", std::to_string(lt / 10000) + "." + std::to_string((lt / 100) % 100) +
+                                 "." + std::to_string(lt % 100));
+  if (nvrtcVersion(&ma, &mi) == NVRTC_SUCCESS)
+    v.emplace_back("NVRTC", std::to_string(ma) + "." + std::to_string(mi));
+  return v;
+}
+
+}  // namespace tmath::cuda

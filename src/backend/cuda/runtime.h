@@ -1,0 +1,144 @@
+// CUDA driver/runtime state: lazy initialisation, per-device contexts (primary
+// context, the engine's stream, allocator, cuBLAS handle, pinned staging
+// buffers and the NVRTC kernel cache) and kernel launches.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backend/cuda/allocator.h"
+#include "backend/cuda/cuda_check.h"
+
+namespace tmath::cuda {
+
+struct DeviceProps {
+  std::string name;
+  int major = 0, minor = 0;
+  uint64_t total_memory = 0;
+  int sm_count = 1;
+  int max_threads_per_sm = 2048;
+};
+
+// Source of one NVRTC program and the kernels to look up in it.
+struct ProgramSource {
+  std::string name;  // for error messages and the NVRTC program name
+  std::string source;
+  std::vector<std::string> kernels;
+  bool philox = false;  // needs src/core/philox.h
+};
+
+struct Program {
+  CUmodule module = nullptr;
+  std::vector<CUfunction> fns;
+  CUfunction operator[](size_t i) const { return fns[i]; }
+};
+
+class DeviceContext {
+ public:
+  explicit DeviceContext(int index, const DeviceProps& props);
+  DeviceContext(const DeviceContext&) = delete;
+  DeviceContext& operator=(const DeviceContext&) = delete;
+
+  int index() const { return index_; }
+  const DeviceProps& props() const { return props_; }
+  cudaStream_t stream() const { return stream_; }
+  DeviceAllocator& allocator() { return *alloc_; }
+  // Makes this device's primary context current on the calling thread.
+  void make_current() const;
+
+  // The compiled program for `key`, compiling gen() on first use.
+  const Program& program(uint64_t key, const std::function<ProgramSource()>& gen, const char* op);
+
+  // cuBLAS handle bound to the stream (created on first use).
+  cublasHandle_t blas(const char* op);
+
+  void copy_from_host(const void* src, void* dst, size_t nbytes);
+  void copy_to_host(const void* src, void* dst, size_t nbytes);
+  void synchronize(const char* op);
+
+  // Temporary device memory, ordered on the stream: valid for work queued
+  // on the stream before the Scratch is destroyed.
+  class Scratch {
+   public:
+    Scratch(DeviceContext& dc, size_t nbytes)
+        : dc_(dc), n_(nbytes), p_(dc.alloc_->allocate(nbytes)) {}
+    ~Scratch() { dc_.alloc_->deallocate(p_, n_); }
+    Scratch(const Scratch&) = delete;
+    Scratch& operator=(const Scratch&) = delete;
+    void* get() const { return p_; }
+
+   private:
+    DeviceContext& dc_;
+    size_t n_;
+    void* p_;
+  };
+
+ private:
+  std::string arch_option() const;
+
+  int index_;
+  DeviceProps props_;
+  CUdevice dev_ = 0;
+  CUcontext ctx_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<DeviceAllocator> alloc_;
+
+  std::mutex jit_mu_;
+  std::unordered_map<uint64_t, std::unique_ptr<Program>> programs_;
+  std::string arch_opt_;
+  bool arch_is_sass_ = true;
+
+  std::mutex blas_mu_;
+  cublasHandle_t blas_ = nullptr;
+  void* blas_workspace_ = nullptr;
+
+  std::mutex staging_mu_;
+  static constexpr size_t kStagingBytes = size_t{4} << 20;
+  void* staging_[2] = {nullptr, nullptr};
+  cudaEvent_t staging_done_[2] = {nullptr, nullptr};
+};
+
+class Runtime {
+ public:
+  static Runtime& get();
+  // Initialises the driver on first call; false with reason() when unusable.
+  bool available();
+  const std::string& reason();
+  int device_count();
+  const std::vector<DeviceProps>& devices();
+  // Context of device i (created on first use); DeviceError for a bad index.
+  DeviceContext& device(int i, const char* op = "device");
+
+ private:
+  Runtime() = default;
+  void init();
+
+  std::once_flag once_;
+  bool ok_ = false;
+  std::string reason_;
+  std::vector<DeviceProps> props_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<DeviceContext>> ctxs_;
+};
+
+// Launches `f` with one by-value parameter struct.
+template <class P>
+void launch(const char* op, CUfunction f, unsigned gx, unsigned gy, unsigned bx, size_t smem,
+            cudaStream_t s, const P& params) {
+  void* args[] = {const_cast<P*>(&params)};
+  TM_CU(op, cuLaunchKernel(f, gx, gy, 1, bx, 1, 1, static_cast<unsigned>(smem), s, args, nullptr));
+}
+
+// Library versions for BackendInfo.
+std::vector<std::pair<std::string, std::string>> library_versions();
+
+}  // namespace tmath::cuda
