@@ -298,9 +298,18 @@ void count_donation() { g_counters.donated.fetch_add(1, std::memory_order_relaxe
 
 Backend& primary_backend(Device device) {
   auto& r = registry();
+  thread_local uint64_t cached_gen = 0;
+  thread_local std::array<Backend*, 2> cached{};
+  uint64_t gen = r.generation.load(std::memory_order_acquire);
+  if (cached_gen != gen) {
+    cached.fill(nullptr);
+    cached_gen = gen;
+  }
+  auto& slot = cached[static_cast<size_t>(device.type)];
+  if (slot) return *slot;
   std::shared_lock lk(r.mu);
   for (auto& b : r.list)
-    if (b->device_type() == device.type && b->available()) return *b;
+    if (b->device_type() == device.type && b->available()) return *(slot = b.get());
   throw DeviceError("[device] no available backend for device " + device.str());
 }
 

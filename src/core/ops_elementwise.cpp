@@ -205,13 +205,20 @@ BinaryRule binary_rule(OpCode op) {
 }  // namespace
 
 Tensor apply_binary(OpCode op, const Tensor& a, const Tensor& b) {
-  const std::string opn = lower_name(op);
-  Device dev = common_device({a, b}, opn.c_str());
+  if (!a.defined() || !b.defined()) throw ValueError("[" + lower_name(op) + "] undefined tensor argument");
+  Device dev = a.device();
+  if (!(dev == b.device())) {
+    if (a.weak_type()) dev = b.device();
+    else if (!b.weak_type())
+      throw DeviceError("[" + lower_name(op) + "] tensors are on different devices: " +
+                        a.device().str() + " and " + b.device().str());
+  }
+  const auto opn = [op] { return lower_name(op); };
   Shape shape;
   try {
     shape = broadcast_shapes(a.shape(), b.shape());
   } catch (const ShapeError&) {
-    throw ShapeError("[" + opn + "] operands could not be broadcast together with shapes " +
+    throw ShapeError("[" + opn() + "] operands could not be broadcast together with shapes " +
                      shape_str(a.shape()) + " and " + shape_str(b.shape()));
   }
   DType common = result_type(a, b);
@@ -219,20 +226,20 @@ Tensor apply_binary(OpCode op, const Tensor& a, const Tensor& b) {
   switch (binary_rule(op)) {
     case BinaryRule::Arith:
       if (common == DType::Bool && op != OpCode::Add && op != OpCode::Multiply)
-        throw DTypeError("[" + opn + "] not defined for bool tensors");
+        throw DTypeError("[" + opn() + "] not defined for bool tensors");
       break;
     case BinaryRule::TrueDiv:
       if (op != OpCode::Divide && is_complex(common))
-        throw DTypeError("[" + opn + "] not defined for complex tensors");
+        throw DTypeError("[" + opn() + "] not defined for complex tensors");
       in_dt = out_dt = to_inexact(common);
       break;
     case BinaryRule::RealArith:
-      if (is_complex(common)) throw DTypeError("[" + opn + "] not defined for complex tensors");
+      if (is_complex(common)) throw DTypeError("[" + opn() + "] not defined for complex tensors");
       if (common == DType::Bool && (op == OpCode::FloorDivide || op == OpCode::Remainder))
-        throw DTypeError("[" + opn + "] not defined for bool tensors");
+        throw DTypeError("[" + opn() + "] not defined for bool tensors");
       break;
     case BinaryRule::Compare:
-      if (is_complex(common)) throw DTypeError("[" + opn + "] ordering is not defined for complex tensors");
+      if (is_complex(common)) throw DTypeError("[" + opn() + "] ordering is not defined for complex tensors");
       out_dt = DType::Bool;
       break;
     case BinaryRule::Equality:

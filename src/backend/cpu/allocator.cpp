@@ -24,13 +24,23 @@ uint64_t env_limit() {
   }
   return v > 0 ? static_cast<uint64_t>(v) : 0;
 }
+
+// Blocks carry their size in a kAlign-byte header so deallocation needs no lookup.
+void* to_user(void* raw, size_t sz) {
+  *static_cast<size_t*>(raw) = sz;
+  return static_cast<char*>(raw) + kAlign;
+}
+void* to_raw(void* user) { return static_cast<char*>(user) - kAlign; }
+size_t block_size(void* user) { return *static_cast<size_t*>(to_raw(user)); }
 }  // namespace
 
 CachingAllocator::CachingAllocator() { st_.limit_bytes = env_limit(); }
 
 CachingAllocator::~CachingAllocator() {
-  for (auto& [size, p] : free_) std::free(p);
+  for (auto& [size, v] : free_)
+    for (void* p : v) std::free(to_raw(p));
 }
+
 
 size_t CachingAllocator::size_class(size_t nbytes) {
   if (nbytes == 0) return kAlign;
@@ -41,17 +51,18 @@ size_t CachingAllocator::size_class(size_t nbytes) {
 }
 
 void* CachingAllocator::system_alloc(size_t bytes) {
-  void* p = std::aligned_alloc(kAlign, bytes);
+  void* p = std::aligned_alloc(kAlign, bytes + kAlign);
   if (!p) {
     ++st_.oom_retries;
     release_cached_locked();
-    p = std::aligned_alloc(kAlign, bytes);
+    p = std::aligned_alloc(kAlign, bytes + kAlign);
   }
-  return p;
+  return p ? to_user(p, bytes) : nullptr;
 }
 
 void CachingAllocator::release_cached_locked() {
-  for (auto& [size, p] : free_) std::free(p);
+  for (auto& [size, v] : free_)
+    for (void* p : v) std::free(to_raw(p));
   free_.clear();
   st_.cached_bytes = 0;
 }
@@ -61,15 +72,14 @@ void* CachingAllocator::allocate(size_t nbytes) {
   std::lock_guard<std::mutex> lk(mu_);
   ++st_.allocations;
   // Best fit among cached blocks, accepting up to 1/8 slack for large blocks.
-  auto it = free_.lower_bound(sz);
   size_t slack = sz < kSmall ? 0 : sz / 8;
-  if (it != free_.end() && it->first <= sz + slack) {
-    void* p = it->second;
+  for (auto it = free_.lower_bound(sz); it != free_.end() && it->first <= sz + slack; ++it) {
+    if (it->second.empty()) continue;
+    void* p = it->second.back();
+    it->second.pop_back();
     size_t bsz = it->first;
-    free_.erase(it);
     st_.cached_bytes -= bsz;
     ++st_.cache_hits;
-    live_.emplace(p, bsz);
     st_.active_bytes += bsz;
     st_.requested_bytes += nbytes;
     st_.peak_bytes = std::max(st_.peak_bytes, st_.active_bytes);
@@ -90,7 +100,6 @@ void* CachingAllocator::allocate(size_t nbytes) {
     throw OutOfMemoryError("[allocate] cpu: out of memory allocating " + std::to_string(nbytes) +
                            " bytes (cache freed and retried); " + s.str());
   }
-  live_.emplace(p, sz);
   st_.active_bytes += sz;
   st_.requested_bytes += nbytes;
   st_.peak_bytes = std::max(st_.peak_bytes, st_.active_bytes);
@@ -99,18 +108,15 @@ void* CachingAllocator::allocate(size_t nbytes) {
 
 void CachingAllocator::deallocate(void* p, size_t nbytes) {
   if (!p) return;
+  size_t sz = block_size(p);
   std::lock_guard<std::mutex> lk(mu_);
-  auto it = live_.find(p);
-  if (it == live_.end()) return;
-  size_t sz = it->second;
-  live_.erase(it);
   st_.active_bytes -= sz;
   st_.requested_bytes -= nbytes;
   if (st_.limit_bytes && st_.active_bytes + st_.cached_bytes + sz > st_.limit_bytes) {
-    std::free(p);
+    std::free(to_raw(p));
     return;
   }
-  free_.emplace(sz, p);
+  free_[sz].push_back(p);
   st_.cached_bytes += sz;
 }
 

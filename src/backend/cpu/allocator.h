@@ -29,8 +29,9 @@ class CachingAllocator final : public Allocator {
   void release_cached_locked();
 
   mutable std::mutex mu_;
-  std::multimap<size_t, void*> free_;  // cached blocks by size
-  std::unordered_map<void*, size_t> live_;  // block -> size class
+  // Cached blocks by size; vectors keep their capacity so steady-state reuse
+  // does not allocate. Each block's size is stored in a header before it.
+  std::map<size_t, std::vector<void*>> free_;
   MemoryStats st_;
 };
 

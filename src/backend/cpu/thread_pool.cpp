@@ -121,13 +121,9 @@ Pool& pool() {
 int num_threads() { return pool().size(); }
 void set_num_threads(int n) { pool().resize(n); }
 
-void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
-  if (n <= 0) return;
-  int64_t chunks = std::min<int64_t>(num_threads(), (n + grain - 1) / std::max<int64_t>(grain, 1));
-  if (chunks <= 1 || t_in_pool) {
-    fn(0, n);
-    return;
-  }
+bool in_pool_thread() { return t_in_pool; }
+
+void parallel_run(int64_t n, int64_t chunks, const std::function<void(int64_t, int64_t)>& fn) {
   pool().run(n, chunks, fn);
 }
 
