@@ -464,7 +464,7 @@ int tree_levels(int64_t rows) {
 // dst[o * inner + i] = reduce over r of x[(o * rows + r) * inner + i].
 template <class Op, class A, class T>
 void reduce_cols(const T* x, int64_t outer, int64_t rows, int64_t inner, A* dst) {
-  const int64_t tile = inner <= 2048 ? inner : 1024;
+  const int64_t tile = inner <= 8192 ? inner : 4096;
   const int64_t tiles = (inner + tile - 1) / tile;
   const int64_t tasks = outer * tiles;
   const int levels = tree_levels(rows);
