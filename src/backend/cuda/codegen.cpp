@@ -1243,12 +1243,44 @@ extern "C" __global__ void __launch_bounds__(256) tm_b(const RowParams p) {
     o[c] = St<TX>::of(TM_LOG ? v - ls : exp(v) / sum);
   }
 }
+// Block per row held in registers (rows up to 32 * blockDim): one read of x.
+extern "C" __global__ void __launch_bounds__(256) tm_br(const RowParams p) {
+  __shared__ A sh[32];
+  const TX* x = (const TX*)p.x + blockIdx.x * p.len;
+  TX* o = (TX*)p.out + blockIdx.x * p.len;
+  A v[32];
+  A mx = -tm_inf((A)0);
+  #pragma unroll
+  for (int k = 0; k < 32; ++k) {
+    const long long c = threadIdx.x + (long long)k * blockDim.x;
+    v[k] = c < p.len ? ld(x[c]) : -tm_inf((A)0);
+    mx = amax(mx, v[k]);
+  }
+  mx = block_all(mx, sh, true);
+  A sum = 0;
+  #pragma unroll
+  for (int k = 0; k < 32; ++k) {
+    if (threadIdx.x + (long long)k * blockDim.x < p.len) {
+      v[k] = v[k] - mx;
+      const A e = exp(v[k]);
+      sum += e;
+      if (!TM_LOG) v[k] = e;
+    }
+  }
+  sum = block_all(sum, sh, false);
+  const A ls = log(sum);
+  #pragma unroll
+  for (int k = 0; k < 32; ++k) {
+    const long long c = threadIdx.x + (long long)k * blockDim.x;
+    if (c < p.len) o[c] = St<TX>::of(TM_LOG ? v[k] - ls : v[k] / sum);
+  }
+}
 )";
   s += row_entry_points();
   ProgramSource p;
   p.name = lower(op_name(op)) + "_" + std::string(dtype_name(dt));
   p.source = std::move(s);
-  p.kernels = {"tm_w1", "tm_w2", "tm_w4", "tm_w8", "tm_w16", "tm_w32", "tm_b"};
+  p.kernels = {"tm_w1", "tm_w2", "tm_w4", "tm_w8", "tm_w16", "tm_w32", "tm_b", "tm_br"};
   return p;
 }
 
@@ -1310,12 +1342,42 @@ extern "C" __global__ void __launch_bounds__(256) tm_b(const RowParams p) {
   for (long long c = threadIdx.x; c < p.len; c += blockDim.x)
     o[c] = St<TX>::of(affine(p, c, (ld(x[c]) - mean) * rstd));
 }
+// Block per row held in registers (rows up to 32 * blockDim): one read of x.
+extern "C" __global__ void __launch_bounds__(256) tm_br(const RowParams p) {
+  __shared__ A sh[32];
+  const TX* x = (const TX*)p.x + blockIdx.x * p.len;
+  TX* o = (TX*)p.out + blockIdx.x * p.len;
+  A v[32];
+  A sum = 0;
+  #pragma unroll
+  for (int k = 0; k < 32; ++k) {
+    const long long c = threadIdx.x + (long long)k * blockDim.x;
+    v[k] = c < p.len ? ld(x[c]) : (A)0;
+    sum += v[k];
+  }
+  const A mean = block_all(sum, sh, false) / (A)p.len;
+  A sq = 0;
+  #pragma unroll
+  for (int k = 0; k < 32; ++k) {
+    if (threadIdx.x + (long long)k * blockDim.x < p.len) {
+      const A d = v[k] - mean;
+      sq += d * d;
+    }
+  }
+  const A var = block_all(sq, sh, false) / (A)p.len;
+  const A rstd = (A)1 / sqrt(var + (A)p.eps);
+  #pragma unroll
+  for (int k = 0; k < 32; ++k) {
+    const long long c = threadIdx.x + (long long)k * blockDim.x;
+    if (c < p.len) o[c] = St<TX>::of(affine(p, c, (v[k] - mean) * rstd));
+  }
+}
 )";
   s += row_entry_points();
   ProgramSource p;
   p.name = "layer_norm_" + std::string(dtype_name(dt)) + "_" + std::to_string(flags);
   p.source = std::move(s);
-  p.kernels = {"tm_w1", "tm_w2", "tm_w4", "tm_w8", "tm_w16", "tm_w32", "tm_b"};
+  p.kernels = {"tm_w1", "tm_w2", "tm_w4", "tm_w8", "tm_w16", "tm_w32", "tm_b", "tm_br"};
   return p;
 }
 

@@ -61,7 +61,8 @@ ProgramSource reduce(OpCode op, DType in, DType out);
 ProgramSource arg_reduce(OpCode op, DType in);
 // Kernels: {block per line, thread per line}.
 ProgramSource scan(OpCode op, DType in, DType out);
-// Kernels: {warp per row with 1, 2, 4, 8, 16, 32 elements per lane, block per row}.
+// Kernels: {warp per row with 1, 2, 4, 8, 16, 32 elements per lane, block per row streaming
+// from memory, block per row held in registers (up to 8192 elements)}.
 ProgramSource softmax(OpCode op, DType dt);
 // Kernels: as softmax; flags bit 0: weight, bit 1: bias.
 ProgramSource layer_norm(DType dt, int flags);

@@ -13,6 +13,20 @@ std::string cu_error_text(CUresult e) {
   const char* desc = nullptr;
   if (cuGetErrorName(e, &name) != CUDA_SUCCESS) name = nullptr;
   if (cuGetErrorString(e, &desc) != CUDA_SUCCESS) desc = nullptr;
+  if (!name) {  // a stub or broken driver cannot name its errors: name the usual ones here
+    switch (e) {
+      case CUDA_ERROR_STUB_LIBRARY:
+        name = "CUDA_ERROR_STUB_LIBRARY";
+        desc = "the CUDA driver library is the toolkit's stub, not a real driver";
+        break;
+      case CUDA_ERROR_NO_DEVICE:
+        name = "CUDA_ERROR_NO_DEVICE";
+        desc = "no CUDA-capable device is detected";
+        break;
+      default:
+        break;
+    }
+  }
   return std::string(desc ? desc : "unknown error") + " (" +
          (name ? name : "CUresult " + std::to_string(static_cast<int>(e))) + ")";
 }

@@ -1,6 +1,7 @@
 // softmax / log_softmax over the last axis and layer_norm over contiguous rows:
 // a warp per row holding the row in registers up to 1024 elements, a block per
-// row streaming from memory beyond that. float16/bfloat16 compute in float32.
+// row in registers up to 8192, a block per row streaming from memory beyond
+// that. float16/bfloat16 compute in float32.
 #include <string>
 
 #include "backend/cuda/codegen.h"
@@ -11,7 +12,7 @@
 namespace tmath::cuda {
 namespace {
 
-// Launches kernel set {w1, w2, w4, w8, w16, w32, block} for rows of p.len.
+// Launches kernel set {w1, w2, w4, w8, w16, w32, block, block in registers} for rows of p.len.
 void launch_rows(DeviceContext& dc, const char* op, const Program& prog, const RowParams& p) {
   if (p.rows == 0 || p.len == 0) return;
   if (p.len <= 1024) {
@@ -21,7 +22,9 @@ void launch_rows(DeviceContext& dc, const char* op, const Program& prog, const R
     launch(op, prog[static_cast<size_t>(k)], static_cast<unsigned>(blocks), 1, kThreads, 0,
            dc.stream(), p);
   } else {
-    launch(op, prog[6], static_cast<unsigned>(p.rows), 1, kThreads, 0, dc.stream(), p);
+    const bool in_registers = p.len <= int64_t{32} * kThreads;
+    launch(op, prog[in_registers ? 7 : 6], static_cast<unsigned>(p.rows), 1, kThreads, 0,
+           dc.stream(), p);
   }
 }
 

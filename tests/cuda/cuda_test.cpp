@@ -1,0 +1,623 @@
+// CUDA backend: plugin registration, transfers, every kernel family against the
+// CPU backend, matmul against float64 CPU results, Philox streams bit-identical
+// to the CPU, allocator statistics and a device pipeline with no host copies.
+// Without a usable CUDA device every device test skips and says why.
+#include <functional>
+#include <map>
+#include <set>
+
+#include "test_util.h"
+
+using namespace tmath;
+using tt::cplx;
+using tt::Tol;
+
+namespace {
+
+const Device kGPU(DeviceType::CUDA, 0);
+
+std::string cuda_reason() {
+  auto b = get_backend("cuda");
+  if (!b) return "no cuda backend registered";
+  std::string r = b->info().reason;
+  return r.empty() ? "unavailable" : r;
+}
+
+bool cuda_ok() {
+  auto b = get_backend("cuda");
+  return b && b->available();
+}
+
+#define REQUIRE_CUDA() \
+  if (!cuda_ok()) GTEST_SKIP() << "no CUDA device: " << cuda_reason()
+
+bool cpu_has(OpCode op, DType dt) {
+  return get_backend("cpu")->supports(op, dt);
+}
+bool gpu_has(OpCode op, DType dt) {
+  return get_backend("cuda")->supports(op, dt);
+}
+
+Tol gpu_tol(DType dt) {
+  switch (dt) {
+    case DType::Float16:
+      return {2e-2, 2e-3};
+    case DType::BFloat16:
+      return {2e-2, 2e-2};
+    case DType::Float32:
+      return {2e-5, 1e-6};
+    case DType::Complex64:
+      return {1e-4, 1e-5};
+    case DType::Float64:
+      return {1e-12, 1e-13};
+    case DType::Complex128:
+      return {1e-10, 1e-12};
+    default:
+      return {0.0, 0.0};
+  }
+}
+
+// Random tensor of dtype dt on the CPU with values in [lo, hi] (ints: integers).
+Tensor rand_cpu(std::mt19937& rng, const Shape& shape, DType dt, double lo, double hi,
+                bool nonzero = false) {
+  if (tt::is_cplx(dt)) {
+    const auto re = tt::random_values(rng, static_cast<size_t>(tt::numel(shape)), lo, hi,
+                                      DType::Float64, nonzero);
+    const auto im = tt::random_values(rng, re.size(), lo, hi, DType::Float64, nonzero);
+    std::vector<cplx> v(re.size());
+    for (size_t i = 0; i < v.size(); ++i) v[i] = {re[i], im[i]};
+    return tt::make_c(v, shape, dt);
+  }
+  if (dt == DType::UInt8) lo = std::max(lo, 0.0);
+  return tt::rand_tensor(rng, shape, dt, lo, hi, nonzero).t;
+}
+
+// Compares a CUDA result with the same op on the CPU.
+::testing::AssertionResult same_as_cpu(const Tensor& gpu, const Tensor& cpu, Tol tol,
+                                       const std::string& what) {
+  if (gpu.device() != kGPU)
+    return ::testing::AssertionFailure() << what << ": result is on " << gpu.device().str();
+  if (gpu.dtype() != cpu.dtype() || gpu.shape() != cpu.shape())
+    return ::testing::AssertionFailure() << what << ": dtype/shape differ from the cpu result";
+  auto r = tt::all_close_c(gpu, tt::read_c(cpu), tol);
+  if (!r) return ::testing::AssertionFailure() << what << ": " << r.message();
+  return ::testing::AssertionSuccess();
+}
+
+using UnaryFn = std::function<Tensor(const Tensor&)>;
+using BinaryFn = std::function<Tensor(const Tensor&, const Tensor&)>;
+
+const std::map<OpCode, UnaryFn>& unary_fns() {
+  static const std::map<OpCode, UnaryFn> m = {
+      {OpCode::Neg, [](const Tensor& a) { return neg(a); }},
+      {OpCode::Abs, [](const Tensor& a) { return abs(a); }},
+      {OpCode::Sign, [](const Tensor& a) { return sign(a); }},
+      {OpCode::Exp, [](const Tensor& a) { return exp(a); }},
+      {OpCode::Expm1, [](const Tensor& a) { return expm1(a); }},
+      {OpCode::Log, [](const Tensor& a) { return log(a); }},
+      {OpCode::Log1p, [](const Tensor& a) { return log1p(a); }},
+      {OpCode::Log2, [](const Tensor& a) { return log2(a); }},
+      {OpCode::Log10, [](const Tensor& a) { return log10(a); }},
+      {OpCode::Sqrt, [](const Tensor& a) { return sqrt(a); }},
+      {OpCode::Rsqrt, [](const Tensor& a) { return rsqrt(a); }},
+      {OpCode::Square, [](const Tensor& a) { return square(a); }},
+      {OpCode::Reciprocal, [](const Tensor& a) { return reciprocal(a); }},
+      {OpCode::Sin, [](const Tensor& a) { return sin(a); }},
+      {OpCode::Cos, [](const Tensor& a) { return cos(a); }},
+      {OpCode::Tan, [](const Tensor& a) { return tan(a); }},
+      {OpCode::Asin, [](const Tensor& a) { return asin(a); }},
+      {OpCode::Acos, [](const Tensor& a) { return acos(a); }},
+      {OpCode::Atan, [](const Tensor& a) { return atan(a); }},
+      {OpCode::Sinh, [](const Tensor& a) { return sinh(a); }},
+      {OpCode::Cosh, [](const Tensor& a) { return cosh(a); }},
+      {OpCode::Tanh, [](const Tensor& a) { return tanh(a); }},
+      {OpCode::Sigmoid, [](const Tensor& a) { return sigmoid(a); }},
+      {OpCode::Relu, [](const Tensor& a) { return relu(a); }},
+      {OpCode::Gelu, [](const Tensor& a) { return gelu(a, false); }},
+      {OpCode::GeluTanh, [](const Tensor& a) { return gelu(a, true); }},
+      {OpCode::Silu, [](const Tensor& a) { return silu(a); }},
+      {OpCode::Erf, [](const Tensor& a) { return erf(a); }},
+      {OpCode::Erfinv, [](const Tensor& a) { return erfinv(a); }},
+      {OpCode::Floor, [](const Tensor& a) { return floor(a); }},
+      {OpCode::Ceil, [](const Tensor& a) { return ceil(a); }},
+      {OpCode::Round, [](const Tensor& a) { return round(a); }},
+      {OpCode::IsNan, [](const Tensor& a) { return isnan(a); }},
+      {OpCode::IsInf, [](const Tensor& a) { return isinf(a); }},
+      {OpCode::IsFinite, [](const Tensor& a) { return isfinite(a); }},
+      {OpCode::LogicalNot, [](const Tensor& a) { return logical_not(a); }},
+      {OpCode::Real, [](const Tensor& a) { return real(a); }},
+      {OpCode::Imag, [](const Tensor& a) { return imag(a); }},
+      {OpCode::Conj, [](const Tensor& a) { return conj(a); }},
+  };
+  return m;
+}
+
+const std::map<OpCode, BinaryFn>& binary_fns() {
+  static const std::map<OpCode, BinaryFn> m = {
+      {OpCode::Add, [](const Tensor& a, const Tensor& b) { return add(a, b); }},
+      {OpCode::Subtract, [](const Tensor& a, const Tensor& b) { return subtract(a, b); }},
+      {OpCode::Multiply, [](const Tensor& a, const Tensor& b) { return multiply(a, b); }},
+      {OpCode::Divide, [](const Tensor& a, const Tensor& b) { return divide(a, b); }},
+      {OpCode::FloorDivide, [](const Tensor& a, const Tensor& b) { return floor_divide(a, b); }},
+      {OpCode::Remainder, [](const Tensor& a, const Tensor& b) { return remainder(a, b); }},
+      {OpCode::Power, [](const Tensor& a, const Tensor& b) { return power(a, b); }},
+      {OpCode::Maximum, [](const Tensor& a, const Tensor& b) { return maximum(a, b); }},
+      {OpCode::Minimum, [](const Tensor& a, const Tensor& b) { return minimum(a, b); }},
+      {OpCode::Atan2, [](const Tensor& a, const Tensor& b) { return atan2(a, b); }},
+      {OpCode::Hypot, [](const Tensor& a, const Tensor& b) { return hypot(a, b); }},
+      {OpCode::Equal, [](const Tensor& a, const Tensor& b) { return equal(a, b); }},
+      {OpCode::NotEqual, [](const Tensor& a, const Tensor& b) { return not_equal(a, b); }},
+      {OpCode::Less, [](const Tensor& a, const Tensor& b) { return less(a, b); }},
+      {OpCode::LessEqual, [](const Tensor& a, const Tensor& b) { return less_equal(a, b); }},
+      {OpCode::Greater, [](const Tensor& a, const Tensor& b) { return greater(a, b); }},
+      {OpCode::GreaterEqual, [](const Tensor& a, const Tensor& b) { return greater_equal(a, b); }},
+      {OpCode::LogicalAnd, [](const Tensor& a, const Tensor& b) { return logical_and(a, b); }},
+      {OpCode::LogicalOr, [](const Tensor& a, const Tensor& b) { return logical_or(a, b); }},
+      {OpCode::LogicalXor, [](const Tensor& a, const Tensor& b) { return logical_xor(a, b); }},
+  };
+  return m;
+}
+
+// Input domain of a unary op for real dtypes.
+std::pair<double, double> unary_domain(OpCode op) {
+  switch (op) {
+    case OpCode::Log:
+    case OpCode::Log2:
+    case OpCode::Log10:
+    case OpCode::Sqrt:
+    case OpCode::Rsqrt:
+      return {0.05, 4.0};
+    case OpCode::Asin:
+    case OpCode::Acos:
+    case OpCode::Erfinv:
+      return {-0.95, 0.95};
+    case OpCode::Log1p:
+      return {-0.9, 3.0};
+    default:
+      return {-3.0, 3.0};
+  }
+}
+
+uint64_t h2d_copies() {
+  return memory_stats(kGPU).host_to_device_copies;
+}
+uint64_t d2h_copies() {
+  return memory_stats(kGPU).device_to_host_copies;
+}
+
+}  // namespace
+
+// Runs everywhere: the loader always registers a "cuda" entry, usable or with a reason.
+TEST(CudaPlugin, RegisteredWithAvailabilityOrReason) {
+  auto b = get_backend("cuda");
+  ASSERT_NE(b, nullptr) << "the plugin loader registers a cuda entry in every build";
+  EXPECT_EQ(b->device_type(), DeviceType::CUDA);
+  const BackendInfo info = b->info();
+  if (b->available()) {
+    EXPECT_TRUE(info.available);
+    EXPECT_FALSE(info.devices.empty());
+  } else {
+    EXPECT_FALSE(info.available);
+    EXPECT_FALSE(info.reason.empty()) << "an unavailable backend must say why";
+    std::printf("[cuda] unavailable: %s\n", info.reason.c_str());
+    TT_EXPECT_THROW_OP(tt::make({1, 2, 3}).to(kGPU).eval(), DeviceError, "");
+  }
+}
+
+TEST(Cuda, InfoListsDevicesAndLibraries) {
+  REQUIRE_CUDA();
+  const BackendInfo info = get_backend("cuda")->info();
+  ASSERT_FALSE(info.devices.empty());
+  EXPECT_NE(info.devices[0].find("sm_"), std::string::npos) << info.devices[0];
+  std::set<std::string> libs;
+  for (const auto& [lib, ver] : info.libraries) libs.insert(lib);
+  for (const char* want : {"CUDA runtime", "CUDA driver", "cuBLAS", "NVRTC"})
+    EXPECT_TRUE(libs.count(want)) << "missing library version: " << want;
+}
+
+TEST(Cuda, RoundTripEveryDtypeCountsTransfers) {
+  REQUIRE_CUDA();
+  std::mt19937 rng(1);
+  for (DType dt : tt::all_dtypes()) {
+    Tensor h = rand_cpu(rng, {3, 17}, dt, -50, 50);
+    const auto s0 = memory_stats(kGPU);
+    Tensor d = h.to(kGPU).eval();
+    const auto s1 = memory_stats(kGPU);
+    EXPECT_EQ(s1.host_to_device_copies, s0.host_to_device_copies + 1) << tt::name_of(dt);
+    EXPECT_EQ(s1.host_to_device_bytes, s0.host_to_device_bytes + h.nbytes()) << tt::name_of(dt);
+    Tensor back = d.to(kCPU).eval();
+    const auto s2 = memory_stats(kGPU);
+    EXPECT_EQ(s2.device_to_host_copies, s1.device_to_host_copies + 1) << tt::name_of(dt);
+    EXPECT_EQ(back.dtype(), dt);
+    EXPECT_TRUE(tt::all_close_c(back, tt::read_c(h), {0, 0})) << tt::name_of(dt);
+  }
+}
+
+TEST(Cuda, LargeTransferThroughStagingBuffers) {
+  REQUIRE_CUDA();
+  const int64_t n = (int64_t{11} << 20) + 12345;  // several staging chunks plus a tail
+  std::vector<int32_t> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = static_cast<int32_t>(i * 2654435761u);
+  Tensor d = from_data(v.data(), {n}, int32, kGPU).eval();
+  std::vector<int32_t> back = d.to_vector<int32_t>();
+  ASSERT_EQ(back.size(), v.size());
+  EXPECT_TRUE(back == v);
+}
+
+TEST(Cuda, UnaryOpsMatchCpu) {
+  REQUIRE_CUDA();
+  std::mt19937 rng(2);
+  for (const auto& [op, fn] : unary_fns()) {
+    for (DType dt : tt::all_dtypes()) {
+      if (!gpu_has(op, dt) || !cpu_has(op, dt)) continue;
+      auto [lo, hi] = unary_domain(op);
+      if (tt::is_int(dt)) lo = -20, hi = 20;
+      if (tt::is_cplx(dt) && (lo > 0 || hi < 1.0)) lo = 0.1, hi = 0.9;
+      Tensor x = rand_cpu(rng, {5, 37}, dt, lo, hi);
+      const std::string what = std::string(op_name(op)) + " " + tt::name_of(dt);
+      Tensor want = fn(x);
+      const Tol tol = gpu_tol(want.dtype());
+      Tensor xd = x.to(kGPU);
+      EXPECT_TRUE(same_as_cpu(fn(xd).eval(), want, tol, what));
+      // Strided view: every other column; broadcast: one row to many.
+      Tensor xs = slice(x, 1, 1, std::nullopt, 2);
+      EXPECT_TRUE(
+          same_as_cpu(fn(slice(xd, 1, 1, std::nullopt, 2)).eval(), fn(xs), tol, what + " strided"));
+      Tensor xb = broadcast_to(slice(x, 0, 0, 1), {4, 37});
+      EXPECT_TRUE(same_as_cpu(fn(broadcast_to(slice(xd, 0, 0, 1), {4, 37})).eval(), fn(xb), tol,
+                              what + " broadcast"));
+    }
+  }
+}
+
+TEST(Cuda, BinaryOpsMatchCpu) {
+  REQUIRE_CUDA();
+  std::mt19937 rng(3);
+  for (const auto& [op, fn] : binary_fns()) {
+    for (DType dt : tt::all_dtypes()) {
+      if (!gpu_has(op, dt) || !cpu_has(op, dt)) continue;
+      double lo = -4, hi = 4, blo = -4, bhi = 4;
+      bool b_nonzero = op == OpCode::Divide || op == OpCode::FloorDivide || op == OpCode::Remainder;
+      if (op == OpCode::Power) {
+        lo = tt::is_int(dt) ? -3 : 0.1;
+        hi = 3;
+        blo = tt::is_int(dt) ? 0 : -2;
+        bhi = 4;
+      }
+      if (tt::is_int(dt) && op != OpCode::Power) lo = blo = -30, hi = bhi = 30;
+      const std::string what = std::string(op_name(op)) + " " + tt::name_of(dt);
+      // Same shapes, and broadcasting (3,1,37) with (1,5,37).
+      for (int bc = 0; bc < 2; ++bc) {
+        Tensor a = rand_cpu(rng, bc ? Shape{3, 1, 37} : Shape{4, 37}, dt, lo, hi);
+        Tensor b = rand_cpu(rng, bc ? Shape{1, 5, 37} : Shape{4, 37}, dt, blo, bhi,
+                            b_nonzero && !tt::is_int(dt));
+        Tensor want = fn(a, b);
+        EXPECT_TRUE(same_as_cpu(fn(a.to(kGPU), b.to(kGPU)).eval(), want, gpu_tol(want.dtype()),
+                                what + (bc ? " broadcast" : "")));
+      }
+      // Integer division by zero gives 0 on both backends.
+      if (tt::is_int(dt) && b_nonzero) {
+        Tensor a = rand_cpu(rng, {64}, dt, 0, 30);
+        Tensor z = zeros({64}, dt, kCPU);
+        EXPECT_TRUE(
+            same_as_cpu(fn(a.to(kGPU), z.to(kGPU)).eval(), fn(a, z), {0, 0}, what + " by zero"));
+      }
+    }
+  }
+}
+
+TEST(Cuda, CastsBetweenEveryDtypePair) {
+  REQUIRE_CUDA();
+  const std::vector<double> vals = {0.0,   1.0,    -1.0,  2.5, -2.5, 3.75,
+                                    127.0, -128.0, 200.0, 1e5, -7.0, 0.5};
+  for (DType from : tt::all_dtypes()) {
+    Tensor x = tt::make(vals, {static_cast<int64_t>(vals.size())}, from);
+    Tensor xd = x.to(kGPU);
+    for (DType to : tt::all_dtypes()) {
+      const std::string what = std::string(tt::name_of(from)) + " -> " + tt::name_of(to);
+      EXPECT_TRUE(same_as_cpu(astype(xd, to).eval(), astype(x, to), {0, 0}, what));
+      // Strided source and destination layouts go through the strided kernel.
+      EXPECT_TRUE(
+          same_as_cpu(astype(flip(xd), to).eval(), astype(flip(x), to), {0, 0}, what + " flipped"));
+    }
+  }
+}
+
+TEST(Cuda, WhereFillArangeMatchCpu) {
+  REQUIRE_CUDA();
+  std::mt19937 rng(4);
+  for (DType dt : tt::all_dtypes()) {
+    Tensor c = rand_cpu(rng, {6, 1}, DType::Bool, 0, 1);
+    Tensor cbits = greater(rand_cpu(rng, {6, 1}, float32, -1, 1), Tensor(0.0));
+    Tensor a = rand_cpu(rng, {6, 9}, dt, -9, 9), b = rand_cpu(rng, {9}, dt, -9, 9);
+    EXPECT_TRUE(same_as_cpu(where(cbits.to(kGPU), a.to(kGPU), b.to(kGPU)).eval(),
+                            where(cbits, a, b), {0, 0}, std::string("where ") + tt::name_of(dt)));
+    (void)c;
+    const Scalar v = tt::is_cplx(dt) ? Scalar(std::complex<double>(1.5, -2.25)) : Scalar(-3.5);
+    EXPECT_TRUE(same_as_cpu(full({7, 5}, v, dt, kGPU).eval(), full({7, 5}, v, dt, kCPU), {0, 0},
+                            std::string("full ") + tt::name_of(dt)));
+    if (dt != DType::Bool && !tt::is_cplx(dt)) {
+      EXPECT_TRUE(same_as_cpu(arange(Scalar(-3.0), Scalar(40.0), Scalar(0.75), dt, kGPU).eval(),
+                              arange(Scalar(-3.0), Scalar(40.0), Scalar(0.75), dt, kCPU), {0, 0},
+                              std::string("arange ") + tt::name_of(dt)));
+    }
+  }
+}
+
+TEST(Cuda, ReductionsMatchCpu) {
+  REQUIRE_CUDA();
+  std::mt19937 rng(5);
+  const std::vector<Axes> axes_sets = {{}, {0}, {1}, {2}, {0, 2}, {1, 2}, {0, 1}};
+  using RedFn = std::function<Tensor(const Tensor&, const Axes&)>;
+  const std::vector<std::pair<const char*, RedFn>> fns = {
+      {"sum", [](const Tensor& a, const Axes& ax) { return sum(a, ax); }},
+      {"prod", [](const Tensor& a, const Axes& ax) { return prod(a, ax); }},
+      {"max", [](const Tensor& a, const Axes& ax) { return max(a, ax); }},
+      {"min", [](const Tensor& a, const Axes& ax) { return min(a, ax); }},
+      {"any", [](const Tensor& a, const Axes& ax) { return any(a, ax); }},
+      {"all", [](const Tensor& a, const Axes& ax) { return all(a, ax); }},
+      {"mean", [](const Tensor& a, const Axes& ax) { return mean(a, ax); }},
+  };
+  for (DType dt :
+       {DType::Bool, DType::Int8, DType::Int32, DType::Int64, DType::UInt8, DType::Float16,
+        DType::BFloat16, DType::Float32, DType::Float64, DType::Complex64}) {
+    // prod stays well conditioned with values near 1.
+    Tensor x = rand_cpu(rng, {6, 33, 129}, dt, tt::is_int(dt) ? -3 : 0.9, tt::is_int(dt) ? 3 : 1.1);
+    Tensor xd = x.to(kGPU);
+    Tensor xt = transpose(x, {2, 0, 1}), xtd = transpose(xd, {2, 0, 1});
+    for (const auto& [name, fn] : fns) {
+      if ((std::string(name) == "max" || std::string(name) == "min") && tt::is_cplx(dt)) continue;
+      if (std::string(name) == "mean" && dt == DType::Bool) continue;
+      for (const auto& ax : axes_sets) {
+        const std::string what =
+            std::string(name) + " " + tt::name_of(dt) + " axes " + std::to_string(ax.size());
+        Tensor want = fn(x, ax);
+        Tol tol = gpu_tol(want.dtype());
+        if (tt::is_float(want.dtype()) || tt::is_cplx(want.dtype())) tol.rtol *= 50;
+        EXPECT_TRUE(same_as_cpu(fn(xd, ax).eval(), want, tol, what));
+        EXPECT_TRUE(same_as_cpu(fn(xtd, ax).eval(), fn(xt, ax), tol, what + " transposed"));
+      }
+    }
+  }
+  // One output over millions of elements (split reduction + finishing pass).
+  Tensor big = rand_cpu(rng, {3000001}, float32, -1, 1);
+  Tensor s_cpu = sum(big), s_gpu = sum(big.to(kGPU)).eval();
+  Tensor scale = sum(abs(big));
+  EXPECT_TRUE(tt::all_close(s_gpu, tt::read(s_cpu), {1e-5, 0.0}, tt::read(scale)));
+}
+
+TEST(Cuda, ArgReduceAndScansMatchCpu) {
+  REQUIRE_CUDA();
+  std::mt19937 rng(6);
+  for (DType dt :
+       {DType::Int8, DType::Int64, DType::UInt8, DType::Float16, DType::Float32, DType::Float64}) {
+    // Small integer range: many ties, which both backends break to the first index.
+    Tensor x = rand_cpu(rng, {9, 70, 5}, dt, tt::is_int(dt) ? 0 : -2, tt::is_int(dt) ? 6 : 2);
+    Tensor xd = x.to(kGPU);
+    for (int ax = 0; ax < 3; ++ax) {
+      const std::string what = std::string(tt::name_of(dt)) + " axis " + std::to_string(ax);
+      EXPECT_TRUE(same_as_cpu(argmax(xd, ax).eval(), argmax(x, ax), {0, 0}, "argmax " + what));
+      EXPECT_TRUE(same_as_cpu(argmin(xd, ax).eval(), argmin(x, ax), {0, 0}, "argmin " + what));
+      Tensor cs = cumsum(x, ax);
+      Tol tol = gpu_tol(cs.dtype());
+      tol.rtol *= 20;
+      tol.atol = std::max(tol.atol, tt::is_low(dt) ? 5e-2 : 1e-5);
+      EXPECT_TRUE(same_as_cpu(cumsum(xd, ax).eval(), cs, tol, "cumsum " + what));
+    }
+  }
+  // A long line takes the block scan.
+  Tensor line = rand_cpu(rng, {3, 5000}, int32, -100, 100);
+  EXPECT_TRUE(same_as_cpu(cumsum(line.to(kGPU), 1).eval(), cumsum(line, 1), {0, 0}, "cumsum long"));
+  Tensor near1 = rand_cpu(rng, {4, 300}, float64, 0.99, 1.01);
+  EXPECT_TRUE(same_as_cpu(cumprod(near1.to(kGPU), 1).eval(), cumprod(near1, 1), {1e-12, 0},
+                          "cumprod long"));
+}
+
+TEST(Cuda, SoftmaxAndLayerNormMatchCpu) {
+  REQUIRE_CUDA();
+  std::mt19937 rng(7);
+  for (DType dt : {DType::Float16, DType::BFloat16, DType::Float32, DType::Float64}) {
+    for (const Shape& shape : {Shape{5, 7}, Shape{3, 1000}, Shape{2, 3000}, Shape{4, 2, 33}}) {
+      Tensor x = rand_cpu(rng, shape, dt, -4, 4);
+      Tensor xd = x.to(kGPU);
+      const std::string what = std::string(tt::name_of(dt)) + " " + tt::shape_str(shape);
+      const Tol tol = gpu_tol(dt);
+      EXPECT_TRUE(same_as_cpu(softmax(xd).eval(), softmax(x), tol, "softmax " + what));
+      EXPECT_TRUE(same_as_cpu(log_softmax(xd).eval(), log_softmax(x), tol, "log_softmax " + what));
+      EXPECT_TRUE(same_as_cpu(softmax(xd, 0).eval(), softmax(x, 0), tol, "softmax axis 0 " + what));
+      const Shape ws{shape.back()};
+      Tensor w = rand_cpu(rng, ws, dt, 0.5, 1.5), b = rand_cpu(rng, ws, dt, -1, 1);
+      Tol ltol = tol;
+      ltol.rtol *= 10;
+      ltol.atol = std::max(ltol.atol, 1e-5);
+      EXPECT_TRUE(same_as_cpu(layer_norm(xd, w.to(kGPU), b.to(kGPU)).eval(), layer_norm(x, w, b),
+                              ltol, "layer_norm " + what));
+      EXPECT_TRUE(
+          same_as_cpu(layer_norm(xd).eval(), layer_norm(x), ltol, "layer_norm plain " + what));
+    }
+  }
+}
+
+TEST(Cuda, TakeAndTakeAlongAxisMatchCpu) {
+  REQUIRE_CUDA();
+  std::mt19937 rng(8);
+  for (DType dt : {DType::Bool, DType::Int16, DType::Float32, DType::Float64, DType::Complex128}) {
+    Tensor x = rand_cpu(rng, {4, 9, 6}, dt, -5, 5);
+    Tensor xd = x.to(kGPU);
+    Tensor idx = tt::make({0, 8, 3, -1, 2, 2}, {2, 3}, int64);
+    for (int ax : {0, 1, 2}) {
+      Tensor i = ax == 1 ? idx : tt::make({0, 3, -1, 2}, {2, 2}, int64);
+      EXPECT_TRUE(same_as_cpu(take(xd, i.to(kGPU), ax).eval(), take(x, i, ax), {0, 0},
+                              std::string("take ") + tt::name_of(dt)));
+    }
+    EXPECT_TRUE(same_as_cpu(take(xd, idx.to(kGPU)).eval(), take(x, idx), {0, 0}, "take flat"));
+    Tensor along = argmax(astype(x, float32), 1, true);
+    EXPECT_TRUE(same_as_cpu(take_along_axis(xd, along.to(kGPU), 1).eval(),
+                            take_along_axis(x, along, 1), {0, 0}, "take_along_axis"));
+  }
+}
+
+TEST(Cuda, ConcatenatePadAndSlicesMatchCpu) {
+  REQUIRE_CUDA();
+  std::mt19937 rng(9);
+  Tensor a = rand_cpu(rng, {5, 7}, float32, -1, 1), b = rand_cpu(rng, {5, 3}, float32, -1, 1);
+  EXPECT_TRUE(same_as_cpu(concatenate({a.to(kGPU), b.to(kGPU)}, 1).eval(), concatenate({a, b}, 1),
+                          {0, 0}, "concatenate"));
+  EXPECT_TRUE(same_as_cpu(pad(a.to(kGPU), {{1, 2}, {0, 3}}, PadMode::Constant, 0.5).eval(),
+                          pad(a, {{1, 2}, {0, 3}}, PadMode::Constant, 0.5), {0, 0}, "pad"));
+  EXPECT_TRUE(same_as_cpu(copy(transpose(a.to(kGPU))).eval(), copy(transpose(a)), {0, 0},
+                          "transpose copy"));
+}
+
+TEST(Cuda, MatmulMatchesCpuFloat64) {
+  REQUIRE_CUDA();
+  std::mt19937 rng(10);
+  struct Case {
+    Shape a, b;
+    bool ta, tb;
+  };
+  const std::vector<Case> cases = {
+      {{1, 1}, {1, 1}, false, false},      {{7, 13}, {13, 5}, false, false},
+      {{64, 128}, {128, 32}, true, false}, {{129, 257}, {257, 65}, false, true},
+      {{4, 9, 11}, {11, 6}, false, false}, {{2, 1, 8, 5}, {1, 3, 5, 4}, false, false},
+      {{3, 6, 10}, {3, 10, 7}, true, true}};
+  for (DType dt : {DType::Float16, DType::BFloat16, DType::Float32, DType::Float64,
+                   DType::Complex64, DType::Complex128}) {
+    for (const auto& c : cases) {
+      Shape as = c.a, bs = c.b;
+      if (c.ta) std::swap(as[as.size() - 1], as[as.size() - 2]);
+      if (c.tb) std::swap(bs[bs.size() - 1], bs[bs.size() - 2]);
+      Tensor a = rand_cpu(rng, as, dt, -1, 1), b = rand_cpu(rng, bs, dt, -1, 1);
+      if (c.ta) a = swapaxes(a, -1, -2);
+      if (c.tb) b = swapaxes(b, -1, -2);
+      const DType wide = tt::is_cplx(dt) ? DType::Complex128 : DType::Float64;
+      Tensor want = matmul(astype(a, wide), astype(b, wide));
+      Tensor scale = matmul(abs(astype(a, DType::Float64)), abs(astype(b, DType::Float64)));
+      Tensor ad = a.to(kGPU), bd = b.to(kGPU);
+      Tensor got = matmul(ad, bd).eval();
+      const Tol tol = gpu_tol(dt);
+      EXPECT_TRUE(tt::all_close_c(got, tt::read_c(want), tol, tt::read(scale)))
+          << "matmul " << tt::name_of(dt) << " " << tt::shape_str(c.a) << " x "
+          << tt::shape_str(c.b) << (c.ta ? " (a transposed)" : "")
+          << (c.tb ? " (b transposed)" : "");
+    }
+  }
+  // Operands with no BLAS layout (every other column) are packed first.
+  Tensor a = rand_cpu(rng, {16, 40}, float32, -1, 1), b = rand_cpu(rng, {20, 9}, float32, -1, 1);
+  Tensor as = slice(a, 1, 0, std::nullopt, 2);
+  Tensor want = matmul(astype(as, float64), astype(b, float64));
+  EXPECT_TRUE(tt::all_close(matmul(slice(a.to(kGPU), 1, 0, std::nullopt, 2), b.to(kGPU)).eval(),
+                            tt::read(want), {1e-4, 1e-5}));
+}
+
+TEST(Cuda, MatmulPrecisionPolicy) {
+  REQUIRE_CUDA();
+  std::mt19937 rng(11);
+  Tensor a = rand_cpu(rng, {96, 200}, float32, -1, 1), b = rand_cpu(rng, {200, 80}, float32, -1, 1);
+  Tensor want = matmul(astype(a, float64), astype(b, float64));
+  Tensor scale = matmul(abs(astype(a, float64)), abs(astype(b, float64)));
+  const auto saved = matmul_precision();
+  const std::vector<std::pair<const char*, double>> levels = {
+      {"highest", 1e-5}, {"high", 5e-3}, {"medium", 2e-2}};
+  for (const auto& [p, rtol] : levels) {
+    set_matmul_precision(p);
+    Tensor got = matmul(a.to(kGPU), b.to(kGPU)).eval();
+    EXPECT_TRUE(tt::all_close(got, tt::read(want), {rtol, 0.0}, tt::read(scale))) << p;
+  }
+  set_matmul_precision(saved);
+}
+
+TEST(Cuda, RandomStreamsBitIdenticalToCpu) {
+  REQUIRE_CUDA();
+  const auto k = random::key(1234);
+  for (int64_t n : {1, 7, 1001, 65537}) {
+    for (DType dt : {DType::Float16, DType::BFloat16, DType::Float32, DType::Float64}) {
+      EXPECT_TRUE(same_as_cpu(random::uniform(k, {n}, dt, -2.0, 3.0, kGPU).eval(),
+                              random::uniform(k, {n}, dt, -2.0, 3.0, kCPU), {0, 0},
+                              std::string("uniform ") + tt::name_of(dt)));
+      EXPECT_TRUE(same_as_cpu(random::normal(k, {n}, dt, 0.5, 2.0, kGPU).eval(),
+                              random::normal(k, {n}, dt, 0.5, 2.0, kCPU), {0, 0},
+                              std::string("normal ") + tt::name_of(dt)));
+    }
+    EXPECT_TRUE(
+        same_as_cpu(random::bits(k, {n}, kGPU).eval(), random::bits(k, {n}, kCPU), {0, 0}, "bits"));
+  }
+}
+
+TEST(Cuda, AllocatorCachesSplitsAndEmpties) {
+  REQUIRE_CUDA();
+  empty_cache(kGPU);
+  const auto s0 = memory_stats(kGPU);
+  {
+    Tensor t = zeros({1 << 20}, float32, kGPU).eval();  // 4 MiB: large pool
+    const auto s1 = memory_stats(kGPU);
+    EXPECT_GE(s1.active_bytes, s0.active_bytes + (4u << 20));
+    EXPECT_GE(s1.cache_misses, s0.cache_misses + 1);
+    EXPECT_GE(s1.peak_bytes, s1.active_bytes);
+  }
+  const auto s2 = memory_stats(kGPU);
+  EXPECT_GE(s2.cached_bytes, 4u << 20) << "the freed block is cached";
+  for (int i = 0; i < 50; ++i) zeros({1 << 20}, float32, kGPU).eval();
+  const auto s3 = memory_stats(kGPU);
+  EXPECT_EQ(s3.cache_misses, s2.cache_misses) << "same-size allocations reuse the cached block";
+  EXPECT_GE(s3.cache_hits, s2.cache_hits + 50);
+  // Small blocks are carved from shared segments.
+  std::vector<Tensor> small;
+  for (int i = 0; i < 100; ++i) small.push_back(zeros({100}, float32, kGPU).eval());
+  const auto s4 = memory_stats(kGPU);
+  EXPECT_LE(s4.cache_misses, s3.cache_misses + 1) << "100 small blocks fit one 2 MiB segment";
+  small.clear();
+  empty_cache(kGPU);
+  EXPECT_EQ(memory_stats(kGPU).cached_bytes, 0u);
+}
+
+TEST(Cuda, LimitAndOversizedRequestRaiseOutOfMemoryCleanly) {
+  REQUIRE_CUDA();
+  Tensor keep = full({1000}, 2.0, float32, kGPU).eval();
+  // A request larger than any GPU.
+  TT_EXPECT_THROW_OP(zeros({int64_t{1} << 50}, uint8, kGPU).eval(), OutOfMemoryError, "allocate");
+  const auto s = memory_stats(kGPU);
+  EXPECT_GE(s.oom_retries, 1u) << "the cache is freed and the request retried once";
+  // A limit below the request.
+  set_memory_limit(uint64_t{64} << 20, kGPU);
+  TT_EXPECT_THROW_OP(zeros({int64_t{128} << 20}, uint8, kGPU).eval(), OutOfMemoryError, "allocate");
+  set_memory_limit(0, kGPU);
+  // The engine stays usable and the live tensor intact.
+  Tensor y = (keep + keep).eval();
+  EXPECT_TRUE(tt::all_equal(y, std::vector<double>(1000, 4.0)));
+}
+
+TEST(Cuda, HundredOpPipelineMakesNoHostCopies) {
+  REQUIRE_CUDA();
+  const auto k = random::key(7);
+  Tensor x = random::normal(k, {256, 256}, float32, 0, 1, kGPU);
+  Tensor w = random::normal(random::fold_in(k, 1), {256, 256}, float32, 0, 0.05, kGPU);
+  Tensor one = ones({256}, float32, kGPU);
+  const uint64_t h0 = h2d_copies(), d0 = d2h_copies();
+  const auto disp0 = dispatch_stats();
+  Tensor y = x;
+  for (int i = 0; i < 20; ++i) {
+    y = matmul(y, w);        // 1
+    y = tanh(y + one);       // 2
+    y = maximum(y, neg(y));  // 2
+  }
+  y = softmax(y) + layer_norm(y);
+  y.eval();
+  Tensor s = sum(y).eval();
+  EXPECT_EQ(h2d_copies(), h0) << "host->device copies inside a device pipeline";
+  EXPECT_EQ(d2h_copies(), d0) << "device->host copies inside a device pipeline";
+  EXPECT_EQ(dispatch_stats().fallbacks, disp0.fallbacks) << "ops fell back to the cpu";
+  EXPECT_GE(dispatch_stats().kernels_launched - disp0.kernels_launched, 100u);
+  const double total = s.item<float>();  // reading the result is the one copy
+  EXPECT_TRUE(std::isfinite(total));
+  EXPECT_EQ(d2h_copies(), d0 + 1);
+}
+
+// Weak scalar operands (x * 2 + 1) must not need a host->device copy per op.
+TEST(Cuda, ScalarOperandsMakeNoHostCopies) {
+  REQUIRE_CUDA();
+  Tensor x = random::uniform(random::key(3), {1024}, float32, 0, 1, kGPU).eval();
+  const uint64_t h0 = h2d_copies();
+  Tensor y = (x * 2.0 + 1.0).eval();
+  EXPECT_EQ(h2d_copies(), h0) << "scalar constants were copied host->device";
+}
