@@ -510,6 +510,20 @@ TEST(Cuda, MatmulMatchesCpuFloat64) {
                             tt::read(want), {1e-4, 1e-5}));
 }
 
+TEST(Cuda, IntegerAndBoolMatmulMatchCpu) {
+  REQUIRE_CUDA();
+  std::mt19937 rng(12);
+  for (DType dt : {DType::Bool, DType::Int8, DType::Int32, DType::Int64, DType::UInt8}) {
+    Tensor a = rand_cpu(rng, {2, 1, 7, 9}, dt, -5, 5), b = rand_cpu(rng, {3, 9, 4}, dt, -5, 5);
+    EXPECT_TRUE(same_as_cpu(matmul(a.to(kGPU), b.to(kGPU)).eval(), matmul(a, b), {0, 0},
+                            std::string("matmul ") + tt::name_of(dt)));
+    EXPECT_TRUE(
+        same_as_cpu(matmul(swapaxes(b.to(kGPU), -1, -2), swapaxes(a.to(kGPU), -1, -2)).eval(),
+                    matmul(swapaxes(b, -1, -2), swapaxes(a, -1, -2)), {0, 0},
+                    std::string("matmul transposed ") + tt::name_of(dt)));
+  }
+}
+
 TEST(Cuda, MatmulPrecisionPolicy) {
   REQUIRE_CUDA();
   std::mt19937 rng(11);

@@ -193,7 +193,7 @@ TM_SHFL(tm_shfl_xor, __shfl_xor_sync)
 std::string build_prelude() {
   std::string s = "// tmath CUDA kernels (generated)\n";
   s += TM_XSTR(TM_EW_PARAMS) "\n" TM_XSTR(TM_RED_PARAMS) "\n" TM_XSTR(TM_AXIS_PARAMS) "\n" TM_XSTR(
-      TM_ROW_PARAMS) "\n" TM_XSTR(TM_TAKE_PARAMS) "\n" TM_XSTR(TM_RAND_PARAMS) "\n";
+      TM_ROW_PARAMS) "\n" TM_XSTR(TM_TAKE_PARAMS) "\n" TM_XSTR(TM_RAND_PARAMS) "\n" TM_XSTR(TM_MM_PARAMS) "\n";
   s += kPrelude;
   return s;
 }
@@ -1463,6 +1463,31 @@ extern "C" __global__ void __launch_bounds__(256) tm_rand(const RandParams p) {
 }
 )";
   p.kernels = {"tm_rand"};
+  return p;
+}
+
+ProgramSource int_matmul(DType dt) {
+  const bool b = dt == DType::Bool;
+  const std::string T = stor(dt);
+  ProgramSource p;
+  p.name = "matmul_" + std::string(dtype_name(dt));
+  p.source = prelude() + kOffsets + "typedef " + T + " T;\n" + "typedef " + calc(dt) + " C;\n" +
+             "TM_DI C step(C acc, C x, C y) { return " +
+             (b ? std::string("acc || (x && y)") : std::string("(C)(acc + x * y)")) + "; }\n" +
+             R"(
+extern "C" __global__ void __launch_bounds__(256) tm_mm(const MmParams p) {
+  for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < p.total;
+       e += (long long)gridDim.x * blockDim.x) {
+    const long long j = e % p.n, t = e / p.n, i = t % p.m, bi = t / p.m;
+    const T* a = (const T*)p.a + tm_offset(bi, (int)p.nb, p.bshape, p.astride) + i * p.ars;
+    const T* b = (const T*)p.b + tm_offset(bi, (int)p.nb, p.bshape, p.bstride) + j * p.bcs;
+    C acc = (C)0;
+    for (long long q = 0; q < p.k; ++q) acc = step(acc, ld(a[q * p.acs]), ld(b[q * p.brs]));
+    ((T*)p.out)[e] = St<T>::of(acc);
+  }
+}
+)";
+  p.kernels = {"tm_mm"};
   return p;
 }
 

@@ -31,6 +31,7 @@ enum class Family : uint8_t {
   LayerNorm,
   Take,
   Random,
+  IntMatmul,
 };
 uint64_t key(Family f, uint32_t op, uint32_t a = 0, uint32_t b = 0, uint32_t c = 0);
 
@@ -69,6 +70,8 @@ ProgramSource layer_norm(DType dt, int flags);
 // Kernels: {take, take_along_axis} by item size.
 ProgramSource take(size_t itemsize);
 ProgramSource random(OpCode op, DType dt);
+// Integer and bool matmul (exact, accumulates in the dtype as the CPU does); kernels: {matmul}.
+ProgramSource int_matmul(DType dt);
 
 // The common prelude (types, conversions, complex math), for tools that check sources.
 const std::string& prelude();

@@ -1,4 +1,5 @@
-// Batched matmul through cublasGemmStridedBatchedEx.
+// Batched matmul through cublasGemmStridedBatchedEx (integer and bool dtypes: a
+// plain NVRTC kernel with exact accumulation in the dtype, as on the CPU).
 //
 // Row-major C = A B is computed as column-major C^T = B^T A^T, so a row-major
 // operand with unit column stride is passed untransposed with its row stride
@@ -19,7 +20,9 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/codegen.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/params.h"
 #include "tmath/error.h"
 
 namespace tmath::cuda {
@@ -89,11 +92,49 @@ struct BatchDim {
   int64_t size, sa, sb, sc;
 };
 
+// Integers and bool: a plain kernel, one thread per output element.
+void int_matmul(DeviceContext& dc, const ArrayRef& a, const ArrayRef& b, const ArrayRef& out) {
+  const int nd = out.ndim();
+  MmParams p{};
+  p.a = reinterpret_cast<unsigned long long>(a.data);
+  p.b = reinterpret_cast<unsigned long long>(b.data);
+  p.out = reinterpret_cast<unsigned long long>(out.data);
+  p.m = out.shape[nd - 2];
+  p.n = out.shape[nd - 1];
+  p.k = a.shape[nd - 1];
+  p.ars = a.strides[nd - 2];
+  p.acs = a.strides[nd - 1];
+  p.brs = b.strides[nd - 2];
+  p.bcs = b.strides[nd - 1];
+  p.total = out.size();
+  for (int d = 0; d < nd - 2; ++d) {
+    if (out.shape[d] == 1) continue;
+    const auto i = static_cast<size_t>(p.nb);
+    if (i > 0 && p.astride[i - 1] == a.strides[d] * out.shape[d] &&
+        p.bstride[i - 1] == b.strides[d] * out.shape[d]) {
+      p.bshape[i - 1] *= out.shape[d];
+      p.astride[i - 1] = a.strides[d];
+      p.bstride[i - 1] = b.strides[d];
+      continue;
+    }
+    if (p.nb == TM_MAXD)
+      throw UnsupportedError("[matmul] the cuda kernel takes at most " + std::to_string(TM_MAXD) +
+                             " batch dims after merging");
+    p.bshape[i] = out.shape[d];
+    p.astride[i] = a.strides[d];
+    p.bstride[i] = b.strides[d];
+    ++p.nb;
+  }
+  const Program& prog = dc.program(
+      gen::key(gen::Family::IntMatmul, static_cast<uint32_t>(out.dtype)),
+      [&] { return gen::int_matmul(out.dtype); }, "matmul");
+  launch("matmul", prog[0], grid_for(dc, p.total), 1, kThreads, 0, dc.stream(), p);
+}
+
 }  // namespace
 
-bool matmul_supported(DType dt) {
-  return dt == DType::Float16 || dt == DType::BFloat16 || dt == DType::Float32 ||
-         dt == DType::Float64 || dt == DType::Complex64 || dt == DType::Complex128;
+bool matmul_supported(DType) {
+  return true;
 }
 
 void matmul(DeviceContext& dc, const ArrayRef& a_in, const ArrayRef& b_in, const ArrayRef& out,
@@ -103,10 +144,11 @@ void matmul(DeviceContext& dc, const ArrayRef& a_in, const ArrayRef& b_in, const
     throw ShapeError("[matmul] cuda kernel expects operands of equal rank >= 2");
   if (a_in.dtype != out.dtype || b_in.dtype != out.dtype)
     throw DTypeError("[matmul] operands and output must share a dtype");
-  const GemmTypes gt = gemm_types(out.dtype, opts.precision);
   const int64_t m = out.shape[nd - 2], n = out.shape[nd - 1], k = a_in.shape[nd - 1];
   const int64_t total = out.size();
   if (total == 0) return;
+  if (out.dtype == DType::Bool || is_integral(out.dtype)) return int_matmul(dc, a_in, b_in, out);
+  const GemmTypes gt = gemm_types(out.dtype, opts.precision);
   const size_t isz = itemsize(out.dtype);
   if (k == 0) {
     TM_CUDA("matmul", cudaMemsetAsync(out.data, 0, static_cast<size_t>(total) * isz, dc.stream()));
@@ -174,6 +216,7 @@ void matmul(DeviceContext& dc, const ArrayRef& a_in, const ArrayRef& b_in, const
   }
 
   cublasHandle_t h = dc.blas("matmul");
+  std::lock_guard<std::mutex> blas_lock(dc.blas_mutex());
   const float one_f = 1.0f, zero_f = 0.0f;
   const double one_d = 1.0, zero_d = 0.0;
   const cuComplex one_c = make_cuComplex(1.0f, 0.0f), zero_c = make_cuComplex(0.0f, 0.0f);

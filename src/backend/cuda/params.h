@@ -65,6 +65,14 @@
     long long clamp;           \
   };
 
+// Integer/bool matmul: out (batch, m, n) contiguous; batch dims of a and b strided.
+#define TM_MM_PARAMS                                               \
+  struct MmParams {                                                \
+    unsigned long long a, b, out;                                  \
+    long long m, n, k, ars, acs, brs, bcs, total, nb;              \
+    long long bshape[TM_MAXD], astride[TM_MAXD], bstride[TM_MAXD]; \
+  };
+
 namespace tmath::cuda {
 TM_EW_PARAMS
 TM_RED_PARAMS
@@ -72,4 +80,5 @@ TM_AXIS_PARAMS
 TM_ROW_PARAMS
 TM_TAKE_PARAMS
 TM_RAND_PARAMS
+TM_MM_PARAMS
 }  // namespace tmath::cuda

@@ -58,8 +58,10 @@ class DeviceContext {
   // The compiled program for `key`, compiling gen() on first use.
   const Program& program(uint64_t key, const std::function<ProgramSource()>& gen, const char* op);
 
-  // cuBLAS handle bound to the stream (created on first use).
+  // cuBLAS handle bound to the stream (created on first use). A handle must not be
+  // used by two threads at once: hold blas_mutex() around calls that use it.
   cublasHandle_t blas(const char* op);
+  std::mutex& blas_mutex() { return blas_call_mu_; }
 
   void copy_from_host(const void* src, void* dst, size_t nbytes);
   void copy_to_host(const void* src, void* dst, size_t nbytes);
@@ -97,7 +99,7 @@ class DeviceContext {
   std::string arch_opt_;
   bool arch_is_sass_ = true;
 
-  std::mutex blas_mu_;
+  std::mutex blas_mu_, blas_call_mu_;
   cublasHandle_t blas_ = nullptr;
   void* blas_workspace_ = nullptr;
 
