@@ -248,10 +248,18 @@ void matmul(DeviceContext& dc, const ArrayRef& a_in, const ArrayRef& b_in, const
     const char* pa = static_cast<const char*>(a.data) + oa * static_cast<int64_t>(isz);
     const char* pb = static_cast<const char*>(b.data) + ob * static_cast<int64_t>(isz);
     char* pc = static_cast<char*>(out.data) + oc * static_cast<int64_t>(isz);
-    TM_CUBLAS("matmul", cublasGemmStridedBatchedEx(
-                            h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, M, N,
-                            K, alpha, pb, gt.data, LDA, inner.sb, pa, gt.data, LDB, inner.sa, beta,
-                            pc, gt.data, LDC, inner.sc, count, gt.compute, CUBLAS_GEMM_DEFAULT));
+    const cublasOperation_t opa = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const cublasOperation_t opb = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+    if (count == 1) {  // a single product: the plain GEMM entry point
+      TM_CUBLAS("matmul",
+                cublasGemmEx(h, opa, opb, M, N, K, alpha, pb, gt.data, LDA, pa, gt.data, LDB, beta,
+                             pc, gt.data, LDC, gt.compute, CUBLAS_GEMM_DEFAULT));
+    } else {
+      TM_CUBLAS("matmul",
+                cublasGemmStridedBatchedEx(h, opa, opb, M, N, K, alpha, pb, gt.data, LDA, inner.sb,
+                                           pa, gt.data, LDB, inner.sa, beta, pc, gt.data, LDC,
+                                           inner.sc, count, gt.compute, CUBLAS_GEMM_DEFAULT));
+    }
     for (int d = static_cast<int>(dims.size()) - 1; d >= 0; --d) {
       if (++idx[static_cast<size_t>(d)] < dims[static_cast<size_t>(d)].size) break;
       idx[static_cast<size_t>(d)] = 0;
