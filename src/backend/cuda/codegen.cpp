@@ -551,10 +551,10 @@ std::string binary_expr(O op, DType dt, DType out) {
 std::string ew_kernels(int nin, int vec) {
   std::string s;
   auto ptrs = [&] {
-    std::string p = "  TO* __restrict__ o = (TO*)p.ptr[0];\n";
+    std::string p = "  TO* o = (TO*)p.ptr[0];\n";
     for (int k = 1; k <= nin; ++k) {
       const std::string K = std::to_string(k);
-      p += "  const T" + K + "* __restrict__ i" + K + " = (const T" + K + "*)p.ptr[" + K + "];\n";
+      p += "  const T" + K + "* i" + K + " = (const T" + K + "*)p.ptr[" + K + "];\n";
       p += "  const bool s" + K + " = (p.scalar_mask >> " + K + ") & 1;\n";
     }
     return p;
