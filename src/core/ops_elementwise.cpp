@@ -1,5 +1,9 @@
 // Elementwise op front-end: dtype rules, broadcasting, node construction.
 #include <array>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <tuple>
 #include <cmath>
 
 #include "core/dispatch.h"
@@ -77,6 +81,34 @@ Device common_device(const std::vector<Tensor>& ts, const char* op) {
   return dev ? *dev : ts.empty() ? default_device() : ts[0].device();
 }
 
+namespace {
+// Device copies of weakly typed scalar constants, so `x * 2.0` on a device
+// tensor does not copy the constant host->device on every op.
+struct ScalarKey {
+  DType dt;
+  Device device;
+  uint64_t bits[2];
+  bool operator<(const ScalarKey& o) const {
+    return std::tie(dt, device.type, device.index, bits[0], bits[1]) <
+           std::tie(o.dt, o.device.type, o.device.index, o.bits[0], o.bits[1]);
+  }
+};
+Tensor device_scalar(const Tensor& host, Device device) {
+  static std::mutex mu;
+  static std::map<ScalarKey, Tensor> cache;
+  ScalarKey k{host.dtype(), device, {0, 0}};
+  std::memcpy(k.bits, host.impl()->data(), host.itemsize());
+  std::lock_guard<std::mutex> lk(mu);
+  auto it = cache.find(k);
+  if (it != cache.end()) return it->second;
+  if (cache.size() >= 1024) cache.clear();
+  Tensor d = to_device(host, device).eval();
+  d.impl()->weak = false;
+  cache.emplace(k, d);
+  return d;
+}
+}  // namespace
+
 Tensor cast_to(const Tensor& t, DType dt, Device device) {
   if (t.dtype() == dt && t.device() == device) return t;
   const TensorImpl& p = *t.impl();
@@ -92,7 +124,7 @@ Tensor cast_to(const Tensor& t, DType dt, Device device) {
     }
     Tensor c = make_evaluated({}, dt, kCPU);
     store_scalar_to(c.impl()->data(), dt, v);
-    return device == kCPU ? c : to_device(c, device);
+    return device == kCPU ? c : device_scalar(c, device);
   }
   Tensor r = t.dtype() == dt ? t : astype(t, dt);
   return r.device() == device ? r : to_device(r, device);
