@@ -54,6 +54,20 @@ set_target_properties(tmath_cuda PROPERTIES
   INSTALL_RPATH "${CUDAToolkit_LIBRARY_DIR}")
 target_link_options(tmath_cuda PRIVATE "LINKER:-rpath,${CUDAToolkit_LIBRARY_DIR}")
 
+# CI has no GPU: this check compiles every kernel program the backend can generate
+# with NVRTC (no driver needed) and fails on any compile error. The test emits PTX
+# (front end only, about half the time); `tmath_cuda_codegen_check sm_90` also
+# runs ptxas on everything.
+add_executable(tmath_cuda_codegen_check
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/backend/cuda/tools/nvrtc_check.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/backend/cuda/codegen.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/backend/cuda/nvrtc.cpp)
+target_include_directories(tmath_cuda_codegen_check PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src
+                           ${_tmath_cuda_gen})
+target_include_directories(tmath_cuda_codegen_check SYSTEM PRIVATE ${CUDAToolkit_INCLUDE_DIRS})
+target_link_libraries(tmath_cuda_codegen_check PRIVATE tmath CUDA::nvrtc Threads::Threads)
+target_compile_options(tmath_cuda_codegen_check PRIVATE ${TMATH_WARN})
+
 # Programs that use the engine load the plugin at run time: build it with them.
 function(_tmath_cuda_add_dependencies)
   foreach(t tmath_cli tmath_tests)
@@ -61,5 +75,12 @@ function(_tmath_cuda_add_dependencies)
       add_dependencies(${t} tmath_cuda)
     endif()
   endforeach()
+  if(TARGET tmath_tests)
+    add_dependencies(tmath_tests tmath_cuda_codegen_check)
+    add_test(NAME CudaCodegen.EveryProgramCompiles COMMAND tmath_cuda_codegen_check compute_90)
+    # NVRTC keeps allocations alive for the process; that is not a leak of ours.
+    set_tests_properties(CudaCodegen.EveryProgramCompiles PROPERTIES
+                         ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0" TIMEOUT 900)
+  endif()
 endfunction()
 cmake_language(DEFER CALL _tmath_cuda_add_dependencies)

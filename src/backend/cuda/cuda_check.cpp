@@ -59,12 +59,4 @@ void throw_cublas_error(const char* op, std::string_view call, cublasStatus_t e)
   throw Error(msg);
 }
 
-void throw_nvrtc_error(const char* op, std::string_view call, nvrtcResult e,
-                       const std::string& log) {
-  std::string msg =
-      "[" + std::string(op) + "] " + std::string(call) + " failed: " + nvrtcGetErrorString(e);
-  if (!log.empty()) msg += "\n" + log;
-  throw Error(msg);
-}
-
 }  // namespace tmath::cuda

@@ -6,48 +6,15 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backend/cuda/nvrtc.h"
 #include "tmath/error.h"
 
 namespace tmath::cuda {
 namespace {
 
-// src/core/philox.h, embedded at build time (cmake/cuda.cmake).
-const char* const kPhiloxSource =
-#include "philox_source.inc"
-    ;
-
-// Minimal <cstdint>/<cstring> for NVRTC, which has no C++ standard library.
-const char* const kCstdint = R"(#pragma once
-typedef signed char int8_t; typedef short int16_t; typedef int int32_t; typedef long long int64_t;
-typedef unsigned char uint8_t; typedef unsigned short uint16_t; typedef unsigned int uint32_t;
-typedef unsigned long long uint64_t;
-namespace std {
-using ::int8_t; using ::int16_t; using ::int32_t; using ::int64_t;
-using ::uint8_t; using ::uint16_t; using ::uint32_t; using ::uint64_t;
-}
-)";
-const char* const kCstring = "#pragma once\n";
-
 std::string version_str(int v) {  // 13000 -> "13.0"
   return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
 }
-
-std::string program_log(nvrtcProgram prog) {
-  size_t n = 0;
-  if (nvrtcGetProgramLogSize(prog, &n) != NVRTC_SUCCESS || n <= 1) return {};
-  std::string log(n, '\0');
-  if (nvrtcGetProgramLog(prog, log.data()) != NVRTC_SUCCESS) return {};
-  log.resize(std::strlen(log.c_str()));
-  return log;
-}
-
-// Frees an NVRTC program on scope exit.
-struct ProgramGuard {
-  nvrtcProgram p = nullptr;
-  ~ProgramGuard() {
-    if (p) nvrtcDestroyProgram(&p);
-  }
-};
 
 }  // namespace
 
@@ -187,37 +154,7 @@ const Program& DeviceContext::program(uint64_t key, const std::function<ProgramS
   if (it != programs_.end()) return *it->second;
 
   const ProgramSource src = gen();
-  ProgramGuard guard;
-  std::vector<const char*> hdrs, names;
-  if (src.philox) {
-    hdrs = {kPhiloxSource, kCstdint, kCstring};
-    names = {"philox.h", "cstdint", "cstring"};
-  }
-  nvrtcResult r = nvrtcCreateProgram(&guard.p, src.source.c_str(), (src.name + ".cu").c_str(),
-                                     static_cast<int>(hdrs.size()), hdrs.data(), names.data());
-  if (r != NVRTC_SUCCESS) throw_nvrtc_error(op, "nvrtcCreateProgram", r, {});
-  const bool sass = arch_opt_.find("sm_") != std::string::npos;
-  // No FMA contraction: results match the CPU backend's -ffp-contract=off kernels
-  // (and Philox samples stay bit-identical).
-  const char* opts[] = {arch_opt_.c_str(), "-std=c++17", "--fmad=false"};
-  r = nvrtcCompileProgram(guard.p, 3, opts);
-  if (r != NVRTC_SUCCESS)
-    throw_nvrtc_error(op, "nvrtcCompileProgram(" + src.name + ")", r, program_log(guard.p));
-  size_t size = 0;
-  std::string image;
-  if (sass) {
-    r = nvrtcGetCUBINSize(guard.p, &size);
-    if (r != NVRTC_SUCCESS) throw_nvrtc_error(op, "nvrtcGetCUBINSize", r, {});
-    image.resize(size);
-    r = nvrtcGetCUBIN(guard.p, image.data());
-    if (r != NVRTC_SUCCESS) throw_nvrtc_error(op, "nvrtcGetCUBIN", r, {});
-  } else {
-    r = nvrtcGetPTXSize(guard.p, &size);
-    if (r != NVRTC_SUCCESS) throw_nvrtc_error(op, "nvrtcGetPTXSize", r, {});
-    image.resize(size);
-    r = nvrtcGetPTX(guard.p, image.data());
-    if (r != NVRTC_SUCCESS) throw_nvrtc_error(op, "nvrtcGetPTX", r, {});
-  }
+  const std::string image = compile_program(src, arch_opt_, op);
   auto prog = std::make_unique<Program>();
   TM_CU(op, cuModuleLoadData(&prog->module, image.data()));
   for (const auto& k : src.kernels) {

@@ -1,0 +1,94 @@
+#include "backend/cuda/nvrtc.h"
+
+#include <nvrtc.h>
+
+#include <cstring>
+#include <vector>
+
+#include "backend/cuda/cuda_check.h"
+
+namespace tmath::cuda {
+namespace {
+
+// src/core/philox.h, embedded at build time (cmake/cuda.cmake).
+const char* const kPhiloxSource =
+#include "philox_source.inc"
+    ;
+
+// Minimal <cstdint>/<cstring> for NVRTC, which has no C++ standard library.
+const char* const kCstdint = R"(#pragma once
+typedef signed char int8_t; typedef short int16_t; typedef int int32_t; typedef long long int64_t;
+typedef unsigned char uint8_t; typedef unsigned short uint16_t; typedef unsigned int uint32_t;
+typedef unsigned long long uint64_t;
+namespace std {
+using ::int8_t; using ::int16_t; using ::int32_t; using ::int64_t;
+using ::uint8_t; using ::uint16_t; using ::uint32_t; using ::uint64_t;
+}
+)";
+const char* const kCstring = "#pragma once\n";
+
+std::string program_log(nvrtcProgram prog) {
+  size_t n = 0;
+  if (nvrtcGetProgramLogSize(prog, &n) != NVRTC_SUCCESS || n <= 1) return {};
+  std::string log(n, '\0');
+  if (nvrtcGetProgramLog(prog, log.data()) != NVRTC_SUCCESS) return {};
+  log.resize(std::strlen(log.c_str()));
+  return log;
+}
+
+// Frees an NVRTC program on scope exit.
+struct ProgramGuard {
+  nvrtcProgram p = nullptr;
+  ~ProgramGuard() {
+    if (p) nvrtcDestroyProgram(&p);
+  }
+};
+
+}  // namespace
+
+void throw_nvrtc_error(const char* op, std::string_view call, nvrtcResult e,
+                       const std::string& log) {
+  // Built by appending only (GCC 12 warns falsely on "literal" + std::string here).
+  std::string msg = "[";
+  msg.append(op).append("] ").append(call).append(" failed: ").append(nvrtcGetErrorString(e));
+  if (!log.empty()) msg += "\n" + log;
+  throw Error(msg);
+}
+
+std::string compile_program(const ProgramSource& src, const std::string& arch_option,
+                            const char* op) {
+  ProgramGuard guard;
+  std::vector<const char*> hdrs, names;
+  if (src.philox) {
+    hdrs = {kPhiloxSource, kCstdint, kCstring};
+    names = {"philox.h", "cstdint", "cstring"};
+  }
+  nvrtcResult r = nvrtcCreateProgram(&guard.p, src.source.c_str(), (src.name + ".cu").c_str(),
+                                     static_cast<int>(hdrs.size()), hdrs.data(), names.data());
+  if (r != NVRTC_SUCCESS) throw_nvrtc_error(op, "nvrtcCreateProgram", r, {});
+  const bool sass = arch_option.find("sm_") != std::string::npos;
+  // No FMA contraction: results match the CPU backend's -ffp-contract=off kernels
+  // (and Philox samples stay bit-identical).
+  const char* opts[] = {arch_option.c_str(), "-std=c++17", "--fmad=false"};
+  r = nvrtcCompileProgram(guard.p, 3, opts);
+  if (r != NVRTC_SUCCESS)
+    throw_nvrtc_error(op, "nvrtcCompileProgram(" + src.name + ")", r, program_log(guard.p));
+  size_t size = 0;
+  std::string image;
+  if (sass) {
+    r = nvrtcGetCUBINSize(guard.p, &size);
+    if (r != NVRTC_SUCCESS) throw_nvrtc_error(op, "nvrtcGetCUBINSize", r, {});
+    image.resize(size);
+    r = nvrtcGetCUBIN(guard.p, image.data());
+    if (r != NVRTC_SUCCESS) throw_nvrtc_error(op, "nvrtcGetCUBIN", r, {});
+  } else {
+    r = nvrtcGetPTXSize(guard.p, &size);
+    if (r != NVRTC_SUCCESS) throw_nvrtc_error(op, "nvrtcGetPTXSize", r, {});
+    image.resize(size);
+    r = nvrtcGetPTX(guard.p, image.data());
+    if (r != NVRTC_SUCCESS) throw_nvrtc_error(op, "nvrtcGetPTX", r, {});
+  }
+  return image;
+}
+
+}  // namespace tmath::cuda

@@ -1,0 +1,123 @@
+// Compiles every program the CUDA backend can generate with NVRTC for one
+// architecture (default sm_90: PTX and SASS; compute_90: PTX only) and reports
+// the failures. Needs no GPU or driver, so CI runs it (ctest:
+// CudaCodegen.EveryProgramCompiles, with compute_90).
+//   tmath_cuda_codegen_check [sm_XY|compute_XY] [threads]
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backend/cuda/codegen.h"
+#include "backend/cuda/nvrtc.h"
+
+using namespace tmath;
+namespace gen = tmath::cuda::gen;
+
+namespace {
+
+const DType kAll[] = {DType::Bool,    DType::Int8,    DType::Int16,     DType::Int32,
+                      DType::Int64,   DType::UInt8,   DType::Float16,   DType::BFloat16,
+                      DType::Float32, DType::Float64, DType::Complex64, DType::Complex128};
+const DType kFloats[] = {DType::Float16, DType::BFloat16, DType::Float32, DType::Float64};
+
+DType unary_out(OpCode op, DType dt) {
+  if (op == OpCode::IsNan || op == OpCode::IsInf || op == OpCode::IsFinite) return DType::Bool;
+  if ((op == OpCode::Abs || op == OpCode::Real || op == OpCode::Imag) && is_complex(dt))
+    return real_type(dt);
+  return dt;
+}
+
+std::vector<tmath::cuda::ProgramSource> all_programs() {
+  std::vector<tmath::cuda::ProgramSource> ps;
+  for (int o = 0; o < kNumOpCodes; ++o) {
+    const auto op = static_cast<OpCode>(o);
+    for (DType dt : kAll) {
+      if (is_unary(op) && gen::unary_supported(op, dt))
+        ps.push_back(gen::unary(op, dt, unary_out(op, dt)));
+      if (is_binary(op) && gen::binary_supported(op, dt))
+        ps.push_back(gen::binary(op, dt, is_predicate(op) ? DType::Bool : dt));
+    }
+  }
+  for (size_t s : {1, 2, 4, 8, 16}) {
+    ps.push_back(gen::where(s));
+    ps.push_back(gen::fill(s));
+    ps.push_back(gen::take(s));
+  }
+  for (DType a : kAll) {
+    ps.push_back(gen::arange(a));
+    for (DType b : kAll) ps.push_back(gen::copy(a, b));
+    if (a == DType::Bool || is_integral(a)) ps.push_back(gen::int_matmul(a));
+  }
+  for (OpCode op :
+       {OpCode::Sum, OpCode::Prod, OpCode::Max, OpCode::Min, OpCode::Any, OpCode::All}) {
+    for (DType dt : kAll) {
+      if ((op == OpCode::Max || op == OpCode::Min) && is_complex(dt)) continue;
+      std::vector<DType> outs = {dt};
+      if (op == OpCode::Any || op == OpCode::All) outs = {DType::Bool};
+      if ((op == OpCode::Sum || op == OpCode::Prod) && accumulate_type(dt) != dt)
+        outs.push_back(accumulate_type(dt));
+      for (DType out : outs) ps.push_back(gen::reduce(op, dt, out));
+    }
+  }
+  for (DType dt : kAll) {
+    if (!is_complex(dt)) {
+      ps.push_back(gen::arg_reduce(OpCode::ArgMax, dt));
+      ps.push_back(gen::arg_reduce(OpCode::ArgMin, dt));
+    }
+    for (OpCode op : {OpCode::CumSum, OpCode::CumProd}) {
+      ps.push_back(gen::scan(op, dt, dt));
+      if (accumulate_type(dt) != dt) ps.push_back(gen::scan(op, dt, accumulate_type(dt)));
+    }
+  }
+  for (DType dt : kFloats) {
+    ps.push_back(gen::softmax(OpCode::Softmax, dt));
+    ps.push_back(gen::softmax(OpCode::LogSoftmax, dt));
+    for (int flags = 0; flags < 4; ++flags) ps.push_back(gen::layer_norm(dt, flags));
+    ps.push_back(gen::random(OpCode::RandomUniform, dt));
+    ps.push_back(gen::random(OpCode::RandomNormal, dt));
+  }
+  ps.push_back(gen::random(OpCode::RandomBits, DType::Int64));
+  return ps;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string arch = argc > 1 ? argv[1] : "sm_90";
+  const std::string opt = "--gpu-architecture=" + arch;
+  unsigned threads = argc > 2 ? static_cast<unsigned>(std::atoi(argv[2]))
+                              : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<tmath::cuda::ProgramSource> progs;
+  try {
+    progs = all_programs();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "generating the programs failed: %s\n", e.what());
+    return 1;
+  }
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  int failed = 0;
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < std::max(1u, threads); ++t) {
+    pool.emplace_back([&] {
+      for (size_t i; (i = next++) < progs.size();) {
+        try {
+          (void)tmath::cuda::compile_program(progs[i], opt, "codegen_check");
+        } catch (const std::exception& e) {
+          std::lock_guard<std::mutex> lk(mu);
+          if (++failed <= 5)
+            std::fprintf(stderr, "FAILED %s:\n%s\n", progs[i].name.c_str(), e.what());
+        }
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  std::printf("%zu CUDA programs compiled for %s, %d failed\n", progs.size(), arch.c_str(), failed);
+  return failed ? 1 : 0;
+}
