@@ -198,7 +198,7 @@ void DeviceContext::copy_from_host(const void* src, void* dst, size_t nbytes) {
   std::lock_guard<std::mutex> lk(staging_mu_);
   if (!staging_[0]) {
     for (int i = 0; i < 2; ++i) {
-      TM_CUDA("copy_from_host", cudaHostAlloc(&staging_[i], kStagingBytes, cudaHostAllocDefault));
+      TM_CUDA("copy_from_host", cudaHostAlloc(&staging_[i], kStagingBytes, cudaHostAllocPortable));
       TM_CUDA("copy_from_host",
               cudaEventCreateWithFlags(&staging_done_[i], cudaEventDisableTiming));
     }
