@@ -363,6 +363,9 @@ TEST(Cuda, ReductionsMatchCpu) {
         DType::BFloat16, DType::Float32, DType::Float64, DType::Complex64}) {
     // prod stays well conditioned with values near 1.
     Tensor x = rand_cpu(rng, {6, 33, 129}, dt, tt::is_int(dt) ? -3 : 0.9, tt::is_int(dt) ? 3 : 1.1);
+    // Complex values on the unit circle: a product of 25k values near |z| = 1.4
+    // overflows, and inf/nan patterns of complex overflow are not comparable.
+    if (tt::is_cplx(dt)) x = (x / abs(x)).eval();
     Tensor xd = x.to(kGPU);
     Tensor xt = transpose(x, {2, 0, 1}), xtd = transpose(xd, {2, 0, 1});
     for (const auto& [name, fn] : fns) {
