@@ -10,7 +10,8 @@ Each KEY is "op shape dtype" as tmath profile names its rows, e.g.
 run (unknown op, float16/bfloat16 matmul) are left out.
 
 Timing follows shared/anchors/cpu_anchors.py: random standard-normal inputs,
-warm-up, then the median of repeats (milliseconds per call).
+warm-up (at least 2 calls and 0.2 s, 0.05 s with --quick), then the median of
+repeats (milliseconds per call).
 """
 import json
 import statistics
@@ -29,9 +30,17 @@ KEYS = [a for a in sys.argv[1:] if not a.startswith("--")]
 rng = np.random.default_rng(0)
 
 
+WARM_S = 0.05 if QUICK else 0.2
+
+
 def bench(fn, rep=7, warm=2):
-    for _ in range(warm):
+    # Warm up for at least `warm` calls and WARM_S seconds: BLAS worker threads
+    # that went to sleep (e.g. while inputs were generated) take several calls
+    # to wake up on a busy machine.
+    start, n = time.perf_counter(), 0
+    while n < warm or (time.perf_counter() - start < WARM_S and n < 1000):
         fn()
+        n += 1
     ts = []
     for _ in range(rep):
         t = time.perf_counter()

@@ -46,13 +46,15 @@ struct Options {
 // ---- timing ----------------------------------------------------------------
 
 struct Budget {
-  int warmup;
+  int warmup;        // at least this many warm-up calls
+  double warmup_ms;  // and at least this long: sleeping BLAS/pool threads take a few calls to wake
   int min_reps;
   int max_reps;
   double target_ms;  // keep repeating (up to max_reps) until this much time was measured
 };
-constexpr Budget kQuickBudget{1, 3, 30, 60.0};
-constexpr Budget kFullBudget{3, 10, 300, 600.0};
+constexpr Budget kQuickBudget{1, 50.0, 3, 30, 60.0};
+constexpr Budget kFullBudget{3, 200.0, 10, 300, 600.0};
+constexpr int kMaxWarmup = 1000;
 
 double now_ms() {
   using namespace std::chrono;
@@ -62,7 +64,8 @@ double now_ms() {
 // Median wall time of fn() in milliseconds, after warm-up.
 template <class F>
 double median_ms(F&& fn, const Budget& b) {
-  for (int i = 0; i < b.warmup; ++i) fn();
+  const double start = now_ms();
+  for (int i = 0; i < b.warmup || (now_ms() - start < b.warmup_ms && i < kMaxWarmup); ++i) fn();
   std::vector<double> ts;
   double total = 0.0;
   while (static_cast<int>(ts.size()) < b.max_reps &&
@@ -348,7 +351,7 @@ EngineResult measure_engine(const Case& c, const std::vector<Tensor>& host, cons
     }
     case Kind::TinyAdd: {
       const Tensor a = on(host[0], t, c.dtype), b = on(host[1], t, c.dtype);
-      const Budget batch{1, budget.min_reps, budget.min_reps, 0.0};
+      const Budget batch{1, 0.0, budget.min_reps, budget.min_reps, 0.0};
       const double batch_ms = median_ms(
           [&] {
             for (int i = 0; i < kTinyAdds; ++i) {
