@@ -99,7 +99,8 @@ const LoopOp kLoopOps[] = {
     {"sum", [](const Tensor& a, const Tensor&) { return sum(a); }, reference::sum},
 };
 const int64_t kMatmulSizes[] = {128, 256, 512, 1024, 2048};
-const DType kMatmulDTypes[] = {float32, float64, float16, bfloat16};
+const DType kMatmulDTypes[] = {float32, float16, bfloat16,
+                               float64};  // f32 first: f16/bf16 reuse its inputs and reference
 const int64_t kLoopSizes[] = {1024, 4096};
 constexpr int kTinyAdds = 10000;        // add_tiny: adds per timed batch
 constexpr int64_t kTinySize = 8;        // add_tiny: elements per add
@@ -316,7 +317,8 @@ struct Target {
 };
 
 Tensor on(const Tensor& x, const Target& t, DType dt) {
-  Tensor y = x.to(t.device).astype(dt);
+  Tensor y = x.device() == t.device ? x : x.to(t.device);
+  if (y.dtype() != dt) y = y.astype(dt);
   y.eval();
   return y;
 }
@@ -398,10 +400,27 @@ EngineResult measure_engine(const Case& c, const std::vector<Tensor>& host, cons
 }
 
 // Random standard-normal inputs of a case on the CPU (evaluated), and their host copies.
-std::vector<Tensor> make_inputs(const Case& c, uint64_t seed, HostInputs& host) {
+struct Inputs {
+  std::vector<Tensor> tensors;
+  HostInputs host;
+};
+
+// Generation dtype of a case's inputs (float16/bfloat16 rows convert from float32).
+DType gen_dtype(const Case& c) {
+  return c.dtype == float64 ? float64 : float32;
+}
+
+// Cases with the same key share their inputs (e.g. all elementwise ops at one size).
+std::string inputs_key(const Case& c) {
+  return std::to_string(static_cast<int>(c.kind == Kind::AllocLoop)) + " " + c.shape_str() + " " +
+         std::string(dtype_name(gen_dtype(c)));
+}
+
+void make_inputs(const Case& c, uint64_t seed, Inputs& in) {
   auto keys = random::split(random::key(seed), 3);
-  const DType gen = c.dtype == float64 ? float64 : float32;
-  std::vector<Tensor> xs;
+  const DType gen = gen_dtype(c);
+  HostInputs& host = in.host;
+  std::vector<Tensor>& xs = in.tensors;
   if (c.kind == Kind::AllocLoop) {
     const int64_t n = c.shape[0];
     xs = {random::normal(keys[0], c.shape, gen, 0.0, 1.0, kCPU),
@@ -420,7 +439,6 @@ std::vector<Tensor> make_inputs(const Case& c, uint64_t seed, HostInputs& host) 
     host.b = xs[1].to_vector<float>();
     if (xs.size() > 2) host.c = xs[2].to_vector<float>();
   }
-  return xs;
 }
 
 // ---- output ------------------------------------------------------------------
@@ -630,9 +648,16 @@ int run_profile(const Args& args) {
   std::map<std::string, NativeResult> f32_matmul;  // f16/bf16 rows reuse the f32 reference
   int failures = 0;
   uint64_t seed = 1;
+  Inputs inputs;
+  std::string inputs_for;
   for (const Case& c : cases) {
-    HostInputs host;
-    const std::vector<Tensor> inputs = make_inputs(c, seed++, host);
+    const std::string ikey = inputs_key(c);
+    if (ikey != inputs_for) {
+      inputs = Inputs();  // free the previous size first
+      make_inputs(c, seed++, inputs);
+      inputs_for = ikey;
+    }
+    const HostInputs& host = inputs.host;
 
     NativeResult native{"none", kNone};
     progress.step(c.key() + " reference");
@@ -652,7 +677,7 @@ int run_profile(const Args& args) {
       EngineResult er;
       try {
         set_backend_priority({name});
-        er = measure_engine(c, inputs, {be.get(), Device(be->device_type(), 0)}, budget);
+        er = measure_engine(c, inputs.tensors, {be.get(), Device(be->device_type(), 0)}, budget);
       } catch (const std::exception& e) {
         progress.note("tmath profile: " + c.key() + " on " + name + " failed: " + e.what());
         ++failures;
