@@ -94,8 +94,8 @@ void gemm_batched(const ArrayRef& a, const ArrayRef& b, const ArrayRef& out) {
   T* C = static_cast<T*>(out.data);
   int64_t ars = a.strides[nd - 2], acs = a.strides[nd - 1];
   int64_t brs = b.strides[nd - 2], bcs = b.strides[nd - 1];
-  bool ta, tb;
-  int64_t lda, ldb;
+  bool ta = false, tb = false;
+  int64_t lda = 0, ldb = 0;
   bool a_ok = blas_layout(ars, acs, m, k, ta, lda);
   bool b_ok = blas_layout(brs, bcs, k, n, tb, ldb);
   std::vector<T> pa, pb;
