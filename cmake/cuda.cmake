@@ -65,7 +65,10 @@ add_executable(tmath_cuda_codegen_check
 target_include_directories(tmath_cuda_codegen_check PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src
                            ${_tmath_cuda_gen})
 target_include_directories(tmath_cuda_codegen_check SYSTEM PRIVATE ${CUDAToolkit_INCLUDE_DIRS})
-target_link_libraries(tmath_cuda_codegen_check PRIVATE tmath CUDA::nvrtc Threads::Threads)
+# libnvrtc only: CUDA::nvrtc also drags in the driver stub (libcuda.so), which a machine
+# without a driver cannot load, and the sanitizer build keeps it as a needed library.
+target_link_libraries(tmath_cuda_codegen_check PRIVATE tmath $<TARGET_FILE:CUDA::nvrtc>
+                      Threads::Threads)
 target_compile_options(tmath_cuda_codegen_check PRIVATE ${TMATH_WARN})
 
 # Programs that use the engine load the plugin at run time: build it with them.

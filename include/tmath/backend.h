@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -173,6 +174,23 @@ class TMATH_API Backend {
   // RandomBits/RandomUniform/RandomNormal: element i of the flat output uses Philox
   // counter i (see src/core/philox.h for the exact stream).
   virtual void random(OpCode op, const RandomArgs& args, const ArrayRef& out) = 0;
+
+  // ---- profiling hooks (`tmath profile`, bench/) ----
+  // Milliseconds per call of fn, which queues work on device d, timed by the
+  // device's own clock over `reps` back-to-back calls after one synchronisation.
+  // Default: wall time of the calls plus a final synchronize(d), divided by reps.
+  virtual double time_ms(Device d, const std::function<void()>& fn, int reps);
+  // The backend's native library called directly on one profile case, timed
+  // like time_ms (e.g. cuBLAS for "matmul", a device-to-device copy for "copy").
+  // op: "matmul" (shape (n, n) @ (n, n), dtype, precision) or "copy" (shape,
+  // dtype). Returns the reference's name and time, or nothing when the backend
+  // has no such reference.
+  struct NativeTiming {
+    std::string name;
+    double ms = 0.0;
+  };
+  virtual std::optional<NativeTiming> native_timing(std::string_view op, const Shape& shape,
+                                                    DType dt, MatmulPrecision precision, int reps);
 };
 
 // ---- registry and selection ------------------------------------------------

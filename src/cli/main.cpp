@@ -18,7 +18,9 @@ void print_usage() {
                "      --json FILE           also write the results as JSON\n"
                "      --backend NAME        only this backend (default: every available one)\n"
                "      --ops LIST            only these ops, comma separated (e.g. matmul,tanh)\n"
-               "      --no-numpy            skip the NumPy reference\n"
+               "      --no-numpy            skip the NumPy reference (cpu rows)\n"
+               "      --no-torch            skip the PyTorch reference (GPU rows; the Python\n"
+               "                            in $TMATH_TORCH_PYTHON, .venv or python3 with torch)\n"
                "  selftest                  quick end-to-end checks against known values\n"
                "  help                      this text\n");
 }

@@ -38,6 +38,7 @@ constexpr double kNone = std::numeric_limits<double>::quiet_NaN();
 struct Options {
   bool quick = false;
   bool numpy = true;
+  bool torch = true;
   std::string json_path;
   std::string backend;        // empty: every available backend
   std::set<std::string> ops;  // empty: all ops
@@ -79,6 +80,29 @@ double median_ms(F&& fn, const Budget& b) {
   return ts[ts.size() / 2];
 }
 
+// Median milliseconds per call of fn on a backend, timed by the backend's clock
+// (CUDA events on a GPU): after warm-up, batches of back-to-back calls sized to
+// about 2 ms each (one call when a call takes longer), median of the batch means.
+template <class F>
+double backend_median_ms(Backend& be, Device dev, F&& fn, const Budget& b) {
+  const double start = now_ms();
+  int warm = 0;
+  for (; warm < b.warmup || (now_ms() - start < b.warmup_ms && warm < kMaxWarmup); ++warm) fn();
+  be.synchronize(dev);
+  const double per_call = std::max((now_ms() - start) / std::max(warm, 1), 1e-4);
+  const int batch = std::clamp(static_cast<int>(2.0 / per_call), 1, 1000);
+  std::vector<double> ts;
+  double total = 0.0;
+  const std::function<void()> call = fn;
+  while (static_cast<int>(ts.size()) < b.max_reps &&
+         (static_cast<int>(ts.size()) < b.min_reps || total < b.target_ms)) {
+    ts.push_back(be.time_ms(dev, call, batch));
+    total += ts.back() * batch;
+  }
+  std::nth_element(ts.begin(), ts.begin() + ts.size() / 2, ts.end());
+  return ts[ts.size() / 2];
+}
+
 // ---- the op table ----------------------------------------------------------
 
 // Row-wise / elementwise ops on (n, n) float32 and their plain-loop references.
@@ -98,16 +122,20 @@ const LoopOp kLoopOps[] = {
      reference::layer_norm},
     {"sum", [](const Tensor& a, const Tensor&) { return sum(a); }, reference::sum},
 };
-const int64_t kMatmulSizes[] = {128, 256, 512, 1024, 2048};
+// 4096 runs on device backends only (a float64 product of that size takes seconds on 2 cores).
+const int64_t kMatmulSizes[] = {128, 256, 512, 1024, 2048, 4096};
 const DType kMatmulDTypes[] = {float32, float16, bfloat16,
                                float64};  // f32 first: f16/bf16 reuse its inputs and reference
 const int64_t kLoopSizes[] = {1024, 4096};
-constexpr int kTinyAdds = 10000;        // add_tiny: adds per timed batch
-constexpr int64_t kTinySize = 8;        // add_tiny: elements per add
-constexpr int kAllocIterations = 1000;  // alloc_loop: timed iterations
-constexpr int64_t kAllocSize = 512;     // alloc_loop: x, w are (n, n), b is (n)
+constexpr int kTinyAdds = 10000;         // add_tiny: adds per timed batch
+constexpr int64_t kTinySize = 8;         // add_tiny: elements per add
+constexpr int kAllocIterations = 1000;   // alloc_loop: timed iterations
+constexpr int64_t kAllocSize = 512;      // alloc_loop on the CPU: x, w are (n, n), b is (n)
+constexpr int64_t kAllocSizeGpu = 2048;  // alloc_loop on device backends
 
 enum class Kind { Matmul, Loop, TinyAdd, AllocLoop };
+// Which backends run a case: all, the host (cpu) backend, or device backends.
+enum class Scope { All, Host, Device };
 
 struct Case {
   Kind kind;
@@ -115,25 +143,36 @@ struct Case {
   Shape shape;
   DType dtype;
   const LoopOp* loop = nullptr;
+  MatmulPrecision precision = MatmulPrecision::Highest;  // matmul_tf32: High
+  Scope scope = Scope::All;
 
   std::string shape_str() const {
     std::string s;
     for (auto d : shape) s += (s.empty() ? "" : "x") + std::to_string(d);
     return s;
   }
-  // Also the key numpy_ref.py reports under.
+  // Also the key numpy_ref.py and torch_ref.py report under.
   std::string key() const { return op + " " + shape_str() + " " + std::string(dtype_name(dtype)); }
+  bool runs_on(const Backend& be) const {
+    const bool host = be.device_type() == DeviceType::CPU;
+    return scope == Scope::All || (scope == Scope::Host) == host;
+  }
 };
 
 std::vector<Case> make_cases(const Options& opt) {
   std::vector<Case> cases;
   auto wanted = [&](const std::string& op) { return opt.ops.empty() || opt.ops.count(op); };
-  if (wanted("matmul")) {
-    for (int64_t n : kMatmulSizes) {
-      for (DType dt : kMatmulDTypes) {
-        // --quick keeps the low-precision rows to n <= 1024 (2048 costs seconds each).
-        if (opt.quick && is_low_precision(dt) && n > 1024) continue;
-        cases.push_back({Kind::Matmul, "matmul", {n, n}, dt});
+  for (int64_t n : kMatmulSizes) {
+    const Scope size_scope = n > 2048 ? Scope::Device : Scope::All;
+    for (DType dt : kMatmulDTypes) {
+      // --quick keeps the host's low-precision rows to n <= 1024 (2048 costs seconds each).
+      const Scope scope = opt.quick && is_low_precision(dt) && n > 1024 ? Scope::Device : size_scope;
+      if (wanted("matmul")) cases.push_back({Kind::Matmul, "matmul", {n, n}, dt, nullptr,
+                                              MatmulPrecision::Highest, scope});
+      // TF32 tensor cores (precision "high"): a device-only row after the strict float32 one.
+      if (dt == float32 && wanted("matmul_tf32")) {
+        cases.push_back({Kind::Matmul, "matmul_tf32", {n, n}, dt, nullptr, MatmulPrecision::High,
+                         Scope::Device});
       }
     }
   }
@@ -144,13 +183,16 @@ std::vector<Case> make_cases(const Options& opt) {
   }
   if (wanted("add_tiny")) cases.push_back({Kind::TinyAdd, "add_tiny", {kTinySize}, float32});
   if (wanted("alloc_loop")) {
-    cases.push_back({Kind::AllocLoop, "alloc_loop", {kAllocSize, kAllocSize}, float32});
+    cases.push_back({Kind::AllocLoop, "alloc_loop", {kAllocSize, kAllocSize}, float32, nullptr,
+                     MatmulPrecision::Highest, Scope::Host});
+    cases.push_back({Kind::AllocLoop, "alloc_loop", {kAllocSizeGpu, kAllocSizeGpu}, float32,
+                     nullptr, MatmulPrecision::Highest, Scope::Device});
   }
   return cases;
 }
 
 bool known_op(const std::string& op) {
-  if (op == "matmul" || op == "add_tiny" || op == "alloc_loop") return true;
+  if (op == "matmul" || op == "matmul_tf32" || op == "add_tiny" || op == "alloc_loop") return true;
   return std::any_of(std::begin(kLoopOps), std::end(kLoopOps),
                      [&](const LoopOp& l) { return op == l.name; });
 }
@@ -200,10 +242,11 @@ class Progress {
   bool tty_;
 };
 
-// ---- NumPy reference ---------------------------------------------------------
+// ---- Python references (NumPy, PyTorch) -------------------------------------
 
-struct NumpyRef {
-  std::string version;  // empty: NumPy not run
+struct PythonRef {
+  std::string version;  // empty: not run
+  std::string device;   // what the reference ran on (PyTorch: the GPU's name)
   std::map<std::string, double> ms;
 };
 
@@ -218,44 +261,53 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-// Runs bench/numpy_ref.py with .venv's Python (searched next to the executable's
-// parent directory and in the current directory) for the given row keys.
-NumpyRef run_numpy(const std::vector<std::string>& keys, bool quick, Progress& progress) {
-  NumpyRef ref;
-  std::string python, script;
+// Runs bench/<script> (searched next to the executable's parent directory and in
+// the current directory) for the given row keys, with .venv's Python first and
+// then each of `more_pythons`, until one succeeds. The script prints one JSON
+// object: {"<version_key>": version, "device": ..., "results": {key: ms}}; it
+// exits non-zero when its library is missing, which moves on to the next Python.
+PythonRef run_python_ref(const std::string& script_name, const std::string& version_key,
+                         const std::vector<std::string>& more_pythons,
+                         const std::vector<std::string>& keys, bool quick, Progress& progress) {
+  PythonRef ref;
+  std::string script;
+  std::vector<std::string> pythons;
   for (const std::string& root : {executable_dir() + "/..", std::string(".")}) {
-    if (file_exists(root + "/.venv/bin/python") && file_exists(root + "/bench/numpy_ref.py")) {
-      python = root + "/.venv/bin/python";
-      script = root + "/bench/numpy_ref.py";
+    if (file_exists(root + "/bench/" + script_name)) {
+      script = root + "/bench/" + script_name;
+      if (file_exists(root + "/.venv/bin/python")) pythons.push_back(root + "/.venv/bin/python");
       break;
     }
   }
-  if (python.empty()) {
-    progress.note("NumPy reference skipped: no .venv/bin/python with bench/numpy_ref.py found");
+  for (const auto& p : more_pythons) {
+    if (!p.empty()) pythons.push_back(p);
+  }
+  if (script.empty() || pythons.empty()) {
+    progress.note(version_key + " reference skipped: no bench/" + script_name +
+                  " with a .venv/bin/python found");
     return ref;
   }
-  std::string cmd = shell_quote(python) + " " + shell_quote(script) + (quick ? " --quick" : "");
-  for (const auto& k : keys) cmd += " " + shell_quote(k);
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) {
-    progress.note("NumPy reference skipped: could not start " + python);
+  std::string args = shell_quote(script) + (quick ? " --quick" : "");
+  for (const auto& k : keys) args += " " + shell_quote(k);
+  for (const auto& python : pythons) {
+    FILE* p = popen((shell_quote(python) + " " + args + " 2>/dev/null").c_str(), "r");
+    if (!p) continue;
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    const int status = pclose(p);
+    std::map<std::string, std::string> kv;
+    if (status != 0 || !JsonReader(out).parse(kv)) continue;
+    ref.version = kv[version_key];
+    ref.device = kv["device"];
+    for (const auto& [path, v] : kv) {
+      if (path.rfind("results/", 0) == 0) ref.ms[path.substr(8)] = std::strtod(v.c_str(), nullptr);
+    }
     return ref;
   }
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  std::map<std::string, std::string> kv;
-  if (status != 0 || !JsonReader(out).parse(kv)) {
-    progress.note(
-        "NumPy reference skipped: bench/numpy_ref.py failed (is numpy installed in .venv?)");
-    return ref;
-  }
-  ref.version = kv["numpy"];
-  for (const auto& [path, v] : kv) {
-    if (path.rfind("results/", 0) == 0) ref.ms[path.substr(8)] = std::strtod(v.c_str(), nullptr);
-  }
+  progress.note(version_key + " reference skipped: bench/" + script_name + " found no " +
+                version_key + " (tried " + std::to_string(pythons.size()) + " Python(s))");
   return ref;
 }
 
@@ -323,47 +375,50 @@ Tensor on(const Tensor& x, const Target& t, DType dt) {
   return y;
 }
 
+// Restores the matmul precision on scope exit.
+class PrecisionScope {
+ public:
+  explicit PrecisionScope(MatmulPrecision p) : saved_(matmul_precision()) {
+    set_matmul_precision(p);
+  }
+  ~PrecisionScope() { set_matmul_precision(saved_); }
+  PrecisionScope(const PrecisionScope&) = delete;
+  PrecisionScope& operator=(const PrecisionScope&) = delete;
+
+ private:
+  MatmulPrecision saved_;
+};
+
 EngineResult measure_engine(const Case& c, const std::vector<Tensor>& host, const Target& t,
                             const Budget& budget) {
   EngineResult r;
-  auto sync = [&] { t.backend->synchronize(t.device); };
+  Backend& be = *t.backend;
   switch (c.kind) {
     case Kind::Matmul: {
       const Tensor a = on(host[0], t, c.dtype), b = on(host[1], t, c.dtype);
-      r.ms = median_ms(
-          [&] {
-            Tensor y = matmul(a, b);
-            y.eval();
-            sync();
-          },
-          budget);
+      PrecisionScope precision(c.precision);
+      r.ms = backend_median_ms(
+          be, t.device, [&] { matmul(a, b).eval(); }, budget);
       r.extra.emplace_back("gflops", 2.0 * std::pow(double(c.shape[0]), 3) / (r.ms * 1e6));
       break;
     }
     case Kind::Loop: {
       const Tensor a = on(host[0], t, c.dtype), b = on(host[1], t, c.dtype);
-      r.ms = median_ms(
-          [&] {
-            Tensor y = c.loop->engine(a, b);
-            y.eval();
-            sync();
-          },
-          budget);
+      r.ms = backend_median_ms(
+          be, t.device, [&] { c.loop->engine(a, b).eval(); }, budget);
       break;
     }
     case Kind::TinyAdd: {
+      // Many adds queued, one synchronisation: the per-op host overhead.
       const Tensor a = on(host[0], t, c.dtype), b = on(host[1], t, c.dtype);
       const Budget batch{1, 0.0, budget.min_reps, budget.min_reps, 0.0};
-      const double batch_ms = median_ms(
+      r.ms = backend_median_ms(
+          be, t.device,
           [&] {
-            for (int i = 0; i < kTinyAdds; ++i) {
-              Tensor y = add(a, b);
-              y.eval();
-            }
-            sync();
+            for (int i = 0; i < kTinyAdds; ++i) add(a, b).eval();
           },
-          batch);
-      r.ms = batch_ms / kTinyAdds;
+          batch) /
+             kTinyAdds;
       r.extra.emplace_back("us_per_op", r.ms * 1e3);
       break;
     }
@@ -371,18 +426,15 @@ EngineResult measure_engine(const Case& c, const std::vector<Tensor>& host, cons
       const Tensor x = on(host[0], t, c.dtype), w = on(host[1], t, c.dtype),
                    b = on(host[2], t, c.dtype);
       Tensor y;
-      auto step = [&] {
+      const std::function<void()> step = [&] {
         y = tanh(matmul(x, w) + b);
         y.eval();
       };
       for (int i = 0; i < 20; ++i) step();
-      sync();
+      be.synchronize(t.device);
       reset_peak_memory_stats(t.device);
       const MemoryStats s0 = memory_stats(t.device);
-      const double t0 = now_ms();
-      for (int i = 0; i < kAllocIterations; ++i) step();
-      sync();
-      r.ms = (now_ms() - t0) / kAllocIterations;
+      r.ms = be.time_ms(t.device, step, kAllocIterations);
       const MemoryStats s1 = memory_stats(t.device);
       const double allocs = double(s1.allocations - s0.allocations);
       const double hits = double(s1.cache_hits - s0.cache_hits);
@@ -397,6 +449,25 @@ EngineResult measure_engine(const Case& c, const std::vector<Tensor>& host, cons
     }
   }
   return r;
+}
+
+// The native reference of a case on a device backend, timed by the device: the
+// backend's library called directly (matmul) or a device-to-device copy of one
+// input (elementwise and row ops: the bandwidth yardstick).
+NativeResult measure_native_device(const Case& c, Backend& be, const Budget& budget) {
+  std::optional<Backend::NativeTiming> t;
+  auto timing = [&](int reps) {
+    if (c.kind == Kind::Matmul) return be.native_timing("matmul", c.shape, c.dtype, c.precision, reps);
+    if (c.kind == Kind::Loop) return be.native_timing("copy", c.shape, c.dtype, c.precision, reps);
+    return std::optional<Backend::NativeTiming>();
+  };
+  t = timing(3);
+  if (!t) return {"none", kNone};
+  const int batch = std::clamp(static_cast<int>(2.0 / std::max(t->ms, 1e-4)), 1, 1000);
+  std::vector<double> ts;
+  for (int i = 0; i < budget.min_reps; ++i) ts.push_back(timing(batch)->ms);
+  std::nth_element(ts.begin(), ts.begin() + ts.size() / 2, ts.end());
+  return {t->name, ts[ts.size() / 2]};
 }
 
 // Random standard-normal inputs of a case on the CPU (evaluated), and their host copies.
@@ -489,68 +560,148 @@ void print_table(const std::vector<Row>& rows) {
   for (const auto& c : cells) line(c);
 }
 
-// The performance targets the engine is held to, checked against this run's rows.
-void print_targets(const std::vector<Row>& rows, const std::string& backend) {
-  auto find = [&](const std::string& op, const std::string& shape, const std::string& dtype,
-                  const std::string& ref_prefix) -> const Row* {
-    for (const Row& r : rows) {
-      if (r.op == op && r.shape == shape && r.dtype == dtype && r.backend == backend &&
+// Looks up rows of one backend and collects the target lines.
+class TargetCheck {
+ public:
+  TargetCheck(const std::vector<Row>& rows, std::string backend)
+      : rows_(rows), backend_(std::move(backend)) {}
+
+  const Row* find(const std::string& op, const std::string& shape, const std::string& dtype,
+                  const std::string& ref_prefix) const {
+    for (const Row& r : rows_) {
+      if (r.op == op && r.shape == shape && r.dtype == dtype && r.backend == backend_ &&
           r.reference.rfind(ref_prefix, 0) == 0) {
         return &r;
       }
     }
     return nullptr;
-  };
-  auto extra = [](const Row& r, const std::string& k) {
+  }
+  static double extra(const Row& r, const std::string& k) {
     for (const auto& [name, v] : r.extra) {
       if (name == k) return v;
     }
     return kNone;
-  };
-  std::vector<std::string> lines;
-  auto check = [&](const std::string& what, double value, const char* unit, bool ok,
-                   const std::string& goal) {
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "- %-40s %8.3g%-2s (target %s) %s", what.c_str(), value, unit,
+  }
+  void check(const std::string& what, double value, const char* unit, bool ok,
+             const std::string& goal) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "- %-46s %8.3g%-2s (target %s) %s", what.c_str(), value, unit,
                   goal.c_str(), ok ? "ok" : "MISSED");
-    lines.push_back(buf);
-  };
+    lines_.push_back(buf);
+  }
+  void print() const {
+    if (lines_.empty()) return;
+    std::printf("\nTargets (%s backend):\n", backend_.c_str());
+    for (const auto& l : lines_) std::printf("%s\n", l.c_str());
+  }
+
+  // Allocator loop: hit rate and peak over bytes alive.
+  void alloc_loop(int64_t n) {
+    const std::string shape = std::to_string(n) + "x" + std::to_string(n);
+    if (const Row* r = find("alloc_loop", shape, "float32", "")) {
+      const double hit = extra(*r, "cache_hit_rate"), ratio = extra(*r, "peak_alive_ratio");
+      check("alloc_loop " + shape + " cache hit rate", hit * 100, "%", hit >= 0.99, ">= 99%");
+      check("alloc_loop " + shape + " peak / bytes alive", ratio, "x", ratio <= 1.05, "<= 1.05x");
+    }
+  }
+  void tiny_add(double bound_us) {
+    if (const Row* r = find("add_tiny", std::to_string(kTinySize), "float32", "")) {
+      const double us = r->ms * 1e3;
+      char goal[32];
+      std::snprintf(goal, sizeof goal, "<= %.3g us", bound_us);
+      check("add_tiny: one 8-element add (queued)", us, "us", us <= bound_us, goal);
+    }
+  }
+  // The engine's time of a row within `bound` ms.
+  void time_bound(const std::string& op, const std::string& shape, const std::string& dtype,
+                  double bound) {
+    if (const Row* r = find(op, shape, dtype, "")) {
+      char goal[32];
+      std::snprintf(goal, sizeof goal, "<= %.3g ms", bound);
+      check(op + " " + shape + " " + dtype + " time", r->ms, "ms", r->ms <= bound, goal);
+    }
+  }
+
+ private:
+  const std::vector<Row>& rows_;
+  std::string backend_;
+  std::vector<std::string> lines_;
+};
+
+// The targets of the host (cpu) backend.
+void print_host_targets(const std::vector<Row>& rows, const std::string& backend) {
+  TargetCheck t(rows, backend);
   for (const char* dt : {"float32", "float64"}) {
-    if (const Row* r = find("matmul", "1024x1024", dt, "openblas")) {
+    if (const Row* r = t.find("matmul", "1024x1024", dt, "openblas")) {
       const double q = r->ms / r->reference_ms;
-      check(std::string("matmul 1024 ") + dt + " / OpenBLAS", q, "x", q <= 1.05, "<= 1.05x");
+      t.check(std::string("matmul 1024 ") + dt + " / OpenBLAS", q, "x", q <= 1.05, "<= 1.05x");
     }
   }
   const struct {
     const char* op;
     double speedup;  // engine must be this many times faster than NumPy (<1: may be slower)
   } vs_numpy[] = {{"tanh", 5.0}, {"exp", 3.0}, {"add", 1.0 / 1.1}, {"sum", 1.0 / 1.1}};
-  for (const auto& t : vs_numpy) {
-    if (const Row* r = find(t.op, "4096x4096", "float32", "numpy")) {
+  for (const auto& v : vs_numpy) {
+    if (const Row* r = t.find(v.op, "4096x4096", "float32", "numpy")) {
       const double s = r->reference_ms / r->ms;
       char goal[32];
-      std::snprintf(goal, sizeof goal, ">= %.3gx", t.speedup);
-      check(std::string(t.op) + " 4096 speed-up over NumPy", s, "x", s >= t.speedup, goal);
+      std::snprintf(goal, sizeof goal, ">= %.3gx", v.speedup);
+      t.check(std::string(v.op) + " 4096 speed-up over NumPy", s, "x", s >= v.speedup, goal);
     }
   }
-  const std::string tiny_shape = std::to_string(kTinySize);
-  if (const Row* r = find("add_tiny", tiny_shape, "float32", "")) {
-    const double us = r->ms * 1e3;
-    check("add_tiny: one 8-element add + eval", us, "us", us <= 2.0, "<= 2 us");
-  }
-  const std::string alloc_shape = std::to_string(kAllocSize) + "x" + std::to_string(kAllocSize);
-  if (const Row* r = find("alloc_loop", alloc_shape, "float32", "")) {
-    const double hit = extra(*r, "cache_hit_rate"), ratio = extra(*r, "peak_alive_ratio");
-    check("alloc_loop cache hit rate", hit * 100, "%", hit >= 0.99, ">= 99%");
-    check("alloc_loop peak / bytes alive", ratio, "x", ratio <= 1.05, "<= 1.05x");
-  }
-  if (lines.empty()) return;
-  std::printf("\nTargets (%s backend):\n", backend.c_str());
-  for (const auto& l : lines) std::printf("%s\n", l.c_str());
+  t.tiny_add(2.0);
+  t.alloc_loop(kAllocSize);
+  t.print();
 }
 
-void write_json(const std::string& path, const MachineInfo& m, const NumpyRef& np,
-                const std::vector<Row>& rows, bool quick) {
+// The targets of a device (GPU) backend.
+void print_device_targets(const std::vector<Row>& rows, const std::string& backend) {
+  TargetCheck t(rows, backend);
+  // Every matmul size within 1.03x of cuBLAS called directly: the worst size per precision.
+  for (const auto& [op, dt] : std::vector<std::pair<std::string, std::string>>{
+           {"matmul", "float32"}, {"matmul_tf32", "float32"}, {"matmul", "bfloat16"},
+           {"matmul", "float16"}}) {
+    double worst = kNone;
+    std::string at;
+    for (int64_t n : kMatmulSizes) {
+      const std::string shape = std::to_string(n) + "x" + std::to_string(n);
+      if (const Row* r = t.find(op, shape, dt, "cublas")) {
+        const double q = r->ms / r->reference_ms;
+        if (std::isnan(worst) || q > worst) worst = q, at = std::to_string(n);
+      }
+    }
+    if (!std::isnan(worst)) {
+      t.check(op + " " + dt + " / cuBLAS, worst size (" + at + ")", worst, "x", worst <= 1.03,
+              "<= 1.03x");
+    }
+  }
+  t.time_bound("matmul", "1024x1024", "float32", 0.08);
+  t.time_bound("matmul", "1024x1024", "bfloat16", 0.04);
+  t.time_bound("add", "1024x1024", "float32", 0.1);
+  for (const char* op : {"relu", "gelu", "tanh"}) t.time_bound(op, "1024x1024", "float32", 0.05);
+  // add reads two inputs and writes one: 1.5x the bytes of the copy.
+  if (const Row* r = t.find("add", "4096x4096", "float32", "cudaMemcpy")) {
+    const double frac = 1.5 * r->reference_ms / r->ms;
+    t.check("add 4096 bandwidth / d2d copy bandwidth", frac * 100, "%", frac >= 0.9, ">= 90%");
+  }
+  for (const char* op : {"relu", "gelu", "tanh", "softmax", "layer_norm", "sum"}) {
+    for (const char* shape : {"1024x1024", "4096x4096"}) {
+      if (const Row* r = t.find(op, shape, "float32", "torch")) {
+        const double q = r->ms / r->reference_ms;
+        t.check(std::string(op) + " " + shape + " / PyTorch", q, "x", q <= 1.0, "<= 1x");
+      }
+    }
+  }
+  t.tiny_add(3.0);
+  t.alloc_loop(kAllocSizeGpu);
+  t.print();
+}
+
+void write_json(const std::string& path, const MachineInfo& m, const PythonRef& np,
+                const PythonRef& torch, const std::vector<Row>& rows, bool quick) {
+  auto opt_str = [](const std::string& v) {
+    return v.empty() ? std::string("null") : "\"" + json_escape(v) + "\"";
+  };
   std::ofstream f(path);
   if (!f) throw Error("[profile] cannot write " + path);
   f << "{\n  \"machine\": {"
@@ -558,7 +709,8 @@ void write_json(const std::string& path, const MachineInfo& m, const NumpyRef& n
     << json_escape(m.simd) << "\", \"threads\": " << m.engine_threads << ", \"blas\": \""
     << json_escape(m.blas) << "\", \"blas_threads\": " << m.blas_threads << ", \"version\": \""
     << json_escape(m.version) << "\", \"compiler\": \"" << json_escape(m.compiler)
-    << "\", \"numpy\": " << (np.version.empty() ? "null" : "\"" + json_escape(np.version) + "\"")
+    << "\", \"numpy\": " << opt_str(np.version) << ", \"torch\": " << opt_str(torch.version)
+    << ", \"torch_device\": " << opt_str(torch.device)
     << ", \"quick\": " << (quick ? "true" : "false") << "},\n  \"results\": [";
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row& r = rows[i];
@@ -587,6 +739,8 @@ bool parse_options(const Args& args, Options& opt) {
       opt.quick = true;
     } else if (a == "--no-numpy") {
       opt.numpy = false;
+    } else if (a == "--no-torch") {
+      opt.torch = false;
     } else if (a == "--json") {
       if (!value(opt.json_path)) return false;
     } else if (a == "--backend") {
@@ -633,45 +787,80 @@ int run_profile(const Args& args) {
   }
 
   const std::vector<Case> cases = make_cases(opt);
-  Progress progress(static_cast<int>(cases.size() * (1 + selected.size())) + (opt.numpy ? 1 : 0));
+  const bool any_host = std::any_of(selected.begin(), selected.end(), [](const auto& b) {
+    return b->device_type() == DeviceType::CPU;
+  });
+  const bool any_device = std::any_of(selected.begin(), selected.end(), [](const auto& b) {
+    return b->device_type() != DeviceType::CPU;
+  });
+  int steps = 0;
+  for (const Case& c : cases) {
+    for (const auto& be : selected) steps += c.runs_on(*be) ? 2 : 0;
+  }
+  const bool run_np = opt.numpy && any_host, run_torch = opt.torch && any_device;
+  Progress progress(steps + (run_np ? 1 : 0) + (run_torch ? 1 : 0));
 
-  NumpyRef np;
-  if (opt.numpy) {
+  auto keys_for = [&](Scope skip) {
     std::vector<std::string> keys;
-    for (const Case& c : cases) keys.push_back(c.key());
+    for (const Case& c : cases) {
+      if (c.scope != skip) keys.push_back(c.key());
+    }
+    return keys;
+  };
+  PythonRef np, torch;
+  if (run_np) {
     progress.step("numpy reference (bench/numpy_ref.py)");
-    np = run_numpy(keys, opt.quick, progress);
+    np = run_python_ref("numpy_ref.py", "numpy", {}, keys_for(Scope::Device), opt.quick, progress);
+  }
+  if (run_torch) {
+    progress.step("pytorch reference (bench/torch_ref.py)");
+    const char* env = std::getenv("TMATH_TORCH_PYTHON");
+    torch = run_python_ref("torch_ref.py", "torch", {env ? env : "", "python3"},
+                           keys_for(Scope::Host), opt.quick, progress);
   }
 
   const std::vector<std::string> saved_priority = backend_priority();
   std::vector<Row> rows;
-  std::map<std::string, NativeResult> f32_matmul;  // f16/bf16 rows reuse the f32 reference
+  std::map<std::string, NativeResult> f32_matmul;  // host f16/bf16 rows reuse the f32 reference
   int failures = 0;
   uint64_t seed = 1;
   Inputs inputs;
   std::string inputs_for;
   for (const Case& c : cases) {
+    if (std::none_of(selected.begin(), selected.end(),
+                     [&](const auto& be) { return c.runs_on(*be); })) {
+      continue;
+    }
     const std::string ikey = inputs_key(c);
     if (ikey != inputs_for) {
       inputs = Inputs();  // free the previous size first
       make_inputs(c, seed++, inputs);
       inputs_for = ikey;
     }
-    const HostInputs& host = inputs.host;
-
-    NativeResult native{"none", kNone};
-    progress.step(c.key() + " reference");
-    const std::string f32_key = "matmul " + c.shape_str();
-    if (c.kind == Kind::Matmul && c.dtype != float64 && f32_matmul.count(f32_key)) {
-      native = f32_matmul[f32_key];
-      if (c.dtype != float32) native.name = "openblas sgemm (f32)";
-    } else {
-      native = measure_native(c, host, budget);
-      if (c.kind == Kind::Matmul && c.dtype == float32) f32_matmul[f32_key] = native;
-    }
 
     for (const auto& be : selected) {
+      if (!c.runs_on(*be)) continue;
       const std::string name(be->name());
+      const bool host = be->device_type() == DeviceType::CPU;
+      progress.step(c.key() + " " + name + " reference");
+      NativeResult native{"none", kNone};
+      try {
+        const std::string f32_key = "matmul " + c.shape_str();
+        if (!host) {
+          native = measure_native_device(c, *be, budget);
+        } else if (c.kind == Kind::Matmul && c.dtype != float64 && f32_matmul.count(f32_key)) {
+          native = f32_matmul[f32_key];
+          if (c.dtype != float32) native.name = "openblas sgemm (f32)";
+        } else {
+          native = measure_native(c, inputs.host, budget);
+          if (c.kind == Kind::Matmul && c.dtype == float32) f32_matmul[f32_key] = native;
+        }
+      } catch (const std::exception& e) {
+        progress.note("tmath profile: " + c.key() + " reference on " + name + " failed: " +
+                      e.what());
+        ++failures;
+      }
+
       progress.step(c.key() + " " + name);
       if (c.kind == Kind::Matmul && !be->supports(OpCode::Matmul, c.dtype)) continue;
       EngineResult er;
@@ -691,14 +880,16 @@ int run_profile(const Args& args) {
       row.ms = er.ms;
       row.extra = er.extra;
       if (c.kind == Kind::TinyAdd) row.extra.emplace_back("adds", kTinyAdds);
-      if (!std::isnan(native.ms) || !np.ms.count(c.key())) {
+      const PythonRef& py = host ? np : torch;
+      const bool has_py = py.ms.count(c.key()) > 0;
+      if (!std::isnan(native.ms) || !has_py) {
         row.reference = native.name;
         row.reference_ms = native.ms;
         rows.push_back(row);
       }
-      if (np.ms.count(c.key())) {
-        row.reference = "numpy";
-        row.reference_ms = np.ms[c.key()];
+      if (has_py) {
+        row.reference = host ? "numpy" : "torch";
+        row.reference_ms = py.ms.at(c.key());
         rows.push_back(row);
       }
     }
@@ -707,14 +898,23 @@ int run_profile(const Args& args) {
   progress.clear();
 
   const MachineInfo m = machine_info();
-  std::printf("tmath %s profile%s on %s (%d cores), %s, engine threads %d%s%s\n\n",
-              m.version.c_str(), opt.quick ? " --quick" : "", m.cpu_model.c_str(), m.cores,
-              m.blas.c_str(), m.engine_threads, np.version.empty() ? "" : ", numpy ",
-              np.version.c_str());
+  std::printf("tmath %s profile%s on %s (%d cores), %s, engine threads %d%s%s", m.version.c_str(),
+              opt.quick ? " --quick" : "", m.cpu_model.c_str(), m.cores, m.blas.c_str(),
+              m.engine_threads, np.version.empty() ? "" : ", numpy ", np.version.c_str());
+  if (!torch.version.empty()) {
+    std::printf(", torch %s on %s", torch.version.c_str(), torch.device.c_str());
+  }
+  std::printf("\n\n");
   print_table(rows);
-  for (const auto& be : selected) print_targets(rows, std::string(be->name()));
+  for (const auto& be : selected) {
+    if (be->device_type() == DeviceType::CPU) {
+      print_host_targets(rows, std::string(be->name()));
+    } else {
+      print_device_targets(rows, std::string(be->name()));
+    }
+  }
   if (!opt.json_path.empty()) {
-    write_json(opt.json_path, m, np, rows, opt.quick);
+    write_json(opt.json_path, m, np, torch, rows, opt.quick);
     std::printf("\nwrote %s\n", opt.json_path.c_str());
   }
   if (failures) std::fprintf(stderr, "tmath profile: %d measurement(s) failed\n", failures);

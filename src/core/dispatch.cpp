@@ -4,6 +4,7 @@
 #include <cctype>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <mutex>
@@ -181,6 +182,20 @@ struct Counters {
 };
 Counters g_counters;
 }  // namespace
+
+double Backend::time_ms(Device d, const std::function<void()>& fn, int reps) {
+  synchronize(d);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < reps; ++i) fn();
+  synchronize(d);
+  const auto t1 = std::chrono::steady_clock::now();
+  return std::chrono::duration<double, std::milli>(t1 - t0).count() / std::max(reps, 1);
+}
+
+std::optional<Backend::NativeTiming> Backend::native_timing(std::string_view, const Shape&, DType,
+                                                            MatmulPrecision, int) {
+  return std::nullopt;
+}
 
 void register_backend(std::shared_ptr<Backend> b) {
   auto& r = registry();

@@ -139,6 +139,15 @@ class CudaBackend final : public Backend {
     cuda::random(ctx(out.device, "random"), op, args, out);
   }
 
+  double time_ms(Device d, const std::function<void()>& fn, int reps) override {
+    return cuda::time_ms(ctx(d, "time_ms"), fn, reps);
+  }
+  std::optional<NativeTiming> native_timing(std::string_view op, const Shape& shape, DType dt,
+                                            MatmulPrecision prec, int reps) override {
+    return cuda::native_timing(Runtime::get().device(0, "native_timing"), op, shape, dt, prec,
+                               reps);
+  }
+
  private:
   static DeviceContext& ctx(Device d, const char* op) {
     if (d.type != DeviceType::CUDA)
