@@ -16,6 +16,10 @@ namespace detail {
 // Throws DeviceError when none is registered and available.
 Backend& primary_backend(Device device);
 
+// Drops the cached device copies of scalar constants on `device`
+// (ops_elementwise.cpp); empty_cache() calls it so their blocks do not pin segments.
+void clear_device_scalars(Device device);
+
 // Selects a backend for `prim` and runs it; handles fallback policy.
 void run_primitive(Primitive& prim, const std::vector<Tensor>& inputs,
                    const std::vector<TensorImpl*>& outputs);

@@ -93,21 +93,34 @@ struct ScalarKey {
            std::tie(o.dt, o.device.type, o.device.index, o.bits[0], o.bits[1]);
   }
 };
+struct ScalarCache {
+  std::mutex mu;
+  std::map<ScalarKey, Tensor> map;
+};
+ScalarCache& scalar_cache() {
+  static auto* c = new ScalarCache();  // never destroyed: tensors may outlive static destruction
+  return *c;
+}
 Tensor device_scalar(const Tensor& host, Device device) {
-  static std::mutex mu;
-  static std::map<ScalarKey, Tensor> cache;
+  ScalarCache& c = scalar_cache();
   ScalarKey k{host.dtype(), device, {0, 0}};
   std::memcpy(k.bits, host.impl()->data(), host.itemsize());
-  std::lock_guard<std::mutex> lk(mu);
-  auto it = cache.find(k);
-  if (it != cache.end()) return it->second;
-  if (cache.size() >= 1024) cache.clear();
+  std::lock_guard<std::mutex> lk(c.mu);
+  auto it = c.map.find(k);
+  if (it != c.map.end()) return it->second;
+  if (c.map.size() >= 1024) c.map.clear();
   Tensor d = to_device(host, device).eval();
   d.impl()->weak = false;
-  cache.emplace(k, d);
+  c.map.emplace(k, d);
   return d;
 }
 }  // namespace
+
+void clear_device_scalars(Device device) {
+  ScalarCache& c = scalar_cache();
+  std::lock_guard<std::mutex> lk(c.mu);
+  std::erase_if(c.map, [&](const auto& kv) { return kv.first.device == device; });
+}
 
 Tensor cast_to(const Tensor& t, DType dt, Device device) {
   if (t.dtype() == dt && t.device() == device) return t;

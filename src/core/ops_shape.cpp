@@ -254,8 +254,9 @@ Tensor flip(const Tensor& a, std::optional<Axes> axes) {
 }
 
 namespace {
-// Wraps negative indices; bounds are checked when the values are known (at eval)
-// by the kernel-side check in checked_indices().
+// Checks bounds and wraps negative indices. The check evaluates the indices and
+// reads them on the host (for device tensors: one device->host copy of the
+// indices, the one host sync of take/take_along_axis).
 Tensor checked_indices(const Tensor& indices, int64_t dim, const char* op) {
   if (!is_integral(indices.dtype()))
     throw DTypeError(std::string("[") + op + "] indices must be integers, got " +
