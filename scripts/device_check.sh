@@ -5,6 +5,7 @@
 # under compute-sanitizer memcheck. Logs go to $OUT (default: ./device-out).
 # Usage: scripts/device_check.sh [profile-args...]
 set -uo pipefail
+export PATH=$PATH:/usr/local/cuda/bin
 cd "$(dirname "$0")/.."
 OUT=${OUT:-device-out}
 mkdir -p "$OUT"
