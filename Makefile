@@ -1,7 +1,7 @@
 # tmath front door.
 #   make run    set up, build, run `tmath profile --quick`
 #   make test   set up, build, run every test suite
-#   make build  set up and build (CLI at build/tmath)
+#   make build  set up and build (CLI at build/tmath, Python package tmath in .venv)
 #   make asan   build and run the C++ tests under ASan/UBSan (build-asan/)
 #   make bench  build and run the Google Benchmark programs in bench/
 #   make format clang-format the C++ sources
@@ -26,6 +26,12 @@ configure: setup build/CMakeCache.txt
 
 build: configure
 	cmake --build build -j$(JOBS)
+	@# The CMake build copies the Python extension into python/tmath/; a .pth file
+	@# in .venv makes `import tmath` find that package from anywhere.
+	@if ls python/tmath/_tmath*.so >/dev/null 2>&1; then \
+	  site=$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	  echo "$(CURDIR)/python" > "$$site/tmath-dev.pth"; \
+	fi
 
 run: build
 	./build/tmath profile --quick

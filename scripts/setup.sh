@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(build-essential cmake libopenblas-dev liblapacke-dev libhwy-dev libgtest-dev
   libbenchmark-dev ${EXTRA_APT_PACKAGES:-})
-PY_PACKAGES=(numpy scipy pytest hypothesis)
+# Import names (pip accepts them as package names too): nanobind and scikit_build_core build the Python extension.
+PY_PACKAGES=(numpy scipy pytest hypothesis nanobind scikit_build_core)
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
@@ -20,6 +21,10 @@ done
 # A python3 without the venv module (Debian's own interpreter) needs python3-venv.
 if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   dpkg -s python3-venv >/dev/null 2>&1 || missing+=(python3-venv)
+fi
+# The Python extension needs the interpreter's headers (Python.h).
+if ! "$PYTHON" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' >/dev/null 2>&1; then
+  dpkg -s python3-dev >/dev/null 2>&1 || missing+=(python3-dev)
 fi
 if ((${#missing[@]})); then
   SUDO=""

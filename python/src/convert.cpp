@@ -1,0 +1,633 @@
+// Python <-> tmath conversions: dtypes, devices, shapes, axes, scalars, nested
+// lists, DLPack/buffer-protocol arrays (zero-copy import and export), item/tolist,
+// and indexing.
+#include <climits>
+#include <complex>
+#include <cstring>
+
+#include "common.h"
+
+namespace tmpy {
+
+PyTypeObject* g_tensor_type = nullptr;
+
+void throw_type_error(const std::string& msg) { throw nb::type_error(msg.c_str()); }
+void throw_value_error(const std::string& msg) { throw nb::value_error(msg.c_str()); }
+
+namespace {
+
+std::string py_type_name(nb::handle h) { return nb::type_name(h.type()).c_str(); }
+
+[[noreturn]] void throw_overflow(const std::string& msg) {
+  PyErr_SetString(PyExc_OverflowError, msg.c_str());
+  throw nb::python_error();
+}
+
+// Strong references, never released (module-lifetime singletons; no destructor
+// runs after the interpreter is finalised).
+PyObject* g_dtype_objects[tmath::kNumDTypes] = {};
+
+std::optional<DType> dtype_from_dlpack(nb::dlpack::dtype d) {
+  using C = nb::dlpack::dtype_code;
+  if (d.lanes != 1) return std::nullopt;
+  switch (static_cast<C>(d.code)) {
+    case C::Bool:
+      if (d.bits == 8) return tmath::bool_;
+      break;
+    case C::Int:
+      if (d.bits == 8) return tmath::int8;
+      if (d.bits == 16) return tmath::int16;
+      if (d.bits == 32) return tmath::int32;
+      if (d.bits == 64) return tmath::int64;
+      break;
+    case C::UInt:
+      if (d.bits == 8) return tmath::uint8;
+      break;
+    case C::Float:
+      if (d.bits == 16) return tmath::float16;
+      if (d.bits == 32) return tmath::float32;
+      if (d.bits == 64) return tmath::float64;
+      break;
+    case C::Bfloat:
+      if (d.bits == 16) return tmath::bfloat16;
+      break;
+    case C::Complex:
+      if (d.bits == 64) return tmath::complex64;
+      if (d.bits == 128) return tmath::complex128;
+      break;
+    default:
+      break;
+  }
+  return std::nullopt;
+}
+
+nb::dlpack::dtype dlpack_dtype(DType dt) {
+  using C = nb::dlpack::dtype_code;
+  C code = C::Float;
+  switch (tmath::kind(dt)) {
+    case tmath::DTypeKind::Bool: code = C::Bool; break;
+    case tmath::DTypeKind::SignedInt: code = C::Int; break;
+    case tmath::DTypeKind::UnsignedInt: code = C::UInt; break;
+    case tmath::DTypeKind::Float: code = dt == tmath::bfloat16 ? C::Bfloat : C::Float; break;
+    case tmath::DTypeKind::Complex: code = C::Complex; break;
+  }
+  return nb::dlpack::dtype{static_cast<uint8_t>(code), static_cast<uint8_t>(tmath::itemsize(dt) * 8), 1};
+}
+
+// ---- nested sequences ------------------------------------------------------
+enum Kind : int { KBool = 0, KInt = 1, KFloat = 2, KComplex = 3 };
+
+struct Leaf {
+  Kind kind;
+  int64_t i;
+  double re, im;
+};
+
+bool is_seq(nb::handle h) { return PyList_Check(h.ptr()) || PyTuple_Check(h.ptr()); }
+
+// Reads one Python scalar (bool, int, float, complex, NumPy scalar, 0-d tensor).
+bool read_scalar(nb::handle h, Leaf& out, const char* op) {
+  PyObject* o = h.ptr();
+  if (PyBool_Check(o)) {
+    out = {KBool, o == Py_True ? 1 : 0, 0, 0};
+    return true;
+  }
+  if (PyLong_Check(o)) {
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow) throw_overflow("[" + std::string(op) + "] Python int too large for int64");
+    out = {KInt, v, 0, 0};
+    return true;
+  }
+  if (PyFloat_Check(o)) {
+    out = {KFloat, 0, PyFloat_AS_DOUBLE(o), 0};
+    return true;
+  }
+  if (PyComplex_Check(o)) {
+    out = {KComplex, 0, PyComplex_RealAsDouble(o), PyComplex_ImagAsDouble(o)};
+    return true;
+  }
+  if (is_tensor(h)) {
+    const Tensor& t = tensor_ref(h);
+    if (t.ndim() != 0) return false;
+    nb::object v = item(t);
+    return read_scalar(v, out, op);
+  }
+  // NumPy scalars (np.float32(1), np.int8(3), np.bool_(True), ...).
+  if (nb::hasattr(h, "dtype") && nb::hasattr(h, "item") && !nb::hasattr(h, "__len__")) {
+    nb::object v = h.attr("item")();
+    if (PyBool_Check(v.ptr()) || PyLong_Check(v.ptr()) || PyFloat_Check(v.ptr()) || PyComplex_Check(v.ptr()))
+      return read_scalar(v, out, op);
+  }
+  return false;
+}
+
+struct Nested {
+  Shape shape;
+  std::vector<Leaf> leaves;
+  Kind kind = KBool;
+};
+
+void fill_nested(nb::handle h, size_t depth, Nested& n, const char* op) {
+  if (depth == n.shape.size()) {
+    Leaf l{};
+    if (is_seq(h))
+      throw_value_error("[" + std::string(op) + "] ragged nested sequence: a sequence where a scalar was expected at depth " +
+                        std::to_string(depth));
+    if (!read_scalar(h, l, op))
+      throw_type_error("[" + std::string(op) + "] cannot convert an element of type '" + py_type_name(h) +
+                       "' to a tensor element");
+    if (l.kind > n.kind) n.kind = l.kind;
+    n.leaves.push_back(l);
+    return;
+  }
+  if (!is_seq(h))
+    throw_value_error("[" + std::string(op) + "] ragged nested sequence: expected a sequence of length " +
+                      std::to_string(n.shape[depth]) + " at depth " + std::to_string(depth) + ", got '" +
+                      py_type_name(h) + "'");
+  Py_ssize_t len = PySequence_Fast_GET_SIZE(h.ptr());
+  if (len != n.shape[depth])
+    throw_value_error("[" + std::string(op) + "] ragged nested sequence: length " + std::to_string(len) +
+                      " at depth " + std::to_string(depth) + " where " + std::to_string(n.shape[depth]) +
+                      " was expected");
+  PyObject** items = PySequence_Fast_ITEMS(h.ptr());
+  for (Py_ssize_t i = 0; i < len; ++i) fill_nested(nb::handle(items[i]), depth + 1, n, op);
+}
+
+DType natural_dtype(Kind k) {
+  switch (k) {
+    case KBool: return tmath::bool_;
+    case KInt: return tmath::int64;
+    case KFloat: return tmath::float32;
+    default: return tmath::complex64;
+  }
+}
+
+Tensor from_nested(nb::handle h, std::optional<DType> dtype, const char* op) {
+  Nested n;
+  // Shape from the first elements.
+  nb::handle cur = h;
+  bool has_array_leaf = false;
+  while (is_seq(cur)) {
+    Py_ssize_t len = PySequence_Fast_GET_SIZE(cur.ptr());
+    n.shape.push_back(len);
+    if (len == 0) break;
+    cur = nb::handle(PySequence_Fast_ITEMS(cur.ptr())[0]);
+    // A sequence of arrays/tensors (not scalars): stack them.
+    if (!is_seq(cur) && ((is_tensor(cur) && tensor_ref(cur).ndim() > 0) ||
+                         (nb::hasattr(cur, "__len__") && (nb::hasattr(cur, "__dlpack__") || PyObject_CheckBuffer(cur.ptr())))))
+      has_array_leaf = true;
+  }
+  if (has_array_leaf) {
+    std::vector<Tensor> parts;
+    for (nb::handle e : nb::borrow<nb::sequence>(h)) parts.push_back(asarray(e, dtype, std::nullopt, std::nullopt, op));
+    return nogil([&] { return tmath::stack(parts, 0).eval(); });
+  }
+  fill_nested(h, 0, n, op);
+  // [] -> float32, the default floating dtype.
+  DType dt = dtype ? *dtype : (n.leaves.empty() ? tmath::float32 : natural_dtype(n.kind));
+  Tensor src;
+  size_t count = n.leaves.size();
+  if (n.kind == KComplex) {
+    std::vector<std::complex<double>> v(count);
+    for (size_t i = 0; i < count; ++i)
+      v[i] = n.leaves[i].kind == KComplex ? std::complex<double>(n.leaves[i].re, n.leaves[i].im)
+             : n.leaves[i].kind == KFloat ? std::complex<double>(n.leaves[i].re, 0)
+                                          : std::complex<double>(static_cast<double>(n.leaves[i].i), 0);
+    src = tmath::from_data(v.data(), n.shape, tmath::complex128, tmath::kCPU);
+  } else if (n.kind == KFloat) {
+    std::vector<double> v(count);
+    for (size_t i = 0; i < count; ++i)
+      v[i] = n.leaves[i].kind == KFloat ? n.leaves[i].re : static_cast<double>(n.leaves[i].i);
+    src = tmath::from_data(v.data(), n.shape, tmath::float64, tmath::kCPU);
+  } else if (n.kind == KInt) {
+    std::vector<int64_t> v(count);
+    for (size_t i = 0; i < count; ++i) v[i] = n.leaves[i].i;
+    src = tmath::from_data(v.data(), n.shape, tmath::int64, tmath::kCPU);
+  } else {
+    std::vector<uint8_t> v(count);
+    for (size_t i = 0; i < count; ++i) v[i] = n.leaves[i].i ? 1 : 0;
+    src = tmath::from_data(v.data(), n.shape, tmath::bool_, tmath::kCPU);
+  }
+  if (src.dtype() == dt) return src;
+  return nogil([&] { return tmath::astype(src, dt).eval(); });
+}
+
+}  // namespace
+
+nb::object dtype_object(DType dt) {
+  PyObject* o = g_dtype_objects[static_cast<int>(dt)];
+  return o ? nb::borrow(o) : nb::cast(PyDType{dt});  // after atexit: a fresh (equal) object
+}
+
+// ---- dtypes, devices, shapes ---------------------------------------------------
+std::optional<DType> to_dtype(nb::handle h, const char* op) {
+  if (h.is_none()) return std::nullopt;
+  if (nb::isinstance<PyDType>(h)) return nb::inst_ptr<PyDType>(h)->dt;
+  if (nb::isinstance<nb::str>(h)) return tmath::dtype_from_name(nb::cast<std::string>(h));
+  PyObject* o = h.ptr();
+  if (o == reinterpret_cast<PyObject*>(&PyBool_Type)) return tmath::bool_;
+  if (o == reinterpret_cast<PyObject*>(&PyLong_Type)) return tmath::int64;
+  if (o == reinterpret_cast<PyObject*>(&PyFloat_Type)) return tmath::float64;
+  if (o == reinterpret_cast<PyObject*>(&PyComplex_Type)) return tmath::complex128;
+  // NumPy dtypes and scalar types (np.float32, np.dtype('int8')).
+  try {
+    nb::module_ np = nb::module_::import_("numpy");
+    nb::object d = np.attr("dtype")(h);
+    return tmath::dtype_from_name(nb::cast<std::string>(d.attr("name")));
+  } catch (const nb::python_error&) {
+  } catch (const tmath::DTypeError&) {
+  }
+  throw_type_error("[" + std::string(op) + "] not a dtype: object of type '" + py_type_name(h) + "'");
+}
+
+DType to_dtype_or(nb::handle h, DType def, const char* op) { return to_dtype(h, op).value_or(def); }
+
+std::optional<Device> to_device(nb::handle h, const char* op) {
+  if (h.is_none()) return std::nullopt;
+  if (nb::isinstance<Device>(h)) return *nb::inst_ptr<Device>(h);
+  if (nb::isinstance<nb::str>(h)) return Device(std::string_view(nb::cast<std::string>(h)));
+  throw_type_error("[" + std::string(op) + "] device must be a tmath.Device or a string such as 'cpu', got '" +
+                   py_type_name(h) + "'");
+}
+
+Device to_device_or_default(nb::handle h, const char* op) {
+  auto d = to_device(h, op);
+  return d ? *d : tmath::default_device();
+}
+
+static int64_t to_int(nb::handle h, const char* op, const char* what) {
+  if (PyBool_Check(h.ptr()) || !PyIndex_Check(h.ptr()))
+    throw_type_error("[" + std::string(op) + "] " + what + " must be an integer, got '" + py_type_name(h) + "'");
+  nb::object i = nb::steal(PyNumber_Index(h.ptr()));
+  if (!i.is_valid()) throw nb::python_error();
+  int overflow = 0;
+  long long v = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
+  if (overflow) throw_value_error("[" + std::string(op) + "] " + what + " out of range");
+  return v;
+}
+
+std::vector<int> to_axes(nb::handle h, const char* op) {
+  std::vector<int> axes;
+  if (h.is_none()) return axes;
+  if (is_seq(h)) {
+    for (nb::handle e : nb::borrow<nb::sequence>(h)) axes.push_back(static_cast<int>(to_int(e, op, "axis")));
+    if (axes.empty()) throw_value_error("[" + std::string(op) + "] axis=() is not supported (reduces over no axis)");
+    return axes;
+  }
+  axes.push_back(static_cast<int>(to_int(h, op, "axis")));
+  return axes;
+}
+
+Shape to_shape(nb::handle h, const char* op) {
+  Shape s;
+  if (is_seq(h)) {
+    for (nb::handle e : nb::borrow<nb::sequence>(h)) s.push_back(to_int(e, op, "shape entry"));
+    return s;
+  }
+  s.push_back(to_int(h, op, "shape"));
+  return s;
+}
+
+tmath::Scalar to_scalar(nb::handle h, const char* op) {
+  Leaf l{};
+  if (!read_scalar(h, l, op))
+    throw_type_error("[" + std::string(op) + "] expected a Python scalar, got '" + py_type_name(h) + "'");
+  switch (l.kind) {
+    case KBool: return tmath::Scalar(l.i != 0);
+    case KInt: return tmath::Scalar(l.i);
+    case KFloat: return tmath::Scalar(l.re);
+    default: return tmath::Scalar(std::complex<double>(l.re, l.im));
+  }
+}
+
+// ---- arrays ---------------------------------------------------------------------
+std::optional<Tensor> import_array(nb::handle h, const char* op) {
+  if (!nb::hasattr(h, "__dlpack__") && !PyObject_CheckBuffer(h.ptr())) return std::nullopt;
+  nb::ndarray<nb::ro> arr;
+  if (!nb::try_cast(h, arr, false)) return std::nullopt;
+  if (arr.device_type() != nb::device::cpu::value)
+    throw tmath::UnsupportedError("[" + std::string(op) + "] DLPack import from device type " +
+                                  std::to_string(arr.device_type()) + " is not supported yet (CPU only)");
+  auto dt = dtype_from_dlpack(arr.dtype());
+  if (!dt)
+    throw tmath::DTypeError("[" + std::string(op) + "] unsupported element type (DLPack code " +
+                            std::to_string(arr.dtype().code) + ", " + std::to_string(arr.dtype().bits) + " bits)");
+  Shape shape(arr.ndim());
+  tmath::Strides strides(arr.ndim());
+  for (size_t i = 0; i < arr.ndim(); ++i) {
+    shape[i] = static_cast<int64_t>(arr.shape(i));
+    strides[i] = arr.stride(i);
+  }
+  auto* keep = new nb::ndarray<nb::ro>(arr);
+  auto deleter = [keep](void*) {
+    if (!Py_IsInitialized()) return;  // interpreter gone: leak rather than crash
+    PyGILState_STATE s = PyGILState_Ensure();
+    delete keep;
+    PyGILState_Release(s);
+  };
+  void* data = const_cast<void*>(arr.data());
+  return tmath::from_blob(data, shape, *dt, std::move(strides), deleter);
+}
+
+Tensor asarray(nb::handle h, std::optional<DType> dtype, std::optional<bool> copy,
+               std::optional<Device> device, const char* op) {
+  Tensor t;
+  bool shared = false;  // may alias memory owned by someone else (or `h` itself)
+  if (is_tensor(h)) {
+    t = tensor_ref(h);
+    shared = true;
+  } else if (is_seq(h)) {
+    t = from_nested(h, dtype, op);
+  } else if (PyBool_Check(h.ptr()) || PyLong_Check(h.ptr()) || PyFloat_Check(h.ptr()) ||
+             PyComplex_Check(h.ptr())) {
+    tmath::Scalar s = to_scalar(h, op);
+    DType dt = dtype.value_or(s.kind() == tmath::Scalar::Kind::Bool    ? tmath::bool_
+                              : s.kind() == tmath::Scalar::Kind::Int   ? tmath::int64
+                              : s.kind() == tmath::Scalar::Kind::Float ? tmath::float32
+                                                                       : tmath::complex64);
+    t = nogil([&] { return tmath::full({}, s, dt, tmath::kCPU).eval(); });
+  } else if (auto a = import_array(h, op)) {
+    t = *a;
+    shared = true;
+  } else if (nb::hasattr(h, "__array__")) {
+    nb::object arr = nb::module_::import_("numpy").attr("asarray")(h);
+    auto a2 = import_array(arr, op);
+    if (!a2) throw_type_error("[" + std::string(op) + "] cannot convert '" + py_type_name(h) + "' to a tensor");
+    t = *a2;
+    shared = true;
+  } else {
+    throw_type_error("[" + std::string(op) + "] cannot convert object of type '" + py_type_name(h) +
+                     "' to a tensor (expected a tensor, scalar, nested sequence or an object with __dlpack__, "
+                     "the buffer protocol or __array__)");
+  }
+  bool need_copy = false;
+  if (dtype && t.dtype() != *dtype) need_copy = true;
+  if (device && !(t.device() == *device)) need_copy = true;
+  if (copy && !*copy && need_copy)
+    throw_value_error("[" + std::string(op) + "] copy=False but a copy is needed (dtype or device change)");
+  if (copy && *copy && shared && !need_copy) {
+    return nogil([&] { return tmath::copy(t).eval(); });
+  }
+  if (need_copy) {
+    return nogil([&] {
+      Tensor r = t;
+      if (dtype && r.dtype() != *dtype) r = tmath::astype(r, *dtype);
+      if (device && !(r.device() == *device)) r = tmath::to_device(r, *device);
+      return r.eval();
+    });
+  }
+  return t;
+}
+
+Tensor to_tensor(nb::handle h, const char* op) {
+  PyObject* o = h.ptr();
+  if (Py_TYPE(o) == g_tensor_type) return tensor_ref(h);
+  if (PyFloat_CheckExact(o)) return Tensor(tmath::Scalar(PyFloat_AS_DOUBLE(o)));
+  if (PyBool_Check(o)) return Tensor(tmath::Scalar(o == Py_True));
+  if (PyLong_Check(o)) {
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow)
+      throw_overflow("[" + std::string(op) + "] Python int too large for int64");
+    return Tensor(tmath::Scalar(static_cast<int64_t>(v)));
+  }
+  if (PyFloat_Check(o)) return Tensor(tmath::Scalar(PyFloat_AsDouble(o)));
+  if (PyComplex_Check(o))
+    return Tensor(tmath::Scalar(std::complex<double>(PyComplex_RealAsDouble(o), PyComplex_ImagAsDouble(o))));
+  return asarray(h, std::nullopt, std::nullopt, std::nullopt, op);
+}
+
+std::vector<Tensor> to_tensor_list(nb::handle h, const char* op) {
+  if (is_tensor(h) || !nb::isinstance<nb::sequence>(h) || nb::isinstance<nb::str>(h))
+    throw_type_error("[" + std::string(op) + "] expected a sequence of tensors, got '" + py_type_name(h) + "'");
+  std::vector<Tensor> out;
+  for (nb::handle e : nb::borrow<nb::sequence>(h)) out.push_back(to_tensor(e, op));
+  return out;
+}
+
+// ---- Tensor -> Python ---------------------------------------------------------------
+nb::object item(const Tensor& t) {
+  Tensor e = t;
+  switch (tmath::kind(t.dtype())) {
+    case tmath::DTypeKind::Bool: return nb::bool_(nogil([&] { return e.item<bool>(); }));
+    case tmath::DTypeKind::SignedInt:
+    case tmath::DTypeKind::UnsignedInt: return nb::int_(nogil([&] { return e.item<int64_t>(); }));
+    case tmath::DTypeKind::Float: return nb::float_(nogil([&] { return e.item<double>(); }));
+    case tmath::DTypeKind::Complex: {
+      auto c = nogil([&] { return e.item<std::complex<double>>(); });
+      return nb::steal(PyComplex_FromDoubles(c.real(), c.imag()));
+    }
+  }
+  return nb::none();
+}
+
+namespace {
+template <class T, class Make>
+nb::object build_list(const std::vector<T>& v, const Shape& shape, size_t dim, size_t& pos, Make make) {
+  if (dim == shape.size()) return make(v[pos++]);
+  nb::list l;
+  for (int64_t i = 0; i < shape[dim]; ++i) l.append(build_list(v, shape, dim + 1, pos, make));
+  return l;
+}
+}  // namespace
+
+nb::object tolist(const Tensor& t) {
+  Tensor e = t;
+  size_t pos = 0;
+  switch (tmath::kind(t.dtype())) {
+    case tmath::DTypeKind::Bool: {
+      auto v = nogil([&] { return e.to_vector<bool>(); });
+      return build_list(v, t.shape(), 0, pos, [](bool x) -> nb::object { return nb::bool_(x); });
+    }
+    case tmath::DTypeKind::SignedInt:
+    case tmath::DTypeKind::UnsignedInt: {
+      auto v = nogil([&] { return e.to_vector<int64_t>(); });
+      return build_list(v, t.shape(), 0, pos, [](int64_t x) -> nb::object { return nb::int_(x); });
+    }
+    case tmath::DTypeKind::Float: {
+      auto v = nogil([&] { return e.to_vector<double>(); });
+      return build_list(v, t.shape(), 0, pos, [](double x) -> nb::object { return nb::float_(x); });
+    }
+    case tmath::DTypeKind::Complex: {
+      auto v = nogil([&] { return e.to_vector<std::complex<double>>(); });
+      return build_list(v, t.shape(), 0, pos, [](std::complex<double> x) -> nb::object {
+        return nb::steal(PyComplex_FromDoubles(x.real(), x.imag()));
+      });
+    }
+  }
+  return nb::none();
+}
+
+nb::ndarray<nb::array_api> export_ndarray(const Tensor& t) {
+  Tensor e = t;
+  nogil([&] { e.eval(); return 0; });
+  if (e.device().type != tmath::DeviceType::CPU)
+    throw tmath::UnsupportedError("[__dlpack__] export of " + e.device().str() + " tensors is not supported yet");
+  std::vector<size_t> shape(e.ndim());
+  std::vector<int64_t> strides(e.ndim());
+  const auto& st = e.strides();
+  for (int i = 0; i < e.ndim(); ++i) {
+    shape[i] = static_cast<size_t>(e.shape()[i]);
+    strides[i] = st[i];
+  }
+  auto* owner_t = new Tensor(e);
+  nb::capsule owner(owner_t, [](void* p) noexcept { delete static_cast<Tensor*>(p); });
+  return nb::ndarray<nb::array_api>(e.data_ptr(), shape.size(), shape.data(), owner, strides.data(), dlpack_dtype(e.dtype()),
+                       nb::device::cpu::value, 0);
+}
+
+nb::object to_numpy(const Tensor& t) {
+  Tensor e = t;
+  if (e.device().type != tmath::DeviceType::CPU) e = nogil([&] { return tmath::to_device(e, tmath::kCPU).eval(); });
+  // NumPy has no bfloat16: hand out float32 values.
+  if (e.dtype() == tmath::bfloat16) e = nogil([&] { return tmath::astype(e, tmath::float32).eval(); });
+  nb::ndarray<nb::array_api> a = export_ndarray(e);
+  nb::object cap = nb::cast(a);
+  return nb::module_::import_("numpy").attr("from_dlpack")(cap);
+}
+
+// ---- indexing --------------------------------------------------------------------------
+namespace {
+
+bool is_basic_entry(nb::handle e) {
+  PyObject* o = e.ptr();
+  return PySlice_Check(o) || o == Py_None || o == Py_Ellipsis || (PyIndex_Check(o) && !PyBool_Check(o) && !is_tensor(e) &&
+                                                                  !nb::hasattr(e, "__len__"));
+}
+
+std::optional<int64_t> slice_part(PyObject* p, const char* what) {
+  if (p == Py_None) return std::nullopt;
+  return to_int(nb::handle(p), "__getitem__", what);
+}
+
+tmath::Index to_index(nb::handle e) {
+  PyObject* o = e.ptr();
+  if (PySlice_Check(o)) {
+    auto* s = reinterpret_cast<PySliceObject*>(o);
+    auto step = slice_part(s->step, "slice step");
+    if (step && *step == 0) throw_value_error("[__getitem__] slice step cannot be zero");
+    return tmath::Slice(slice_part(s->start, "slice start"), slice_part(s->stop, "slice stop"), step.value_or(1));
+  }
+  if (o == Py_None) return tmath::newaxis;
+  if (o == Py_Ellipsis) return tmath::ellipsis;
+  return to_int(e, "__getitem__", "index");
+}
+
+// Integer positions of the true entries of a bool mask (row-major).
+Tensor mask_positions(const Tensor& mask) {
+  auto v = nogil([&] { return mask.to_vector<bool>(); });
+  std::vector<int64_t> pos;
+  for (size_t i = 0; i < v.size(); ++i)
+    if (v[i]) pos.push_back(static_cast<int64_t>(i));
+  return tmath::from_data(pos.data(), {static_cast<int64_t>(pos.size())}, tmath::int64, tmath::kCPU);
+}
+
+}  // namespace
+
+Tensor getitem(const Tensor& t, nb::handle key) {
+  std::vector<nb::handle> entries;
+  bool tuple = PyTuple_Check(key.ptr());
+  if (tuple) {
+    for (nb::handle e : nb::borrow<nb::tuple>(key)) entries.push_back(e);
+  } else {
+    entries.push_back(key);
+  }
+  bool basic = true;
+  for (auto e : entries)
+    if (!is_basic_entry(e)) basic = false;
+  try {
+    if (basic) {
+      std::vector<tmath::Index> idx;
+      idx.reserve(entries.size());
+      for (auto e : entries) idx.push_back(to_index(e));
+      return nogil([&] { return tmath::index(t, idx); });
+    }
+    // One array index (integers or a bool mask) as the whole key.
+    if (entries.size() == 1) {
+      Tensor k = to_tensor(entries[0], "__getitem__");
+      if (k.dtype() == tmath::bool_) {
+        const Shape& ks = k.shape();
+        if (ks.size() > t.shape().size())
+          throw tmath::ShapeError("[__getitem__] boolean index has more dimensions than the tensor");
+        for (size_t i = 0; i < ks.size(); ++i)
+          if (ks[i] != t.shape()[i])
+            throw tmath::ShapeError("[__getitem__] boolean index shape does not match the tensor at axis " +
+                                    std::to_string(i));
+        Tensor pos = mask_positions(k);
+        Shape flat{-1};
+        for (size_t i = ks.size(); i < t.shape().size(); ++i) flat.push_back(t.shape()[i]);
+        if (ks.empty()) return nogil([&] { return tmath::index(t, {tmath::newaxis}); });  // x[True]
+        return nogil([&] { return tmath::take(tmath::reshape(t, flat), pos, 0); });
+      }
+      if (!tmath::is_integral(k.dtype()))
+        throw tmath::DTypeError("[__getitem__] array indices must be integers or booleans, got " +
+                                std::string(tmath::dtype_name(k.dtype())));
+      if (t.ndim() == 0) throw tmath::ShapeError("[__getitem__] cannot index a 0-d tensor with an array");
+      // Bounds check (take wraps negatives; out-of-range must raise).
+      int64_t n = t.shape()[0];
+      Tensor kk = k;
+      bool bad = nogil([&] {
+        return tmath::any(tmath::logical_or(tmath::greater_equal(kk, Tensor(n)), tmath::less(kk, Tensor(-n))))
+            .item<bool>();
+      });
+      if (bad) throw tmath::ShapeError("[__getitem__] index out of bounds for axis 0 with size " + std::to_string(n));
+      return nogil([&] { return tmath::take(t, kk, 0); });
+    }
+    throw tmath::UnsupportedError(
+        "[__getitem__] mixing array indices with other index entries is not supported yet");
+  } catch (const tmath::ShapeError& e) {
+    throw nb::index_error(e.what());
+  }
+}
+
+// ---- dtype objects ------------------------------------------------------------------------
+void bind_dtypes(nb::module_& m) {
+  nb::class_<PyDType>(m, "dtype", "A tensor element type (tmath.float32, ...). Compare with ==.")
+      .def_prop_ro("name", [](const PyDType& d) { return std::string(tmath::dtype_name(d.dt)); })
+      .def_prop_ro("itemsize", [](const PyDType& d) { return tmath::itemsize(d.dt); })
+      .def_prop_ro("kind",
+                   [](const PyDType& d) {
+                     switch (tmath::kind(d.dt)) {
+                       case tmath::DTypeKind::Bool: return "bool";
+                       case tmath::DTypeKind::SignedInt: return "signed integer";
+                       case tmath::DTypeKind::UnsignedInt: return "unsigned integer";
+                       case tmath::DTypeKind::Float: return "real floating";
+                       case tmath::DTypeKind::Complex: return "complex floating";
+                     }
+                     return "";
+                   })
+      .def("__repr__", [](const PyDType& d) { return "tmath." + std::string(tmath::dtype_name(d.dt)); })
+      .def("__str__", [](const PyDType& d) { return std::string(tmath::dtype_name(d.dt)); })
+      .def("__hash__", [](const PyDType& d) { return static_cast<int>(d.dt) + 0x7a11; })
+      .def("__eq__",
+           [](const PyDType& d, nb::handle other) {
+             if (nb::isinstance<PyDType>(other)) return nb::inst_ptr<PyDType>(other)->dt == d.dt;
+             if (nb::isinstance<nb::str>(other)) {
+               try {
+                 return tmath::dtype_from_name(nb::cast<std::string>(other)) == d.dt;
+               } catch (const tmath::DTypeError&) {
+                 return false;
+               }
+             }
+             return false;
+           })
+      .def("__reduce__", [](const PyDType& d) {
+        return nb::make_tuple(nb::module_::import_("tmath").attr("_dtype_from_name"),
+                              nb::make_tuple(std::string(tmath::dtype_name(d.dt))));
+      });
+  for (int i = 0; i < tmath::kNumDTypes; ++i) {
+    DType dt = static_cast<DType>(i);
+    g_dtype_objects[i] = nb::cast(PyDType{dt}).release().ptr();
+    std::string name(tmath::dtype_name(dt));
+    m.attr(name == "bool" ? "bool_" : name.c_str()) = dtype_object(dt);
+  }
+  m.attr("bool") = dtype_object(tmath::bool_);
+  // Drop the singletons at interpreter exit (before nanobind's leak check).
+  nb::module_::import_("atexit").attr("register")(nb::cpp_function([]() {
+    for (auto& o : g_dtype_objects) Py_CLEAR(o);
+  }));
+  m.def("_dtype_from_name", [](const std::string& s) { return dtype_object(tmath::dtype_from_name(s)); });
+}
+
+}  // namespace tmpy

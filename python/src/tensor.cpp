@@ -1,0 +1,262 @@
+// tmath.Tensor: properties, conversions, operators, indexing, DLPack.
+#include "common.h"
+
+namespace tmpy {
+
+using namespace nb::literals;
+
+namespace {
+
+using BinFn = Tensor (*)(const Tensor&, const Tensor&);
+
+// Converts the other operand of a binary operator; false when its type is not
+// one tmath converts (the operator then returns NotImplemented).
+bool operand(nb::handle h, Tensor& out, const char* op) {
+  PyObject* o = h.ptr();
+  if (Py_TYPE(o) == g_tensor_type) {
+    out = tensor_ref(h);
+    return true;
+  }
+  if (PyFloat_Check(o) || PyLong_Check(o) || PyComplex_Check(o) || is_tensor(h) || PyList_Check(o) ||
+      PyTuple_Check(o) || nb::hasattr(h, "__dlpack__") || PyObject_CheckBuffer(o) || nb::hasattr(h, "__array__")) {
+    out = to_tensor(h, op);
+    return true;
+  }
+  return false;
+}
+
+template <BinFn F>
+nb::object binop(const Tensor& a, nb::handle b) {
+  Tensor tb;
+  if (!operand(b, tb, "operator")) return nb::borrow(Py_NotImplemented);
+  Tensor r;
+  {
+    nb::gil_scoped_release g;
+    r = F(a, tb);
+  }
+  return nb::cast(std::move(r));
+}
+
+template <BinFn F>
+nb::object rbinop(const Tensor& a, nb::handle b) {
+  Tensor tb;
+  if (!operand(b, tb, "operator")) return nb::borrow(Py_NotImplemented);
+  Tensor r;
+  {
+    nb::gil_scoped_release g;
+    r = F(tb, a);
+  }
+  return nb::cast(std::move(r));
+}
+
+Tensor bool_only(const char* op, const Tensor& a) {
+  if (a.dtype() != tmath::bool_)
+    throw tmath::UnsupportedError(std::string("[") + op + "] bitwise operators are only supported for bool tensors so far");
+  return a;
+}
+Tensor and_(const Tensor& a, const Tensor& b) {
+  return tmath::logical_and(bool_only("__and__", a), bool_only("__and__", b));
+}
+Tensor or_(const Tensor& a, const Tensor& b) { return tmath::logical_or(bool_only("__or__", a), bool_only("__or__", b)); }
+Tensor xor_(const Tensor& a, const Tensor& b) {
+  return tmath::logical_xor(bool_only("__xor__", a), bool_only("__xor__", b));
+}
+
+nb::tuple shape_tuple(const Tensor& t) {
+  const Shape& s = t.shape();
+  PyObject* tup = PyTuple_New(static_cast<Py_ssize_t>(s.size()));
+  for (size_t i = 0; i < s.size(); ++i) PyTuple_SET_ITEM(tup, i, PyLong_FromLongLong(s[i]));
+  return nb::steal<nb::tuple>(tup);
+}
+
+Tensor scalar_of(const Tensor& t, const char* op) {
+  if (t.size() != 1)
+    throw nb::type_error((std::string("[") + op + "] only a tensor with one element converts to a Python scalar, got " +
+                          std::to_string(t.size()) + " elements")
+                             .c_str());
+  return t;
+}
+
+}  // namespace
+
+void bind_tensor(nb::module_& m) {
+  nb::class_<Device>(m, "Device", "Where a tensor's memory lives: Device('cpu'), Device('cuda:0').")
+      .def(
+          "__init__", [](Device* d, const std::string& spec) { new (d) Device(std::string_view(spec)); },
+          nb::arg("spec"))
+      .def_prop_ro("type", [](const Device& d) { return d.type == tmath::DeviceType::CPU ? "cpu" : "cuda"; })
+      .def_ro("index", &Device::index)
+      .def("__str__", &Device::str)
+      .def("__repr__", [](const Device& d) { return "tmath.Device('" + d.str() + "')"; })
+      .def("__hash__", [](const Device& d) { return static_cast<int>(d.type) * 1024 + d.index; })
+      .def("__eq__", [](const Device& d, nb::handle o) {
+        if (nb::isinstance<Device>(o)) return *nb::inst_ptr<Device>(o) == d;
+        if (nb::isinstance<nb::str>(o)) {
+          try {
+            return Device(std::string_view(nb::cast<std::string>(o))) == d;
+          } catch (const tmath::Error&) {
+            return false;
+          }
+        }
+        return false;
+      });
+
+  auto cls = nb::class_<Tensor>(m, "Tensor",
+                                "An n-dimensional array. Ops are recorded lazily and evaluated on demand "
+                                "(eval(), item(), tolist(), numpy(), repr()).");
+  g_tensor_type = reinterpret_cast<PyTypeObject*>(cls.ptr());
+
+  cls.def(nb::init<>())
+      .def_prop_ro("shape", &shape_tuple)
+      .def_prop_ro("dtype", [](const Tensor& t) { return dtype_object(t.dtype()); })
+      .def_prop_ro("device", &Tensor::device)
+      .def_prop_ro("ndim", &Tensor::ndim)
+      .def_prop_ro("size", &Tensor::size)
+      .def_prop_ro("itemsize", [](const Tensor& t) { return t.itemsize(); })
+      .def_prop_ro("nbytes", [](const Tensor& t) { return t.nbytes(); })
+      .def_prop_ro("weak_type", &Tensor::weak_type)
+      .def_prop_ro("is_evaluated", &Tensor::is_evaluated)
+      .def_prop_ro("T",
+                   [](const Tensor& t) {
+                     if (t.ndim() != 2)
+                       throw tmath::ShapeError("[T] .T is only defined for 2-d tensors (use permute_dims), got " +
+                                               std::to_string(t.ndim()) + "-d");
+                     return tmath::transpose(t);
+                   })
+      .def_prop_ro("mT",
+                   [](const Tensor& t) {
+                     if (t.ndim() < 2) throw tmath::ShapeError("[mT] needs at least 2 dimensions");
+                     return tmath::swapaxes(t, -1, -2);
+                   })
+      .def(
+          "eval",
+          [](const Tensor& t) -> const Tensor& {
+            nogil([&] { t.eval(); return 0; });
+            return t;
+          },
+          nb::rv_policy::reference_internal, "Evaluates this tensor (and what it depends on); returns self.")
+      .def("item", &item, "The single element as a Python bool/int/float/complex.")
+      .def("tolist", &tolist, "Nested lists of Python scalars.")
+      .def("numpy", &to_numpy,
+           "A NumPy array sharing this tensor's memory (CPU; bfloat16 is returned as float32, other devices copy).")
+      .def(
+          "__array__",
+          [](const Tensor& t, nb::handle dtype, nb::handle copy) {
+            nb::object a = to_numpy(t);
+            if (!dtype.is_none()) a = a.attr("astype")(dtype, "copy"_a = false);
+            if (copy.ptr() == Py_True) a = a.attr("copy")();
+            return a;
+          },
+          nb::arg("dtype") = nb::none(), nb::arg("copy") = nb::none())
+      .def(
+          "__dlpack__",
+          [](const Tensor& t, nb::kwargs kwargs) {
+            nb::object a = nb::cast(export_ndarray(t));
+            return a.attr("__dlpack__")(**kwargs);
+          },
+          nb::arg("kwargs"), "DLPack capsule of this (evaluated, CPU) tensor; no copy.")
+      .def("__dlpack_device__",
+           [](const Tensor& t) {
+             Device d = t.device();
+             return nb::make_tuple(d.type == tmath::DeviceType::CPU ? 1 : 2, d.index);
+           })
+      .def("astype",
+           [](const Tensor& t, nb::handle dtype, bool copy) {
+             DType dt = *to_dtype(dtype, "astype");
+             if (dt == t.dtype() && !copy) return t;
+             return nogil([&] { return dt == t.dtype() ? tmath::copy(t) : tmath::astype(t, dt); });
+           },
+           nb::arg("dtype"), nb::arg("copy") = true)
+      .def("to_device", [](const Tensor& t, nb::handle d) {
+        Device dev = *to_device(d, "to_device");
+        return nogil([&] { return tmath::to_device(t, dev); });
+      }, nb::arg("device"))
+      .def("copy", [](const Tensor& t) { return nogil([&] { return tmath::copy(t); }); })
+      .def("__repr__", [](const Tensor& t) { return nogil([&] { return t.repr(); }); })
+      .def("__str__", [](const Tensor& t) { return nogil([&] { return t.str(); }); })
+      .def("__len__",
+           [](const Tensor& t) {
+             if (t.ndim() == 0) throw nb::type_error("len() of a 0-d tensor");
+             return t.shape()[0];
+           })
+      .def("__bool__",
+           [](const Tensor& t) {
+             if (t.size() != 1)
+               throw nb::value_error(("[__bool__] the truth value of a tensor with " + std::to_string(t.size()) +
+                                      " elements is ambiguous")
+                                         .c_str());
+             return nb::cast<bool>(item(t));
+           })
+      .def("__float__",
+           [](const Tensor& t) {
+             Tensor s = scalar_of(t, "__float__");
+             if (tmath::is_complex(s.dtype())) throw nb::type_error("[__float__] complex tensor");
+             return nogil([&] { return s.item<double>(); });
+           })
+      .def("__int__",
+           [](const Tensor& t) {
+             Tensor s = scalar_of(t, "__int__");
+             if (tmath::is_complex(s.dtype())) throw nb::type_error("[__int__] complex tensor");
+             if (tmath::is_floating(s.dtype())) {
+               nb::object f = nb::float_(nogil([&] { return s.item<double>(); }));
+               return nb::steal(PyNumber_Long(f.ptr()));
+             }
+             return item(s);
+           })
+      .def("__index__",
+           [](const Tensor& t) {
+             if (!tmath::is_integral(t.dtype())) throw nb::type_error("[__index__] only integer tensors can be indices");
+             return item(scalar_of(t, "__index__"));
+           })
+      .def("__complex__",
+           [](const Tensor& t) {
+             Tensor s = scalar_of(t, "__complex__");
+             auto c = nogil([&] { return s.item<std::complex<double>>(); });
+             return nb::steal(PyComplex_FromDoubles(c.real(), c.imag()));
+           })
+      .def("__getitem__", &getitem, nb::arg("key").none())
+      .def("__setitem__",
+           [](const Tensor&, nb::handle, nb::handle) {
+             throw nb::type_error("[__setitem__] tmath tensors are immutable; item assignment is not supported");
+           })
+      // Operators: Python scalars are weakly typed (float32 x * 2.0 -> float32).
+      .def("__add__", &binop<tmath::add>)
+      .def("__radd__", &rbinop<tmath::add>)
+      .def("__sub__", &binop<tmath::subtract>)
+      .def("__rsub__", &rbinop<tmath::subtract>)
+      .def("__mul__", &binop<tmath::multiply>)
+      .def("__rmul__", &rbinop<tmath::multiply>)
+      .def("__truediv__", &binop<tmath::divide>)
+      .def("__rtruediv__", &rbinop<tmath::divide>)
+      .def("__floordiv__", &binop<tmath::floor_divide>)
+      .def("__rfloordiv__", &rbinop<tmath::floor_divide>)
+      .def("__mod__", &binop<tmath::remainder>)
+      .def("__rmod__", &rbinop<tmath::remainder>)
+      .def("__pow__", &binop<tmath::power>)
+      .def("__rpow__", &rbinop<tmath::power>)
+      .def("__matmul__", &binop<tmath::matmul>)
+      .def("__rmatmul__", &rbinop<tmath::matmul>)
+      .def("__and__", &binop<and_>)
+      .def("__rand__", &rbinop<and_>)
+      .def("__or__", &binop<or_>)
+      .def("__ror__", &rbinop<or_>)
+      .def("__xor__", &binop<xor_>)
+      .def("__rxor__", &rbinop<xor_>)
+      .def("__eq__", &binop<tmath::equal>)
+      .def("__ne__", &binop<tmath::not_equal>)
+      .def("__lt__", &binop<tmath::less>)
+      .def("__le__", &binop<tmath::less_equal>)
+      .def("__gt__", &binop<tmath::greater>)
+      .def("__ge__", &binop<tmath::greater_equal>)
+      .def("__neg__", [](const Tensor& a) { return nogil([&] { return tmath::neg(a); }); })
+      .def("__pos__", [](const Tensor& a) { return a; })
+      .def("__abs__", [](const Tensor& a) { return nogil([&] { return tmath::abs(a); }); })
+      .def("__invert__", [](const Tensor& a) {
+        return nogil([&] { return tmath::logical_not(bool_only("__invert__", a)); });
+      });
+  // NumPy: defer binary operators with tensors to Tensor's reflected methods.
+  cls.attr("__array_ufunc__") = nb::none();
+  cls.attr("__array_priority__") = 1000;
+}
+
+}  // namespace tmpy
