@@ -181,16 +181,19 @@ class TMATH_API Backend {
   // Default: wall time of the calls plus a final synchronize(d), divided by reps.
   virtual double time_ms(Device d, const std::function<void()>& fn, int reps);
   // The backend's native library called directly on one profile case, timed
-  // like time_ms (e.g. cuBLAS for "matmul", a device-to-device copy for "copy").
-  // op: "matmul" (shape (n, n) @ (n, n), dtype, precision) or "copy" (shape,
-  // dtype). Returns the reference's name and time, or nothing when the backend
+  // like time_ms, on the engine's own input arrays (contiguous, on this backend's
+  // device): "matmul" (inputs a, b of shape (n, n); cuBLAS on CUDA), "copy" (input
+  // x: a device-to-device copy of its bytes), "launch" (inputs a, b: the raw
+  // launch of the backend's add kernel, the floor of per-op overhead). Returns
+  // the reference's name and milliseconds per call, or nothing when the backend
   // has no such reference.
   struct NativeTiming {
     std::string name;
     double ms = 0.0;
   };
-  virtual std::optional<NativeTiming> native_timing(std::string_view op, const Shape& shape,
-                                                    DType dt, MatmulPrecision precision, int reps);
+  virtual std::optional<NativeTiming> native_timing(std::string_view op,
+                                                    std::span<const ArrayRef> inputs,
+                                                    MatmulPrecision precision, int reps);
 };
 
 // ---- registry and selection ------------------------------------------------

@@ -389,13 +389,14 @@ class PrecisionScope {
   MatmulPrecision saved_;
 };
 
-EngineResult measure_engine(const Case& c, const std::vector<Tensor>& host, const Target& t,
+// `in`: the case's inputs on the target's device in the case's dtype.
+EngineResult measure_engine(const Case& c, const std::vector<Tensor>& in, const Target& t,
                             const Budget& budget) {
   EngineResult r;
   Backend& be = *t.backend;
   switch (c.kind) {
     case Kind::Matmul: {
-      const Tensor a = on(host[0], t, c.dtype), b = on(host[1], t, c.dtype);
+      const Tensor &a = in[0], &b = in[1];
       PrecisionScope precision(c.precision);
       r.ms = backend_median_ms(
           be, t.device, [&] { matmul(a, b).eval(); }, budget);
@@ -403,14 +404,14 @@ EngineResult measure_engine(const Case& c, const std::vector<Tensor>& host, cons
       break;
     }
     case Kind::Loop: {
-      const Tensor a = on(host[0], t, c.dtype), b = on(host[1], t, c.dtype);
+      const Tensor &a = in[0], &b = in[1];
       r.ms = backend_median_ms(
           be, t.device, [&] { c.loop->engine(a, b).eval(); }, budget);
       break;
     }
     case Kind::TinyAdd: {
       // Many adds queued, one synchronisation: the per-op host overhead.
-      const Tensor a = on(host[0], t, c.dtype), b = on(host[1], t, c.dtype);
+      const Tensor &a = in[0], &b = in[1];
       const Budget batch{1, 0.0, budget.min_reps, budget.min_reps, 0.0};
       r.ms = backend_median_ms(
           be, t.device,
@@ -420,11 +421,18 @@ EngineResult measure_engine(const Case& c, const std::vector<Tensor>& host, cons
           batch) /
              kTinyAdds;
       r.extra.emplace_back("us_per_op", r.ms * 1e3);
+      // The host's side alone: wall time to issue the ops, before the synchronisation
+      // (on a device backend the queue may still be running when this ends).
+      be.synchronize(t.device);
+      const double h0 = now_ms();
+      for (int i = 0; i < kTinyAdds; ++i) add(a, b).eval();
+      const double host_ms = now_ms() - h0;
+      be.synchronize(t.device);
+      r.extra.emplace_back("host_us_per_op", host_ms * 1e3 / kTinyAdds);
       break;
     }
     case Kind::AllocLoop: {
-      const Tensor x = on(host[0], t, c.dtype), w = on(host[1], t, c.dtype),
-                   b = on(host[2], t, c.dtype);
+      const Tensor &x = in[0], &w = in[1], &b = in[2];
       Tensor y;
       const std::function<void()> step = [&] {
         y = tanh(matmul(x, w) + b);
@@ -454,18 +462,28 @@ EngineResult measure_engine(const Case& c, const std::vector<Tensor>& host, cons
 // The native reference of a case on a device backend, timed by the device: the
 // backend's library called directly (matmul) or a device-to-device copy of one
 // input (elementwise and row ops: the bandwidth yardstick).
-NativeResult measure_native_device(const Case& c, Backend& be, const Budget& budget) {
-  std::optional<Backend::NativeTiming> t;
-  auto timing = [&](int reps) {
-    if (c.kind == Kind::Matmul) return be.native_timing("matmul", c.shape, c.dtype, c.precision, reps);
-    if (c.kind == Kind::Loop) return be.native_timing("copy", c.shape, c.dtype, c.precision, reps);
-    return std::optional<Backend::NativeTiming>();
-  };
-  t = timing(3);
+ArrayRef array_ref(const Tensor& t) {
+  return ArrayRef{t.data_ptr(), t.dtype(), t.shape(), t.strides(), t.device()};
+}
+
+NativeResult measure_native_device(const Case& c, const std::vector<Tensor>& in, Backend& be,
+                                   const Budget& budget) {
+  std::vector<ArrayRef> refs;
+  for (const Tensor& t : in) refs.push_back(array_ref(t));
+  const char* op = c.kind == Kind::Matmul   ? "matmul"
+                   : c.kind == Kind::Loop    ? "copy"
+                   : c.kind == Kind::TinyAdd ? "launch"
+                                             : nullptr;
+  if (!op) return {"none", kNone};
+  const std::span<const ArrayRef> args(refs.data(), c.kind == Kind::Loop ? 1 : 2);
+  auto t = be.native_timing(op, args, c.precision, 3);
   if (!t) return {"none", kNone};
-  const int batch = std::clamp(static_cast<int>(2.0 / std::max(t->ms, 1e-4)), 1, 1000);
+  const int batch = c.kind == Kind::TinyAdd
+                        ? kTinyAdds
+                        : std::clamp(static_cast<int>(2.0 / std::max(t->ms, 1e-4)), 1, 1000);
   std::vector<double> ts;
-  for (int i = 0; i < budget.min_reps; ++i) ts.push_back(timing(batch)->ms);
+  for (int i = 0; i < budget.min_reps; ++i)
+    ts.push_back(be.native_timing(op, args, c.precision, batch)->ms);
   std::nth_element(ts.begin(), ts.begin() + ts.size() / 2, ts.end());
   return {t->name, ts[ts.size() / 2]};
 }
@@ -589,6 +607,12 @@ class TargetCheck {
                   goal.c_str(), ok ? "ok" : "MISSED");
     lines_.push_back(buf);
   }
+  void note(const std::string& what, double value, const char* unit) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "- %-46s %8.3g%-2s (for information)", what.c_str(), value,
+                  unit);
+    lines_.push_back(buf);
+  }
   void print() const {
     if (lines_.empty()) return;
     std::printf("\nTargets (%s backend):\n", backend_.c_str());
@@ -693,6 +717,11 @@ void print_device_targets(const std::vector<Row>& rows, const std::string& backe
     }
   }
   t.tiny_add(3.0);
+  const std::string tiny = std::to_string(kTinySize);
+  if (const Row* r = t.find("add_tiny", tiny, "float32", "cuLaunchKernel")) {
+    t.note("add_tiny: raw launch of the same kernel", r->reference_ms * 1e3, "us");
+    t.note("add_tiny: host time to issue one add", TargetCheck::extra(*r, "host_us_per_op"), "us");
+  }
   t.alloc_loop(kAllocSizeGpu);
   t.print();
 }
@@ -844,10 +873,14 @@ int run_profile(const Args& args) {
       const bool host = be->device_type() == DeviceType::CPU;
       progress.step(c.key() + " " + name + " reference");
       NativeResult native{"none", kNone};
+      const Target target{be.get(), Device(be->device_type(), 0)};
+      std::vector<Tensor> in;
       try {
+        set_backend_priority({name});
+        for (const Tensor& x : inputs.tensors) in.push_back(on(x, target, c.dtype));
         const std::string f32_key = "matmul " + c.shape_str();
         if (!host) {
-          native = measure_native_device(c, *be, budget);
+          native = measure_native_device(c, in, *be, budget);
         } else if (c.kind == Kind::Matmul && c.dtype != float64 && f32_matmul.count(f32_key)) {
           native = f32_matmul[f32_key];
           if (c.dtype != float32) native.name = "openblas sgemm (f32)";
@@ -865,8 +898,9 @@ int run_profile(const Args& args) {
       if (c.kind == Kind::Matmul && !be->supports(OpCode::Matmul, c.dtype)) continue;
       EngineResult er;
       try {
+        if (in.size() != inputs.tensors.size()) throw Error("the inputs could not be placed");
         set_backend_priority({name});
-        er = measure_engine(c, inputs.tensors, {be.get(), Device(be->device_type(), 0)}, budget);
+        er = measure_engine(c, in, target, budget);
       } catch (const std::exception& e) {
         progress.note("tmath profile: " + c.key() + " on " + name + " failed: " + e.what());
         ++failures;

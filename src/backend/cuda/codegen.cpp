@@ -945,6 +945,26 @@ TM_DI void emit(const RedParams& p, long long j, long long s, A acc) {
   if (p.splits == 1) ((TO*)p.out)[j] = store(acc);
   else ((A*)p.partial)[s * p.n_out + j] = acc;
 }
+// Accumulates elements r, r + step, ... below r1 of one reduced range. Contiguous
+// ranges keep four independent accumulators (four loads in flight per thread),
+// combined in a fixed order, so results stay deterministic.
+TM_DI A row_acc(const RedParams& p, const TX* x, long long r, long long r1, int step) {
+  A acc = ident();
+  if (p.nr == 1 && p.rstride[0] == 1) {
+    A a1 = ident(), a2 = ident(), a3 = ident();
+    for (; r + 3LL * step < r1; r += 4LL * step) {
+      const TX v0 = x[r], v1 = x[r + step], v2 = x[r + 2LL * step], v3 = x[r + 3LL * step];
+      acc = comb(acc, conv(v0));
+      a1 = comb(a1, conv(v1));
+      a2 = comb(a2, conv(v2));
+      a3 = comb(a3, conv(v3));
+    }
+    for (; r < r1; r += step) acc = comb(acc, conv(x[r]));
+    return comb(comb(acc, a1), comb(a2, a3));
+  }
+  for (; r < r1; r += step) acc = comb(acc, conv(x[red_off(p, r)]));
+  return acc;
+}
 // One warp per (output, split).
 extern "C" __global__ void __launch_bounds__(256) tm_row_warp(const RedParams p) {
   const long long team = blockIdx.x * (long long)(blockDim.x >> 5) + (threadIdx.x >> 5);
@@ -954,8 +974,7 @@ extern "C" __global__ void __launch_bounds__(256) tm_row_warp(const RedParams p)
   const TX* x = (const TX*)p.x + tm_offset(j, (int)p.nk, p.kshape, p.kstride);
   const long long r0 = s * p.chunk;
   const long long r1 = r0 + p.chunk < p.n_red ? r0 + p.chunk : p.n_red;
-  A acc = ident();
-  for (long long r = r0 + lane; r < r1; r += 32) acc = comb(acc, conv(x[red_off(p, r)]));
+  A acc = row_acc(p, x, r0 + lane, r1, 32);
   #pragma unroll
   for (int d = 16; d > 0; d >>= 1) acc = comb(acc, tm_shfl_down(acc, d));
   if (lane == 0) emit(p, j, s, acc);
@@ -968,8 +987,7 @@ extern "C" __global__ void __launch_bounds__(256) tm_row_block(const RedParams p
   const TX* x = (const TX*)p.x + tm_offset(j, (int)p.nk, p.kshape, p.kstride);
   const long long r0 = s * p.chunk;
   const long long r1 = r0 + p.chunk < p.n_red ? r0 + p.chunk : p.n_red;
-  A acc = ident();
-  for (long long r = r0 + threadIdx.x; r < r1; r += blockDim.x) acc = comb(acc, conv(x[red_off(p, r)]));
+  A acc = row_acc(p, x, r0 + threadIdx.x, r1, blockDim.x);
   acc = tm_block_reduce(acc, sh, [](A a, A b) { return comb(a, b); });
   if (threadIdx.x == 0) emit(p, j, s, acc);
 }
@@ -1179,11 +1197,25 @@ TM_DI A warp_all(A v, bool is_max) {
 )";
 }
 
+// Kernels of the row programs, in the order launch_rows() (nn.cpp) indexes them:
+// warp per row with E = 1..32 elements per lane, block per row streaming, and
+// block per row in registers with E = 8, 16, 32 elements per thread (fewer
+// registers for shorter rows: more blocks per SM).
+std::vector<std::string> row_kernel_names() {
+  return {"tm_w1", "tm_w2", "tm_w4", "tm_w8", "tm_w16", "tm_w32", "tm_b", "tm_br8", "tm_br16",
+          "tm_br32"};
+}
+
 std::string row_entry_points() {
   std::string s;
   for (int e : {1, 2, 4, 8, 16, 32})
     s += "extern \"C\" __global__ void __launch_bounds__(256) tm_w" + std::to_string(e) +
          "(const RowParams p) { row_warp<" + std::to_string(e) + ">(p); }\n";
+  // Minimum blocks per SM caps the registers: 4 blocks for E = 8 and 16, 2 for 32.
+  for (int e : {8, 16, 32})
+    s += "extern \"C\" __global__ void __launch_bounds__(256, " + std::to_string(e == 32 ? 2 : 4) +
+         ") tm_br" + std::to_string(e) + "(const RowParams p) { row_block<" + std::to_string(e) +
+         ">(p); }\n";
   return s;
 }
 
@@ -1244,23 +1276,23 @@ extern "C" __global__ void __launch_bounds__(256) tm_b(const RowParams p) {
   }
 }
 // Block per row held in registers (rows up to 32 * blockDim): one read of x.
-extern "C" __global__ void __launch_bounds__(256) tm_br(const RowParams p) {
+template <int E> TM_DI void row_block(const RowParams& p) {
   __shared__ A sh[32];
   const TX* x = (const TX*)p.x + blockIdx.x * p.len;
   TX* o = (TX*)p.out + blockIdx.x * p.len;
-  A v[32];
+  A v[E];
   A mx = -tm_inf((A)0);
   #pragma unroll
-  for (int k = 0; k < 32; ++k) {
-    const long long c = threadIdx.x + (long long)k * blockDim.x;
+  for (int k = 0; k < E; ++k) {
+    const int c = threadIdx.x + k * blockDim.x;  // rows here are at most 32 * 256
     v[k] = c < p.len ? ld(x[c]) : -tm_inf((A)0);
     mx = amax(mx, v[k]);
   }
   mx = block_all(mx, sh, true);
   A sum = 0;
   #pragma unroll
-  for (int k = 0; k < 32; ++k) {
-    if (threadIdx.x + (long long)k * blockDim.x < p.len) {
+  for (int k = 0; k < E; ++k) {
+    if (threadIdx.x + k * blockDim.x < p.len) {
       v[k] = v[k] - mx;
       const A e = exp(v[k]);
       sum += e;
@@ -1270,8 +1302,8 @@ extern "C" __global__ void __launch_bounds__(256) tm_br(const RowParams p) {
   sum = block_all(sum, sh, false);
   const A ls = log(sum);
   #pragma unroll
-  for (int k = 0; k < 32; ++k) {
-    const long long c = threadIdx.x + (long long)k * blockDim.x;
+  for (int k = 0; k < E; ++k) {
+    const int c = threadIdx.x + k * blockDim.x;  // rows here are at most 32 * 256
     if (c < p.len) o[c] = St<TX>::of(TM_LOG ? v[k] - ls : v[k] / sum);
   }
 }
@@ -1280,7 +1312,7 @@ extern "C" __global__ void __launch_bounds__(256) tm_br(const RowParams p) {
   ProgramSource p;
   p.name = lower(op_name(op)) + "_" + std::string(dtype_name(dt));
   p.source = std::move(s);
-  p.kernels = {"tm_w1", "tm_w2", "tm_w4", "tm_w8", "tm_w16", "tm_w32", "tm_b", "tm_br"};
+  p.kernels = row_kernel_names();
   return p;
 }
 
@@ -1343,23 +1375,23 @@ extern "C" __global__ void __launch_bounds__(256) tm_b(const RowParams p) {
     o[c] = St<TX>::of(affine(p, c, (ld(x[c]) - mean) * rstd));
 }
 // Block per row held in registers (rows up to 32 * blockDim): one read of x.
-extern "C" __global__ void __launch_bounds__(256) tm_br(const RowParams p) {
+template <int E> TM_DI void row_block(const RowParams& p) {
   __shared__ A sh[32];
   const TX* x = (const TX*)p.x + blockIdx.x * p.len;
   TX* o = (TX*)p.out + blockIdx.x * p.len;
-  A v[32];
+  A v[E];
   A sum = 0;
   #pragma unroll
-  for (int k = 0; k < 32; ++k) {
-    const long long c = threadIdx.x + (long long)k * blockDim.x;
+  for (int k = 0; k < E; ++k) {
+    const int c = threadIdx.x + k * blockDim.x;  // rows here are at most 32 * 256
     v[k] = c < p.len ? ld(x[c]) : (A)0;
     sum += v[k];
   }
   const A mean = block_all(sum, sh, false) / (A)p.len;
   A sq = 0;
   #pragma unroll
-  for (int k = 0; k < 32; ++k) {
-    if (threadIdx.x + (long long)k * blockDim.x < p.len) {
+  for (int k = 0; k < E; ++k) {
+    if (threadIdx.x + k * blockDim.x < p.len) {
       const A d = v[k] - mean;
       sq += d * d;
     }
@@ -1367,8 +1399,8 @@ extern "C" __global__ void __launch_bounds__(256) tm_br(const RowParams p) {
   const A var = block_all(sq, sh, false) / (A)p.len;
   const A rstd = (A)1 / sqrt(var + (A)p.eps);
   #pragma unroll
-  for (int k = 0; k < 32; ++k) {
-    const long long c = threadIdx.x + (long long)k * blockDim.x;
+  for (int k = 0; k < E; ++k) {
+    const int c = threadIdx.x + k * blockDim.x;  // rows here are at most 32 * 256
     if (c < p.len) o[c] = St<TX>::of(affine(p, c, (v[k] - mean) * rstd));
   }
 }
@@ -1377,7 +1409,7 @@ extern "C" __global__ void __launch_bounds__(256) tm_br(const RowParams p) {
   ProgramSource p;
   p.name = "layer_norm_" + std::string(dtype_name(dt)) + "_" + std::to_string(flags);
   p.source = std::move(s);
-  p.kernels = {"tm_w1", "tm_w2", "tm_w4", "tm_w8", "tm_w16", "tm_w32", "tm_b", "tm_br"};
+  p.kernels = row_kernel_names();
   return p;
 }
 

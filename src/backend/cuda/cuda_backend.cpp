@@ -142,10 +142,10 @@ class CudaBackend final : public Backend {
   double time_ms(Device d, const std::function<void()>& fn, int reps) override {
     return cuda::time_ms(ctx(d, "time_ms"), fn, reps);
   }
-  std::optional<NativeTiming> native_timing(std::string_view op, const Shape& shape, DType dt,
+  std::optional<NativeTiming> native_timing(std::string_view op, std::span<const ArrayRef> inputs,
                                             MatmulPrecision prec, int reps) override {
-    return cuda::native_timing(Runtime::get().device(0, "native_timing"), op, shape, dt, prec,
-                               reps);
+    if (inputs.empty()) return std::nullopt;
+    return cuda::native_timing(ctx(inputs[0].device, "native_timing"), op, inputs, prec, reps);
   }
 
  private:

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <complex>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -18,9 +19,20 @@
 
 namespace tmath::cuda {
 
+// Grid-stride kernels get at most this many blocks per SM (env TMATH_CUDA_BLOCKS_PER_SM
+// overrides it, for tuning).
+int64_t blocks_per_sm() {
+  static const int64_t v = [] {
+    const char* e = std::getenv("TMATH_CUDA_BLOCKS_PER_SM");
+    const long n = e ? std::strtol(e, nullptr, 10) : 0;
+    return n > 0 ? static_cast<int64_t>(n) : int64_t{32};
+  }();
+  return v;
+}
+
 unsigned grid_for(const DeviceContext& dc, int64_t work) {
   const int64_t blocks = (work + kThreads - 1) / kThreads;
-  const int64_t cap = int64_t{dc.props().sm_count} * 32;
+  const int64_t cap = int64_t{dc.props().sm_count} * blocks_per_sm();
   return static_cast<unsigned>(std::max<int64_t>(1, std::min(blocks, cap)));
 }
 

@@ -49,7 +49,7 @@ void random(DeviceContext& dc, OpCode op, const RandomArgs& args, const ArrayRef
 // profile.cpp: Backend::time_ms / native_timing
 double time_ms(DeviceContext& dc, const std::function<void()>& fn, int reps);
 std::optional<Backend::NativeTiming> native_timing(DeviceContext& dc, std::string_view op,
-                                                   const Shape& shape, DType dt,
+                                                   std::span<const ArrayRef> inputs,
                                                    MatmulPrecision prec, int reps);
 
 }  // namespace tmath::cuda

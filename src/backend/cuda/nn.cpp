@@ -12,7 +12,8 @@
 namespace tmath::cuda {
 namespace {
 
-// Launches kernel set {w1, w2, w4, w8, w16, w32, block, block in registers} for rows of p.len.
+// Launches kernel set {w1, w2, w4, w8, w16, w32, block, block in registers with 8,
+// 16, 32 elements per thread} (gen::row_kernel_names) for rows of p.len.
 void launch_rows(DeviceContext& dc, const char* op, const Program& prog, const RowParams& p) {
   if (p.rows == 0 || p.len == 0) return;
   if (p.len <= 1024) {
@@ -21,10 +22,11 @@ void launch_rows(DeviceContext& dc, const char* op, const Program& prog, const R
     const int64_t blocks = (p.rows + kThreads / 32 - 1) / (kThreads / 32);
     launch(op, prog[static_cast<size_t>(k)], static_cast<unsigned>(blocks), 1, kThreads, 0,
            dc.stream(), p);
+  } else if (p.len <= int64_t{32} * kThreads) {
+    const size_t k = p.len <= int64_t{8} * kThreads ? 7 : p.len <= int64_t{16} * kThreads ? 8 : 9;
+    launch(op, prog[k], static_cast<unsigned>(p.rows), 1, kThreads, 0, dc.stream(), p);
   } else {
-    const bool in_registers = p.len <= int64_t{32} * kThreads;
-    launch(op, prog[in_registers ? 7 : 6], static_cast<unsigned>(p.rows), 1, kThreads, 0,
-           dc.stream(), p);
+    launch(op, prog[6], static_cast<unsigned>(p.rows), 1, kThreads, 0, dc.stream(), p);
   }
 }
 

@@ -1,14 +1,16 @@
 // Profiling hooks of the cuda backend: device-clock timing with CUDA events and
-// the native references of `tmath profile` — cuBLAS called directly (its own
-// handle with default settings, buffers from cudaMalloc) and a device-to-device
-// cudaMemcpyAsync, the bandwidth yardstick for elementwise ops.
+// the native references of `tmath profile`, run on the engine's own input
+// arrays — cuBLAS called directly (its own handle with default settings), a
+// device-to-device cudaMemcpyAsync (the bandwidth yardstick for elementwise
+// ops) and the raw launch of the add kernel (the floor of per-op overhead).
 #include <algorithm>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "backend/cuda/codegen.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/params.h"
 #include "tmath/error.h"
 
 namespace tmath::cuda {
@@ -45,38 +47,6 @@ class Events {
   cudaEvent_t e0 = nullptr, e1 = nullptr;
 };
 
-// Random values in [-1, 1) in the dtype's bytes (non-zero data: a GEMM on zeros runs
-// faster than on real data).
-std::vector<char> random_bytes(DType dt, int64_t count) {
-  std::vector<char> out(static_cast<size_t>(count) * itemsize(dt));
-  std::mt19937 gen(42);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  for (int64_t i = 0; i < count; ++i) {
-    const float v = u(gen);
-    char* dst = out.data() + static_cast<size_t>(i) * itemsize(dt);
-    switch (dt) {
-      case DType::Float16: {
-        const Half h(v);
-        std::memcpy(dst, &h, sizeof h);
-        break;
-      }
-      case DType::BFloat16: {
-        const BFloat16 b(v);
-        std::memcpy(dst, &b, sizeof b);
-        break;
-      }
-      case DType::Float64: {
-        const double d = v;
-        std::memcpy(dst, &d, sizeof d);
-        break;
-      }
-      default:
-        std::memcpy(dst, &v, sizeof v);
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 double time_ms(DeviceContext& dc, const std::function<void()>& fn, int reps) {
@@ -93,24 +63,47 @@ double time_ms(DeviceContext& dc, const std::function<void()>& fn, int reps) {
 }
 
 std::optional<Backend::NativeTiming> native_timing(DeviceContext& dc, std::string_view op,
-                                                   const Shape& shape, DType dt,
+                                                   std::span<const ArrayRef> in,
                                                    MatmulPrecision prec, int reps) {
   const char* name = "native_timing";
   dc.make_current();
-  int64_t count = 1;
-  for (int64_t d : shape) count *= d;
-  const size_t nbytes = static_cast<size_t>(count) * itemsize(dt);
+  for (const ArrayRef& a : in) {
+    if (!a.is_contiguous())
+      throw ShapeError("[native_timing] the reference needs contiguous inputs");
+  }
+  const DType dt = in[0].dtype;
+  const size_t nbytes = static_cast<size_t>(in[0].size()) * itemsize(dt);
   if (op == "copy") {
-    DeviceBuffer src(nbytes, name), dst(nbytes, name);
-    TM_CUDA(name, cudaMemsetAsync(src.get(), 1, nbytes, dc.stream()));
+    DeviceBuffer dst(nbytes, name);
     auto fn = [&] {
-      TM_CUDA(name, cudaMemcpyAsync(dst.get(), src.get(), nbytes, cudaMemcpyDeviceToDevice,
+      TM_CUDA(name, cudaMemcpyAsync(dst.get(), in[0].data, nbytes, cudaMemcpyDeviceToDevice,
                                     dc.stream()));
     };
     for (int i = 0; i < 3; ++i) fn();
     return Backend::NativeTiming{"cudaMemcpy d2d", time_ms(dc, fn, reps)};
   }
-  if (op != "matmul" || shape.size() != 2 || shape[0] != shape[1]) return std::nullopt;
+  if (op == "launch" && in.size() == 2 && in[1].dtype == dt && in[1].size() == in[0].size()) {
+    // The engine's own contiguous add kernel launched directly: the per-op floor.
+    const Program& prog = dc.program(
+        gen::key(gen::Family::Binary, static_cast<uint32_t>(OpCode::Add),
+                 static_cast<uint32_t>(dt), static_cast<uint32_t>(dt)),
+        [&] { return gen::binary(OpCode::Add, dt, dt); }, name);
+    DeviceBuffer out(nbytes, name);
+    EwParams p{};
+    p.n = in[0].size();
+    p.ptr[0] = reinterpret_cast<unsigned long long>(out.get());
+    p.ptr[1] = reinterpret_cast<unsigned long long>(in[0].data);
+    p.ptr[2] = reinterpret_cast<unsigned long long>(in[1].data);
+    const unsigned grid = grid_for(dc, p.n);
+    auto fn = [&] { launch(name, prog[0], grid, 1, kThreads, 0, dc.stream(), p); };
+    for (int i = 0; i < 3; ++i) fn();
+    return Backend::NativeTiming{"cuLaunchKernel (add)", time_ms(dc, fn, reps)};
+  }
+  if (op != "matmul" || in.size() != 2 || in[0].ndim() != 2 || in[1].ndim() != 2 ||
+      in[0].shape[0] != in[0].shape[1] || in[1].shape[0] != in[0].shape[0] ||
+      in[1].shape[1] != in[0].shape[0] || in[1].dtype != dt) {
+    return std::nullopt;
+  }
   cudaDataType_t data;
   cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
   switch (dt) {
@@ -132,11 +125,9 @@ std::optional<Backend::NativeTiming> native_timing(DeviceContext& dc, std::strin
     default:
       return std::nullopt;
   }
-  const int n = static_cast<int>(shape[0]);
-  const std::vector<char> host = random_bytes(dt, count);
-  DeviceBuffer a(nbytes, name), b(nbytes, name), c(nbytes, name);
-  TM_CUDA(name, cudaMemcpy(a.get(), host.data(), nbytes, cudaMemcpyHostToDevice));
-  TM_CUDA(name, cudaMemcpy(b.get(), host.data(), nbytes, cudaMemcpyHostToDevice));
+  const int n = static_cast<int>(in[0].shape[0]);
+  DeviceBuffer c(nbytes, name);
+  // A handle with cuBLAS's default settings, as a user calling cuBLAS would have.
   cublasHandle_t h = nullptr;
   TM_CUBLAS(name, cublasCreate(&h));
   struct HandleGuard {
@@ -148,14 +139,14 @@ std::optional<Backend::NativeTiming> native_timing(DeviceContext& dc, std::strin
   const double one_d = 1.0, zero_d = 0.0;
   const void* alpha = dt == DType::Float64 ? static_cast<const void*>(&one_d) : &one_f;
   const void* beta = dt == DType::Float64 ? static_cast<const void*>(&zero_d) : &zero_f;
+  // Row-major C = A B as column-major C^T = B^T A^T.
   auto fn = [&] {
-    TM_CUBLAS(name, cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, alpha, b.get(), data, n,
-                                 a.get(), data, n, beta, c.get(), data, n, compute,
+    TM_CUBLAS(name, cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, alpha, in[1].data, data,
+                                 n, in[0].data, data, n, beta, c.get(), data, n, compute,
                                  CUBLAS_GEMM_DEFAULT));
   };
   for (int i = 0; i < 3; ++i) fn();
-  const double ms = time_ms(dc, fn, reps);
-  return Backend::NativeTiming{"cublasGemmEx", ms};
+  return Backend::NativeTiming{"cublasGemmEx", time_ms(dc, fn, reps)};
 }
 
 }  // namespace tmath::cuda

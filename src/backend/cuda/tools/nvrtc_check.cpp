@@ -3,6 +3,8 @@
 // the failures. Needs no GPU or driver, so CI runs it (ctest:
 // CudaCodegen.EveryProgramCompiles, with compute_90).
 //   tmath_cuda_codegen_check [sm_XY|compute_XY] [threads]
+//   tmath_cuda_codegen_check --dump NAME   print the source and PTX of the programs
+//                                          whose name contains NAME (e.g. tanh_float32)
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -88,7 +90,29 @@ std::vector<tmath::cuda::ProgramSource> all_programs() {
 
 }  // namespace
 
+// Prints source and PTX (compute_90) of the programs whose name contains `name`.
+int dump(const std::string& name) {
+  int found = 0;
+  for (const auto& p : all_programs()) {
+    if (p.name.find(name) == std::string::npos) continue;
+    ++found;
+    std::printf("// ==== %s: source ====\n%s\n// ==== %s: PTX ====\n%s\n", p.name.c_str(),
+                p.source.c_str(), p.name.c_str(),
+                tmath::cuda::compile_program(p, "--gpu-architecture=compute_90", "dump").c_str());
+  }
+  if (!found) std::fprintf(stderr, "no program name contains '%s'\n", name.c_str());
+  return found ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 2 && std::string(argv[1]) == "--dump") {
+    try {
+      return dump(argv[2]);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return 1;
+    }
+  }
   const std::string arch = argc > 1 ? argv[1] : "sm_90";
   const std::string opt = "--gpu-architecture=" + arch;
   unsigned threads = argc > 2 ? static_cast<unsigned>(std::atoi(argv[2]))
