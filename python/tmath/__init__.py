@@ -148,3 +148,239 @@ Tensor.cumsum = lambda self, axis=None: cumulative_sum(self, axis=axis)  # noqa:
 Tensor.to = lambda self, device: self.to_device(device)
 Tensor.__array_namespace__ = lambda self, /, *, api_version=None: __import__("tmath")
 Tensor.__iter__ = lambda self: (self[i] for i in range(len(self)))
+
+
+# ---- constants --------------------------------------------------------------------------
+import math as _math  # noqa: E402
+
+e = _math.e
+pi = _math.pi
+inf = _math.inf
+nan = _math.nan
+newaxis = None
+
+
+# ---- Array API functions composed from engine ops ------------------------------------------
+def astype(x, dtype, /, *, copy=True, device=None):
+    """Array API astype: `x` converted to `dtype` (a new tensor unless copy=False and nothing changes)."""
+    x = asarray(x)  # noqa: F405
+    r = x.astype(dtype, copy=copy)
+    return r if device is None else r.to_device(device)
+
+
+def _is_float(x):
+    return x.dtype.kind in ("real floating", "complex floating")
+
+
+def trunc(x, /):
+    """Rounds toward zero."""
+    x = asarray(x)  # noqa: F405
+    if not _is_float(x):
+        return x
+    return where(x < 0, ceil(x), floor(x))  # noqa: F405
+
+
+def signbit(x, /):
+    """True where the sign bit is set (including -0.0)."""
+    x = asarray(x)  # noqa: F405
+    if not _is_float(x):
+        return x < 0
+    return (x < 0) | ((x == 0) & (reciprocal(x) < 0))  # noqa: F405
+
+
+def copysign(x1, x2, /):
+    """|x1| with the sign of x2."""
+    return where(signbit(x2), -abs(x1), abs(x1))  # noqa: F405
+
+
+def logaddexp(x1, x2, /):
+    """log(exp(x1) + exp(x2)) without overflow."""
+    x1, x2 = asarray(x1), asarray(x2)  # noqa: F405
+    m = maximum(x1, x2)  # noqa: F405
+    return where(x1 == x2, m + _math.log(2.0), m + log1p(exp(-abs(x1 - x2))))  # noqa: F405
+
+
+def bitwise_and(x1, x2, /):
+    return asarray(x1) & x2  # noqa: F405
+
+
+def bitwise_or(x1, x2, /):
+    return asarray(x1) | x2  # noqa: F405
+
+
+def bitwise_xor(x1, x2, /):
+    return asarray(x1) ^ x2  # noqa: F405
+
+
+def bitwise_invert(x, /):
+    return ~asarray(x)  # noqa: F405
+
+
+def roll(x, /, shift, *, axis=None):
+    """Elements shifted along `axis` (flattened when None), wrapping around."""
+    x = asarray(x)  # noqa: F405
+    if axis is None:
+        return roll(reshape(x, (-1,)), shift, axis=0).reshape(x.shape)  # noqa: F405
+    shifts = shift if isinstance(shift, (tuple, list)) else (shift,)
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    if len(shifts) != len(axes):
+        raise ValueError("[roll] shift and axis must have the same length")
+    for s, ax in zip(shifts, axes):
+        n = x.shape[ax]
+        if n == 0:
+            continue
+        s %= n
+        if s:
+            lead = (slice(None),) * (ax % x.ndim)
+            x = concat([x[lead + (slice(n - s, None),)], x[lead + (slice(0, n - s),)]], axis=ax)  # noqa: F405
+    return x
+
+
+def tile(x, repetitions, /):
+    """x repeated `repetitions` times along each axis."""
+    x = asarray(x)  # noqa: F405
+    reps = tuple(repetitions)
+    nd = _builtins.max(x.ndim, len(reps))
+    reps = (1,) * (nd - len(reps)) + reps
+    shape = (1,) * (nd - x.ndim) + x.shape
+    x = reshape(x, shape)  # noqa: F405
+    # Interleave a new axis of size r before each axis, broadcast, then merge.
+    expanded = reshape(x, tuple(v for s in shape for v in (1, s)))  # noqa: F405
+    target = tuple(v for r, s in zip(reps, shape) for v in (r, s))
+    return reshape(broadcast_to(expanded, target), tuple(r * s for r, s in zip(reps, shape)))  # noqa: F405
+
+
+def meshgrid(*arrays, indexing="xy"):
+    """Coordinate tensors from 1-d tensors ('xy' or 'ij' indexing)."""
+    if indexing not in ("xy", "ij"):
+        raise ValueError("[meshgrid] indexing must be 'xy' or 'ij'")
+    xs = [reshape(asarray(a), (-1,)) for a in arrays]  # noqa: F405
+    n = len(xs)
+    shape = [x.shape[0] for x in xs]
+    if indexing == "xy" and n >= 2:
+        shape[0], shape[1] = shape[1], shape[0]
+    out = []
+    for i, x in enumerate(xs):
+        pos = i
+        if indexing == "xy" and n >= 2 and i < 2:
+            pos = 1 - i
+        s = [1] * n
+        s[pos] = x.shape[0]
+        out.append(broadcast_to(reshape(x, tuple(s)), tuple(shape)))  # noqa: F405
+    return out
+
+
+def unstack(x, /, *, axis=0):
+    """Tuple of the slices of x along `axis`."""
+    x = asarray(x)  # noqa: F405
+    ax = axis % x.ndim
+    lead = (slice(None),) * ax
+    return tuple(x[lead + (i,)] for i in range(x.shape[ax]))
+
+
+def count_nonzero(x, /, *, axis=None, keepdims=False):
+    return sum(astype(asarray(x) != 0, int64), axis=axis, keepdims=keepdims)  # noqa: F405
+
+
+def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
+    """n-th discrete difference along `axis`."""
+    x = asarray(x)  # noqa: F405
+    parts = [p for p in (prepend, x, append) if p is not None]
+    if len(parts) > 1:
+        x = concat([asarray(p) for p in parts], axis=axis)  # noqa: F405
+    ax = axis % x.ndim
+    lead = (slice(None),) * ax
+    for _ in range(n):
+        x = x[lead + (slice(1, None),)] - x[lead + (slice(None, -1),)]
+    return x
+
+
+def nonzero(x, /):
+    """Indices of the non-zero elements (data-dependent shape: evaluates x and counts on the host)."""
+    import numpy as _np
+
+    return tuple(asarray(i.astype(_np.int64)) for i in _np.nonzero(asarray(x).numpy()))  # noqa: F405
+
+
+def isclose(x1, x2, /, *, rtol=1e-5, atol=1e-8, equal_nan=False):
+    x1, x2 = asarray(x1), asarray(x2)  # noqa: F405
+    r = abs(x1 - x2) <= atol + rtol * abs(x2)  # noqa: F405
+    r = r | (x1 == x2)
+    if equal_nan:
+        r = r | (isnan(x1) & isnan(x2))  # noqa: F405
+    return r
+
+
+def allclose(x1, x2, /, *, rtol=1e-5, atol=1e-8, equal_nan=False) -> "_builtins.bool":
+    return _builtins.bool(all(isclose(x1, x2, rtol=rtol, atol=atol, equal_nan=equal_nan)).item())  # noqa: F405
+
+
+class finfo:
+    """Machine limits of a floating dtype (Array API finfo)."""
+
+    def __init__(self, type_):
+        dt = type_.dtype if isinstance(type_, Tensor) else type_
+        if not isinstance(dt, dtype):
+            dt = _dtype_from_name(str(dt) if not hasattr(dt, "name") else dt.name)
+        if dt.kind == "complex floating":
+            dt = float32 if dt == complex64 else float64  # noqa: F405
+        if dt.kind != "real floating":
+            raise ValueError(f"[finfo] not a floating dtype: {dt}")
+        self.dtype = dt
+        if dt == bfloat16:  # noqa: F405
+            self.bits, self.eps, self.max, self.min = 16, 2.0 ** -7, 3.3895313892515355e38, -3.3895313892515355e38
+            self.smallest_normal = 2.0 ** -126
+        else:
+            import numpy as _np
+
+            fi = _np.finfo(dt.name)
+            self.bits, self.eps = fi.bits, float(fi.eps)
+            self.max, self.min, self.smallest_normal = float(fi.max), float(fi.min), float(fi.smallest_normal)
+
+    def __repr__(self):
+        return f"finfo(dtype={self.dtype.name}, bits={self.bits}, eps={self.eps}, max={self.max})"
+
+
+class iinfo:
+    """Limits of an integer dtype (Array API iinfo)."""
+
+    def __init__(self, type_):
+        dt = type_.dtype if isinstance(type_, Tensor) else type_
+        if not isinstance(dt, dtype):
+            dt = _dtype_from_name(str(dt) if not hasattr(dt, "name") else dt.name)
+        if dt.kind not in ("signed integer", "unsigned integer"):
+            raise ValueError(f"[iinfo] not an integer dtype: {dt}")
+        self.dtype = dt
+        self.bits = dt.itemsize * 8
+        if dt.kind == "unsigned integer":
+            self.min, self.max = 0, 2 ** self.bits - 1
+        else:
+            self.min, self.max = -(2 ** (self.bits - 1)), 2 ** (self.bits - 1) - 1
+
+    def __repr__(self):
+        return f"iinfo(dtype={self.dtype.name}, min={self.min}, max={self.max})"
+
+
+class _NamespaceInfo:
+    """Array API inspection (__array_namespace_info__())."""
+
+    def capabilities(self):
+        return {"boolean indexing": True, "data-dependent shapes": False, "max dimensions": None}
+
+    def default_device(self):
+        return default_device()  # noqa: F405
+
+    def devices(self):
+        return [Device("cpu")]
+
+    def default_dtypes(self, *, device=None):
+        return {"real floating": float32, "complex floating": complex64,  # noqa: F405
+                "integral": int64, "indexing": int64}  # noqa: F405
+
+    def dtypes(self, *, device=None, kind=None):
+        ds = [d for d in _all_dtypes if kind is None or isdtype(d, kind)]
+        return {d.name: d for d in ds}
+
+
+def __array_namespace_info__():
+    return _NamespaceInfo()
