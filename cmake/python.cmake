@@ -54,7 +54,20 @@ set_target_properties(_tmath PROPERTIES
   LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/python/tmath
   INSTALL_RPATH "$ORIGIN")
 
+# Type stubs: stubgen imports tmath._tmath from the build tree, where an empty
+# tmath/__init__.py stands in for the package (the real one adds Python-level
+# methods to Tensor that do not belong in the extension's stub).
+set(_tmath_py_out ${CMAKE_BINARY_DIR}/python/tmath)
+file(WRITE ${_tmath_py_out}/__init__.py "")
+nanobind_add_stub(_tmath_stub
+  MODULE tmath._tmath
+  OUTPUT ${_tmath_py_out}/_tmath.pyi
+  MARKER_FILE ${_tmath_py_out}/py.typed
+  PYTHON_PATH ${CMAKE_BINARY_DIR}/python
+  DEPENDS _tmath)
+
 if(SKBUILD)
+  install(FILES ${_tmath_py_out}/_tmath.pyi ${_tmath_py_out}/py.typed DESTINATION tmath)
   # Wheel layout: tmath/__init__.py, tmath/_tmath*.so, tmath/libtmath.so (+ the CUDA plugin when built).
   install(TARGETS _tmath LIBRARY DESTINATION tmath)
   install(TARGETS tmath LIBRARY DESTINATION tmath)
@@ -70,5 +83,8 @@ else()
       COMMAND ${CMAKE_COMMAND} -E copy_if_different $<TARGET_FILE:_tmath>
               ${CMAKE_CURRENT_SOURCE_DIR}/python/tmath/$<TARGET_FILE_NAME:_tmath>
       COMMENT "Copying $<TARGET_FILE_NAME:_tmath> into python/tmath/")
+    add_custom_command(TARGET _tmath_stub POST_BUILD
+      COMMAND ${CMAKE_COMMAND} -E copy_if_different ${_tmath_py_out}/_tmath.pyi ${_tmath_py_out}/py.typed
+              ${CMAKE_CURRENT_SOURCE_DIR}/python/tmath/)
   endif()
 endif()

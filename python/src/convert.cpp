@@ -380,17 +380,47 @@ Tensor asarray(nb::handle h, std::optional<DType> dtype, std::optional<bool> cop
   return t;
 }
 
+namespace {
+// Weakly typed 0-d constants of recently used Python floats and ints (x * 2.0 in
+// a loop makes no new tensor per call). Entries are evaluated, immutable CPU
+// scalars; the cache holds a reference, so their buffers are never donated.
+// Guarded by the GIL (to_tensor runs with it held). Never freed: no tensor
+// destructor runs during static destruction, after the engine is gone.
+struct ScalarEntry {
+  int kind = -1;  // 0 float, 1 int
+  uint64_t bits = 0;
+  Tensor t;
+};
+constexpr size_t kScalarCache = 64;
+ScalarEntry* scalar_cache() {
+  static auto* cache = new ScalarEntry[kScalarCache];
+  return cache;
+}
+template <class T>
+Tensor cached_scalar(T v, int kind) {
+  uint64_t b;
+  std::memcpy(&b, &v, sizeof(b));
+  uint64_t hsh = (b ^ (b >> 31) ^ (b >> 47)) * 0x9E3779B97F4A7C15ull;
+  ScalarEntry& e = scalar_cache()[(hsh >> 58) & (kScalarCache - 1)];
+  if (e.kind == kind && e.bits == b) return e.t;
+  e.t = Tensor(tmath::Scalar(v));
+  e.kind = kind;
+  e.bits = b;
+  return e.t;
+}
+}  // namespace
+
 Tensor to_tensor(nb::handle h, const char* op) {
   PyObject* o = h.ptr();
   if (Py_TYPE(o) == g_tensor_type) return tensor_ref(h);
-  if (PyFloat_CheckExact(o)) return Tensor(tmath::Scalar(PyFloat_AS_DOUBLE(o)));
+  if (PyFloat_CheckExact(o)) return cached_scalar<double>(PyFloat_AS_DOUBLE(o), 0);
   if (PyBool_Check(o)) return Tensor(tmath::Scalar(o == Py_True));
   if (PyLong_Check(o)) {
     int overflow = 0;
     long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
     if (overflow)
       throw_overflow("[" + std::string(op) + "] Python int too large for int64");
-    return Tensor(tmath::Scalar(static_cast<int64_t>(v)));
+    return cached_scalar<int64_t>(static_cast<int64_t>(v), 1);
   }
   if (PyFloat_Check(o)) return Tensor(tmath::Scalar(PyFloat_AsDouble(o)));
   if (PyComplex_Check(o))
