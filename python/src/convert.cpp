@@ -553,6 +553,22 @@ Tensor mask_positions(const Tensor& mask) {
   return tmath::from_data(pos.data(), {static_cast<int64_t>(pos.size())}, tmath::int64, tmath::kCPU);
 }
 
+// take() with NumPy's bounds rule (take wraps negatives; out-of-range raises).
+Tensor take_checked(const Tensor& t, const Tensor& k, int axis) {
+  if (!tmath::is_integral(k.dtype()))
+    throw tmath::DTypeError("[__getitem__] array indices must be integers or booleans, got " +
+                            std::string(tmath::dtype_name(k.dtype())));
+  if (t.ndim() == 0) throw tmath::ShapeError("[__getitem__] cannot index a 0-d tensor with an array");
+  int64_t n = t.shape()[axis];
+  bool bad = k.size() > 0 && nogil([&] {
+    return tmath::any(tmath::logical_or(tmath::greater_equal(k, Tensor(n)), tmath::less(k, Tensor(-n)))).item<bool>();
+  });
+  if (bad)
+    throw tmath::ShapeError("[__getitem__] index out of bounds for axis " + std::to_string(axis) + " with size " +
+                            std::to_string(n));
+  return nogil([&] { return tmath::take(t, k, axis); });
+}
+
 }  // namespace
 
 Tensor getitem(const Tensor& t, nb::handle key) {
@@ -590,22 +606,40 @@ Tensor getitem(const Tensor& t, nb::handle key) {
         if (ks.empty()) return nogil([&] { return tmath::index(t, {tmath::newaxis}); });  // x[True]
         return nogil([&] { return tmath::take(tmath::reshape(t, flat), pos, 0); });
       }
-      if (!tmath::is_integral(k.dtype()))
-        throw tmath::DTypeError("[__getitem__] array indices must be integers or booleans, got " +
-                                std::string(tmath::dtype_name(k.dtype())));
-      if (t.ndim() == 0) throw tmath::ShapeError("[__getitem__] cannot index a 0-d tensor with an array");
-      // Bounds check (take wraps negatives; out-of-range must raise).
-      int64_t n = t.shape()[0];
-      Tensor kk = k;
-      bool bad = nogil([&] {
-        return tmath::any(tmath::logical_or(tmath::greater_equal(kk, Tensor(n)), tmath::less(kk, Tensor(-n))))
-            .item<bool>();
-      });
-      if (bad) throw tmath::ShapeError("[__getitem__] index out of bounds for axis 0 with size " + std::to_string(n));
-      return nogil([&] { return tmath::take(t, kk, 0); });
+      return take_checked(t, k, 0);
+    }
+    // One integer array among slices and an ellipsis: x[:, [0, 2]], x[..., idx].
+    int array_pos = -1, ellipsis_pos = -1, n_arrays = 0;
+    bool simple = true;
+    for (size_t j = 0; j < entries.size(); ++j) {
+      PyObject* o = entries[j].ptr();
+      if (o == Py_Ellipsis) {
+        ellipsis_pos = static_cast<int>(j);
+      } else if (!PySlice_Check(o)) {
+        if (is_basic_entry(entries[j])) simple = false;  // an int or None next to the array
+        else {
+          array_pos = static_cast<int>(j);
+          ++n_arrays;
+        }
+      }
+    }
+    if (simple && n_arrays == 1) {
+      Tensor k = to_tensor(entries[array_pos], "__getitem__");
+      if (k.dtype() == tmath::bool_)
+        throw tmath::UnsupportedError("[__getitem__] a boolean mask is only supported as the whole key so far");
+      std::vector<tmath::Index> idx;
+      for (size_t j = 0; j < entries.size(); ++j)
+        idx.push_back(static_cast<int>(j) == array_pos ? tmath::Index(tmath::Slice()) : to_index(entries[j]));
+      int axis = (ellipsis_pos < 0 || array_pos < ellipsis_pos)
+                     ? array_pos
+                     : t.ndim() - static_cast<int>(entries.size() - static_cast<size_t>(array_pos));
+      if (axis < 0 || axis >= t.ndim()) throw tmath::ShapeError("[__getitem__] too many indices for the tensor");
+      Tensor base = nogil([&] { return tmath::index(t, idx); });
+      return take_checked(base, k, axis);
     }
     throw tmath::UnsupportedError(
-        "[__getitem__] mixing array indices with other index entries is not supported yet");
+        "[__getitem__] this combination of array indices with other index entries is not supported yet "
+        "(supported: one integer array among slices/ellipsis, or one boolean mask as the whole key)");
   } catch (const tmath::ShapeError& e) {
     throw nb::index_error(e.what());
   }

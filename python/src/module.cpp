@@ -60,6 +60,9 @@ void bind_errors(nb::module_& m) {
       PyErr_SetString(g_value, e.what());
     } catch (const tmath::Error& e) {
       PyErr_SetString(g_error, e.what());
+    } catch (const std::bad_cast&) {
+      // nb::cast<T>() of an argument of the wrong Python type.
+      PyErr_SetString(PyExc_TypeError, "argument of an unsupported type (conversion failed)");
     }
   });
 }

@@ -97,7 +97,7 @@ FUNCS = ["add", "multiply", "divide", "matmul", "reshape", "sum", "mean", "max",
          "tensordot", "split", "pad", "cumulative_sum", "linspace", "astype_", "getitem"]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=int(__import__("os").environ.get("TMATH_FUZZ_EXAMPLES", "400")), deadline=None)
 @given(st.sampled_from(FUNCS), st.lists(values, max_size=3), st.dictionaries(
     st.sampled_from(["axis", "dtype", "keepdims", "k"]), values, max_size=2))
 def test_fuzz_calls(name, args, kwargs):

@@ -32,6 +32,17 @@ def test_integer_array_and_mask_indexing():
     check(t[rows], a[rows])
 
 
+@pytest.mark.parametrize("key", [
+    (slice(None), [0, 2]), (Ellipsis, [3, 0, -1]), (slice(1, None), np.array([0, -1])),
+    (slice(None), slice(None), [3]), ([1, 0], Ellipsis), (slice(None, None, -1), [2, 2, 0]),
+    (Ellipsis, [[0, 1], [2, 3]]),
+], ids=repr)
+def test_one_array_among_slices(key):
+    check(tm.asarray(A)[key], A[key])
+    with pytest.raises(IndexError):
+        tm.asarray(A)[(slice(None), [0, 3])]
+
+
 def test_index_errors():
     t = tm.asarray(A)
     with pytest.raises(IndexError):
