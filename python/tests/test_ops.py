@@ -19,7 +19,9 @@ UNARY_POS = {"log": np.log, "log2": np.log2, "log10": np.log10, "sqrt": np.sqrt,
 def test_unary(name, dt, rng):
     a = (rng.standard_normal((4, 5)) * 2).astype(dt)
     rtol = 1e-5 if dt == "float32" else 1e-12
-    check(getattr(tm, name)(tm.asarray(a)), UNARY_FLOAT[name](a), rtol=rtol, atol=1e-6)
+    with np.errstate(invalid="ignore"):  # log1p(x < -1) is NaN in both
+        expected = UNARY_FLOAT[name](a)
+    check(getattr(tm, name)(tm.asarray(a)), expected, rtol=rtol, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", sorted(UNARY_POS))
