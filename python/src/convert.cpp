@@ -676,9 +676,10 @@ void bind_dtypes(nb::module_& m) {
              }
              return false;
            })
+      // Pickled by reference to the module attribute (tmath._tmath.float32, ...).
       .def("__reduce__", [](const PyDType& d) {
-        return nb::make_tuple(nb::module_::import_("tmath").attr("_dtype_from_name"),
-                              nb::make_tuple(std::string(tmath::dtype_name(d.dt))));
+        std::string name(tmath::dtype_name(d.dt));
+        return name == "bool" ? std::string("bool_") : name;
       });
   for (int i = 0; i < tmath::kNumDTypes; ++i) {
     DType dt = static_cast<DType>(i);

@@ -23,6 +23,19 @@ def test_dtype_objects():
     assert tm.isdtype(tm.float32, ("real floating", "complex floating"))
     x = tm.zeros((2,), dtype=tm.int16)
     assert x.dtype is tm.int16
+    import pickle
+
+    assert pickle.loads(pickle.dumps(tm.float32)) is tm.float32
+    assert pickle.loads(pickle.dumps(tm.bool)) is tm.bool
+
+
+def test_tensor_unhashable_and_none_comparison():
+    t = tm.ones((3,))
+    with pytest.raises(TypeError):
+        hash(t)
+    assert (t == None) is False and (t != None) is True  # noqa: E711
+    with pytest.raises(TypeError):
+        t + None
 
 
 @pytest.mark.parametrize("name", NP_DTYPES)
