@@ -77,6 +77,91 @@ Tensor scalar_of(const Tensor& t, const char* op) {
   return t;
 }
 
+// Buffer protocol (memoryview(t), np.frombuffer): a view of the evaluated CPU
+// buffer, no copy. Shape and byte strides live in view->internal.
+const char* buffer_format(DType dt) {
+  switch (dt) {
+    case tmath::bool_: return "?";
+    case tmath::int8: return "b";
+    case tmath::int16: return "h";
+    case tmath::int32: return "i";
+    case tmath::int64: return "q";
+    case tmath::uint8: return "B";
+    case tmath::float16: return "e";
+    case tmath::float32: return "f";
+    case tmath::float64: return "d";
+    case tmath::complex64: return "Zf";
+    case tmath::complex128: return "Zd";
+    default: return nullptr;  // bfloat16 has no struct format
+  }
+}
+
+int tensor_getbuffer(PyObject* self, Py_buffer* view, int flags) {
+  try {
+    Tensor t = *nb::inst_ptr<Tensor>(self);
+    const char* fmt = buffer_format(t.dtype());
+    if (!fmt) {
+      PyErr_SetString(PyExc_BufferError, "[buffer] bfloat16 has no buffer-protocol format (use __dlpack__)");
+      return -1;
+    }
+    if (t.device().type != tmath::DeviceType::CPU) {
+      PyErr_SetString(PyExc_BufferError, "[buffer] only CPU tensors export the buffer protocol");
+      return -1;
+    }
+    {
+      nb::gil_scoped_release g;
+      t.eval();
+    }
+    int nd = t.ndim();
+    auto* dims = static_cast<Py_ssize_t*>(PyMem_Malloc(sizeof(Py_ssize_t) * (2 * nd + 1)));
+    if (!dims) {
+      PyErr_NoMemory();
+      return -1;
+    }
+    const auto& st = t.strides();
+    Py_ssize_t isz = static_cast<Py_ssize_t>(t.itemsize());
+    for (int i = 0; i < nd; ++i) {
+      dims[i] = static_cast<Py_ssize_t>(t.shape()[i]);
+      dims[nd + i] = static_cast<Py_ssize_t>(st[i]) * isz;
+    }
+    view->buf = t.data_ptr();
+    view->obj = Py_NewRef(self);  // the wrapper keeps the tensor (and its buffer) alive
+    view->len = static_cast<Py_ssize_t>(t.nbytes());
+    view->itemsize = isz;
+    view->readonly = 0;
+    view->format = (flags & PyBUF_FORMAT) ? const_cast<char*>(fmt) : nullptr;
+    view->ndim = nd;
+    view->shape = dims;
+    view->strides = dims + nd;
+    view->suboffsets = nullptr;
+    view->internal = dims;
+    bool contiguous = t.is_contiguous();
+    if ((flags & PyBUF_ANY_CONTIGUOUS) == PyBUF_ANY_CONTIGUOUS || (flags & PyBUF_C_CONTIGUOUS) == PyBUF_C_CONTIGUOUS ||
+        (flags & PyBUF_STRIDES) != PyBUF_STRIDES) {
+      if (!contiguous) {
+        PyMem_Free(dims);
+        Py_CLEAR(view->obj);
+        PyErr_SetString(PyExc_BufferError, "[buffer] tensor is not contiguous (use numpy() or copy())");
+        return -1;
+      }
+      if ((flags & PyBUF_STRIDES) != PyBUF_STRIDES) view->strides = nullptr;
+    }
+    if ((flags & PyBUF_ND) != PyBUF_ND) view->shape = nullptr;
+    return 0;
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_BufferError, e.what());
+    return -1;
+  }
+}
+
+void tensor_releasebuffer(PyObject*, Py_buffer* view) { PyMem_Free(view->internal); }
+
+PyType_Slot tensor_slots[] = {
+    {Py_bf_getbuffer, reinterpret_cast<void*>(tensor_getbuffer)},
+    {Py_bf_releasebuffer, reinterpret_cast<void*>(tensor_releasebuffer)},
+    {0, nullptr},
+};
+
 }  // namespace
 
 void bind_tensor(nb::module_& m) {
@@ -101,7 +186,7 @@ void bind_tensor(nb::module_& m) {
         return false;
       });
 
-  auto cls = nb::class_<Tensor>(m, "Tensor",
+  auto cls = nb::class_<Tensor>(m, "Tensor", nb::type_slots(tensor_slots),
                                 "An n-dimensional array. Ops are recorded lazily and evaluated on demand "
                                 "(eval(), item(), tolist(), numpy(), repr()).");
   g_tensor_type = reinterpret_cast<PyTypeObject*>(cls.ptr());

@@ -91,3 +91,21 @@ def test_readonly_numpy_import():
     a.setflags(write=False)
     t = tm.asarray(a)
     assert t.sum().item() == 6.0
+
+
+def test_buffer_protocol_zero_copy():
+    t = tm.arange(6, dtype=tm.float32).reshape(2, 3)
+    m = memoryview(t)
+    assert m.shape == (2, 3) and m.strides == (12, 4) and m.format == "f"
+    assert m.tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+    a = np.frombuffer(t, dtype=np.float32)
+    assert ptr(a) == ptr(t.numpy())
+    # Strided views export their strides; consumers asking for C-contiguity get BufferError.
+    mv = memoryview(t.T)
+    assert mv.strides == (4, 12) and mv.tolist() == [[0.0, 3.0], [1.0, 4.0], [2.0, 5.0]]
+    with pytest.raises(BufferError):
+        np.frombuffer(t.T, dtype=np.float32)
+    with pytest.raises(BufferError):
+        memoryview(tm.ones((2,), dtype=tm.bfloat16))
+    assert memoryview(tm.asarray([True, False])).tolist() == [True, False]
+    assert memoryview(tm.asarray([1 + 2j], dtype=tm.complex128)).format == "Zd"
