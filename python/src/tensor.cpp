@@ -236,7 +236,13 @@ void bind_tensor(nb::module_& m) {
       .def(
           "__dlpack__",
           [](const Tensor& t, nb::kwargs kwargs) {
-            nb::object a = nb::cast(export_ndarray(t));
+            Tensor src = t;
+            // copy=True: export a private copy (the view exporter cannot copy itself).
+            if (kwargs.contains("copy") && kwargs["copy"].ptr() == Py_True) {
+              src = nogil([&] { return tmath::copy(t).eval(); });
+              kwargs["copy"] = nb::none();
+            }
+            nb::object a = nb::cast(export_ndarray(src));
             return a.attr("__dlpack__")(**kwargs);
           },
           nb::arg("kwargs"), "DLPack capsule of this (evaluated, CPU) tensor; no copy.")

@@ -59,6 +59,11 @@ def test_dlpack_versioned_capsule():
     assert type(cap).__name__ == "PyCapsule"
     cap0 = t.__dlpack__()
     assert type(cap0).__name__ == "PyCapsule"
+    # copy=True exports a private copy; copy=False/None share the buffer.
+    a = np.from_dlpack(t, copy=True)
+    assert ptr(a) != ptr(t.numpy())
+    np.testing.assert_array_equal(a, np.ones(3, np.float32))
+    assert ptr(np.from_dlpack(t, copy=False)) == ptr(t.numpy())
 
 
 @pytest.mark.parametrize("dt", ["bool", "int8", "int16", "int32", "int64", "uint8", "float16", "float32",
