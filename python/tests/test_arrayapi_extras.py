@@ -85,3 +85,26 @@ def test_threads_run_concurrently_without_deadlock(rng):
     assert not errors
     for i in range(4):
         np.testing.assert_allclose(results[i], arrays[i] * 50, rtol=1e-4, atol=1e-3)
+
+
+def test_inverse_hyperbolic_and_repeat(rng):
+    x = rng.uniform(-5, 5, 50)
+    check(tm.asinh(x), np.arcsinh(x), rtol=1e-12, atol=1e-15)
+    check(tm.asinh(np.array([1e-10, -1e-12])), np.arcsinh([1e-10, -1e-12]), rtol=1e-12, atol=0)
+    y = rng.uniform(1, 50, 50)
+    check(tm.acosh(y), np.arccosh(y), rtol=1e-12)
+    z = rng.uniform(-0.99, 0.99, 50)
+    check(tm.atanh(z), np.arctanh(z), rtol=1e-12, atol=1e-15)
+    a = np.arange(6).reshape(2, 3)
+    check(tm.repeat(a, 2), np.repeat(a, 2))
+    check(tm.repeat(a, 3, axis=1), np.repeat(a, 3, axis=1))
+    check(tm.repeat(a, 2, axis=0), np.repeat(a, 2, axis=0))
+
+
+def test_cumulative_include_initial():
+    a = np.arange(1, 7, dtype=np.float64).reshape(2, 3)
+    check(tm.cumulative_sum(a, axis=1, include_initial=True),
+          np.concatenate([np.zeros((2, 1)), np.cumsum(a, axis=1)], axis=1))
+    check(tm.cumulative_prod(a, axis=0, include_initial=True),
+          np.concatenate([np.ones((1, 3)), np.cumprod(a, axis=0)], axis=0))
+    check(tm.cumsum(tm.asarray([1, 2, 3])), np.cumsum([1, 2, 3]))

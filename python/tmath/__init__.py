@@ -384,3 +384,76 @@ class _NamespaceInfo:
 
 def __array_namespace_info__():
     return _NamespaceInfo()
+
+
+def asinh(x, /):
+    """Inverse hyperbolic sine (composed: sign(x) * log1p(|x| + x^2 / (1 + sqrt(1 + x^2))))."""
+    x = asarray(x)  # noqa: F405
+    a = abs(x)  # noqa: F405
+    return sign(x) * log1p(a + a * a / (1 + sqrt(1 + a * a)))  # noqa: F405
+
+
+def acosh(x, /):
+    """Inverse hyperbolic cosine (composed: log(x + sqrt(x - 1) * sqrt(x + 1)))."""
+    x = asarray(x)  # noqa: F405
+    return log(x + sqrt(x - 1) * sqrt(x + 1))  # noqa: F405
+
+
+def atanh(x, /):
+    """Inverse hyperbolic tangent (composed: 0.5 * log1p(2x / (1 - x)))."""
+    x = asarray(x)  # noqa: F405
+    return 0.5 * log1p(2 * x / (1 - x))  # noqa: F405
+
+
+arcsinh = asinh
+arccosh = acosh
+arctanh = atanh
+
+
+def repeat(x, repeats, /, *, axis=None):
+    """Each element repeated `repeats` (an int) times along `axis` (flattened when None)."""
+    if not isinstance(repeats, int):
+        raise NotImplementedError("[repeat] only an integer repeat count is supported so far")
+    x = asarray(x)  # noqa: F405
+    if axis is None:
+        x = reshape(x, (-1,))  # noqa: F405
+        axis = 0
+    ax = axis % x.ndim
+    e = expand_dims(x, axis=ax + 1)  # noqa: F405
+    shape = list(e.shape)
+    shape[ax + 1] = repeats
+    out = list(x.shape)
+    out[ax] *= repeats
+    return reshape(broadcast_to(e, tuple(shape)), tuple(out))  # noqa: F405
+
+
+_cumulative_sum = cumulative_sum  # noqa: F405
+_cumulative_prod = cumulative_prod  # noqa: F405
+
+
+def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):  # noqa: F811
+    """Cumulative sum along `axis`; include_initial prepends the zero."""
+    r = _cumulative_sum(x, axis=axis, dtype=dtype)
+    if include_initial:
+        ax = -1 if axis is None else axis
+        shape = list(r.shape)
+        shape[ax] = 1
+        r = concat([zeros(tuple(shape), dtype=r.dtype), r], axis=ax)  # noqa: F405
+    return r
+
+
+def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False):  # noqa: F811
+    """Cumulative product along `axis`; include_initial prepends the one."""
+    r = _cumulative_prod(x, axis=axis, dtype=dtype)
+    if include_initial:
+        ax = -1 if axis is None else axis
+        shape = list(r.shape)
+        shape[ax] = 1
+        r = concat([ones(tuple(shape), dtype=r.dtype), r], axis=ax)  # noqa: F405
+    return r
+
+
+cumsum = cumulative_sum
+cumprod = cumulative_prod
+Tensor.cumulative_sum = _method(cumulative_sum)
+Tensor.cumulative_prod = _method(cumulative_prod)
