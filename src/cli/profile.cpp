@@ -21,6 +21,7 @@
 #include "cli/cli.h"
 #include "cli/json.h"
 #include "cli/reference.h"
+#include "core/tensor_impl.h"
 #include "tmath/backend.h"
 #include "tmath/error.h"
 #include "tmath/memory.h"
@@ -462,9 +463,8 @@ EngineResult measure_engine(const Case& c, const std::vector<Tensor>& in, const 
 // The native reference of a case on a device backend, timed by the device: the
 // backend's library called directly (matmul) or a device-to-device copy of one
 // input (elementwise and row ops: the bandwidth yardstick).
-ArrayRef array_ref(const Tensor& t) {
-  return ArrayRef{t.data_ptr(), t.dtype(), t.shape(), t.strides(), t.device()};
-}
+// The engine's view of an evaluated tensor (a device address for device tensors).
+ArrayRef array_ref(const Tensor& t) { return t.impl()->ref(); }
 
 NativeResult measure_native_device(const Case& c, const std::vector<Tensor>& in, Backend& be,
                                    const Budget& budget) {

@@ -192,7 +192,7 @@ TM_SHFL(tm_shfl_xor, __shfl_xor_sync)
 
 std::string build_prelude() {
   std::string s = "// tmath CUDA kernels (generated)\n";
-  s += TM_XSTR(TM_EW_PARAMS) "\n" TM_XSTR(TM_RED_PARAMS) "\n" TM_XSTR(TM_AXIS_PARAMS) "\n" TM_XSTR(
+  s += TM_XSTR(TM_EW_PARAMS) "\n" TM_XSTR(TM_EWC_PARAMS) "\n" TM_XSTR(TM_RED_PARAMS) "\n" TM_XSTR(TM_AXIS_PARAMS) "\n" TM_XSTR(
       TM_ROW_PARAMS) "\n" TM_XSTR(TM_TAKE_PARAMS) "\n" TM_XSTR(TM_RAND_PARAMS) "\n" TM_XSTR(TM_MM_PARAMS) "\n";
   s += kPrelude;
   return s;
@@ -566,7 +566,7 @@ std::string ew_kernels(int nin, int vec) {
   };
   const std::string tid = "blockIdx.x * (long long)blockDim.x + threadIdx.x";
   // Contiguous (inputs contiguous or single elements).
-  s += "extern \"C\" __global__ void __launch_bounds__(256) tm_c(const EwParams p) {\n" + ptrs() +
+  s += "extern \"C\" __global__ void __launch_bounds__(256) tm_c(const EwcParams p) {\n" + ptrs() +
        "  const long long step = (long long)gridDim.x * blockDim.x;\n"
        "  for (long long i = " +
        tid + "; i < p.n; i += step) {\n";
@@ -577,7 +577,7 @@ std::string ew_kernels(int nin, int vec) {
   s += "    o[i] = tm_call(" + args("a") + (nin ? ", " : "") + "i);\n  }\n}\n";
   // Vectorised contiguous.
   const std::string V = std::to_string(vec);
-  s += "extern \"C\" __global__ void __launch_bounds__(256) tm_v(const EwParams p) {\n" + ptrs() +
+  s += "extern \"C\" __global__ void __launch_bounds__(256) tm_v(const EwcParams p) {\n" + ptrs() +
        "  const long long step = (long long)gridDim.x * blockDim.x;\n"
        "  const long long nv = p.n / " +
        V +
@@ -1003,7 +1003,7 @@ extern "C" __global__ void __launch_bounds__(256) tm_col(const RedParams p) {
   for (long long r = r0; r < r1; ++r) acc = comb(acc, conv(x[red_off(p, r)]));
   emit(p, j, s, acc);
 }
-// Combines the splits of each output in order.
+// Combines the splits of each output in order (one thread per output).
 extern "C" __global__ void __launch_bounds__(256) tm_finish(const RedParams p) {
   const long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x;
   if (j >= p.n_out) return;
@@ -1012,12 +1012,23 @@ extern "C" __global__ void __launch_bounds__(256) tm_finish(const RedParams p) {
   for (long long s = 1; s < p.splits; ++s) acc = comb(acc, part[s * p.n_out + j]);
   ((TO*)p.out)[j] = store(acc);
 }
+// Combines the splits of output blockIdx.x with a block (few outputs, many splits):
+// a fixed assignment of splits to threads and a fixed tree, so still deterministic.
+extern "C" __global__ void __launch_bounds__(256) tm_finish_block(const RedParams p) {
+  __shared__ A sh[32];
+  const long long j = blockIdx.x;
+  const A* part = (const A*)p.partial;
+  A acc = ident();
+  for (long long s = threadIdx.x; s < p.splits; s += blockDim.x) acc = comb(acc, part[s * p.n_out + j]);
+  acc = tm_block_reduce(acc, sh, [](A a, A b) { return comb(a, b); });
+  if (threadIdx.x == 0) ((TO*)p.out)[j] = store(acc);
+}
 )";
   ProgramSource p;
   p.name =
       lower(op_name(op)) + "_" + std::string(dtype_name(in)) + "_" + std::string(dtype_name(out));
   p.source = std::move(s);
-  p.kernels = {"tm_row_warp", "tm_row_block", "tm_col", "tm_finish"};
+  p.kernels = {"tm_row_warp", "tm_row_block", "tm_col", "tm_finish", "tm_finish_block"};
   return p;
 }
 

@@ -120,7 +120,7 @@ void run(DeviceContext& dc, const char* op, const Program& prog, const Operands&
     launch_strided(dc, op, prog, ops, c, 0, {0, 0, 0, 0});
     return;
   }
-  EwParams p{};
+  EwcParams p{};
   p.n = n;
   size_t max_isz = 0;
   for (int k = 0; k < ops.count; ++k) {

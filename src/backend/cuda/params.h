@@ -18,6 +18,15 @@
     unsigned long long bits[2]; /* fill: the value's bytes */                            \
   };
 
+// Contiguous elementwise kernels (tm_c, tm_v): the small subset of EwParams they
+// read, so a launch copies 48 bytes of parameters instead of about 400.
+#define TM_EWC_PARAMS                                                                    \
+  struct EwcParams {                                                                     \
+    long long n;                                                                         \
+    unsigned long long ptr[4];                                                           \
+    long long scalar_mask; /* bit k: input k is one element */                           \
+  };
+
 // Reductions over arbitrary axes: output j (row-major over the kept dims) reduces
 // the elements r in [0, n_red); splits > 1 writes partial results first.
 #define TM_RED_PARAMS                            \
@@ -75,6 +84,7 @@
 
 namespace tmath::cuda {
 TM_EW_PARAMS
+TM_EWC_PARAMS
 TM_RED_PARAMS
 TM_AXIS_PARAMS
 TM_ROW_PARAMS

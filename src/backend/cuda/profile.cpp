@@ -89,7 +89,7 @@ std::optional<Backend::NativeTiming> native_timing(DeviceContext& dc, std::strin
                  static_cast<uint32_t>(dt), static_cast<uint32_t>(dt)),
         [&] { return gen::binary(OpCode::Add, dt, dt); }, name);
     DeviceBuffer out(nbytes, name);
-    EwParams p{};
+    EwcParams p{};
     p.n = in[0].size();
     p.ptr[0] = reinterpret_cast<unsigned long long>(out.get());
     p.ptr[1] = reinterpret_cast<unsigned long long>(in[0].data);

@@ -224,9 +224,16 @@ void reduce(DeviceContext& dc, OpCode op, const ArrayRef& x, std::span<const int
     launch(name, prog[2], static_cast<unsigned>(ceil_div(n_out, kThreads)),
            static_cast<unsigned>(splits), kThreads, 0, dc.stream(), p);
   }
-  if (splits > 1)
-    launch(name, prog[3], static_cast<unsigned>(ceil_div(n_out, kThreads)), 1, kThreads, 0,
-           dc.stream(), p);
+  if (splits > 1) {
+    // Many splits per output and few outputs: a block per output combines them
+    // (a thread walking 1000 partials one after another is latency-bound).
+    if (splits >= 64 && n_out <= 4096) {
+      launch(name, prog[4], static_cast<unsigned>(n_out), 1, kThreads, 0, dc.stream(), p);
+    } else {
+      launch(name, prog[3], static_cast<unsigned>(ceil_div(n_out, kThreads)), 1, kThreads, 0,
+             dc.stream(), p);
+    }
+  }
 }
 
 void arg_reduce(DeviceContext& dc, OpCode op, const ArrayRef& x, int axis, const ArrayRef& out) {
