@@ -180,20 +180,21 @@ class TMATH_API Backend {
   // device's own clock over `reps` back-to-back calls after one synchronisation.
   // Default: wall time of the calls plus a final synchronize(d), divided by reps.
   virtual double time_ms(Device d, const std::function<void()>& fn, int reps);
-  // The backend's native library called directly on one profile case, timed
-  // like time_ms, on the engine's own input arrays (contiguous, on this backend's
-  // device): "matmul" (inputs a, b of shape (n, n); cuBLAS on CUDA), "copy" (input
-  // x: a device-to-device copy of its bytes), "launch" (inputs a, b: the raw
-  // launch of the backend's add kernel, the floor of per-op overhead). Returns
-  // the reference's name and milliseconds per call, or nothing when the backend
-  // has no such reference.
-  struct NativeTiming {
+  // The backend's native library called directly on one profile case, on the
+  // engine's own input arrays (contiguous, on this backend's device): "matmul"
+  // (inputs a, b of shape (n, n); cuBLAS on CUDA), "copy" (input x: a
+  // device-to-device copy of its bytes), "launch" (inputs a, b: the raw launch of
+  // the backend's add kernel, the floor of per-op overhead). Returns the
+  // reference's name and a callable that queues one call on the device (it owns
+  // whatever it needs: handles, output buffers), to be timed with time_ms like
+  // the engine; nothing when the backend has no such reference.
+  struct NativeReference {
     std::string name;
-    double ms = 0.0;
+    std::function<void()> run;
   };
-  virtual std::optional<NativeTiming> native_timing(std::string_view op,
-                                                    std::span<const ArrayRef> inputs,
-                                                    MatmulPrecision precision, int reps);
+  virtual std::optional<NativeReference> native_reference(std::string_view op,
+                                                          std::span<const ArrayRef> inputs,
+                                                          MatmulPrecision precision);
 };
 
 // ---- registry and selection ------------------------------------------------

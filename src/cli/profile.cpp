@@ -104,6 +104,40 @@ double backend_median_ms(Backend& be, Device dev, F&& fn, const Budget& b) {
   return ts[ts.size() / 2];
 }
 
+// Median milliseconds per call of the engine (fn) and of a native reference (ref)
+// on one device, measured in alternating batches after both are warm, so both
+// see the same clocks (a GPU under sustained load lowers its clock: the side
+// measured second would otherwise pay for the first's heat).
+template <class F>
+std::pair<double, double> interleaved_median_ms(Backend& be, Device dev, F&& fn,
+                                                const std::function<void()>& ref, const Budget& b,
+                                                bool single_batch) {
+  const std::function<void()> call = fn;
+  auto warm = [&](const std::function<void()>& f) {
+    const double start = now_ms();
+    int n = 0;
+    for (; n < b.warmup || (now_ms() - start < b.warmup_ms / 2 && n < kMaxWarmup); ++n) f();
+    be.synchronize(dev);
+    return std::max((now_ms() - start) / std::max(n, 1), 1e-4);
+  };
+  const double per_fn = warm(call), per_ref = warm(ref);
+  const int bf = single_batch ? 1 : std::clamp(static_cast<int>(2.0 / per_fn), 1, 1000);
+  const int br = single_batch ? 1 : std::clamp(static_cast<int>(2.0 / per_ref), 1, 1000);
+  std::vector<double> tf, tr;
+  double total = 0.0;
+  while (static_cast<int>(tf.size()) < b.max_reps &&
+         (static_cast<int>(tf.size()) < b.min_reps || total < b.target_ms)) {
+    tf.push_back(be.time_ms(dev, call, bf));
+    tr.push_back(be.time_ms(dev, ref, br));
+    total += tf.back() * bf + tr.back() * br;
+  }
+  auto median = [](std::vector<double>& v) {
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+  };
+  return {median(tf), median(tr)};
+}
+
 // ---- the op table ----------------------------------------------------------
 
 // Row-wise / elementwise ops on (n, n) float32 and their plain-loop references.
@@ -391,36 +425,55 @@ class PrecisionScope {
 };
 
 // `in`: the case's inputs on the target's device in the case's dtype.
+// With `ref` (device backends), the engine and the reference are timed in
+// alternating batches and the reference's time is stored in *ref_ms.
 EngineResult measure_engine(const Case& c, const std::vector<Tensor>& in, const Target& t,
-                            const Budget& budget) {
+                            const Budget& budget, const Backend::NativeReference* ref = nullptr,
+                            double* ref_ms = nullptr) {
   EngineResult r;
   Backend& be = *t.backend;
+  // Times fn alone, or alternating with the reference when there is one.
+  auto timed = [&](auto&& fn, const Budget& b, bool single_batch) {
+    if (ref && ref_ms) {
+      const auto [e, n] = interleaved_median_ms(be, t.device, fn, ref->run, b, single_batch);
+      *ref_ms = n;
+      return e;
+    }
+    return backend_median_ms(be, t.device, fn, b);
+  };
   switch (c.kind) {
     case Kind::Matmul: {
       const Tensor &a = in[0], &b = in[1];
       PrecisionScope precision(c.precision);
-      r.ms = backend_median_ms(
-          be, t.device, [&] { matmul(a, b).eval(); }, budget);
+      r.ms = timed([&] { matmul(a, b).eval(); }, budget, false);
       r.extra.emplace_back("gflops", 2.0 * std::pow(double(c.shape[0]), 3) / (r.ms * 1e6));
       break;
     }
     case Kind::Loop: {
       const Tensor &a = in[0], &b = in[1];
-      r.ms = backend_median_ms(
-          be, t.device, [&] { c.loop->engine(a, b).eval(); }, budget);
+      r.ms = timed([&] { c.loop->engine(a, b).eval(); }, budget, false);
       break;
     }
     case Kind::TinyAdd: {
       // Many adds queued, one synchronisation: the per-op host overhead.
       const Tensor &a = in[0], &b = in[1];
       const Budget batch{1, 0.0, budget.min_reps, budget.min_reps, 0.0};
-      r.ms = backend_median_ms(
-          be, t.device,
-          [&] {
-            for (int i = 0; i < kTinyAdds; ++i) add(a, b).eval();
-          },
-          batch) /
+      const Backend::NativeReference* one = ref;
+      Backend::NativeReference many;  // the reference's call, kTinyAdds times
+      if (ref) {
+        many = {ref->name, [one] {
+                  for (int i = 0; i < kTinyAdds; ++i) one->run();
+                }};
+        ref = &many;
+      }
+      r.ms = timed(
+                 [&] {
+                   for (int i = 0; i < kTinyAdds; ++i) add(a, b).eval();
+                 },
+                 batch, true) /
              kTinyAdds;
+      if (ref && ref_ms) *ref_ms /= kTinyAdds;
+      ref = one;
       r.extra.emplace_back("us_per_op", r.ms * 1e3);
       // The host's side alone: wall time to issue the ops, before the synchronisation
       // (on a device backend the queue may still be running when this ends).
@@ -466,26 +519,21 @@ EngineResult measure_engine(const Case& c, const std::vector<Tensor>& in, const 
 // The engine's view of an evaluated tensor (a device address for device tensors).
 ArrayRef array_ref(const Tensor& t) { return t.impl()->ref(); }
 
-NativeResult measure_native_device(const Case& c, const std::vector<Tensor>& in, Backend& be,
-                                   const Budget& budget) {
+// The native reference of a case on a device backend: the backend's library called
+// directly (matmul), a device-to-device copy of one input (elementwise and row ops:
+// the bandwidth yardstick) or the raw launch of the add kernel (add_tiny).
+std::optional<Backend::NativeReference> device_reference(const Case& c,
+                                                         const std::vector<Tensor>& in,
+                                                         Backend& be) {
   std::vector<ArrayRef> refs;
   for (const Tensor& t : in) refs.push_back(array_ref(t));
   const char* op = c.kind == Kind::Matmul   ? "matmul"
                    : c.kind == Kind::Loop    ? "copy"
                    : c.kind == Kind::TinyAdd ? "launch"
                                              : nullptr;
-  if (!op) return {"none", kNone};
+  if (!op) return std::nullopt;
   const std::span<const ArrayRef> args(refs.data(), c.kind == Kind::Loop ? 1 : 2);
-  auto t = be.native_timing(op, args, c.precision, 3);
-  if (!t) return {"none", kNone};
-  const int batch = c.kind == Kind::TinyAdd
-                        ? kTinyAdds
-                        : std::clamp(static_cast<int>(2.0 / std::max(t->ms, 1e-4)), 1, 1000);
-  std::vector<double> ts;
-  for (int i = 0; i < budget.min_reps; ++i)
-    ts.push_back(be.native_timing(op, args, c.precision, batch)->ms);
-  std::nth_element(ts.begin(), ts.begin() + ts.size() / 2, ts.end());
-  return {t->name, ts[ts.size() / 2]};
+  return be.native_reference(op, args, c.precision);
 }
 
 // Random standard-normal inputs of a case on the CPU (evaluated), and their host copies.
@@ -875,12 +923,14 @@ int run_profile(const Args& args) {
       NativeResult native{"none", kNone};
       const Target target{be.get(), Device(be->device_type(), 0)};
       std::vector<Tensor> in;
+      std::optional<Backend::NativeReference> device_ref;
       try {
         set_backend_priority({name});
         for (const Tensor& x : inputs.tensors) in.push_back(on(x, target, c.dtype));
         const std::string f32_key = "matmul " + c.shape_str();
         if (!host) {
-          native = measure_native_device(c, in, *be, budget);
+          device_ref = device_reference(c, in, *be);  // timed with the engine below
+          if (device_ref) native.name = device_ref->name;
         } else if (c.kind == Kind::Matmul && c.dtype != float64 && f32_matmul.count(f32_key)) {
           native = f32_matmul[f32_key];
           if (c.dtype != float32) native.name = "openblas sgemm (f32)";
@@ -900,7 +950,8 @@ int run_profile(const Args& args) {
       try {
         if (in.size() != inputs.tensors.size()) throw Error("the inputs could not be placed");
         set_backend_priority({name});
-        er = measure_engine(c, in, target, budget);
+        er = measure_engine(c, in, target, budget, device_ref ? &*device_ref : nullptr,
+                            &native.ms);
       } catch (const std::exception& e) {
         progress.note("tmath profile: " + c.key() + " on " + name + " failed: " + e.what());
         ++failures;

@@ -192,9 +192,9 @@ double Backend::time_ms(Device d, const std::function<void()>& fn, int reps) {
   return std::chrono::duration<double, std::milli>(t1 - t0).count() / std::max(reps, 1);
 }
 
-std::optional<Backend::NativeTiming> Backend::native_timing(std::string_view,
-                                                            std::span<const ArrayRef>,
-                                                            MatmulPrecision, int) {
+std::optional<Backend::NativeReference> Backend::native_reference(std::string_view,
+                                                                  std::span<const ArrayRef>,
+                                                                  MatmulPrecision) {
   return std::nullopt;
 }
 

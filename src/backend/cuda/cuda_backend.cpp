@@ -142,10 +142,11 @@ class CudaBackend final : public Backend {
   double time_ms(Device d, const std::function<void()>& fn, int reps) override {
     return cuda::time_ms(ctx(d, "time_ms"), fn, reps);
   }
-  std::optional<NativeTiming> native_timing(std::string_view op, std::span<const ArrayRef> inputs,
-                                            MatmulPrecision prec, int reps) override {
+  std::optional<NativeReference> native_reference(std::string_view op,
+                                                  std::span<const ArrayRef> inputs,
+                                                  MatmulPrecision prec) override {
     if (inputs.empty()) return std::nullopt;
-    return cuda::native_timing(ctx(inputs[0].device, "native_timing"), op, inputs, prec, reps);
+    return cuda::native_reference(ctx(inputs[0].device, "native_reference"), op, inputs, prec);
   }
 
  private:

@@ -46,10 +46,10 @@ void take(DeviceContext& dc, OpCode op, const ArrayRef& x, const ArrayRef& idx, 
 // random.cpp
 void random(DeviceContext& dc, OpCode op, const RandomArgs& args, const ArrayRef& out);
 
-// profile.cpp: Backend::time_ms / native_timing
+// profile.cpp: Backend::time_ms / native_reference
 double time_ms(DeviceContext& dc, const std::function<void()>& fn, int reps);
-std::optional<Backend::NativeTiming> native_timing(DeviceContext& dc, std::string_view op,
-                                                   std::span<const ArrayRef> inputs,
-                                                   MatmulPrecision prec, int reps);
+std::optional<Backend::NativeReference> native_reference(DeviceContext& dc, std::string_view op,
+                                                         std::span<const ArrayRef> inputs,
+                                                         MatmulPrecision prec);
 
 }  // namespace tmath::cuda

@@ -5,6 +5,7 @@
 // ops) and the raw launch of the add kernel (the floor of per-op overhead).
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -62,25 +63,26 @@ double time_ms(DeviceContext& dc, const std::function<void()>& fn, int reps) {
   return static_cast<double>(ms) / std::max(reps, 1);
 }
 
-std::optional<Backend::NativeTiming> native_timing(DeviceContext& dc, std::string_view op,
-                                                   std::span<const ArrayRef> in,
-                                                   MatmulPrecision prec, int reps) {
-  const char* name = "native_timing";
+std::optional<Backend::NativeReference> native_reference(DeviceContext& dc, std::string_view op,
+                                                         std::span<const ArrayRef> in,
+                                                         MatmulPrecision prec) {
+  const char* name = "native_reference";
   dc.make_current();
   for (const ArrayRef& a : in) {
     if (!a.is_contiguous())
-      throw ShapeError("[native_timing] the reference needs contiguous inputs");
+      throw ShapeError("[native_reference] the reference needs contiguous inputs");
   }
   const DType dt = in[0].dtype;
   const size_t nbytes = static_cast<size_t>(in[0].size()) * itemsize(dt);
+  cudaStream_t stream = dc.stream();
   if (op == "copy") {
-    DeviceBuffer dst(nbytes, name);
-    auto fn = [&] {
-      TM_CUDA(name, cudaMemcpyAsync(dst.get(), in[0].data, nbytes, cudaMemcpyDeviceToDevice,
-                                    dc.stream()));
-    };
-    for (int i = 0; i < 3; ++i) fn();
-    return Backend::NativeTiming{"cudaMemcpy d2d", time_ms(dc, fn, reps)};
+    auto dst = std::make_shared<DeviceBuffer>(nbytes, name);
+    void* src = in[0].data;
+    return Backend::NativeReference{"cudaMemcpy d2d", [dst, src, nbytes, stream] {
+                                      TM_CUDA("native_reference",
+                                              cudaMemcpyAsync(dst->get(), src, nbytes,
+                                                              cudaMemcpyDeviceToDevice, stream));
+                                    }};
   }
   if (op == "launch" && in.size() == 2 && in[1].dtype == dt && in[1].size() == in[0].size()) {
     // The engine's own contiguous add kernel launched directly: the per-op floor.
@@ -88,16 +90,18 @@ std::optional<Backend::NativeTiming> native_timing(DeviceContext& dc, std::strin
         gen::key(gen::Family::Binary, static_cast<uint32_t>(OpCode::Add),
                  static_cast<uint32_t>(dt), static_cast<uint32_t>(dt)),
         [&] { return gen::binary(OpCode::Add, dt, dt); }, name);
-    DeviceBuffer out(nbytes, name);
+    auto out = std::make_shared<DeviceBuffer>(nbytes, name);
     EwcParams p{};
     p.n = in[0].size();
-    p.ptr[0] = reinterpret_cast<unsigned long long>(out.get());
+    p.ptr[0] = reinterpret_cast<unsigned long long>(out->get());
     p.ptr[1] = reinterpret_cast<unsigned long long>(in[0].data);
     p.ptr[2] = reinterpret_cast<unsigned long long>(in[1].data);
     const unsigned grid = grid_for(dc, p.n);
-    auto fn = [&] { launch(name, prog[0], grid, 1, kThreads, 0, dc.stream(), p); };
-    for (int i = 0; i < 3; ++i) fn();
-    return Backend::NativeTiming{"cuLaunchKernel (add)", time_ms(dc, fn, reps)};
+    CUfunction f = prog[0];
+    return Backend::NativeReference{"cuLaunchKernel (add)", [out, p, grid, f, stream] {
+                                      launch("native_reference", f, grid, 1, kThreads, 0, stream,
+                                             p);
+                                    }};
   }
   if (op != "matmul" || in.size() != 2 || in[0].ndim() != 2 || in[1].ndim() != 2 ||
       in[0].shape[0] != in[0].shape[1] || in[1].shape[0] != in[0].shape[0] ||
@@ -125,28 +129,36 @@ std::optional<Backend::NativeTiming> native_timing(DeviceContext& dc, std::strin
     default:
       return std::nullopt;
   }
-  const int n = static_cast<int>(in[0].shape[0]);
-  DeviceBuffer c(nbytes, name);
   // A handle with cuBLAS's default settings, as a user calling cuBLAS would have.
-  cublasHandle_t h = nullptr;
-  TM_CUBLAS(name, cublasCreate(&h));
-  struct HandleGuard {
-    cublasHandle_t h;
-    ~HandleGuard() { cublasDestroy(h); }
-  } guard{h};
-  TM_CUBLAS(name, cublasSetStream(h, dc.stream()));
-  const float one_f = 1.0f, zero_f = 0.0f;
-  const double one_d = 1.0, zero_d = 0.0;
-  const void* alpha = dt == DType::Float64 ? static_cast<const void*>(&one_d) : &one_f;
-  const void* beta = dt == DType::Float64 ? static_cast<const void*>(&zero_d) : &zero_f;
-  // Row-major C = A B as column-major C^T = B^T A^T.
-  auto fn = [&] {
-    TM_CUBLAS(name, cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, alpha, in[1].data, data,
-                                 n, in[0].data, data, n, beta, c.get(), data, n, compute,
-                                 CUBLAS_GEMM_DEFAULT));
+  struct Gemm {
+    cublasHandle_t h = nullptr;
+    DeviceBuffer c;
+    Gemm(size_t nbytes, const char* op) : c(nbytes, op) {}
+    ~Gemm() {
+      if (h) cublasDestroy(h);
+    }
   };
-  for (int i = 0; i < 3; ++i) fn();
-  return Backend::NativeTiming{"cublasGemmEx", time_ms(dc, fn, reps)};
+  auto g = std::make_shared<Gemm>(nbytes, name);
+  TM_CUBLAS(name, cublasCreate(&g->h));
+  TM_CUBLAS(name, cublasSetStream(g->h, stream));
+  const int n = static_cast<int>(in[0].shape[0]);
+  const void* a = in[0].data;
+  const void* b = in[1].data;
+  const bool f64 = dt == DType::Float64;
+  // Row-major C = A B as column-major C^T = B^T A^T.
+  return Backend::NativeReference{"cublasGemmEx", [g, a, b, n, data, compute, f64] {
+                                    const float one_f = 1.0f, zero_f = 0.0f;
+                                    const double one_d = 1.0, zero_d = 0.0;
+                                    const void* alpha = f64 ? static_cast<const void*>(&one_d)
+                                                            : &one_f;
+                                    const void* beta = f64 ? static_cast<const void*>(&zero_d)
+                                                           : &zero_f;
+                                    TM_CUBLAS("native_reference",
+                                              cublasGemmEx(g->h, CUBLAS_OP_N, CUBLAS_OP_N, n, n,
+                                                           n, alpha, b, data, n, a, data, n, beta,
+                                                           g->c.get(), data, n, compute,
+                                                           CUBLAS_GEMM_DEFAULT));
+                                  }};
 }
 
 }  // namespace tmath::cuda
