@@ -25,27 +25,30 @@
 namespace tmath {
 
 // Every primitive kernel a backend may implement.
-#define TMATH_UNARY_OPS(X)                                                                        \
-  X(Neg) X(Abs) X(Sign) X(Exp) X(Expm1) X(Log) X(Log1p) X(Log2) X(Log10) X(Sqrt) X(Rsqrt)      \
-  X(Square) X(Reciprocal) X(Sin) X(Cos) X(Tan) X(Asin) X(Acos) X(Atan) X(Sinh) X(Cosh) X(Tanh) \
-  X(Sigmoid) X(Relu) X(Gelu) X(GeluTanh) X(Silu) X(Erf) X(Erfinv) X(Floor) X(Ceil) X(Round)    \
-  X(IsNan) X(IsInf) X(IsFinite) X(LogicalNot) X(Real) X(Imag) X(Conj)
+#define TMATH_UNARY_OPS(X)                                                                   \
+  X(Neg)                                                                                     \
+  X(Abs) X(Sign) X(Exp) X(Expm1) X(Log) X(Log1p) X(Log2) X(Log10) X(Sqrt) X(Rsqrt) X(Square) \
+      X(Reciprocal) X(Sin) X(Cos) X(Tan) X(Asin) X(Acos) X(Atan) X(Sinh) X(Cosh) X(Tanh)     \
+          X(Sigmoid) X(Relu) X(Gelu) X(GeluTanh) X(Silu) X(Erf) X(Erfinv) X(Floor) X(Ceil)   \
+              X(Round) X(IsNan) X(IsInf) X(IsFinite) X(LogicalNot) X(Real) X(Imag) X(Conj)
 #define TMATH_BINARY_OPS(X)                                                                    \
-  X(Add) X(Subtract) X(Multiply) X(Divide) X(FloorDivide) X(Remainder) X(Power) X(Maximum)   \
-  X(Minimum) X(Atan2) X(Hypot) X(Equal) X(NotEqual) X(Less) X(LessEqual) X(Greater)         \
-  X(GreaterEqual) X(LogicalAnd) X(LogicalOr) X(LogicalXor)
+  X(Add)                                                                                       \
+  X(Subtract) X(Multiply) X(Divide) X(FloorDivide) X(Remainder) X(Power) X(Maximum) X(Minimum) \
+      X(Atan2) X(Hypot) X(Equal) X(NotEqual) X(Less) X(LessEqual) X(Greater) X(GreaterEqual)   \
+          X(LogicalAnd) X(LogicalOr) X(LogicalXor)
 #define TMATH_REDUCE_OPS(X) X(Sum) X(Prod) X(Max) X(Min) X(Any) X(All)
 #define TMATH_OTHER_OPS(X)                                                                   \
-  X(ArgMax) X(ArgMin) X(CumSum) X(CumProd) X(Where) X(Copy) X(Fill) X(Arange) X(Softmax)   \
-  X(LogSoftmax) X(LayerNorm) X(Matmul) X(Take) X(TakeAlongAxis) X(RandomBits) X(RandomUniform) \
-  X(RandomNormal)
+  X(ArgMax)                                                                                  \
+  X(ArgMin) X(CumSum) X(CumProd) X(Where) X(Copy) X(Fill) X(Arange) X(Softmax) X(LogSoftmax) \
+      X(LayerNorm) X(Matmul) X(Take) X(TakeAlongAxis) X(RandomBits) X(RandomUniform)         \
+          X(RandomNormal)
 
 enum class OpCode : uint16_t {
 #define TMATH_X(name) name,
   TMATH_UNARY_OPS(TMATH_X) TMATH_BINARY_OPS(TMATH_X) TMATH_REDUCE_OPS(TMATH_X)
       TMATH_OTHER_OPS(TMATH_X)
 #undef TMATH_X
-      Count
+          Count
 };
 inline constexpr int kNumOpCodes = static_cast<int>(OpCode::Count);
 TMATH_API std::string_view op_name(OpCode op);
@@ -160,7 +163,8 @@ class TMATH_API Backend {
   virtual void scan(OpCode op, const ArrayRef& x, int axis, const ArrayRef& out) = 0;
   // Softmax/LogSoftmax along the last axis of a contiguous input.
   virtual void softmax(OpCode op, const ArrayRef& x, const ArrayRef& out) = 0;
-  // Normalise each contiguous row of args.inner elements; weight/bias may be null (data == nullptr).
+  // Normalise each contiguous row of args.inner elements; weight/bias may be null (data ==
+  // nullptr).
   virtual void layer_norm(const ArrayRef& x, const ArrayRef& weight, const ArrayRef& bias,
                           const LayerNormArgs& args, const ArrayRef& out) = 0;
   // a: (batch..., m, k), b: (batch..., k, n), batch dims already broadcast to out's
@@ -219,7 +223,7 @@ TMATH_API void set_fallback_policy(FallbackPolicy p);
 TMATH_API FallbackPolicy fallback_policy();
 
 struct DispatchStats {
-  uint64_t nodes_evaluated = 0;  // primitives run
+  uint64_t nodes_evaluated = 0;   // primitives run
   uint64_t kernels_launched = 0;  // backend kernel calls
   uint64_t fallbacks = 0;         // ops run away from their device (cross-device)
   uint64_t upcasts = 0;           // ops run in float32 for a f16/bf16 input

@@ -201,12 +201,19 @@ std::vector<Case> make_cases(const Options& opt) {
     const Scope size_scope = n > 2048 ? Scope::Device : Scope::All;
     for (DType dt : kMatmulDTypes) {
       // --quick keeps the host's low-precision rows to n <= 1024 (2048 costs seconds each).
-      const Scope scope = opt.quick && is_low_precision(dt) && n > 1024 ? Scope::Device : size_scope;
-      if (wanted("matmul")) cases.push_back({Kind::Matmul, "matmul", {n, n}, dt, nullptr,
-                                              MatmulPrecision::Highest, scope});
+      const Scope scope =
+          opt.quick && is_low_precision(dt) && n > 1024 ? Scope::Device : size_scope;
+      if (wanted("matmul"))
+        cases.push_back(
+            {Kind::Matmul, "matmul", {n, n}, dt, nullptr, MatmulPrecision::Highest, scope});
       // TF32 tensor cores (precision "high"): a device-only row after the strict float32 one.
       if (dt == float32 && wanted("matmul_tf32")) {
-        cases.push_back({Kind::Matmul, "matmul_tf32", {n, n}, dt, nullptr, MatmulPrecision::High,
+        cases.push_back({Kind::Matmul,
+                         "matmul_tf32",
+                         {n, n},
+                         dt,
+                         nullptr,
+                         MatmulPrecision::High,
                          Scope::Device});
       }
     }
@@ -218,10 +225,20 @@ std::vector<Case> make_cases(const Options& opt) {
   }
   if (wanted("add_tiny")) cases.push_back({Kind::TinyAdd, "add_tiny", {kTinySize}, float32});
   if (wanted("alloc_loop")) {
-    cases.push_back({Kind::AllocLoop, "alloc_loop", {kAllocSize, kAllocSize}, float32, nullptr,
-                     MatmulPrecision::Highest, Scope::Host});
-    cases.push_back({Kind::AllocLoop, "alloc_loop", {kAllocSizeGpu, kAllocSizeGpu}, float32,
-                     nullptr, MatmulPrecision::Highest, Scope::Device});
+    cases.push_back({Kind::AllocLoop,
+                     "alloc_loop",
+                     {kAllocSize, kAllocSize},
+                     float32,
+                     nullptr,
+                     MatmulPrecision::Highest,
+                     Scope::Host});
+    cases.push_back({Kind::AllocLoop,
+                     "alloc_loop",
+                     {kAllocSizeGpu, kAllocSizeGpu},
+                     float32,
+                     nullptr,
+                     MatmulPrecision::Highest,
+                     Scope::Device});
   }
   return cases;
 }
@@ -517,7 +534,9 @@ EngineResult measure_engine(const Case& c, const std::vector<Tensor>& in, const 
 // backend's library called directly (matmul) or a device-to-device copy of one
 // input (elementwise and row ops: the bandwidth yardstick).
 // The engine's view of an evaluated tensor (a device address for device tensors).
-ArrayRef array_ref(const Tensor& t) { return t.impl()->ref(); }
+ArrayRef array_ref(const Tensor& t) {
+  return t.impl()->ref();
+}
 
 // The native reference of a case on a device backend: the backend's library called
 // directly (matmul), a device-to-device copy of one input (elementwise and row ops:
@@ -527,7 +546,7 @@ std::optional<Backend::NativeReference> device_reference(const Case& c,
                                                          Backend& be) {
   std::vector<ArrayRef> refs;
   for (const Tensor& t : in) refs.push_back(array_ref(t));
-  const char* op = c.kind == Kind::Matmul   ? "matmul"
+  const char* op = c.kind == Kind::Matmul    ? "matmul"
                    : c.kind == Kind::Loop    ? "copy"
                    : c.kind == Kind::TinyAdd ? "launch"
                                              : nullptr;
@@ -730,9 +749,11 @@ void print_host_targets(const std::vector<Row>& rows, const std::string& backend
 void print_device_targets(const std::vector<Row>& rows, const std::string& backend) {
   TargetCheck t(rows, backend);
   // Every matmul size within 1.03x of cuBLAS called directly: the worst size per precision.
-  for (const auto& [op, dt] : std::vector<std::pair<std::string, std::string>>{
-           {"matmul", "float32"}, {"matmul_tf32", "float32"}, {"matmul", "bfloat16"},
-           {"matmul", "float16"}}) {
+  for (const auto& [op, dt] :
+       std::vector<std::pair<std::string, std::string>>{{"matmul", "float32"},
+                                                        {"matmul_tf32", "float32"},
+                                                        {"matmul", "bfloat16"},
+                                                        {"matmul", "float16"}}) {
     double worst = kNone;
     std::string at;
     for (int64_t n : kMatmulSizes) {
@@ -939,8 +960,8 @@ int run_profile(const Args& args) {
           if (c.kind == Kind::Matmul && c.dtype == float32) f32_matmul[f32_key] = native;
         }
       } catch (const std::exception& e) {
-        progress.note("tmath profile: " + c.key() + " reference on " + name + " failed: " +
-                      e.what());
+        progress.note("tmath profile: " + c.key() + " reference on " + name +
+                      " failed: " + e.what());
         ++failures;
       }
 
@@ -950,8 +971,7 @@ int run_profile(const Args& args) {
       try {
         if (in.size() != inputs.tensors.size()) throw Error("the inputs could not be placed");
         set_backend_priority({name});
-        er = measure_engine(c, in, target, budget, device_ref ? &*device_ref : nullptr,
-                            &native.ms);
+        er = measure_engine(c, in, target, budget, device_ref ? &*device_ref : nullptr, &native.ms);
       } catch (const std::exception& e) {
         progress.note("tmath profile: " + c.key() + " on " + name + " failed: " + e.what());
         ++failures;

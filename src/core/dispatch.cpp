@@ -1,9 +1,9 @@
 #include "core/dispatch.h"
 
 #include <algorithm>
-#include <cctype>
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -33,8 +33,12 @@ constexpr int kNumReduce = 0 TMATH_REDUCE_OPS(TMATH_COUNT);
 #undef TMATH_COUNT
 }  // namespace
 
-std::string_view op_name(OpCode op) { return kOpNames[static_cast<size_t>(op)]; }
-bool is_unary(OpCode op) { return static_cast<int>(op) < kNumUnary; }
+std::string_view op_name(OpCode op) {
+  return kOpNames[static_cast<size_t>(op)];
+}
+bool is_unary(OpCode op) {
+  return static_cast<int>(op) < kNumUnary;
+}
 bool is_binary(OpCode op) {
   int i = static_cast<int>(op);
   return i >= kNumUnary && i < kNumUnary + kNumBinary;
@@ -45,9 +49,15 @@ bool is_reduce(OpCode op) {
 }
 bool is_predicate(OpCode op) {
   switch (op) {
-    case OpCode::Equal: case OpCode::NotEqual: case OpCode::Less: case OpCode::LessEqual:
-    case OpCode::Greater: case OpCode::GreaterEqual: case OpCode::LogicalAnd:
-    case OpCode::LogicalOr: case OpCode::LogicalXor:
+    case OpCode::Equal:
+    case OpCode::NotEqual:
+    case OpCode::Less:
+    case OpCode::LessEqual:
+    case OpCode::Greater:
+    case OpCode::GreaterEqual:
+    case OpCode::LogicalAnd:
+    case OpCode::LogicalOr:
+    case OpCode::LogicalXor:
       return true;
     default:
       return false;
@@ -63,7 +73,8 @@ Device::Device(std::string_view spec) {
   } else if (kind == "cuda") {
     type = DeviceType::CUDA;
   } else {
-    throw DeviceError("[device] unknown device '" + std::string(spec) + "' (expected cpu or cuda[:N])");
+    throw DeviceError("[device] unknown device '" + std::string(spec) +
+                      "' (expected cpu or cuda[:N])");
   }
   index = 0;
   if (colon != std::string_view::npos) {
@@ -105,31 +116,46 @@ std::atomic<MatmulPrecision> g_precision{MatmulPrecision::Highest};
 thread_local std::optional<DType> t_autocast;
 }  // namespace
 
-void set_matmul_precision(MatmulPrecision p) { g_precision.store(p); }
+void set_matmul_precision(MatmulPrecision p) {
+  g_precision.store(p);
+}
 void set_matmul_precision(std::string_view p) {
-  if (p == "highest") set_matmul_precision(MatmulPrecision::Highest);
-  else if (p == "high") set_matmul_precision(MatmulPrecision::High);
-  else if (p == "medium") set_matmul_precision(MatmulPrecision::Medium);
+  if (p == "highest")
+    set_matmul_precision(MatmulPrecision::Highest);
+  else if (p == "high")
+    set_matmul_precision(MatmulPrecision::High);
+  else if (p == "medium")
+    set_matmul_precision(MatmulPrecision::Medium);
   else
     throw ValueError("[set_matmul_precision] expected \"highest\", \"high\" or \"medium\", got \"" +
                      std::string(p) + "\"");
 }
-MatmulPrecision matmul_precision() { return g_precision.load(); }
+MatmulPrecision matmul_precision() {
+  return g_precision.load();
+}
 std::string_view matmul_precision_name(MatmulPrecision p) {
   switch (p) {
-    case MatmulPrecision::Highest: return "highest";
-    case MatmulPrecision::High: return "high";
-    case MatmulPrecision::Medium: return "medium";
+    case MatmulPrecision::Highest:
+      return "highest";
+    case MatmulPrecision::High:
+      return "high";
+    case MatmulPrecision::Medium:
+      return "medium";
   }
   return "highest";
 }
 AutocastScope::AutocastScope(DType dtype, bool enabled) : prev_(t_autocast) {
   if (dtype != float16 && dtype != bfloat16)
-    throw DTypeError("[autocast] dtype must be float16 or bfloat16, got " + std::string(dtype_name(dtype)));
+    throw DTypeError("[autocast] dtype must be float16 or bfloat16, got " +
+                     std::string(dtype_name(dtype)));
   t_autocast = enabled ? std::optional<DType>(dtype) : std::nullopt;
 }
-AutocastScope::~AutocastScope() { t_autocast = prev_; }
-std::optional<DType> autocast_dtype() { return t_autocast; }
+AutocastScope::~AutocastScope() {
+  t_autocast = prev_;
+}
+std::optional<DType> autocast_dtype() {
+  return t_autocast;
+}
 
 // ---- registry -------------------------------------------------------------
 namespace {
@@ -156,7 +182,8 @@ void reorder_locked(Registry& r) {
   std::stable_sort(r.list.begin(), r.list.end(), [&](const auto& a, const auto& b) {
     auto rank = [&](const std::shared_ptr<Backend>& x) {
       auto it = std::find(r.priority.begin(), r.priority.end(), x->name());
-      return it == r.priority.end() ? r.priority.size() : static_cast<size_t>(it - r.priority.begin());
+      return it == r.priority.end() ? r.priority.size()
+                                    : static_cast<size_t>(it - r.priority.begin());
     };
     return rank(a) < rank(b);
   });
@@ -204,8 +231,10 @@ void register_backend(std::shared_ptr<Backend> b) {
   if (r.priority.empty()) r.priority = env_priority();
   auto it = std::find_if(r.list.begin(), r.list.end(),
                          [&](const auto& x) { return x->name() == b->name(); });
-  if (it != r.list.end()) *it = std::move(b);
-  else r.list.push_back(std::move(b));
+  if (it != r.list.end())
+    *it = std::move(b);
+  else
+    r.list.push_back(std::move(b));
   reorder_locked(r);
 }
 
@@ -252,8 +281,9 @@ Backend* select_backend(OpCode op, DType dt, Device device) {
     t_cache.filled.fill(false);
     t_cache.generation = gen;
   }
-  size_t key = (static_cast<size_t>(device.type) * kNumOpCodes + static_cast<size_t>(op)) * kNumDTypes +
-               static_cast<size_t>(dt);
+  size_t key =
+      (static_cast<size_t>(device.type) * kNumOpCodes + static_cast<size_t>(op)) * kNumDTypes +
+      static_cast<size_t>(dt);
   if (t_cache.filled[key]) return t_cache.table[key];
   Backend* found = nullptr;
   {
@@ -270,8 +300,12 @@ Backend* select_backend(OpCode op, DType dt, Device device) {
   return found;
 }
 
-void set_fallback_policy(FallbackPolicy p) { g_fallback.store(p); }
-FallbackPolicy fallback_policy() { return g_fallback.load(); }
+void set_fallback_policy(FallbackPolicy p) {
+  g_fallback.store(p);
+}
+FallbackPolicy fallback_policy() {
+  return g_fallback.load();
+}
 
 DispatchStats dispatch_stats() {
   DispatchStats s;
@@ -308,9 +342,15 @@ std::string snake_name(OpCode op) {
   return r;
 }
 
-void count_graph_eval() { g_counters.evals.fetch_add(1, std::memory_order_relaxed); }
-void count_kernel() { g_counters.kernels.fetch_add(1, std::memory_order_relaxed); }
-void count_donation() { g_counters.donated.fetch_add(1, std::memory_order_relaxed); }
+void count_graph_eval() {
+  g_counters.evals.fetch_add(1, std::memory_order_relaxed);
+}
+void count_kernel() {
+  g_counters.kernels.fetch_add(1, std::memory_order_relaxed);
+}
+void count_donation() {
+  g_counters.donated.fetch_add(1, std::memory_order_relaxed);
+}
 
 Backend& primary_backend(Device device) {
   auto& r = registry();

@@ -21,7 +21,9 @@ std::string MemoryStats::str() const {
 MemoryStats memory_stats(Device d) {
   return detail::primary_backend(d).allocator(d).stats();
 }
-void reset_peak_memory_stats(Device d) { detail::primary_backend(d).allocator(d).reset_peak(); }
+void reset_peak_memory_stats(Device d) {
+  detail::primary_backend(d).allocator(d).reset_peak();
+}
 void empty_cache(Device d) {
   detail::clear_device_scalars(d);  // their blocks would pin otherwise free segments
   detail::primary_backend(d).allocator(d).empty_cache();

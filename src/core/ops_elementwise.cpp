@@ -1,10 +1,10 @@
 // Elementwise op front-end: dtype rules, broadcasting, node construction.
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <tuple>
-#include <cmath>
 
 #include "core/dispatch.h"
 #include "core/ops_internal.h"
@@ -46,17 +46,22 @@ std::vector<int> normalize_axes(const Axes& axes, int ndim, const char* op) {
 }
 
 namespace {
-int kind_rank(DType dt) { return static_cast<int>(kind(dt) == DTypeKind::UnsignedInt ? DTypeKind::SignedInt : kind(dt)); }
+int kind_rank(DType dt) {
+  return static_cast<int>(kind(dt) == DTypeKind::UnsignedInt ? DTypeKind::SignedInt : kind(dt));
+}
 
 // Combines a strong dtype with a weakly typed scalar's dtype.
 DType weak_combine(DType strong, DType weak) {
   if (kind_rank(weak) <= kind_rank(strong)) return strong;
   switch (kind(weak)) {
-    case DTypeKind::SignedInt: return DType::Int64;  // strong is bool
-    case DTypeKind::Float: return DType::Float32;    // strong is bool/int
+    case DTypeKind::SignedInt:
+      return DType::Int64;  // strong is bool
+    case DTypeKind::Float:
+      return DType::Float32;  // strong is bool/int
     case DTypeKind::Complex:
       return is_floating(strong) ? complex_type(strong) : DType::Complex64;
-    default: return strong;
+    default:
+      return strong;
   }
 }
 }  // namespace
@@ -73,7 +78,8 @@ Device common_device(const std::vector<Tensor>& ts, const char* op) {
   for (const auto& t : ts) {
     if (!t.defined()) throw ValueError(std::string("[") + op + "] undefined tensor argument");
     if (t.weak_type()) continue;
-    if (!dev) dev = t.device();
+    if (!dev)
+      dev = t.device();
     else if (!(*dev == t.device()))
       throw DeviceError(std::string("[") + op + "] tensors are on different devices: " +
                         dev->str() + " and " + t.device().str());
@@ -129,11 +135,19 @@ Tensor cast_to(const Tensor& t, DType dt, Device device) {
     // Convert the constant on the host now instead of recording a cast node.
     Scalar v;
     switch (kind(p.dtype)) {
-      case DTypeKind::Bool: v = Scalar(t.item<bool>()); break;
+      case DTypeKind::Bool:
+        v = Scalar(t.item<bool>());
+        break;
       case DTypeKind::SignedInt:
-      case DTypeKind::UnsignedInt: v = Scalar(t.item<int64_t>()); break;
-      case DTypeKind::Float: v = Scalar(t.item<double>()); break;
-      case DTypeKind::Complex: v = Scalar(t.item<complex128_t>()); break;
+      case DTypeKind::UnsignedInt:
+        v = Scalar(t.item<int64_t>());
+        break;
+      case DTypeKind::Float:
+        v = Scalar(t.item<double>());
+        break;
+      case DTypeKind::Complex:
+        v = Scalar(t.item<complex128_t>());
+        break;
     }
     Tensor c = make_evaluated({}, dt, kCPU);
     store_scalar_to(c.impl()->data(), dt, v);
@@ -148,7 +162,8 @@ const std::shared_ptr<Primitive>& unary_prim(OpCode op) {
   static const auto table = [] {
     std::array<std::shared_ptr<Primitive>, kNumOpCodes> t;
     for (int i = 0; i < kNumOpCodes; ++i)
-      if (is_unary(static_cast<OpCode>(i))) t[i] = std::make_shared<UnaryPrim>(static_cast<OpCode>(i));
+      if (is_unary(static_cast<OpCode>(i)))
+        t[i] = std::make_shared<UnaryPrim>(static_cast<OpCode>(i));
     return t;
   }();
   return table[static_cast<size_t>(op)];
@@ -158,30 +173,56 @@ const std::shared_ptr<Primitive>& binary_prim(OpCode op) {
   static const auto table = [] {
     std::array<std::shared_ptr<Primitive>, kNumOpCodes> t;
     for (int i = 0; i < kNumOpCodes; ++i)
-      if (is_binary(static_cast<OpCode>(i))) t[i] = std::make_shared<BinaryPrim>(static_cast<OpCode>(i));
+      if (is_binary(static_cast<OpCode>(i)))
+        t[i] = std::make_shared<BinaryPrim>(static_cast<OpCode>(i));
     return t;
   }();
   return table[static_cast<size_t>(op)];
 }
 
-std::string lower_name(OpCode op) { return snake_name(op); }
+std::string lower_name(OpCode op) {
+  return snake_name(op);
+}
 
 enum class UnaryRule { Same, FloatFn, RealFloatFn, Predicate, ToBool, Rounding, Abs, RealPart };
 
 UnaryRule unary_rule(OpCode op) {
   switch (op) {
-    case OpCode::Neg: case OpCode::Sign: case OpCode::Square: case OpCode::Relu:
+    case OpCode::Neg:
+    case OpCode::Sign:
+    case OpCode::Square:
+    case OpCode::Relu:
     case OpCode::Conj:
       return UnaryRule::Same;
-    case OpCode::Abs: return UnaryRule::Abs;
-    case OpCode::Floor: case OpCode::Ceil: case OpCode::Round: return UnaryRule::Rounding;
-    case OpCode::IsNan: case OpCode::IsInf: case OpCode::IsFinite: return UnaryRule::Predicate;
-    case OpCode::LogicalNot: return UnaryRule::ToBool;
-    case OpCode::Real: case OpCode::Imag: return UnaryRule::RealPart;
-    case OpCode::Sigmoid: case OpCode::Gelu: case OpCode::GeluTanh: case OpCode::Silu:
-    case OpCode::Erf: case OpCode::Erfinv: case OpCode::Atan: case OpCode::Asin:
-    case OpCode::Acos: case OpCode::Expm1: case OpCode::Log1p: case OpCode::Log2:
-    case OpCode::Log10: case OpCode::Rsqrt:
+    case OpCode::Abs:
+      return UnaryRule::Abs;
+    case OpCode::Floor:
+    case OpCode::Ceil:
+    case OpCode::Round:
+      return UnaryRule::Rounding;
+    case OpCode::IsNan:
+    case OpCode::IsInf:
+    case OpCode::IsFinite:
+      return UnaryRule::Predicate;
+    case OpCode::LogicalNot:
+      return UnaryRule::ToBool;
+    case OpCode::Real:
+    case OpCode::Imag:
+      return UnaryRule::RealPart;
+    case OpCode::Sigmoid:
+    case OpCode::Gelu:
+    case OpCode::GeluTanh:
+    case OpCode::Silu:
+    case OpCode::Erf:
+    case OpCode::Erfinv:
+    case OpCode::Atan:
+    case OpCode::Asin:
+    case OpCode::Acos:
+    case OpCode::Expm1:
+    case OpCode::Log1p:
+    case OpCode::Log2:
+    case OpCode::Log10:
+    case OpCode::Rsqrt:
       return UnaryRule::RealFloatFn;
     default:
       return UnaryRule::FloatFn;  // exp, log, sqrt, sin, cos, tan, sinh, cosh, tanh, reciprocal
@@ -208,7 +249,8 @@ Tensor apply_unary(OpCode op, const Tensor& a) {
       if (dt == DType::Bool) return a;
       return unary_node(op, a, real_type(dt));
     case UnaryRule::Rounding:
-      if (is_complex(dt)) throw DTypeError("[" + lower_name(op) + "] not defined for complex tensors");
+      if (is_complex(dt))
+        throw DTypeError("[" + lower_name(op) + "] not defined for complex tensors");
       if (!is_floating(dt)) return a;
       return unary_node(op, a, dt);
     case UnaryRule::Predicate:
@@ -220,7 +262,8 @@ Tensor apply_unary(OpCode op, const Tensor& a) {
       if (!is_complex(dt)) return op == OpCode::Real ? a : zeros_like(a);
       return unary_node(op, a, real_type(dt));
     case UnaryRule::RealFloatFn:
-      if (is_complex(dt)) throw DTypeError("[" + lower_name(op) + "] not defined for complex tensors");
+      if (is_complex(dt))
+        throw DTypeError("[" + lower_name(op) + "] not defined for complex tensors");
       [[fallthrough]];
     case UnaryRule::FloatFn: {
       DType ft = to_inexact(dt);
@@ -235,25 +278,41 @@ enum class BinaryRule { Arith, TrueDiv, RealArith, Compare, Equality, Logical };
 
 BinaryRule binary_rule(OpCode op) {
   switch (op) {
-    case OpCode::Divide: return BinaryRule::TrueDiv;
-    case OpCode::Atan2: case OpCode::Hypot: return BinaryRule::TrueDiv;
-    case OpCode::FloorDivide: case OpCode::Remainder: case OpCode::Maximum: case OpCode::Minimum:
+    case OpCode::Divide:
+      return BinaryRule::TrueDiv;
+    case OpCode::Atan2:
+    case OpCode::Hypot:
+      return BinaryRule::TrueDiv;
+    case OpCode::FloorDivide:
+    case OpCode::Remainder:
+    case OpCode::Maximum:
+    case OpCode::Minimum:
       return BinaryRule::RealArith;
-    case OpCode::Equal: case OpCode::NotEqual: return BinaryRule::Equality;
-    case OpCode::Less: case OpCode::LessEqual: case OpCode::Greater: case OpCode::GreaterEqual:
+    case OpCode::Equal:
+    case OpCode::NotEqual:
+      return BinaryRule::Equality;
+    case OpCode::Less:
+    case OpCode::LessEqual:
+    case OpCode::Greater:
+    case OpCode::GreaterEqual:
       return BinaryRule::Compare;
-    case OpCode::LogicalAnd: case OpCode::LogicalOr: case OpCode::LogicalXor:
+    case OpCode::LogicalAnd:
+    case OpCode::LogicalOr:
+    case OpCode::LogicalXor:
       return BinaryRule::Logical;
-    default: return BinaryRule::Arith;  // add, subtract, multiply, power
+    default:
+      return BinaryRule::Arith;  // add, subtract, multiply, power
   }
 }
 }  // namespace
 
 Tensor apply_binary(OpCode op, const Tensor& a, const Tensor& b) {
-  if (!a.defined() || !b.defined()) throw ValueError("[" + lower_name(op) + "] undefined tensor argument");
+  if (!a.defined() || !b.defined())
+    throw ValueError("[" + lower_name(op) + "] undefined tensor argument");
   Device dev = a.device();
   if (!(dev == b.device())) {
-    if (a.weak_type()) dev = b.device();
+    if (a.weak_type())
+      dev = b.device();
     else if (!b.weak_type())
       throw DeviceError("[" + lower_name(op) + "] tensors are on different devices: " +
                         a.device().str() + " and " + b.device().str());
@@ -284,7 +343,8 @@ Tensor apply_binary(OpCode op, const Tensor& a, const Tensor& b) {
         throw DTypeError("[" + opn() + "] not defined for bool tensors");
       break;
     case BinaryRule::Compare:
-      if (is_complex(common)) throw DTypeError("[" + opn() + "] ordering is not defined for complex tensors");
+      if (is_complex(common))
+        throw DTypeError("[" + opn() + "] ordering is not defined for complex tensors");
       out_dt = DType::Bool;
       break;
     case BinaryRule::Equality:
@@ -295,7 +355,8 @@ Tensor apply_binary(OpCode op, const Tensor& a, const Tensor& b) {
       break;
   }
   Tensor x = cast_to(a, in_dt, dev), y = cast_to(b, in_dt, dev);
-  Tensor r = make_node(std::move(shape), out_dt, dev, binary_prim(op), {std::move(x), std::move(y)});
+  Tensor r =
+      make_node(std::move(shape), out_dt, dev, binary_prim(op), {std::move(x), std::move(y)});
   if (a.weak_type() && b.weak_type()) r.impl()->weak = true;
   return r;
 }
@@ -305,8 +366,10 @@ Tensor apply_binary(OpCode op, const Tensor& a, const Tensor& b) {
 using detail::apply_binary;
 using detail::apply_unary;
 
-#define TMATH_UNARY_FN(fn, OP) \
-  Tensor fn(const Tensor& a) { return apply_unary(OpCode::OP, a); }
+#define TMATH_UNARY_FN(fn, OP)         \
+  Tensor fn(const Tensor& a) {         \
+    return apply_unary(OpCode::OP, a); \
+  }
 TMATH_UNARY_FN(neg, Neg)
 TMATH_UNARY_FN(abs, Abs)
 TMATH_UNARY_FN(sign, Sign)
@@ -350,8 +413,10 @@ Tensor gelu(const Tensor& a, bool approximate) {
   return apply_unary(approximate ? OpCode::GeluTanh : OpCode::Gelu, a);
 }
 
-#define TMATH_BINARY_FN(fn, OP) \
-  Tensor fn(const Tensor& a, const Tensor& b) { return apply_binary(OpCode::OP, a, b); }
+#define TMATH_BINARY_FN(fn, OP)                 \
+  Tensor fn(const Tensor& a, const Tensor& b) { \
+    return apply_binary(OpCode::OP, a, b);      \
+  }
 TMATH_BINARY_FN(add, Add)
 TMATH_BINARY_FN(subtract, Subtract)
 TMATH_BINARY_FN(multiply, Multiply)

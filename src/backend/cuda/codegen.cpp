@@ -1213,8 +1213,8 @@ TM_DI A warp_all(A v, bool is_max) {
 // block per row in registers with E = 8, 16, 32 elements per thread (fewer
 // registers for shorter rows: more blocks per SM).
 std::vector<std::string> row_kernel_names() {
-  return {"tm_w1", "tm_w2", "tm_w4", "tm_w8", "tm_w16", "tm_w32", "tm_b", "tm_br8", "tm_br16",
-          "tm_br32"};
+  return {"tm_w1",  "tm_w2", "tm_w4",  "tm_w8",   "tm_w16",
+          "tm_w32", "tm_b",  "tm_br8", "tm_br16", "tm_br32"};
 }
 
 std::string row_entry_points() {

@@ -20,11 +20,11 @@
 
 // Contiguous elementwise kernels (tm_c, tm_v): the small subset of EwParams they
 // read, so a launch copies 48 bytes of parameters instead of about 400.
-#define TM_EWC_PARAMS                                                                    \
-  struct EwcParams {                                                                     \
-    long long n;                                                                         \
-    unsigned long long ptr[4];                                                           \
-    long long scalar_mask; /* bit k: input k is one element */                           \
+#define TM_EWC_PARAMS                                          \
+  struct EwcParams {                                           \
+    long long n;                                               \
+    unsigned long long ptr[4];                                 \
+    long long scalar_mask; /* bit k: input k is one element */ \
   };
 
 // Reductions over arbitrary axes: output j (row-major over the kept dims) reduces

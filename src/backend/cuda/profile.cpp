@@ -78,17 +78,17 @@ std::optional<Backend::NativeReference> native_reference(DeviceContext& dc, std:
   if (op == "copy") {
     auto dst = std::make_shared<DeviceBuffer>(nbytes, name);
     void* src = in[0].data;
-    return Backend::NativeReference{"cudaMemcpy d2d", [dst, src, nbytes, stream] {
-                                      TM_CUDA("native_reference",
-                                              cudaMemcpyAsync(dst->get(), src, nbytes,
-                                                              cudaMemcpyDeviceToDevice, stream));
-                                    }};
+    return Backend::NativeReference{
+        "cudaMemcpy d2d", [dst, src, nbytes, stream] {
+          TM_CUDA("native_reference",
+                  cudaMemcpyAsync(dst->get(), src, nbytes, cudaMemcpyDeviceToDevice, stream));
+        }};
   }
   if (op == "launch" && in.size() == 2 && in[1].dtype == dt && in[1].size() == in[0].size()) {
     // The engine's own contiguous add kernel launched directly: the per-op floor.
     const Program& prog = dc.program(
-        gen::key(gen::Family::Binary, static_cast<uint32_t>(OpCode::Add),
-                 static_cast<uint32_t>(dt), static_cast<uint32_t>(dt)),
+        gen::key(gen::Family::Binary, static_cast<uint32_t>(OpCode::Add), static_cast<uint32_t>(dt),
+                 static_cast<uint32_t>(dt)),
         [&] { return gen::binary(OpCode::Add, dt, dt); }, name);
     auto out = std::make_shared<DeviceBuffer>(nbytes, name);
     EwcParams p{};
@@ -146,19 +146,16 @@ std::optional<Backend::NativeReference> native_reference(DeviceContext& dc, std:
   const void* b = in[1].data;
   const bool f64 = dt == DType::Float64;
   // Row-major C = A B as column-major C^T = B^T A^T.
-  return Backend::NativeReference{"cublasGemmEx", [g, a, b, n, data, compute, f64] {
-                                    const float one_f = 1.0f, zero_f = 0.0f;
-                                    const double one_d = 1.0, zero_d = 0.0;
-                                    const void* alpha = f64 ? static_cast<const void*>(&one_d)
-                                                            : &one_f;
-                                    const void* beta = f64 ? static_cast<const void*>(&zero_d)
-                                                           : &zero_f;
-                                    TM_CUBLAS("native_reference",
-                                              cublasGemmEx(g->h, CUBLAS_OP_N, CUBLAS_OP_N, n, n,
-                                                           n, alpha, b, data, n, a, data, n, beta,
-                                                           g->c.get(), data, n, compute,
-                                                           CUBLAS_GEMM_DEFAULT));
-                                  }};
+  return Backend::NativeReference{
+      "cublasGemmEx", [g, a, b, n, data, compute, f64] {
+        const float one_f = 1.0f, zero_f = 0.0f;
+        const double one_d = 1.0, zero_d = 0.0;
+        const void* alpha = f64 ? static_cast<const void*>(&one_d) : &one_f;
+        const void* beta = f64 ? static_cast<const void*>(&zero_d) : &zero_f;
+        TM_CUBLAS("native_reference",
+                  cublasGemmEx(g->h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, alpha, b, data, n, a, data,
+                               n, beta, g->c.get(), data, n, compute, CUBLAS_GEMM_DEFAULT));
+      }};
 }
 
 }  // namespace tmath::cuda
