@@ -41,7 +41,8 @@ namespace tmath {
   X(ArgMax)                                                                                  \
   X(ArgMin) X(CumSum) X(CumProd) X(Where) X(Copy) X(Fill) X(Arange) X(Softmax) X(LogSoftmax) \
       X(LayerNorm) X(Matmul) X(Take) X(TakeAlongAxis) X(RandomBits) X(RandomUniform)         \
-          X(RandomNormal)
+          X(RandomNormal) X(Solve) X(Inv) X(Det) X(Slogdet) X(Cholesky) X(Qr) X(Svd) X(Eigh) \
+              X(SolveTriangular)
 
 enum class OpCode : uint16_t {
 #define TMATH_X(name) name,
@@ -114,6 +115,16 @@ struct RandomArgs {
   double a = 0.0, b = 1.0;  // uniform: [a, b); normal: mean a, stddev b
 };
 
+// Options of the linear-algebra kernels (Backend::linalg); each op reads only its own.
+struct LinalgArgs {
+  // Cholesky: return U (A = U^H U) instead of L; Eigh: read the upper triangle;
+  // SolveTriangular: a is upper triangular.
+  bool upper = false;
+  bool full_matrices = false;  // Svd: U (m, m) and Vh (n, n); Qr: complete Q (m, m), R (m, n)
+  bool compute_uv = true;      // Svd/Eigh: vectors too (else values only); Qr: Q too (else R only)
+  bool unit_diagonal = false;  // SolveTriangular: assume ones on the diagonal
+};
+
 struct BackendInfo {
   std::string name;
   bool built = true;
@@ -178,6 +189,19 @@ class TMATH_API Backend {
   // RandomBits/RandomUniform/RandomNormal: element i of the flat output uses Philox
   // counter i (see src/core/philox.h for the exact stream).
   virtual void random(OpCode op, const RandomArgs& args, const ArrayRef& out) = 0;
+  // Linear algebra (Solve ... SolveTriangular) on float32/float64/complex64/complex128.
+  // Inputs are strided (batch..., rows, cols) with equal batch shapes; they must stay intact.
+  // Outputs are contiguous, in order:
+  //   Solve(a (n,n), b (n,k)) -> x (n,k)       Inv(a) -> inv (n,n)
+  //   Det(a) -> det ()                          Slogdet(a) -> sign (), logabsdet () real
+  //   Cholesky(a) -> L or U (n,n)               Qr(a (m,n)) -> [q (m,k|m)], r (k|m, n)
+  //   Svd(a (m,n)) -> [u (m,k|m)], s (k) real, [vh (k|n, n)]    (k = min(m, n))
+  //   Eigh(a) -> w (n) real ascending, [v (n,n) eigenvectors in columns]
+  //   SolveTriangular(a (n,n), b (n,k)) -> x (n,k)
+  // Failures throw LinAlgError naming the op and the batch index (singular matrix, not
+  // positive definite, no convergence, non-finite input). Default: UnsupportedError.
+  virtual void linalg(OpCode op, std::span<const ArrayRef> inputs,
+                      std::span<const ArrayRef> outputs, const LinalgArgs& args);
 
   // ---- profiling hooks (`tmath profile`, bench/) ----
   // Milliseconds per call of fn, which queues work on device d, timed by the

@@ -5,6 +5,7 @@
 #include "tmath/device.h"
 #include "tmath/dtype.h"
 #include "tmath/error.h"
+#include "tmath/linalg.h"
 #include "tmath/memory.h"
 #include "tmath/ops.h"
 #include "tmath/precision.h"

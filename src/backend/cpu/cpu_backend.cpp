@@ -15,6 +15,12 @@ int openblas_get_num_threads(void);
 }
 
 namespace tmath::cpu {
+
+// linalg.cpp
+bool supports_linalg(OpCode op, DType dt);
+void linalg(OpCode op, std::span<const ArrayRef> inputs, std::span<const ArrayRef> outputs,
+            const LinalgArgs& args);
+
 namespace {
 
 class CpuBackend final : public Backend {
@@ -42,6 +48,10 @@ class CpuBackend final : public Backend {
       case OpCode::RandomUniform: case OpCode::RandomNormal:
         return is_floating(dt);
       case OpCode::RandomBits: return dt == int64;
+      case OpCode::Solve: case OpCode::Inv: case OpCode::Det: case OpCode::Slogdet:
+      case OpCode::Cholesky: case OpCode::Qr: case OpCode::Svd: case OpCode::Eigh:
+      case OpCode::SolveTriangular:
+        return supports_linalg(op, dt);
       default: return true;  // sum, prod, any, all, scans, copies, matmul, take: every dtype
     }
   }
@@ -88,6 +98,10 @@ class CpuBackend final : public Backend {
   }
   void random(OpCode op, const RandomArgs& args, const ArrayRef& out) override {
     cpu::random(op, args, out);
+  }
+  void linalg(OpCode op, std::span<const ArrayRef> inputs, std::span<const ArrayRef> outputs,
+              const LinalgArgs& args) override {
+    cpu::linalg(op, inputs, outputs, args);
   }
 
  private:

@@ -1,0 +1,504 @@
+// Linear-algebra kernels through LAPACKE (OpenBLAS): each matrix of the batch is
+// packed into a column-major scratch copy (LAPACK overwrites its arguments, and the
+// inputs must stay intact), checked for NaN/Inf on the way, factorised, and unpacked
+// into the row-major outputs. Batches of small matrices are spread over the thread
+// pool; large ones run one after another with OpenBLAS's own threads.
+#include <algorithm>
+#include <cmath>
+#include <complex>
+#include <limits>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#define lapack_complex_float std::complex<float>
+#define lapack_complex_double std::complex<double>
+#include <lapacke.h>
+
+#include "backend/cpu/thread_pool.h"
+#include "tmath/backend.h"
+#include "tmath/error.h"
+
+namespace tmath::cpu {
+namespace {
+
+template <class T>
+struct RealOf {
+  using type = T;
+};
+template <class T>
+struct RealOf<std::complex<T>> {
+  using type = T;
+};
+template <class T>
+using real_t = typename RealOf<T>::type;
+template <class T>
+inline constexpr bool kIsComplex = !std::is_same_v<T, real_t<T>>;
+
+using lint = lapack_int;
+
+enum class Status : int { Ok = 0, NonFinite, Singular, NotPositiveDefinite, NoConvergence, Internal };
+
+const char* op_label(OpCode op) {
+  switch (op) {
+    case OpCode::Solve: return "solve";
+    case OpCode::Inv: return "inv";
+    case OpCode::Det: return "det";
+    case OpCode::Slogdet: return "slogdet";
+    case OpCode::Cholesky: return "cholesky";
+    case OpCode::Qr: return "qr";
+    case OpCode::Svd: return "svd";
+    case OpCode::Eigh: return "eigh";
+    case OpCode::SolveTriangular: return "solve_triangular";
+    default: return "linalg";
+  }
+}
+
+// Offsets (in elements) of each batch entry for an array of shape (batch..., r, c).
+std::vector<int64_t> batch_offsets(const ArrayRef& x, int core_dims) {
+  int nb = x.ndim() - core_dims;
+  int64_t count = 1;
+  for (int i = 0; i < nb; ++i) count *= x.shape[i];
+  std::vector<int64_t> offs(static_cast<size_t>(count));
+  std::vector<int64_t> idx(static_cast<size_t>(std::max(nb, 0)), 0);
+  for (int64_t b = 0; b < count; ++b) {
+    int64_t off = 0;
+    for (int i = 0; i < nb; ++i) off += idx[i] * x.strides[i];
+    offs[b] = off;
+    for (int i = nb - 1; i >= 0; --i) {
+      if (++idx[i] < x.shape[i]) break;
+      idx[i] = 0;
+    }
+  }
+  return offs;
+}
+
+std::string batch_index_str(const ArrayRef& x, int core_dims, int64_t b) {
+  int nb = x.ndim() - core_dims;
+  if (nb <= 0) return "";
+  std::vector<int64_t> idx(static_cast<size_t>(nb));
+  for (int i = nb - 1; i >= 0; --i) {
+    idx[i] = b % x.shape[i];
+    b /= x.shape[i];
+  }
+  std::string s = " (batch index (";
+  for (int i = 0; i < nb; ++i) s += (i ? ", " : "") + std::to_string(idx[i]);
+  return s + (nb == 1 ? ",))" : "))");
+}
+
+template <class T>
+bool finite(T v) {
+  if constexpr (kIsComplex<T>) return std::isfinite(v.real()) && std::isfinite(v.imag());
+  else return std::isfinite(v);
+}
+
+// dst (column-major, leading dimension ld) = the (rows x cols) matrix at x.data + off.
+// Returns false when an element is NaN or Inf.
+template <class T>
+bool pack(const ArrayRef& x, int64_t off, int64_t rows, int64_t cols, T* dst, int64_t ld) {
+  const T* src = static_cast<const T*>(x.data) + off;
+  const int nd = x.ndim();
+  const int64_t rs = x.strides[nd - 2], cs = x.strides[nd - 1];
+  bool ok = true;
+  for (int64_t j = 0; j < cols; ++j)
+    for (int64_t i = 0; i < rows; ++i) {
+      T v = src[i * rs + j * cs];
+      ok = ok && finite(v);
+      dst[i + j * ld] = v;
+    }
+  return ok;
+}
+
+// Row-major contiguous dst (rows x cols) from a column-major src.
+template <class T>
+void unpack(const T* src, int64_t ld, int64_t rows, int64_t cols, T* dst) {
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) dst[i * cols + j] = src[i + j * ld];
+}
+
+lint L(int64_t v) { return static_cast<lint>(v); }
+lint ld_of(int64_t rows) { return L(std::max<int64_t>(rows, 1)); }
+
+// ---- typed LAPACKE wrappers (column-major) ----------------------------------------
+template <class T>
+lint getrf(int64_t n, T* a, lint lda, lint* ipiv) {
+  if constexpr (std::is_same_v<T, float>) return LAPACKE_sgetrf(LAPACK_COL_MAJOR, L(n), L(n), a, lda, ipiv);
+  else if constexpr (std::is_same_v<T, double>) return LAPACKE_dgetrf(LAPACK_COL_MAJOR, L(n), L(n), a, lda, ipiv);
+  else if constexpr (std::is_same_v<T, complex64_t>) return LAPACKE_cgetrf(LAPACK_COL_MAJOR, L(n), L(n), a, lda, ipiv);
+  else return LAPACKE_zgetrf(LAPACK_COL_MAJOR, L(n), L(n), a, lda, ipiv);
+}
+template <class T>
+lint gesv(int64_t n, int64_t k, T* a, lint lda, lint* ipiv, T* b, lint ldb) {
+  if constexpr (std::is_same_v<T, float>) return LAPACKE_sgesv(LAPACK_COL_MAJOR, L(n), L(k), a, lda, ipiv, b, ldb);
+  else if constexpr (std::is_same_v<T, double>) return LAPACKE_dgesv(LAPACK_COL_MAJOR, L(n), L(k), a, lda, ipiv, b, ldb);
+  else if constexpr (std::is_same_v<T, complex64_t>) return LAPACKE_cgesv(LAPACK_COL_MAJOR, L(n), L(k), a, lda, ipiv, b, ldb);
+  else return LAPACKE_zgesv(LAPACK_COL_MAJOR, L(n), L(k), a, lda, ipiv, b, ldb);
+}
+template <class T>
+lint potrf(char uplo, int64_t n, T* a, lint lda) {
+  if constexpr (std::is_same_v<T, float>) return LAPACKE_spotrf(LAPACK_COL_MAJOR, uplo, L(n), a, lda);
+  else if constexpr (std::is_same_v<T, double>) return LAPACKE_dpotrf(LAPACK_COL_MAJOR, uplo, L(n), a, lda);
+  else if constexpr (std::is_same_v<T, complex64_t>) return LAPACKE_cpotrf(LAPACK_COL_MAJOR, uplo, L(n), a, lda);
+  else return LAPACKE_zpotrf(LAPACK_COL_MAJOR, uplo, L(n), a, lda);
+}
+template <class T>
+lint geqrf(int64_t m, int64_t n, T* a, lint lda, T* tau) {
+  if constexpr (std::is_same_v<T, float>) return LAPACKE_sgeqrf(LAPACK_COL_MAJOR, L(m), L(n), a, lda, tau);
+  else if constexpr (std::is_same_v<T, double>) return LAPACKE_dgeqrf(LAPACK_COL_MAJOR, L(m), L(n), a, lda, tau);
+  else if constexpr (std::is_same_v<T, complex64_t>) return LAPACKE_cgeqrf(LAPACK_COL_MAJOR, L(m), L(n), a, lda, tau);
+  else return LAPACKE_zgeqrf(LAPACK_COL_MAJOR, L(m), L(n), a, lda, tau);
+}
+// Forms the first `cols` columns of Q from k reflectors (orgqr / ungqr).
+template <class T>
+lint orgqr(int64_t m, int64_t cols, int64_t k, T* a, lint lda, const T* tau) {
+  if constexpr (std::is_same_v<T, float>) return LAPACKE_sorgqr(LAPACK_COL_MAJOR, L(m), L(cols), L(k), a, lda, tau);
+  else if constexpr (std::is_same_v<T, double>) return LAPACKE_dorgqr(LAPACK_COL_MAJOR, L(m), L(cols), L(k), a, lda, tau);
+  else if constexpr (std::is_same_v<T, complex64_t>) return LAPACKE_cungqr(LAPACK_COL_MAJOR, L(m), L(cols), L(k), a, lda, tau);
+  else return LAPACKE_zungqr(LAPACK_COL_MAJOR, L(m), L(cols), L(k), a, lda, tau);
+}
+template <class T>
+lint gesdd(char jobz, int64_t m, int64_t n, T* a, lint lda, real_t<T>* s, T* u, lint ldu, T* vt,
+           lint ldvt) {
+  if constexpr (std::is_same_v<T, float>) return LAPACKE_sgesdd(LAPACK_COL_MAJOR, jobz, L(m), L(n), a, lda, s, u, ldu, vt, ldvt);
+  else if constexpr (std::is_same_v<T, double>) return LAPACKE_dgesdd(LAPACK_COL_MAJOR, jobz, L(m), L(n), a, lda, s, u, ldu, vt, ldvt);
+  else if constexpr (std::is_same_v<T, complex64_t>) return LAPACKE_cgesdd(LAPACK_COL_MAJOR, jobz, L(m), L(n), a, lda, s, u, ldu, vt, ldvt);
+  else return LAPACKE_zgesdd(LAPACK_COL_MAJOR, jobz, L(m), L(n), a, lda, s, u, ldu, vt, ldvt);
+}
+// gesvd: the slower QR-iteration SVD, used when gesdd does not converge.
+template <class T>
+lint gesvd(char job, int64_t m, int64_t n, T* a, lint lda, real_t<T>* s, T* u, lint ldu, T* vt,
+           lint ldvt, real_t<T>* superb) {
+  if constexpr (std::is_same_v<T, float>) return LAPACKE_sgesvd(LAPACK_COL_MAJOR, job, job, L(m), L(n), a, lda, s, u, ldu, vt, ldvt, superb);
+  else if constexpr (std::is_same_v<T, double>) return LAPACKE_dgesvd(LAPACK_COL_MAJOR, job, job, L(m), L(n), a, lda, s, u, ldu, vt, ldvt, superb);
+  else if constexpr (std::is_same_v<T, complex64_t>) return LAPACKE_cgesvd(LAPACK_COL_MAJOR, job, job, L(m), L(n), a, lda, s, u, ldu, vt, ldvt, superb);
+  else return LAPACKE_zgesvd(LAPACK_COL_MAJOR, job, job, L(m), L(n), a, lda, s, u, ldu, vt, ldvt, superb);
+}
+template <class T>
+lint syevd(char jobz, char uplo, int64_t n, T* a, lint lda, real_t<T>* w) {
+  if constexpr (std::is_same_v<T, float>) return LAPACKE_ssyevd(LAPACK_COL_MAJOR, jobz, uplo, L(n), a, lda, w);
+  else if constexpr (std::is_same_v<T, double>) return LAPACKE_dsyevd(LAPACK_COL_MAJOR, jobz, uplo, L(n), a, lda, w);
+  else if constexpr (std::is_same_v<T, complex64_t>) return LAPACKE_cheevd(LAPACK_COL_MAJOR, jobz, uplo, L(n), a, lda, w);
+  else return LAPACKE_zheevd(LAPACK_COL_MAJOR, jobz, uplo, L(n), a, lda, w);
+}
+template <class T>
+lint trtrs(char uplo, char diag, int64_t n, int64_t k, const T* a, lint lda, T* b, lint ldb) {
+  if constexpr (std::is_same_v<T, float>) return LAPACKE_strtrs(LAPACK_COL_MAJOR, uplo, 'N', diag, L(n), L(k), a, lda, b, ldb);
+  else if constexpr (std::is_same_v<T, double>) return LAPACKE_dtrtrs(LAPACK_COL_MAJOR, uplo, 'N', diag, L(n), L(k), a, lda, b, ldb);
+  else if constexpr (std::is_same_v<T, complex64_t>) return LAPACKE_ctrtrs(LAPACK_COL_MAJOR, uplo, 'N', diag, L(n), L(k), a, lda, b, ldb);
+  else return LAPACKE_ztrtrs(LAPACK_COL_MAJOR, uplo, 'N', diag, L(n), L(k), a, lda, b, ldb);
+}
+
+// Runs fn(b) -> Status for every batch entry; small matrices in parallel over the batch.
+// Throws LinAlgError for the first failing entry (lowest batch index).
+template <class Fn>
+void for_each_matrix(OpCode op, const ArrayRef& ref, int core_dims, int64_t count, int64_t size,
+                     Fn&& fn) {
+  std::vector<Status> status(static_cast<size_t>(count), Status::Ok);
+  const double cost = static_cast<double>(size) * size * size;
+  auto body = [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) status[b] = fn(b);
+  };
+  if (cost >= 128.0 * 128.0 * 128.0 || count == 1) {
+    body(0, count);  // OpenBLAS threads inside each call
+  } else {
+    const int64_t grain = std::max<int64_t>(1, static_cast<int64_t>((64.0 * 64.0 * 64.0) / std::max(cost, 1.0)));
+    parallel_for(count, grain, body);
+  }
+  for (int64_t b = 0; b < count; ++b) {
+    if (status[b] == Status::Ok) continue;
+    std::string where = batch_index_str(ref, core_dims, b);
+    std::string name = std::string("[") + op_label(op) + "] ";
+    switch (status[b]) {
+      case Status::NonFinite:
+        throw LinAlgError(name + "input contains NaN or Inf" + where);
+      case Status::Singular:
+        throw LinAlgError(name + "singular matrix" + where);
+      case Status::NotPositiveDefinite:
+        throw LinAlgError(name + "matrix is not positive definite" + where);
+      case Status::NoConvergence:
+        throw LinAlgError(name + "the algorithm did not converge" + where);
+      default:
+        throw LinAlgError(name + "LAPACK reported an invalid argument" + where);
+    }
+  }
+}
+
+template <class T>
+void solve_kernel(OpCode op, std::span<const ArrayRef> in, std::span<const ArrayRef> out) {
+  const ArrayRef& a = in[0];
+  const int nd = a.ndim();
+  const int64_t n = a.shape[nd - 1];
+  const bool inv = op == OpCode::Inv;
+  const int64_t k = inv ? n : in[1].shape[nd - 1];
+  auto oa = batch_offsets(a, 2);
+  std::vector<int64_t> ob = inv ? std::vector<int64_t>() : batch_offsets(in[1], 2);
+  T* X = out[0].ptr<T>();
+  const int64_t count = static_cast<int64_t>(oa.size());
+  if (n == 0 || k == 0) return;
+  for_each_matrix(op, a, 2, count, n, [&](int64_t b) {
+    std::vector<T> A(static_cast<size_t>(n * n)), B(static_cast<size_t>(n * k));
+    std::vector<lint> piv(static_cast<size_t>(n));
+    bool ok = pack(a, oa[b], n, n, A.data(), n);
+    if (inv) {
+      for (int64_t i = 0; i < n; ++i) B[i + i * n] = T(1);
+    } else {
+      ok = pack(in[1], ob[b], n, k, B.data(), n) && ok;
+    }
+    if (!ok) return Status::NonFinite;
+    lint info = gesv<T>(n, k, A.data(), L(n), piv.data(), B.data(), L(n));
+    if (info > 0) return Status::Singular;
+    if (info < 0) return Status::Internal;
+    unpack(B.data(), n, n, k, X + b * n * k);
+    return Status::Ok;
+  });
+}
+
+template <class T>
+void det_kernel(OpCode op, std::span<const ArrayRef> in, std::span<const ArrayRef> out) {
+  using R = real_t<T>;
+  const ArrayRef& a = in[0];
+  const int64_t n = a.shape[a.ndim() - 1];
+  auto oa = batch_offsets(a, 2);
+  const int64_t count = static_cast<int64_t>(oa.size());
+  for_each_matrix(op, a, 2, count, n, [&](int64_t b) {
+    std::vector<T> A(static_cast<size_t>(std::max<int64_t>(n * n, 1)));
+    std::vector<lint> piv(static_cast<size_t>(std::max<int64_t>(n, 1)));
+    if (!pack(a, oa[b], n, n, A.data(), n)) return Status::NonFinite;
+    lint info = n > 0 ? getrf<T>(n, A.data(), L(n), piv.data()) : 0;
+    if (info < 0) return Status::Internal;
+    bool odd = false;
+    for (int64_t i = 0; i < n; ++i) odd ^= piv[i] != static_cast<lint>(i + 1);
+    if (op == OpCode::Det) {
+      T d = odd ? T(-1) : T(1);
+      for (int64_t i = 0; i < n; ++i) d *= A[i + i * n];
+      out[0].ptr<T>()[b] = d;
+    } else {
+      T sign = odd ? T(-1) : T(1);
+      R logabs = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        T d = A[i + i * n];
+        R ad = std::abs(d);
+        if (ad == R(0)) {
+          sign = T(0);
+          logabs = -std::numeric_limits<R>::infinity();
+          break;
+        }
+        sign *= d / ad;
+        logabs += std::log(ad);
+      }
+      out[0].ptr<T>()[b] = sign;
+      out[1].ptr<R>()[b] = logabs;
+    }
+    return Status::Ok;
+  });
+}
+
+template <class T>
+void cholesky_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out, bool upper) {
+  const ArrayRef& a = in[0];
+  const int64_t n = a.shape[a.ndim() - 1];
+  auto oa = batch_offsets(a, 2);
+  T* O = out[0].ptr<T>();
+  if (n == 0) return;
+  for_each_matrix(OpCode::Cholesky, a, 2, static_cast<int64_t>(oa.size()), n, [&](int64_t b) {
+    std::vector<T> A(static_cast<size_t>(n * n));
+    if (!pack(a, oa[b], n, n, A.data(), n)) return Status::NonFinite;
+    // NumPy reads the lower triangle in both cases and returns L^H for upper.
+    lint info = potrf<T>('L', n, A.data(), L(n));
+    if (info > 0) return Status::NotPositiveDefinite;
+    if (info < 0) return Status::Internal;
+    T* o = O + b * n * n;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        if (!upper) {
+          o[i * n + j] = j <= i ? A[i + j * n] : T(0);
+        } else {
+          T v = i <= j ? A[j + i * n] : T(0);  // U = L^H
+          if constexpr (kIsComplex<T>) v = std::conj(v);
+          o[i * n + j] = v;
+        }
+      }
+    return Status::Ok;
+  });
+}
+
+template <class T>
+void qr_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out, const LinalgArgs& args) {
+  const ArrayRef& a = in[0];
+  const int nd = a.ndim();
+  const int64_t m = a.shape[nd - 2], n = a.shape[nd - 1], k = std::min(m, n);
+  const bool complete = args.full_matrices, want_q = args.compute_uv;
+  const int64_t qcols = complete ? m : k, rrows = complete ? m : k;
+  auto oa = batch_offsets(a, 2);
+  const ArrayRef& rout = want_q ? out[1] : out[0];
+  for_each_matrix(OpCode::Qr, a, 2, static_cast<int64_t>(oa.size()), std::max(m, n), [&](int64_t b) {
+    const int64_t lda = std::max<int64_t>(m, 1);
+    std::vector<T> A(static_cast<size_t>(std::max<int64_t>(lda * std::max(n, qcols), 1)));
+    std::vector<T> tau(static_cast<size_t>(std::max<int64_t>(k, 1)));
+    if (!pack(a, oa[b], m, n, A.data(), lda)) return Status::NonFinite;
+    if (m > 0 && n > 0 && geqrf<T>(m, n, A.data(), L(lda), tau.data()) != 0) return Status::Internal;
+    T* r = rout.ptr<T>() + b * rrows * n;
+    for (int64_t i = 0; i < rrows; ++i)
+      for (int64_t j = 0; j < n; ++j) r[i * n + j] = (j >= i && i < k) ? A[i + j * lda] : T(0);
+    if (want_q) {
+      T* q = out[0].ptr<T>() + b * m * qcols;
+      if (m > 0 && qcols > 0) {
+        // A has room for max(n, qcols) columns; columns beyond the k reflectors are ignored.
+        if (k == 0) {
+          std::fill(A.begin(), A.end(), T(0));
+          for (int64_t i = 0; i < std::min(m, qcols); ++i) A[i + i * lda] = T(1);
+        } else if (orgqr<T>(m, qcols, k, A.data(), L(lda), tau.data()) != 0) {
+          return Status::Internal;
+        }
+        unpack(A.data(), lda, m, qcols, q);
+      }
+    }
+    return Status::Ok;
+  });
+}
+
+template <class T>
+void svd_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out, const LinalgArgs& args) {
+  using R = real_t<T>;
+  const ArrayRef& a = in[0];
+  const int nd = a.ndim();
+  const int64_t m = a.shape[nd - 2], n = a.shape[nd - 1], k = std::min(m, n);
+  const bool uv = args.compute_uv, full = args.full_matrices;
+  const int64_t ucols = full ? m : k, vrows = full ? n : k;
+  auto oa = batch_offsets(a, 2);
+  R* S = (uv ? out[1] : out[0]).ptr<R>();
+  for_each_matrix(OpCode::Svd, a, 2, static_cast<int64_t>(oa.size()), std::max(m, n), [&](int64_t b) {
+    T* u = uv ? out[0].ptr<T>() + b * m * ucols : nullptr;
+    T* vh = uv ? out[2].ptr<T>() + b * vrows * n : nullptr;
+    if (k == 0) {  // empty: U and Vh are identities of their (full) size
+      if (uv) {
+        for (int64_t i = 0; i < m * ucols; ++i) u[i] = i % (ucols + 1) == 0 ? T(1) : T(0);
+        for (int64_t i = 0; i < vrows * n; ++i) vh[i] = i % (n + 1) == 0 ? T(1) : T(0);
+      }
+      return Status::Ok;
+    }
+    const int64_t lda = m;
+    std::vector<T> A(static_cast<size_t>(m * n)), A2;
+    if (!pack(a, oa[b], m, n, A.data(), lda)) return Status::NonFinite;
+    A2 = A;  // gesdd destroys A; kept for the gesvd retry
+    std::vector<R> s(static_cast<size_t>(k));
+    std::vector<T> U(uv ? static_cast<size_t>(m * ucols) : 1), VT(uv ? static_cast<size_t>(vrows * n) : 1);
+    const char jobz = uv ? (full ? 'A' : 'S') : 'N';
+    lint info = gesdd<T>(jobz, m, n, A.data(), L(lda), s.data(), U.data(), L(m), VT.data(),
+                         ld_of(uv ? vrows : 1));
+    if (info > 0) {
+      std::vector<R> superb(static_cast<size_t>(std::max<int64_t>(k, 2)));
+      info = gesvd<T>(jobz, m, n, A2.data(), L(lda), s.data(), U.data(), L(m), VT.data(),
+                      ld_of(uv ? vrows : 1), superb.data());
+      if (info > 0) return Status::NoConvergence;
+    }
+    if (info < 0) return Status::Internal;
+    std::copy(s.begin(), s.end(), S + b * k);
+    if (uv) {
+      unpack(U.data(), m, m, ucols, u);
+      unpack(VT.data(), vrows, vrows, n, vh);
+    }
+    return Status::Ok;
+  });
+}
+
+template <class T>
+void eigh_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out, const LinalgArgs& args) {
+  using R = real_t<T>;
+  const ArrayRef& a = in[0];
+  const int64_t n = a.shape[a.ndim() - 1];
+  auto oa = batch_offsets(a, 2);
+  R* W = out[0].ptr<R>();
+  if (n == 0) return;
+  const bool uv = args.compute_uv;
+  for_each_matrix(OpCode::Eigh, a, 2, static_cast<int64_t>(oa.size()), n, [&](int64_t b) {
+    std::vector<T> A(static_cast<size_t>(n * n));
+    // Only the referenced triangle matters: NaN in the other one is ignored, as LAPACK does.
+    const int nd = a.ndim();
+    const T* src = static_cast<const T*>(a.data) + oa[b];
+    const int64_t rs = a.strides[nd - 2], cs = a.strides[nd - 1];
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t i = 0; i < n; ++i) {
+        const bool used = args.upper ? i <= j : i >= j;
+        T v = used ? src[i * rs + j * cs] : T(0);
+        if (!finite(v)) return Status::NonFinite;
+        A[i + j * n] = v;
+      }
+    lint info = syevd<T>(uv ? 'V' : 'N', args.upper ? 'U' : 'L', n, A.data(), L(n), W + b * n);
+    if (info > 0) return Status::NoConvergence;
+    if (info < 0) return Status::Internal;
+    if (uv) unpack(A.data(), n, n, n, out[1].ptr<T>() + b * n * n);
+    return Status::Ok;
+  });
+}
+
+template <class T>
+void trsolve_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out, const LinalgArgs& args) {
+  const ArrayRef& a = in[0];
+  const int nd = a.ndim();
+  const int64_t n = a.shape[nd - 1], k = in[1].shape[nd - 1];
+  auto oa = batch_offsets(a, 2), ob = batch_offsets(in[1], 2);
+  T* X = out[0].ptr<T>();
+  if (n == 0 || k == 0) return;
+  for_each_matrix(OpCode::SolveTriangular, a, 2, static_cast<int64_t>(oa.size()), n, [&](int64_t b) {
+    std::vector<T> A(static_cast<size_t>(n * n)), B(static_cast<size_t>(n * k));
+    const T* src = static_cast<const T*>(a.data) + oa[b];
+    const int64_t rs = a.strides[nd - 2], cs = a.strides[nd - 1];
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t i = 0; i < n; ++i) {
+        const bool used = (args.upper ? i <= j : i >= j) && !(args.unit_diagonal && i == j);
+        T v = used ? src[i * rs + j * cs] : T(0);
+        if (!finite(v)) return Status::NonFinite;
+        A[i + j * n] = v;
+      }
+    if (!pack(in[1], ob[b], n, k, B.data(), n)) return Status::NonFinite;
+    lint info = trtrs<T>(args.upper ? 'U' : 'L', args.unit_diagonal ? 'U' : 'N', n, k, A.data(),
+                         L(n), B.data(), L(n));
+    if (info > 0) return Status::Singular;
+    if (info < 0) return Status::Internal;
+    unpack(B.data(), n, n, k, X + b * n * k);
+    return Status::Ok;
+  });
+}
+
+template <class T>
+void run(OpCode op, std::span<const ArrayRef> in, std::span<const ArrayRef> out, const LinalgArgs& args) {
+  switch (op) {
+    case OpCode::Solve:
+    case OpCode::Inv: solve_kernel<T>(op, in, out); break;
+    case OpCode::Det:
+    case OpCode::Slogdet: det_kernel<T>(op, in, out); break;
+    case OpCode::Cholesky: cholesky_kernel<T>(in, out, args.upper); break;
+    case OpCode::Qr: qr_kernel<T>(in, out, args); break;
+    case OpCode::Svd: svd_kernel<T>(in, out, args); break;
+    case OpCode::Eigh: eigh_kernel<T>(in, out, args); break;
+    case OpCode::SolveTriangular: trsolve_kernel<T>(in, out, args); break;
+    default:
+      throw UnsupportedError("[linalg] op " + std::string(op_name(op)) + " is not a linear-algebra kernel");
+  }
+}
+
+}  // namespace
+
+bool supports_linalg(OpCode op, DType dt) {
+  (void)op;
+  return dt == DType::Float32 || dt == DType::Float64 || dt == DType::Complex64 ||
+         dt == DType::Complex128;
+}
+
+void linalg(OpCode op, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
+            const LinalgArgs& args) {
+  switch (in[0].dtype) {
+    case DType::Float32: run<float>(op, in, out, args); break;
+    case DType::Float64: run<double>(op, in, out, args); break;
+    case DType::Complex64: run<complex64_t>(op, in, out, args); break;
+    case DType::Complex128: run<complex128_t>(op, in, out, args); break;
+    default:
+      throw UnsupportedError(std::string("[") + op_label(op) + "] the cpu kernel takes float32, "
+                             "float64, complex64 or complex128, got " +
+                             std::string(dtype_name(in[0].dtype)));
+  }
+}
+
+}  // namespace tmath::cpu
