@@ -49,7 +49,12 @@ file(GLOB TMATH_PY_SRC CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/python/src/
 nanobind_add_module(_tmath NB_STATIC NOMINSIZE ${TMATH_PY_SRC})
 target_include_directories(_tmath PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/python/src)
 target_link_libraries(_tmath PRIVATE tmath)
-target_compile_options(_tmath PRIVATE -Wall -Wextra -Wno-unused-parameter)
+# The project's warning set (-Werror with TMATH_WERROR, as CI builds). GCC 12 reports
+# a false -Wrestrict on std::string concatenation (GCC bug 105329) in convert.cpp.
+target_compile_options(_tmath PRIVATE ${TMATH_WARN})
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  target_compile_options(_tmath PRIVATE -Wno-restrict)
+endif()
 set_target_properties(_tmath PROPERTIES
   LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/python/tmath
   INSTALL_RPATH "$ORIGIN")
