@@ -16,6 +16,7 @@
 #define lapack_complex_double std::complex<double>
 #include <lapacke.h>
 
+#include "backend/cpu/batch.h"
 #include "backend/cpu/thread_pool.h"
 #include "tmath/backend.h"
 #include "tmath/error.h"
@@ -55,24 +56,6 @@ const char* op_label(OpCode op) {
   }
 }
 
-// Offsets (in elements) of each batch entry for an array of shape (batch..., r, c).
-std::vector<int64_t> batch_offsets(const ArrayRef& x, int core_dims) {
-  int nb = x.ndim() - core_dims;
-  int64_t count = 1;
-  for (int i = 0; i < nb; ++i) count *= x.shape[i];
-  std::vector<int64_t> offs(static_cast<size_t>(count));
-  std::vector<int64_t> idx(static_cast<size_t>(std::max(nb, 0)), 0);
-  for (int64_t b = 0; b < count; ++b) {
-    int64_t off = 0;
-    for (int i = 0; i < nb; ++i) off += idx[i] * x.strides[i];
-    offs[b] = off;
-    for (int i = nb - 1; i >= 0; --i) {
-      if (++idx[i] < x.shape[i]) break;
-      idx[i] = 0;
-    }
-  }
-  return offs;
-}
 
 std::string batch_index_str(const ArrayRef& x, int core_dims, int64_t b) {
   int nb = x.ndim() - core_dims;

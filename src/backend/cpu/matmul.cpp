@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "backend/cpu/batch.h"
 #include "backend/cpu/kernels.h"
 #include "tmath/error.h"
 
@@ -18,24 +19,6 @@ struct Mat {
   int64_t rs, cs;  // row/col strides in elements
 };
 
-// Offsets (in elements) of each batch entry for an array of shape (batch..., r, c).
-std::vector<int64_t> batch_offsets(const ArrayRef& x) {
-  int nb = x.ndim() - 2;
-  int64_t count = 1;
-  for (int i = 0; i < nb; ++i) count *= x.shape[i];
-  std::vector<int64_t> offs(static_cast<size_t>(count));
-  std::vector<int64_t> idx(nb, 0);
-  for (int64_t b = 0; b < count; ++b) {
-    int64_t off = 0;
-    for (int i = 0; i < nb; ++i) off += idx[i] * x.strides[i];
-    offs[b] = off;
-    for (int i = nb - 1; i >= 0; --i) {
-      if (++idx[i] < x.shape[i]) break;
-      idx[i] = 0;
-    }
-  }
-  return offs;
-}
 
 // BLAS needs one unit stride and a leading dimension covering the other;
 // returns false if the operand must be packed (e.g. zero strides from broadcasting).
@@ -88,7 +71,7 @@ template <class T>
 void gemm_batched(const ArrayRef& a, const ArrayRef& b, const ArrayRef& out) {
   int nd = out.ndim();
   int64_t m = out.shape[nd - 2], n = out.shape[nd - 1], k = a.shape[nd - 1];
-  auto oa = batch_offsets(a), ob = batch_offsets(b);
+  auto oa = batch_offsets(a, 2), ob = batch_offsets(b, 2);
   const T* A = static_cast<const T*>(a.data);
   const T* B = static_cast<const T*>(b.data);
   T* C = static_cast<T*>(out.data);
@@ -134,7 +117,7 @@ template <class L>
 void gemm_low(const ArrayRef& a, const ArrayRef& b, const ArrayRef& out) {
   int nd = out.ndim();
   int64_t m = out.shape[nd - 2], n = out.shape[nd - 1], k = a.shape[nd - 1];
-  auto oa = batch_offsets(a), ob = batch_offsets(b);
+  auto oa = batch_offsets(a, 2), ob = batch_offsets(b, 2);
   std::vector<float> pa(static_cast<size_t>(m * k)), pb(static_cast<size_t>(k * n)),
       pc(static_cast<size_t>(m * n));
   L* C = static_cast<L*>(out.data);
@@ -153,7 +136,7 @@ template <class T>
 void gemm_int(const ArrayRef& a, const ArrayRef& b, const ArrayRef& out) {
   int nd = out.ndim();
   int64_t m = out.shape[nd - 2], n = out.shape[nd - 1], k = a.shape[nd - 1];
-  auto oa = batch_offsets(a), ob = batch_offsets(b);
+  auto oa = batch_offsets(a, 2), ob = batch_offsets(b, 2);
   const T* A = static_cast<const T*>(a.data);
   const T* B = static_cast<const T*>(b.data);
   T* C = static_cast<T*>(out.data);
