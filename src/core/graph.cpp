@@ -99,6 +99,7 @@ TensorImpl::~TensorImpl() {
 
 namespace {
 std::atomic<int> g_max_depth{2048};
+thread_local NodeObserver t_node_observer = nullptr;
 
 void eval_graph(const std::vector<TensorImpl*>& roots);
 
@@ -125,9 +126,12 @@ Tensor make_node(Shape shape, DType dtype, Device device, std::shared_ptr<Primit
   p->prim = std::move(prim);
   p->inputs = std::move(inputs);
   Tensor t(std::move(p));
+  if (t_node_observer) t_node_observer({t});
   maybe_eval(t);
   return t;
 }
+
+void set_node_observer(NodeObserver observer) { t_node_observer = observer; }
 
 std::vector<Tensor> make_nodes(std::vector<Shape> shapes, std::vector<DType> dtypes, Device device,
                                std::shared_ptr<Primitive> prim, std::vector<Tensor> inputs) {
@@ -148,6 +152,7 @@ std::vector<Tensor> make_nodes(std::vector<Shape> shapes, std::vector<DType> dty
   for (auto& o : outs)
     for (auto& s : outs)
       if (s.impl() != o.impl()) o.impl()->siblings.push_back(s.impl());
+  if (t_node_observer) t_node_observer(outs);
   if (!outs.empty()) maybe_eval(outs[0]);
   return outs;
 }

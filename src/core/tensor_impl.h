@@ -79,6 +79,11 @@ std::vector<Tensor> make_nodes(std::vector<Shape> shapes, std::vector<DType> dty
 // Creates an evaluated tensor with fresh contiguous storage.
 Tensor make_evaluated(Shape shape, DType dtype, Device device);
 
+// Called (on this thread) with the outputs of every new pending node, before it can be
+// evaluated; autodiff records its traces through it. Null when no transform is active.
+using NodeObserver = void (*)(const std::vector<Tensor>& outputs);
+void set_node_observer(NodeObserver observer);
+
 inline TensorImpl& impl(const Tensor& t) { return *t.impl(); }
 
 }  // namespace tmath::detail
