@@ -37,11 +37,13 @@ file(GLOB TMATH_CUDA_SRC CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/backe
 add_library(tmath_cuda SHARED ${TMATH_CUDA_SRC})
 target_include_directories(tmath_cuda PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src ${_tmath_cuda_gen})
 target_link_libraries(tmath_cuda PRIVATE tmath CUDA::cudart CUDA::cublas CUDA::cublasLt
-                                         CUDA::nvrtc CUDA::cuda_driver)
+                                         CUDA::cusolver CUDA::nvrtc CUDA::cuda_driver)
 target_compile_options(tmath_cuda PRIVATE ${TMATH_WARN})
+target_compile_definitions(tmath_cuda PRIVATE TMATH_VERSION="${PROJECT_VERSION}")
 # GCC 12 reports a false -Wrestrict on std::string concatenation at -O2/-O3 (GCC bug
-# 105329); the code generator is mostly string concatenation.
+# 105329); the code generator and the error messages are string concatenation.
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  target_compile_options(tmath_cuda PRIVATE -Wno-restrict)
   set_source_files_properties(${CMAKE_CURRENT_SOURCE_DIR}/src/backend/cuda/codegen.cpp
                               PROPERTIES COMPILE_OPTIONS "-Wno-restrict")
 endif()
@@ -61,6 +63,7 @@ target_link_options(tmath_cuda PRIVATE "LINKER:-rpath,${CUDAToolkit_LIBRARY_DIR}
 add_executable(tmath_cuda_codegen_check
   ${CMAKE_CURRENT_SOURCE_DIR}/src/backend/cuda/tools/nvrtc_check.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/backend/cuda/codegen.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/backend/cuda/linalg_kernels.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/src/backend/cuda/nvrtc.cpp)
 target_include_directories(tmath_cuda_codegen_check PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src
                            ${_tmath_cuda_gen})

@@ -42,7 +42,7 @@ namespace tmath {
   X(ArgMin) X(CumSum) X(CumProd) X(Where) X(Copy) X(Fill) X(Arange) X(Softmax) X(LogSoftmax) \
       X(LayerNorm) X(Matmul) X(Take) X(TakeAlongAxis) X(RandomBits) X(RandomUniform)         \
           X(RandomNormal) X(Solve) X(Inv) X(Det) X(Slogdet) X(Cholesky) X(Qr) X(Svd) X(Eigh) \
-              X(SolveTriangular)
+              X(SolveTriangular) X(Lu) X(LuSolve) X(Eig)
 
 enum class OpCode : uint16_t {
 #define TMATH_X(name) name,
@@ -108,6 +108,23 @@ struct MatmulOptions {
 struct LayerNormArgs {
   double eps = 1e-5;
   int64_t inner = 1;  // product of the normalised (trailing) dims
+};
+
+// A fused elementwise program (lazy-graph fusion, src/jit): straight-line code
+// evaluated independently for every element of one output. Instruction i
+// computes value i from earlier values; the last instruction is the output.
+struct FusedInstr {
+  enum class Kind : uint8_t { Input, Unary, Binary, Where, Cast };
+  Kind kind = Kind::Input;
+  OpCode op = OpCode::Count;  // Unary, Binary
+  DType dtype = float32;      // the value's dtype (Binary: predicates give bool)
+  int32_t a = -1, b = -1, c = -1;  // operand values; Input: a = input index
+};
+struct FusedProgram {
+  std::vector<FusedInstr> instrs;
+  int num_inputs = 0;
+  // A text key that identifies the program (ops, dtypes, operand structure).
+  TMATH_API std::string signature() const;
 };
 
 struct RandomArgs {
@@ -189,7 +206,7 @@ class TMATH_API Backend {
   // RandomBits/RandomUniform/RandomNormal: element i of the flat output uses Philox
   // counter i (see src/core/philox.h for the exact stream).
   virtual void random(OpCode op, const RandomArgs& args, const ArrayRef& out) = 0;
-  // Linear algebra (Solve ... SolveTriangular) on float32/float64/complex64/complex128.
+  // Linear algebra (Solve ... Eig) on float32/float64/complex64/complex128.
   // Inputs are strided (batch..., rows, cols) with equal batch shapes; they must stay intact.
   // Outputs are contiguous, in order:
   //   Solve(a (n,n), b (n,k)) -> x (n,k)       Inv(a) -> inv (n,n)
@@ -198,10 +215,25 @@ class TMATH_API Backend {
   //   Svd(a (m,n)) -> [u (m,k|m)], s (k) real, [vh (k|n, n)]    (k = min(m, n))
   //   Eigh(a) -> w (n) real ascending, [v (n,n) eigenvectors in columns]
   //   SolveTriangular(a (n,n), b (n,k)) -> x (n,k)
+  //   Lu(a (m,n)) -> lu (m,n) (L unit lower, U upper packed), piv (k) int32 0-based row
+  //     interchanges (row i was swapped with piv[i]), perm (m) int64 (a[perm] = L U)
+  //   LuSolve(lu (n,n), piv (n) int32, b (n,k)) -> x (n,k)
+  //   Eig(a (n,n) real or complex) -> w (n) complex, [v (n,n) complex, unit columns]
   // Failures throw LinAlgError naming the op and the batch index (singular matrix, not
   // positive definite, no convergence, non-finite input). Default: UnsupportedError.
   virtual void linalg(OpCode op, std::span<const ArrayRef> inputs,
                       std::span<const ArrayRef> outputs, const LinalgArgs& args);
+
+  // Fused elementwise programs (src/jit). `inputs` are broadcast to out's shape
+  // (zero strides), with the dtypes of the program's Input instructions; out is
+  // contiguous and may share its buffer with an input of the same layout (each
+  // element reads its inputs before the output is written). supports_fused says
+  // whether fused() runs `p` here; when no backend does, the ops run one by one.
+  virtual bool supports_fused(const FusedProgram& p) const {
+    (void)p;
+    return false;
+  }
+  virtual void fused(const FusedProgram& p, std::span<const ArrayRef> inputs, const ArrayRef& out);
 
   // ---- profiling hooks (`tmath profile`, bench/) ----
   // Milliseconds per call of fn, which queues work on device d, timed by the

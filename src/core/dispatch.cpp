@@ -219,6 +219,11 @@ double Backend::time_ms(Device d, const std::function<void()>& fn, int reps) {
   return std::chrono::duration<double, std::milli>(t1 - t0).count() / std::max(reps, 1);
 }
 
+void Backend::fused(const FusedProgram&, std::span<const ArrayRef>, const ArrayRef&) {
+  throw UnsupportedError("[fused] backend '" + std::string(name()) +
+                         "' does not run fused programs");
+}
+
 std::optional<Backend::NativeReference> Backend::native_reference(std::string_view,
                                                                   std::span<const ArrayRef>,
                                                                   MatmulPrecision) {
@@ -345,6 +350,8 @@ std::string snake_name(OpCode op) {
 void count_graph_eval() {
   g_counters.evals.fetch_add(1, std::memory_order_relaxed);
 }
+void count_nodes(uint64_t n) { g_counters.nodes.fetch_add(n, std::memory_order_relaxed); }
+
 void count_kernel() {
   g_counters.kernels.fetch_add(1, std::memory_order_relaxed);
 }

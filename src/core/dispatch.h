@@ -29,6 +29,8 @@ std::string snake_name(OpCode op);
 
 void count_graph_eval();
 void count_kernel();
+// Primitives run inside one fused kernel (src/jit).
+void count_nodes(uint64_t n);
 void count_donation();
 
 }  // namespace detail

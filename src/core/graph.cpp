@@ -9,6 +9,7 @@
 #include "core/dispatch.h"
 #include "core/primitives.h"
 #include "core/tensor_impl.h"
+#include "jit/jit.h"
 #include "tmath/error.h"
 #include "tmath/transforms.h"
 
@@ -235,6 +236,22 @@ void eval_graph(const std::vector<TensorImpl*>& roots) {
     }
   }
   count_graph_eval();
+  if (order.size() >= 2 && jit::enabled()) {
+    jit::Plan plan = jit::plan(order, roots);
+    if (!plan.groups.empty()) {
+      for (size_t i = 0; i < order.size(); ++i) {
+        // Members of a fused group are released when its root runs: test the
+        // plan before touching the node.
+        if (const int g = plan.group_of[i]; g >= 0) {
+          if (plan.groups[g].root == order[i]) jit::run(plan.groups[g]);
+          continue;
+        }
+        if (order[i]->evaluated()) continue;  // evaluated as a sibling
+        eval_node(order[i]);
+      }
+      return;
+    }
+  }
   for (auto* n : order) {
     if (n->evaluated()) continue;  // evaluated as a sibling
     eval_node(n);

@@ -40,6 +40,12 @@ class Primitive {
   virtual bool is_equivalent(const Primitive& other) const { return name() == other.name(); }
   // Elementwise primitives may write into a dead input's buffer.
   virtual bool can_donate() const { return false; }
+  // Elementwise primitives describe themselves as one instruction of a fused
+  // program (src/jit; the planner fills in the operands); nullopt: not fusible.
+  virtual std::optional<FusedInstr> fused_instr(const TensorImpl& out) const {
+    (void)out;
+    return std::nullopt;
+  }
 };
 
 // Allocates contiguous storage for `out` (or reuses a donatable input buffer).
@@ -58,6 +64,9 @@ class UnaryPrim : public Primitive {
   bool is_equivalent(const Primitive& o) const override;
   bool can_donate() const override { return true; }
   OpCode op() const { return op_; }
+  std::optional<FusedInstr> fused_instr(const TensorImpl& out) const override {
+    return FusedInstr{FusedInstr::Kind::Unary, op_, out.dtype};
+  }
 
  private:
   OpCode op_;
@@ -76,6 +85,9 @@ class BinaryPrim : public Primitive {
   bool is_equivalent(const Primitive& o) const override;
   bool can_donate() const override { return true; }
   OpCode op() const { return op_; }
+  std::optional<FusedInstr> fused_instr(const TensorImpl& out) const override {
+    return FusedInstr{FusedInstr::Kind::Binary, op_, out.dtype};
+  }
 
  private:
   OpCode op_;
@@ -92,6 +104,9 @@ class WherePrim : public Primitive {
   std::vector<Tensor> vjp(const std::vector<Tensor>&, const std::vector<Tensor>&,
                           const std::vector<int>&, const std::vector<Tensor>&) override;
   bool can_donate() const override { return true; }
+  std::optional<FusedInstr> fused_instr(const TensorImpl& out) const override {
+    return FusedInstr{FusedInstr::Kind::Where, OpCode::Count, out.dtype};
+  }
 };
 
 // Elementwise dtype conversion (also a plain contiguous copy when dtypes match).
@@ -102,6 +117,9 @@ class AsTypePrim : public Primitive {
   void eval(Backend* be, const std::vector<Tensor>& in, const std::vector<TensorImpl*>& out) override;
   std::vector<Tensor> vjp(const std::vector<Tensor>&, const std::vector<Tensor>&,
                           const std::vector<int>&, const std::vector<Tensor>&) override;
+  std::optional<FusedInstr> fused_instr(const TensorImpl& out) const override {
+    return FusedInstr{FusedInstr::Kind::Cast, OpCode::Copy, out.dtype};
+  }
 };
 
 class FillPrim : public Primitive {
@@ -204,6 +222,8 @@ class ScanPrim : public Primitive {
   std::string name() const override { return op_ == OpCode::CumSum ? "cumsum" : "cumprod"; }
   std::optional<OpCode> opcode() const override { return op_; }
   void eval(Backend* be, const std::vector<Tensor>& in, const std::vector<TensorImpl*>& out) override;
+  std::vector<Tensor> vjp(const std::vector<Tensor>&, const std::vector<Tensor>&,
+                          const std::vector<int>&, const std::vector<Tensor>&) override;
 
  private:
   OpCode op_;
@@ -232,6 +252,8 @@ class LayerNormPrim : public Primitive {
   std::string name() const override { return "layer_norm"; }
   std::optional<OpCode> opcode() const override { return OpCode::LayerNorm; }
   void eval(Backend* be, const std::vector<Tensor>& in, const std::vector<TensorImpl*>& out) override;
+  std::vector<Tensor> vjp(const std::vector<Tensor>&, const std::vector<Tensor>&,
+                          const std::vector<int>&, const std::vector<Tensor>&) override;
 
  private:
   double eps_;
@@ -259,6 +281,8 @@ class TakePrim : public Primitive {
   std::string name() const override { return op_ == OpCode::Take ? "take" : "take_along_axis"; }
   std::optional<OpCode> opcode() const override { return op_; }
   void eval(Backend* be, const std::vector<Tensor>& in, const std::vector<TensorImpl*>& out) override;
+  std::vector<Tensor> vjp(const std::vector<Tensor>&, const std::vector<Tensor>&,
+                          const std::vector<int>&, const std::vector<Tensor>&) override;
 
  private:
   OpCode op_;
@@ -285,6 +309,8 @@ class PadPrim : public Primitive {
   std::string name() const override { return "pad"; }
   std::optional<OpCode> opcode() const override { return OpCode::Copy; }
   void eval(Backend* be, const std::vector<Tensor>& in, const std::vector<TensorImpl*>& out) override;
+  std::vector<Tensor> vjp(const std::vector<Tensor>&, const std::vector<Tensor>&,
+                          const std::vector<int>&, const std::vector<Tensor>&) override;
 
  private:
   std::vector<int64_t> before_;
@@ -309,6 +335,8 @@ class ToDevicePrim : public Primitive {
   std::string name() const override { return "to_device"; }
   std::optional<OpCode> opcode() const override { return OpCode::Copy; }
   void eval(Backend* be, const std::vector<Tensor>& in, const std::vector<TensorImpl*>& out) override;
+  std::vector<Tensor> vjp(const std::vector<Tensor>&, const std::vector<Tensor>&,
+                          const std::vector<int>&, const std::vector<Tensor>&) override;
 };
 
 }  // namespace tmath

@@ -50,7 +50,7 @@ class CpuBackend final : public Backend {
       case OpCode::RandomBits: return dt == int64;
       case OpCode::Solve: case OpCode::Inv: case OpCode::Det: case OpCode::Slogdet:
       case OpCode::Cholesky: case OpCode::Qr: case OpCode::Svd: case OpCode::Eigh:
-      case OpCode::SolveTriangular:
+      case OpCode::SolveTriangular: case OpCode::Lu: case OpCode::LuSolve: case OpCode::Eig:
         return supports_linalg(op, dt);
       default: return true;  // sum, prod, any, all, scans, copies, matmul, take: every dtype
     }
@@ -98,6 +98,10 @@ class CpuBackend final : public Backend {
   }
   void random(OpCode op, const RandomArgs& args, const ArrayRef& out) override {
     cpu::random(op, args, out);
+  }
+  bool supports_fused(const FusedProgram& p) const override { return cpu::supports_fused(p); }
+  void fused(const FusedProgram& p, std::span<const ArrayRef> inputs, const ArrayRef& out) override {
+    cpu::fused(p, inputs, out);
   }
   void linalg(OpCode op, std::span<const ArrayRef> inputs, std::span<const ArrayRef> outputs,
               const LinalgArgs& args) override {

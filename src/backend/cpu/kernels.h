@@ -20,6 +20,10 @@ void arange(const ArrayRef& out, double start, double step);
 bool supports_unary(OpCode op, DType dt);
 bool supports_binary(OpCode op, DType dt);
 
+// fused.cpp: fused elementwise programs (src/jit)
+bool supports_fused(const FusedProgram& p);
+void fused(const FusedProgram& p, std::span<const ArrayRef> inputs, const ArrayRef& out);
+
 // reduce.cpp
 void reduce(OpCode op, const ArrayRef& x, std::span<const int> axes, const ArrayRef& out);
 void arg_reduce(OpCode op, const ArrayRef& x, int axis, const ArrayRef& out);

@@ -192,7 +192,8 @@ TM_SHFL(tm_shfl_xor, __shfl_xor_sync)
 
 std::string build_prelude() {
   std::string s = "// tmath CUDA kernels (generated)\n";
-  s += TM_XSTR(TM_EW_PARAMS) "\n" TM_XSTR(TM_EWC_PARAMS) "\n" TM_XSTR(TM_RED_PARAMS) "\n" TM_XSTR(TM_AXIS_PARAMS) "\n" TM_XSTR(
+  s += TM_XSTR(TM_EW_PARAMS) "\n" TM_XSTR(TM_EWC_PARAMS) "\n" TM_XSTR(TM_FW_PARAMS) "\n" TM_XSTR(
+      TM_FWC_PARAMS) "\n" TM_XSTR(TM_RED_PARAMS) "\n" TM_XSTR(TM_AXIS_PARAMS) "\n" TM_XSTR(
       TM_ROW_PARAMS) "\n" TM_XSTR(TM_TAKE_PARAMS) "\n" TM_XSTR(TM_RAND_PARAMS) "\n" TM_XSTR(TM_MM_PARAMS) "\n";
   s += kPrelude;
   return s;
@@ -547,8 +548,10 @@ std::string binary_expr(O op, DType dt, DType out) {
 // ---- elementwise kernels ----------------------------------------------------------------
 
 // Four kernels over n elements: operand 0 (type TO) is written with `call`, a
-// function of the input storage values named v1..vN (types T1..TN).
-std::string ew_kernels(int nin, int vec) {
+// function of the input storage values named v1..vN (types T1..TN). `cp`/`sp`:
+// the parameter structs of the contiguous and strided kernels.
+std::string ew_kernels(int nin, int vec, const std::string& cp = "EwcParams",
+                       const std::string& sp = "EwParams") {
   std::string s;
   auto ptrs = [&] {
     std::string p = "  TO* o = (TO*)p.ptr[0];\n";
@@ -566,7 +569,7 @@ std::string ew_kernels(int nin, int vec) {
   };
   const std::string tid = "blockIdx.x * (long long)blockDim.x + threadIdx.x";
   // Contiguous (inputs contiguous or single elements).
-  s += "extern \"C\" __global__ void __launch_bounds__(256) tm_c(const EwcParams p) {\n" + ptrs() +
+  s += "extern \"C\" __global__ void __launch_bounds__(256) tm_c(const " + cp + " p) {\n" + ptrs() +
        "  const long long step = (long long)gridDim.x * blockDim.x;\n"
        "  for (long long i = " +
        tid + "; i < p.n; i += step) {\n";
@@ -577,7 +580,7 @@ std::string ew_kernels(int nin, int vec) {
   s += "    o[i] = tm_call(" + args("a") + (nin ? ", " : "") + "i);\n  }\n}\n";
   // Vectorised contiguous.
   const std::string V = std::to_string(vec);
-  s += "extern \"C\" __global__ void __launch_bounds__(256) tm_v(const EwcParams p) {\n" + ptrs() +
+  s += "extern \"C\" __global__ void __launch_bounds__(256) tm_v(const " + cp + " p) {\n" + ptrs() +
        "  const long long step = (long long)gridDim.x * blockDim.x;\n"
        "  const long long nv = p.n / " +
        V +
@@ -602,7 +605,7 @@ std::string ew_kernels(int nin, int vec) {
   }
   s += "t);\n}\n";
   // Strided, 32- and 64-bit index arithmetic.
-  s += "template <class I> TM_DI void tm_strided(const EwParams& p) {\n" + ptrs() +
+  s += "template <class I> TM_DI void tm_strided(const " + sp + "& p) {\n" + ptrs() +
        "  const I n = (I)p.n;\n  const int nd = (int)p.nd;\n"
        "  for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * "
        "blockDim.x) {\n    I r = i;\n    long long o0 = 0";
@@ -622,10 +625,10 @@ std::string ew_kernels(int nin, int vec) {
   s += "    o[o0] = tm_call(";
   for (int k = 1; k <= nin; ++k) s += "i" + std::to_string(k) + "[o" + std::to_string(k) + "], ";
   s += "(long long)i);\n  }\n}\n"
-       "extern \"C\" __global__ void __launch_bounds__(256) tm_s32(const EwParams p) { "
-       "tm_strided<unsigned>(p); }\n"
-       "extern \"C\" __global__ void __launch_bounds__(256) tm_s64(const EwParams p) { "
-       "tm_strided<unsigned long long>(p); }\n";
+       "extern \"C\" __global__ void __launch_bounds__(256) tm_s32(const " +
+       sp + " p) { tm_strided<unsigned>(p); }\n" +
+       "extern \"C\" __global__ void __launch_bounds__(256) tm_s64(const " + sp +
+       " p) { tm_strided<unsigned long long>(p); }\n";
   return s;
 }
 
@@ -849,6 +852,81 @@ ProgramSource unary(OpCode op, DType in, DType out) {
        " x = ld(v);\n  return " + unary_expr(op, in, out) + ";\n}\n";
   b += ew_kernels(1, vec_width(std::max(itemsize(in), itemsize(out))));
   return ew_program(lower(op_name(op)) + "_" + std::string(dtype_name(in)), b);
+}
+
+bool fused_supported(const FusedProgram& p) {
+  if (p.instrs.empty() || p.instrs.back().kind == FusedInstr::Kind::Input) return false;
+  if (p.num_inputs + 1 > TM_FMAX) return false;
+  for (const auto& in : p.instrs) {
+    switch (in.kind) {
+      case FusedInstr::Kind::Unary:
+        if (!unary_supported(in.op, p.instrs[in.a].dtype)) return false;
+        break;
+      case FusedInstr::Kind::Binary:
+        if (!binary_supported(in.op, p.instrs[in.a].dtype)) return false;
+        break;
+      default:
+        break;
+    }
+  }
+  return true;
+}
+
+ProgramSource fused(const FusedProgram& p) {
+  using K = FusedInstr::Kind;
+  const auto& ins = p.instrs;
+  const int nin = p.num_inputs;
+  std::string b = "typedef " + std::string(stor(ins.back().dtype)) + " TO;\n";
+  std::vector<DType> in_dt(static_cast<size_t>(nin), DType::Float32);
+  size_t max_isz = itemsize(ins.back().dtype);
+  for (const auto& in : ins)
+    if (in.kind == K::Input) {
+      in_dt[in.a] = in.dtype;
+      max_isz = std::max(max_isz, itemsize(in.dtype));
+    }
+  for (int k = 0; k < nin; ++k)
+    b += "typedef " + std::string(stor(in_dt[k])) + " T" + std::to_string(k + 1) + ";\n";
+  b += "TM_DI TO tm_call(";
+  for (int k = 0; k < nin; ++k) b += "T" + std::to_string(k + 1) + " v" + std::to_string(k + 1) + ", ";
+  b += "long long) {\n";
+  // Every value is held in its storage type, so each op rounds exactly as the
+  // unfused kernel that writes it to memory would.
+  for (size_t i = 0; i < ins.size(); ++i) {
+    const auto& in = ins[i];
+    const std::string S = "s" + std::to_string(i), T = stor(in.dtype);
+    auto val = [&](int32_t v) { return "s" + std::to_string(v); };
+    switch (in.kind) {
+      case K::Input:
+        b += "  const " + T + " " + S + " = v" + std::to_string(in.a + 1) + ";\n";
+        break;
+      case K::Unary: {
+        const DType x = ins[in.a].dtype;
+        b += "  " + T + " " + S + ";\n  { const " + calc(x) + " x = ld(" + val(in.a) + "); " + S +
+             " = " + unary_expr(in.op, x, in.dtype) + "; }\n";
+        break;
+      }
+      case K::Binary: {
+        const DType x = ins[in.a].dtype;
+        b += "  " + T + " " + S + ";\n  { const " + stor(x) + " va = " + val(in.a) + "; const " +
+             stor(x) + " vb = " + val(in.b) + "; const " + calc(x) + " a = ld(va); const " +
+             calc(x) + " b = ld(vb); " + S + " = " + binary_expr(in.op, x, in.dtype) + "; }\n";
+        break;
+      }
+      case K::Where:
+        b += "  const " + T + " " + S + " = ld(" + val(in.a) + ") ? " + val(in.b) + " : " +
+             val(in.c) + ";\n";
+        break;
+      case K::Cast: {
+        const DType x = ins[in.a].dtype;
+        b += "  " + T + " " + S + ";\n  { const " + calc(x) + " x = ld(" + val(in.a) + "); " + S +
+             " = " + convert(x, "x", in.dtype, false) + "; }\n";
+        break;
+      }
+    }
+  }
+  b += "  return s" + std::to_string(ins.size() - 1) + ";\n}\n";
+  b += ew_kernels(nin, vec_width(max_isz), "FwcParams", "FwParams");
+  return ew_program("fused_" + std::to_string(ins.size()), b);
 }
 
 ProgramSource binary(OpCode op, DType in, DType out) {

@@ -47,6 +47,10 @@ int vec_width(size_t max_itemsize);
 ProgramSource unary(OpCode op, DType in, DType out);
 ProgramSource binary(OpCode op, DType in, DType out);
 ProgramSource where(size_t itemsize);
+// A fused elementwise program (src/jit), kernels as unary/binary with FwcParams /
+// FwParams (up to TM_FMAX operands).
+bool fused_supported(const FusedProgram& p);
+ProgramSource fused(const FusedProgram& p);
 ProgramSource copy(DType src, DType dst);  // same dtype: byte copy by itemsize
 // Contiguous only; kernels: {fill or arange}.
 ProgramSource fill(size_t itemsize);

@@ -63,6 +63,19 @@ class CudaBackend final : public Backend {
         return dt == DType::Int64;
       case OpCode::Matmul:
         return matmul_supported(dt);
+      case OpCode::Solve:
+      case OpCode::Inv:
+      case OpCode::Det:
+      case OpCode::Slogdet:
+      case OpCode::Cholesky:
+      case OpCode::Qr:
+      case OpCode::Svd:
+      case OpCode::Eigh:
+      case OpCode::SolveTriangular:
+      case OpCode::Lu:
+      case OpCode::LuSolve:
+      case OpCode::Eig:
+        return linalg_supported(op, dt);
       case OpCode::Sum:
       case OpCode::Prod:
       case OpCode::Any:
@@ -106,6 +119,10 @@ class CudaBackend final : public Backend {
   void copy(const ArrayRef& src, const ArrayRef& dst) override {
     cuda::copy(ctx(dst.device, "copy"), src, dst);
   }
+  bool supports_fused(const FusedProgram& p) const override { return gen::fused_supported(p); }
+  void fused(const FusedProgram& p, std::span<const ArrayRef> inputs, const ArrayRef& out) override {
+    cuda::fused(ctx(out.device, "fused"), p, inputs, out);
+  }
   void fill(const ArrayRef& out, Scalar v) override { cuda::fill(ctx(out.device, "fill"), out, v); }
   void arange(const ArrayRef& out, double start, double step) override {
     cuda::arange(ctx(out.device, "arange"), out, start, step);
@@ -137,6 +154,10 @@ class CudaBackend final : public Backend {
   }
   void random(OpCode op, const RandomArgs& args, const ArrayRef& out) override {
     cuda::random(ctx(out.device, "random"), op, args, out);
+  }
+  void linalg(OpCode op, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
+              const LinalgArgs& args) override {
+    cuda::linalg(ctx(in[0].device, "linalg"), op, in, out, args);
   }
 
   double time_ms(Device d, const std::function<void()>& fn, int reps) override {

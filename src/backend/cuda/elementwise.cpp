@@ -46,17 +46,19 @@ std::string lower_name(OpCode op) {
   return n;
 }
 
-// Operands of one elementwise launch; [0] is the output.
+// Operands of one elementwise launch; [0] is the output. Plain kernels take 4,
+// fused programs up to TM_FMAX.
+constexpr int kMaxOperands = TM_FMAX;
 struct Operands {
   int count = 0;
-  std::array<char*, 4> data{};
-  std::array<size_t, 4> isz{};
-  std::array<const int64_t*, 4> strides{};
+  std::array<char*, kMaxOperands> data{};
+  std::array<size_t, kMaxOperands> isz{};
+  std::array<const int64_t*, kMaxOperands> strides{};
 };
 
 struct Collapsed {
   std::vector<int64_t> shape;
-  std::array<std::vector<int64_t>, 4> stride;
+  std::array<std::vector<int64_t>, kMaxOperands> stride;
 };
 
 Collapsed collapse(std::span<const int64_t> shape, const Operands& ops) {
@@ -78,19 +80,21 @@ Collapsed collapse(std::span<const int64_t> shape, const Operands& ops) {
   return c;
 }
 
+// SP: the strided kernels' parameter struct (EwParams, FwParams).
+template <class SP>
 void launch_strided(DeviceContext& dc, const char* op, const Program& prog, const Operands& ops,
-                    const Collapsed& c, size_t dim0, std::array<int64_t, 4> base) {
+                    const Collapsed& c, size_t dim0, std::array<int64_t, kMaxOperands> base) {
   const size_t nd = c.shape.size() - dim0;
   if (nd > TM_MAXD) {
     // More non-mergeable dims than a kernel takes: one launch per index of the outer dim.
     for (int64_t i = 0; i < c.shape[dim0]; ++i) {
-      std::array<int64_t, 4> b = base;
+      std::array<int64_t, kMaxOperands> b = base;
       for (int k = 0; k < ops.count; ++k) b[k] += i * c.stride[k][dim0];
-      launch_strided(dc, op, prog, ops, c, dim0 + 1, b);
+      launch_strided<SP>(dc, op, prog, ops, c, dim0 + 1, b);
     }
     return;
   }
-  EwParams p{};
+  SP p{};
   p.n = 1;
   p.nd = static_cast<long long>(nd);
   for (size_t d = 0; d < nd; ++d) {
@@ -105,7 +109,9 @@ void launch_strided(DeviceContext& dc, const char* op, const Program& prog, cons
   launch(op, prog[small ? 2 : 3], grid_for(dc, p.n), 1, kThreads, 0, dc.stream(), p);
 }
 
-// Runs an elementwise program over `shape` (n elements).
+// Runs an elementwise program over `shape` (n elements); SP/CP: the parameter
+// structs of its strided and contiguous kernels.
+template <class SP = EwParams, class CP = EwcParams>
 void run(DeviceContext& dc, const char* op, const Program& prog, const Operands& ops,
          std::span<const int64_t> shape, int64_t n) {
   if (n == 0) return;
@@ -117,10 +123,10 @@ void run(DeviceContext& dc, const char* op, const Program& prog, const Operands&
       contiguous = c.stride[k][0] == 1 || c.stride[k][0] == 0;
   }
   if (!contiguous) {
-    launch_strided(dc, op, prog, ops, c, 0, {0, 0, 0, 0});
+    launch_strided<SP>(dc, op, prog, ops, c, 0, {});
     return;
   }
-  EwcParams p{};
+  CP p{};
   p.n = n;
   size_t max_isz = 0;
   for (int k = 0; k < ops.count; ++k) {
@@ -246,6 +252,18 @@ void where(DeviceContext& dc, const ArrayRef& cond, const ArrayRef& a, const Arr
   add(o, a);
   add(o, b);
   run(dc, "where", prog, o, out.shape, out.size());
+}
+
+void fused(DeviceContext& dc, const FusedProgram& p, std::span<const ArrayRef> inputs,
+           const ArrayRef& out) {
+  if (!gen::fused_supported(p))
+    throw UnsupportedError("[fused] the cuda backend cannot run this program");
+  const std::string sig = p.signature();
+  const Program& prog = dc.program(sig, [&] { return gen::fused(p); }, "fused");
+  Operands o;
+  add(o, out);
+  for (const auto& in : inputs) add(o, in);
+  run<FwParams, FwcParams>(dc, "fused", prog, o, out.shape, out.size());
 }
 
 void copy(DeviceContext& dc, const ArrayRef& src, const ArrayRef& dst, const char* op) {

@@ -21,6 +21,9 @@ void binary(DeviceContext& dc, OpCode op, const ArrayRef& a, const ArrayRef& b,
 void where(DeviceContext& dc, const ArrayRef& cond, const ArrayRef& a, const ArrayRef& b,
            const ArrayRef& out);
 void copy(DeviceContext& dc, const ArrayRef& src, const ArrayRef& dst, const char* op = "copy");
+// A fused elementwise program (src/jit): one kernel, NVRTC-compiled per program.
+void fused(DeviceContext& dc, const FusedProgram& p, std::span<const ArrayRef> inputs,
+           const ArrayRef& out);
 void fill(DeviceContext& dc, const ArrayRef& out, Scalar value, const char* op = "fill");
 void arange(DeviceContext& dc, const ArrayRef& out, double start, double step);
 
@@ -39,6 +42,11 @@ void layer_norm(DeviceContext& dc, const ArrayRef& x, const ArrayRef& weight, co
 bool matmul_supported(DType dt);
 void matmul(DeviceContext& dc, const ArrayRef& a, const ArrayRef& b, const ArrayRef& out,
             const MatmulOptions& opts);
+
+// linalg.cpp (cuSOLVER): Backend::linalg
+bool linalg_supported(OpCode op, DType dt);
+void linalg(DeviceContext& dc, OpCode op, std::span<const ArrayRef> in,
+            std::span<const ArrayRef> out, const LinalgArgs& args);
 
 // take.cpp
 void take(DeviceContext& dc, OpCode op, const ArrayRef& x, const ArrayRef& idx, int axis,

@@ -2,10 +2,16 @@
 
 #include <nvrtc.h>
 
+#include <chrono>
 #include <cstring>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
+#include "jit/jit.h"
+
+#ifndef TMATH_VERSION
+#define TMATH_VERSION "dev"
+#endif
 
 namespace tmath::cuda {
 namespace {
@@ -26,6 +32,9 @@ using ::uint8_t; using ::uint16_t; using ::uint32_t; using ::uint64_t;
 }
 )";
 const char* const kCstring = "#pragma once\n";
+
+// Compiler options besides the architecture (part of the kernel cache key).
+const char* const kOptions[] = {"-std=c++17", "--fmad=false"};
 
 std::string program_log(nvrtcProgram prog) {
   size_t n = 0;
@@ -69,7 +78,7 @@ std::string compile_program(const ProgramSource& src, const std::string& arch_op
   const bool sass = arch_option.find("sm_") != std::string::npos;
   // No FMA contraction: results match the CPU backend's -ffp-contract=off kernels
   // (and Philox samples stay bit-identical).
-  const char* opts[] = {arch_option.c_str(), "-std=c++17", "--fmad=false"};
+  const char* opts[] = {arch_option.c_str(), kOptions[0], kOptions[1]};
   r = nvrtcCompileProgram(guard.p, 3, opts);
   if (r != NVRTC_SUCCESS)
     throw_nvrtc_error(op, "nvrtcCompileProgram(" + src.name + ")", r, program_log(guard.p));
@@ -88,6 +97,33 @@ std::string compile_program(const ProgramSource& src, const std::string& arch_op
     r = nvrtcGetPTX(guard.p, image.data());
     if (r != NVRTC_SUCCESS) throw_nvrtc_error(op, "nvrtcGetPTX", r, {});
   }
+  return image;
+}
+
+std::string compile_program_cached(const ProgramSource& src, const std::string& arch_option,
+                                   const char* op) {
+  int major = 0, minor = 0;
+  nvrtcVersion(&major, &minor);
+  // Everything that decides the binary: engine, compiler, target, options, headers, text.
+  std::string key = "tmath " TMATH_VERSION "\nnvrtc " + std::to_string(major) + "." +
+                    std::to_string(minor) + "\n" + arch_option;
+  for (const char* o : kOptions) key += std::string(" ") + o;
+  key += "\n";
+  if (src.philox) key += kPhiloxSource;
+  key += "\n" + src.name + "\n" + src.source;
+  if (auto hit = jit::cache_load("cuda", key)) {
+    jit::count_cache(jit::CacheEvent::DiskHit);
+    if (jit::log_enabled("jit")) jit::log("jit", "kernel cache: disk hit for " + src.name);
+    return std::move(*hit);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string image = compile_program(src, arch_option, op);
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  jit::count_cache(jit::CacheEvent::Miss, ms);
+  if (jit::log_enabled("jit"))
+    jit::log("jit", "compiled " + src.name + " in " + std::to_string(ms) + " ms");
+  jit::cache_store("cuda", key, image);
   return image;
 }
 

@@ -13,5 +13,9 @@ namespace tmath::cuda {
 // naming `op` with the compiler log on failure.
 std::string compile_program(const ProgramSource& src, const std::string& arch_option,
                             const char* op);
+// compile_program through the on-disk kernel cache (src/jit): the key holds the
+// engine and NVRTC versions, the options and the whole program text.
+std::string compile_program_cached(const ProgramSource& src, const std::string& arch_option,
+                                   const char* op);
 
 }  // namespace tmath::cuda

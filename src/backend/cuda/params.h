@@ -27,6 +27,25 @@
     long long scalar_mask; /* bit k: input k is one element */ \
   };
 
+// Fused elementwise programs (src/jit): the same layouts with room for
+// TM_FMAX operands (output + up to 15 inputs).
+#define TM_FMAX 16
+#define TM_FW_PARAMS                                                \
+  struct FwParams {                                                 \
+    long long n;                                                    \
+    long long nd;                                                   \
+    long long shape[TM_MAXD];                                       \
+    long long stride[TM_FMAX][TM_MAXD];                             \
+    unsigned long long ptr[TM_FMAX];                                \
+    long long scalar_mask; /* bit k: input k is one element */      \
+  };
+#define TM_FWC_PARAMS                                          \
+  struct FwcParams {                                           \
+    long long n;                                               \
+    unsigned long long ptr[TM_FMAX];                           \
+    long long scalar_mask; /* bit k: input k is one element */ \
+  };
+
 // Reductions over arbitrary axes: output j (row-major over the kept dims) reduces
 // the elements r in [0, n_red); splits > 1 writes partial results first.
 #define TM_RED_PARAMS                            \
@@ -85,6 +104,8 @@
 namespace tmath::cuda {
 TM_EW_PARAMS
 TM_EWC_PARAMS
+TM_FW_PARAMS
+TM_FWC_PARAMS
 TM_RED_PARAMS
 TM_AXIS_PARAMS
 TM_ROW_PARAMS

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "backend/cuda/nvrtc.h"
+#include "jit/jit.h"
 #include "tmath/error.h"
 
 namespace tmath::cuda {
@@ -147,14 +148,8 @@ std::string DeviceContext::arch_option() const {
   return "--gpu-architecture=compute_" + std::to_string(best);
 }
 
-const Program& DeviceContext::program(uint64_t key, const std::function<ProgramSource()>& gen,
-                                      const char* op) {
-  std::lock_guard<std::mutex> lk(jit_mu_);
-  auto it = programs_.find(key);
-  if (it != programs_.end()) return *it->second;
-
-  const ProgramSource src = gen();
-  const std::string image = compile_program(src, arch_opt_, op);
+std::unique_ptr<Program> DeviceContext::build(const ProgramSource& src, const char* op) {
+  const std::string image = compile_program_cached(src, arch_opt_, op);
   auto prog = std::make_unique<Program>();
   TM_CU(op, cuModuleLoadData(&prog->module, image.data()));
   for (const auto& k : src.kernels) {
@@ -166,7 +161,29 @@ const Program& DeviceContext::program(uint64_t key, const std::function<ProgramS
     }
     prog->fns.push_back(f);
   }
+  return prog;
+}
+
+const Program& DeviceContext::program(uint64_t key, const std::function<ProgramSource()>& gen,
+                                      const char* op) {
+  std::lock_guard<std::mutex> lk(jit_mu_);
+  auto it = programs_.find(key);
+  if (it != programs_.end()) return *it->second;
   auto& slot = programs_[key];
+  slot = build(gen(), op);
+  return *slot;
+}
+
+const Program& DeviceContext::program(const std::string& key,
+                                      const std::function<ProgramSource()>& gen, const char* op) {
+  std::lock_guard<std::mutex> lk(jit_mu_);
+  auto it = named_programs_.find(key);
+  if (it != named_programs_.end()) {
+    jit::count_cache(jit::CacheEvent::MemoryHit);
+    return *it->second;
+  }
+  auto prog = build(gen(), op);
+  auto& slot = named_programs_[key];
   slot = std::move(prog);
   return *slot;
 }

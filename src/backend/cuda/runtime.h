@@ -55,8 +55,12 @@ class DeviceContext {
   // Makes this device's primary context current on the calling thread.
   void make_current() const;
 
-  // The compiled program for `key`, compiling gen() on first use.
+  // The compiled program for `key`, compiling gen() on first use (or loading
+  // it from the on-disk kernel cache, src/jit).
   const Program& program(uint64_t key, const std::function<ProgramSource()>& gen, const char* op);
+  // The same for programs named by text (fused programs: their signature).
+  const Program& program(const std::string& key, const std::function<ProgramSource()>& gen,
+                         const char* op);
 
   // cuBLAS handle bound to the stream (created on first use). A handle must not be
   // used by two threads at once: hold blas_mutex() around calls that use it.
@@ -96,6 +100,8 @@ class DeviceContext {
 
   std::mutex jit_mu_;
   std::unordered_map<uint64_t, std::unique_ptr<Program>> programs_;
+  std::unordered_map<std::string, std::unique_ptr<Program>> named_programs_;
+  std::unique_ptr<Program> build(const ProgramSource& src, const char* op);
   std::string arch_opt_;
   bool arch_is_sass_ = true;
 

@@ -1,0 +1,235 @@
+// Fusion planning over the lazy graph: at eval time, chains of elementwise
+// primitives whose intermediate results nobody else holds become one fused
+// program (one kernel), run by the backend that would have run the chain's last
+// op. Planning is device-independent; code generation lives in the backends.
+#include <algorithm>
+#include <unordered_map>
+
+#include "core/dispatch.h"
+#include "core/primitives.h"
+#include "jit/jit.h"
+#include "tmath/error.h"
+
+namespace tmath::jit {
+namespace {
+
+// Inputs a fused program may take (the CUDA kernels' operand table holds 16).
+constexpr size_t kMaxLeaves = 15;
+constexpr size_t kMaxMembers = 256;
+
+std::optional<FusedInstr> fusible(const TensorImpl* n) {
+  if (!n->prim || !n->siblings.empty() || n->evaluated()) return std::nullopt;
+  return n->prim->fused_instr(*n);
+}
+
+// Strides of `t` broadcast to `shape` (right-aligned, 0 on broadcast axes).
+Strides broadcast_to(const TensorImpl& t, const Shape& shape) {
+  Strides st(shape.size(), 0);
+  const size_t off = shape.size() - t.shape.size();
+  for (size_t i = 0; i < t.shape.size(); ++i) st[off + i] = t.shape[i] == 1 ? 0 : t.strides[i];
+  return st;
+}
+
+std::string describe(const Group& g) {
+  std::string s;
+  for (auto* m : g.members) s += (s.empty() ? "" : " -> ") + m->prim->name();
+  return s;
+}
+
+// Builds the program for `members` (topological order); fills `leaves`.
+FusedProgram build_program(const std::vector<TensorImpl*>& members,
+                           std::vector<TensorImpl*>& leaves) {
+  FusedProgram p;
+  std::unordered_map<const TensorImpl*, int> value;
+  leaves.clear();
+  auto operand = [&](const TensorImpl* in) {
+    auto it = value.find(in);
+    if (it != value.end()) return it->second;
+    FusedInstr ins;
+    ins.kind = FusedInstr::Kind::Input;
+    ins.dtype = in->dtype;
+    ins.a = static_cast<int32_t>(leaves.size());
+    leaves.push_back(const_cast<TensorImpl*>(in));
+    p.instrs.push_back(ins);
+    const int v = static_cast<int>(p.instrs.size()) - 1;
+    value.emplace(in, v);
+    return v;
+  };
+  for (auto* m : members) {
+    FusedInstr ins = *m->prim->fused_instr(*m);
+    int32_t ops[3] = {-1, -1, -1};
+    for (size_t k = 0; k < m->inputs.size() && k < 3; ++k) ops[k] = operand(m->inputs[k].impl().get());
+    ins.a = ops[0];
+    ins.b = ops[1];
+    ins.c = ops[2];
+    p.instrs.push_back(ins);
+    value[m] = static_cast<int>(p.instrs.size()) - 1;
+  }
+  p.num_inputs = static_cast<int>(leaves.size());
+  return p;
+}
+
+// Distinct inputs of `members` that are not members.
+size_t count_leaves(const std::vector<TensorImpl*>& members) {
+  std::vector<const TensorImpl*> seen;
+  for (auto* m : members)
+    for (const auto& in : m->inputs) {
+      const TensorImpl* c = in.impl().get();
+      if (std::find(members.begin(), members.end(), c) == members.end() &&
+          std::find(seen.begin(), seen.end(), c) == seen.end())
+        seen.push_back(c);
+    }
+  return seen.size();
+}
+
+}  // namespace
+
+Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>& roots) {
+  Plan plan;
+  const int n = static_cast<int>(order.size());
+  plan.group_of.assign(order.size(), -1);
+  std::unordered_map<const TensorImpl*, int> pos;
+  pos.reserve(order.size() * 2);
+  for (int i = 0; i < n; ++i) pos.emplace(order[i], i);
+  // Edges from pending nodes of this graph to each node.
+  std::vector<int> graph_refs(order.size(), 0);
+  for (auto* node : order)
+    for (const auto& in : node->inputs)
+      if (auto it = pos.find(in.impl().get()); it != pos.end()) ++graph_refs[it->second];
+  std::vector<char> taken(order.size(), 0), is_root(order.size(), 0);
+  for (auto* r : roots)
+    if (auto it = pos.find(r); it != pos.end()) is_root[it->second] = 1;
+  // Consumers come after their inputs in `order`: walk from the end so each
+  // chain is grown from its last op.
+  for (int i = n - 1; i >= 0; --i) {
+    TensorImpl* root = order[i];
+    if (taken[i] || !fusible(root)) continue;
+    std::vector<TensorImpl*> members{root};
+    std::vector<int> idx{i};
+    for (bool grew = true; grew && members.size() < kMaxMembers;) {
+      grew = false;
+      for (size_t m = 0; m < members.size() && members.size() < kMaxMembers; ++m) {
+        for (const auto& in : members[m]->inputs) {
+          TensorImpl* c = in.impl().get();
+          auto it = pos.find(c);
+          if (it == pos.end() || taken[it->second] || is_root[it->second]) continue;
+          if (std::find(members.begin(), members.end(), c) != members.end()) continue;
+          if (!fusible(c) || c->shape != root->shape || !(c->device == root->device)) continue;
+          // Absorb c when every consumer of it in this graph is in the group: then
+          // its value never needs to exist in memory. Handles held outside the
+          // graph (variables, temporaries) keep c pending: it is recomputed if it
+          // is evaluated later (eval them together to materialise both).
+          int refs = 0;
+          for (auto* mm : members)
+            for (const auto& x : mm->inputs) refs += x.impl().get() == c;
+          if (refs != graph_refs[it->second]) continue;
+          members.push_back(c);
+          if (count_leaves(members) > kMaxLeaves) {
+            members.pop_back();
+            continue;
+          }
+          idx.push_back(it->second);
+          grew = true;
+        }
+      }
+    }
+    if (members.size() < 2) continue;
+    // Topological order = order of appearance in `order`.
+    std::vector<std::pair<int, TensorImpl*>> sorted;
+    for (size_t k = 0; k < members.size(); ++k) sorted.emplace_back(idx[k], members[k]);
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    Group g;
+    g.root = root;
+    for (auto& [k, m] : sorted) g.members.push_back(m);
+    g.program = build_program(g.members, g.leaves);
+    // The backend that would run the chain's last op runs the fused program.
+    auto op = root->prim->opcode();
+    const DType dt = root->prim->dispatch_dtype(root->inputs, *root);
+    Backend* be = op ? select_backend(*op, dt, root->device) : nullptr;
+    if (!be || !be->supports_fused(g.program)) {
+      count_skipped();
+      if (log_enabled("jit"))
+        log("jit", "not fused (" + std::string(be ? "backend '" + std::string(be->name()) +
+                                                        "' has no fused kernel for it"
+                                                  : "no backend for the last op") +
+                       "): " + describe(g));
+      continue;
+    }
+    g.backend = be;
+    const int gid = static_cast<int>(plan.groups.size());
+    for (int k : idx) {
+      taken[k] = 1;
+      plan.group_of[k] = gid;
+    }
+    if (log_enabled("jit"))
+      log("jit", "fused " + std::to_string(g.members.size()) + " ops, " +
+                     std::to_string(g.leaves.size()) + " inputs, on " + std::string(be->name()) +
+                     ": " + describe(g));
+    plan.groups.push_back(std::move(g));
+  }
+  return plan;
+}
+
+void run(Group& g) {
+  TensorImpl& out = *g.root;
+  const size_t nbytes = static_cast<size_t>(out.size) * itemsize(out.dtype);
+  std::vector<Strides> strides(g.leaves.size());
+  std::vector<ArrayRef> refs;
+  refs.reserve(g.leaves.size());
+  for (size_t k = 0; k < g.leaves.size(); ++k) {
+    const TensorImpl& l = *g.leaves[k];
+    if (!l.evaluated())
+      throw Error("[jit] internal: input " + std::to_string(k) + " of a fused program is pending");
+    strides[k] = broadcast_to(l, out.shape);
+    refs.push_back(ArrayRef{l.data(), l.dtype, out.shape, strides[k], l.device});
+  }
+  // Write into a dead input's buffer when one has the output's exact layout and
+  // no member outlives the run (a member held outside would read it again).
+  bool donated = false;
+  bool members_die = true;
+  for (TensorImpl* m : g.members) {
+    if (m == g.root) continue;
+    long refs_in_group = 0;
+    for (auto* mm : g.members)
+      for (const auto& x : mm->inputs) refs_in_group += x.impl().get() == m;
+    for (auto* mm : g.members)
+      for (const auto& x : mm->inputs)
+        if (x.impl().get() == m) members_die = members_die && x.impl().use_count() == refs_in_group;
+  }
+  for (TensorImpl* l : members_die ? g.leaves : std::vector<TensorImpl*>{}) {
+    long refs_in_group = 0;
+    for (auto* m : g.members)
+      for (const auto& x : m->inputs) refs_in_group += x.impl().get() == l;
+    const auto& buf = l->buffer;
+    if (!l->weak && l->contiguous && l->offset == 0 && buf.use_count() == 1 && buf->allocator &&
+        buf->nbytes == nbytes && l->size == out.size && l->shape == out.shape &&
+        itemsize(l->dtype) == itemsize(out.dtype) && l->device == out.device) {
+      // Every holder of the leaf is a member (the group is its last user).
+      bool dead = false;
+      for (auto* m : g.members) {
+        for (const auto& x : m->inputs)
+          if (x.impl().get() == l) {
+            dead = x.impl().use_count() == refs_in_group;
+            break;
+          }
+        if (dead) break;
+      }
+      if (dead) {
+        out.set_contiguous(buf);
+        detail::count_donation();
+        donated = true;
+        break;
+      }
+    }
+  }
+  if (!donated) out.set_contiguous(detail::allocate_buffer(nbytes, out.device));
+  g.backend->fused(g.program, refs, out.ref());
+  detail::count_kernel();
+  detail::count_nodes(g.members.size());
+  count_fused(g.members.size());
+  // Drops the chain: the members were referenced only from inside the group.
+  out.detach();
+}
+
+}  // namespace tmath::jit
