@@ -63,6 +63,36 @@ struct EighResult {
 TMATH_API EighResult eigh(const Tensor& a, char uplo = 'L');
 TMATH_API Tensor eigvalsh(const Tensor& a, char uplo = 'L');
 
+struct LUResult {
+  Tensor P;  // (..., m, m) permutation matrix
+  Tensor L;  // (..., m, k) unit lower triangular (trapezoidal), k = min(m, n)
+  Tensor U;  // (..., k, n) upper triangular (trapezoidal)
+};
+// a = P L U with partial pivoting (scipy.linalg.lu). a: (..., m, n); a singular a is fine.
+TMATH_API LUResult lu(const Tensor& a);
+struct LUFactorResult {
+  Tensor LU;      // (..., m, n): L below the diagonal (unit diagonal not stored), U on and above
+  Tensor pivots;  // (..., k) int32, 0-based: row i was interchanged with row pivots[i]
+};
+// LAPACK getrf's packed factorisation (scipy.linalg.lu_factor).
+TMATH_API LUFactorResult lu_factor(const Tensor& a);
+// x with a x = b from lu_factor(a): LU (..., n, n), pivots (..., n); b: (n,) or (..., n, k)
+// (batch axes broadcast). LinAlgError for an exact zero on U's diagonal or bad pivots.
+TMATH_API Tensor lu_solve(const Tensor& LU, const Tensor& pivots, const Tensor& b);
+
+struct EigResult {
+  Tensor eigenvalues;   // (..., n) complex, in LAPACK's order (conjugate pairs adjacent)
+  Tensor eigenvectors;  // (..., n, n) complex, unit 2-norm columns: a v_i = w_i v_i
+};
+// Eigendecomposition of a general square matrix (geev). Results are always complex:
+// complex64 for float16/bfloat16/float32/complex64 input, complex128 for float64/complex128.
+TMATH_API EigResult eig(const Tensor& a);
+TMATH_API Tensor eigvals(const Tensor& a);
+// Matrix exponential by scaling and squaring with a Pade approximant (degree 13 for
+// float64/complex128, 7 for float32, Higham 2005), the scaling chosen per matrix.
+// a: (..., n, n). LinAlgError for NaN/Inf input.
+TMATH_API Tensor matrix_exp(const Tensor& a);
+
 // Number of singular values > tol (default: S.max * max(m, n) * eps; rtol instead
 // scales S.max). int64, (...). 1-d input: 1 unless all zero.
 TMATH_API Tensor matrix_rank(const Tensor& a, std::optional<double> tol = std::nullopt,

@@ -310,6 +310,147 @@ Tensor eigvalsh(const Tensor& a, char uplo) {
                 a.dtype());
 }
 
+// ---- LU, general eigenproblem, matrix exponential -------------------------------------
+
+namespace {
+// (lu, pivots, perm) node of a: the kernel's three outputs.
+std::vector<Tensor> lu_node(const Tensor& A) {
+  const int64_t m = A.shape(-2), n = A.shape(-1), k = std::min(m, n);
+  Shape b = batch_of(A, 2);
+  return node(OpCode::Lu, {}, "lu", {A.shape(), cat(b, {k}), cat(b, {m})},
+              {A.dtype(), int32, int64}, {A});
+}
+}  // namespace
+
+LUResult lu(const Tensor& a) {
+  check_matrix(a, "lu");
+  DType cd = compute_dtype(a.dtype());
+  Tensor A = astype(a, cd);
+  const int64_t m = a.shape(-2), k = std::min(m, a.shape(-1));
+  auto r = lu_node(A);
+  const Tensor& LU = r[0];
+  Tensor Lm = slice(LU, -1, 0, k), Um = slice(LU, -2, 0, k);
+  Lm = tril(Lm, -1) + eye(m, k, 0, cd, a.device());
+  Um = triu(Um);
+  // a[perm] = L U, so P[perm[j], j] = 1.
+  Tensor rows = expand_dims(arange(int64_t{0}, m, int64_t{1}, int64, a.device()), -1);
+  Tensor P = astype(equal(rows, expand_dims(r[2], -2)), cd);
+  return {finish(P, a.dtype()), finish(Lm, a.dtype()), finish(Um, a.dtype())};
+}
+
+LUFactorResult lu_factor(const Tensor& a) {
+  check_matrix(a, "lu_factor");
+  DType cd = compute_dtype(a.dtype());
+  auto r = lu_node(astype(a, cd));
+  return {finish(r[0], a.dtype()), r[1]};
+}
+
+Tensor lu_solve(const Tensor& LU, const Tensor& pivots, const Tensor& b) {
+  if (!pivots.defined()) throw ValueError("[lu_solve] undefined tensor argument");
+  auto s = solve_inputs(LU, b, "lu_solve");
+  const int64_t n = LU.shape(-1);
+  if (pivots.ndim() < 1 || pivots.shape(-1) != n)
+    throw ShapeError("[lu_solve] pivots of shape " + shape_str(pivots.shape()) +
+                     " do not match LU of shape " + shape_str(LU.shape()));
+  if (is_inexact(pivots.dtype()) || pivots.dtype() == DType::Bool)
+    throw DTypeError("[lu_solve] pivots must be integers, got " +
+                     std::string(dtype_name(pivots.dtype())));
+  Tensor piv = detail::cast_to(pivots, int32, s.A.device());
+  Shape batch;
+  try {
+    batch = broadcast_shapes(s.batch, batch_of(piv, 1));
+  } catch (const ShapeError&) {
+    throw ShapeError("[lu_solve] batch axes of pivots " + shape_str(pivots.shape()) +
+                     " and LU " + shape_str(LU.shape()) + " could not be broadcast together");
+  }
+  const int64_t k = s.B.shape(-1);
+  Tensor A = broadcast_to(s.A, cat(batch, {n, n})), B = broadcast_to(s.B, cat(batch, {n, k}));
+  piv = broadcast_to(piv, cat(batch, {n}));
+  Tensor x = node(OpCode::LuSolve, {}, "lu_solve", {B.shape()}, {B.dtype()}, {A, piv, B})[0];
+  if (s.vec) x = reshape(x, cat(batch, {n}));
+  return finish(x, s.in_dt);
+}
+
+EigResult eig(const Tensor& a) {
+  check_square(a, "eig");
+  DType cd = compute_dtype(a.dtype());
+  DType ct = is_complex(cd) ? cd : complex_type(cd);
+  Tensor A = astype(a, cd);
+  auto r = node(OpCode::Eig, {}, "eig", {cat(batch_of(a, 2), {a.shape(-1)}), A.shape()},
+                {ct, ct}, {A});
+  return {r[0], r[1]};
+}
+
+Tensor eigvals(const Tensor& a) {
+  check_square(a, "eigvals");
+  DType cd = compute_dtype(a.dtype());
+  DType ct = is_complex(cd) ? cd : complex_type(cd);
+  LinalgArgs args;
+  args.compute_uv = false;
+  return node(OpCode::Eig, args, "eigvals", {cat(batch_of(a, 2), {a.shape(-1)})}, {ct},
+              {astype(a, cd)})[0];
+}
+
+Tensor matrix_exp(const Tensor& a) {
+  check_square(a, "matrix_exp");
+  DType cd = compute_dtype(a.dtype());
+  Tensor A = astype(a, cd);
+  const int64_t n = a.shape(-1);
+  if (n == 0 || A.size() == 0) return finish(copy(A), a.dtype());
+  const bool dbl = real_type(cd) == float64;
+  // Higham (2005): the largest 1-norm for which the degree-13 (double) or degree-7 (single)
+  // Pade approximant is accurate to unit roundoff; larger norms are scaled by 2^-s.
+  const double theta = dbl ? 5.371920351148152 : 3.925724783138660;
+  Shape b = batch_of(A, 2);
+  Tensor norm1 = max(sum(abs(A), {-2}), {-1});  // (...) real
+  Tensor bad = logical_not(isfinite(norm1));
+  if (any(bad).item<bool>()) {
+    std::string where;
+    if (!b.empty()) {
+      int64_t flat = argmax(reshape(astype(bad, int32), {bad.size()})).item<int64_t>();
+      std::vector<int64_t> idx(b.size());
+      for (size_t i = b.size(); i-- > 0;) idx[i] = flat % b[i], flat /= b[i];
+      where = " (batch index (";
+      for (size_t i = 0; i < idx.size(); ++i) where += (i ? ", " : "") + std::to_string(idx[i]);
+      where += idx.size() == 1 ? ",))" : "))";
+    }
+    throw LinAlgError("[matrix_exp] input contains NaN or Inf" + where);
+  }
+  // s = max(0, ceil(log2(norm / theta))) per matrix.
+  Tensor s = maximum(ceil(log2(norm1 / theta)), zeros({}, norm1.dtype(), A.device()));
+  const auto smax = static_cast<int64_t>(max(s).item<double>());
+  Tensor X = A / astype(unsq2(power(full({}, 2.0, s.dtype(), A.device()), s)), cd);
+  Tensor I = broadcast_to(eye(n, n, 0, cd, A.device()), A.shape());
+  Tensor X2 = matmul(X, X), X4 = matmul(X2, X2), X6 = matmul(X4, X2);
+  Tensor U, V;
+  if (dbl) {
+    const double c[] = {64764752532480000.0, 32382376266240000.0, 7771770303897600.0,
+                        1187353796428800.0,  129060195264000.0,   10559470521600.0,
+                        670442572800.0,      33522128640.0,       1323241920.0,
+                        40840800.0,          960960.0,            16380.0,
+                        182.0,               1.0};
+    Tensor u = matmul(X6, X6 * c[13] + X4 * c[11] + X2 * c[9]) + X6 * c[7] + X4 * c[5] +
+               X2 * c[3] + I * c[1];
+    U = matmul(X, u);
+    V = matmul(X6, X6 * c[12] + X4 * c[10] + X2 * c[8]) + X6 * c[6] + X4 * c[4] + X2 * c[2] +
+        I * c[0];
+  } else {
+    const double c[] = {17297280.0, 8648640.0, 1995840.0, 277200.0, 25200.0, 1512.0, 56.0, 1.0};
+    U = matmul(X, X6 * c[7] + X4 * c[5] + X2 * c[3] + I * c[1]);
+    V = X6 * c[6] + X4 * c[4] + X2 * c[2] + I * c[0];
+  }
+  Tensor E = solve(V - U, V + U);
+  // Undo the scaling: square matrix i s_i times (all of them when the batch agrees).
+  const bool uniform = b.empty() || (min(s).item<double>() == static_cast<double>(smax));
+  for (int64_t i = 0; i < smax; ++i) {
+    Tensor E2 = matmul(E, E);
+    E = uniform ? E2
+                : where(unsq2(greater(s, full({}, static_cast<double>(i), s.dtype(), A.device()))),
+                        E2, E);
+  }
+  return finish(E, a.dtype());
+}
+
 // ---- gradient rules -----------------------------------------------------------------
 // Conventions as the other primitives: cotangents are transposed without conjugation
 // (JAX's convention); an undefined cotangent counts as zero. eigh and cholesky read one

@@ -39,7 +39,15 @@ inline constexpr bool kIsComplex = !std::is_same_v<T, real_t<T>>;
 
 using lint = lapack_int;
 
-enum class Status : int { Ok = 0, NonFinite, Singular, NotPositiveDefinite, NoConvergence, Internal };
+enum class Status : int {
+  Ok = 0,
+  NonFinite,
+  Singular,
+  NotPositiveDefinite,
+  NoConvergence,
+  BadPivots,
+  Internal
+};
 
 const char* op_label(OpCode op) {
   switch (op) {
@@ -52,6 +60,9 @@ const char* op_label(OpCode op) {
     case OpCode::Svd: return "svd";
     case OpCode::Eigh: return "eigh";
     case OpCode::SolveTriangular: return "solve_triangular";
+    case OpCode::Lu: return "lu";
+    case OpCode::LuSolve: return "lu_solve";
+    case OpCode::Eig: return "eig";
     default: return "linalg";
   }
 }
@@ -105,11 +116,32 @@ lint ld_of(int64_t rows) { return L(std::max<int64_t>(rows, 1)); }
 
 // ---- typed LAPACKE wrappers (column-major) ----------------------------------------
 template <class T>
-lint getrf(int64_t n, T* a, lint lda, lint* ipiv) {
-  if constexpr (std::is_same_v<T, float>) return LAPACKE_sgetrf(LAPACK_COL_MAJOR, L(n), L(n), a, lda, ipiv);
-  else if constexpr (std::is_same_v<T, double>) return LAPACKE_dgetrf(LAPACK_COL_MAJOR, L(n), L(n), a, lda, ipiv);
-  else if constexpr (std::is_same_v<T, complex64_t>) return LAPACKE_cgetrf(LAPACK_COL_MAJOR, L(n), L(n), a, lda, ipiv);
-  else return LAPACKE_zgetrf(LAPACK_COL_MAJOR, L(n), L(n), a, lda, ipiv);
+lint getrf(int64_t m, int64_t n, T* a, lint lda, lint* ipiv) {
+  if constexpr (std::is_same_v<T, float>) return LAPACKE_sgetrf(LAPACK_COL_MAJOR, L(m), L(n), a, lda, ipiv);
+  else if constexpr (std::is_same_v<T, double>) return LAPACKE_dgetrf(LAPACK_COL_MAJOR, L(m), L(n), a, lda, ipiv);
+  else if constexpr (std::is_same_v<T, complex64_t>) return LAPACKE_cgetrf(LAPACK_COL_MAJOR, L(m), L(n), a, lda, ipiv);
+  else return LAPACKE_zgetrf(LAPACK_COL_MAJOR, L(m), L(n), a, lda, ipiv);
+}
+template <class T>
+lint getrs(int64_t n, int64_t k, const T* a, lint lda, const lint* ipiv, T* b, lint ldb) {
+  if constexpr (std::is_same_v<T, float>) return LAPACKE_sgetrs(LAPACK_COL_MAJOR, 'N', L(n), L(k), a, lda, ipiv, b, ldb);
+  else if constexpr (std::is_same_v<T, double>) return LAPACKE_dgetrs(LAPACK_COL_MAJOR, 'N', L(n), L(k), a, lda, ipiv, b, ldb);
+  else if constexpr (std::is_same_v<T, complex64_t>) return LAPACKE_cgetrs(LAPACK_COL_MAJOR, 'N', L(n), L(k), a, lda, ipiv, b, ldb);
+  else return LAPACKE_zgetrs(LAPACK_COL_MAJOR, 'N', L(n), L(k), a, lda, ipiv, b, ldb);
+}
+// General eigenproblem, right eigenvectors only. Real: w = wr + i wi (conjugate pairs
+// adjacent, positive imaginary part first; vr holds their real and imaginary parts).
+template <class T>
+lint geev(char jobvr, int64_t n, T* a, lint lda, T* wr, T* wi, T* vr, lint ldvr) {
+  T dummy[1];
+  if constexpr (std::is_same_v<T, float>) return LAPACKE_sgeev(LAPACK_COL_MAJOR, 'N', jobvr, L(n), a, lda, wr, wi, dummy, 1, vr, ldvr);
+  else return LAPACKE_dgeev(LAPACK_COL_MAJOR, 'N', jobvr, L(n), a, lda, wr, wi, dummy, 1, vr, ldvr);
+}
+template <class T>
+lint geev(char jobvr, int64_t n, T* a, lint lda, T* w, T* vr, lint ldvr) {
+  T dummy[1];
+  if constexpr (std::is_same_v<T, complex64_t>) return LAPACKE_cgeev(LAPACK_COL_MAJOR, 'N', jobvr, L(n), a, lda, w, dummy, 1, vr, ldvr);
+  else return LAPACKE_zgeev(LAPACK_COL_MAJOR, 'N', jobvr, L(n), a, lda, w, dummy, 1, vr, ldvr);
 }
 template <class T>
 lint gesv(int64_t n, int64_t k, T* a, lint lda, lint* ipiv, T* b, lint ldb) {
@@ -201,6 +233,8 @@ void for_each_matrix(OpCode op, const ArrayRef& ref, int core_dims, int64_t coun
         throw LinAlgError(name + "matrix is not positive definite" + where);
       case Status::NoConvergence:
         throw LinAlgError(name + "the algorithm did not converge" + where);
+      case Status::BadPivots:
+        throw LinAlgError(name + "pivot indices out of range" + where);
       default:
         throw LinAlgError(name + "LAPACK reported an invalid argument" + where);
     }
@@ -248,7 +282,7 @@ void det_kernel(OpCode op, std::span<const ArrayRef> in, std::span<const ArrayRe
     std::vector<T> A(static_cast<size_t>(std::max<int64_t>(n * n, 1)));
     std::vector<lint> piv(static_cast<size_t>(std::max<int64_t>(n, 1)));
     if (!pack(a, oa[b], n, n, A.data(), n)) return Status::NonFinite;
-    lint info = n > 0 ? getrf<T>(n, A.data(), L(n), piv.data()) : 0;
+    lint info = n > 0 ? getrf<T>(n, n, A.data(), L(n), piv.data()) : 0;
     if (info < 0) return Status::Internal;
     bool odd = false;
     for (int64_t i = 0; i < n; ++i) odd ^= piv[i] != static_cast<lint>(i + 1);
@@ -445,6 +479,111 @@ void trsolve_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out,
   });
 }
 
+// a = P L U with partial pivoting (getrf): lu packed, 0-based pivots, the row permutation.
+template <class T>
+void lu_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out) {
+  const ArrayRef& a = in[0];
+  const int nd = a.ndim();
+  const int64_t m = a.shape[nd - 2], n = a.shape[nd - 1], k = std::min(m, n);
+  auto oa = batch_offsets(a, 2);
+  T* LU = out[0].ptr<T>();
+  int32_t* P = out[1].ptr<int32_t>();
+  int64_t* perm = out[2].ptr<int64_t>();
+  for_each_matrix(OpCode::Lu, a, 2, static_cast<int64_t>(oa.size()), std::max(m, n), [&](int64_t b) {
+    const int64_t lda = std::max<int64_t>(m, 1);
+    std::vector<T> A(static_cast<size_t>(std::max<int64_t>(lda * n, 1)));
+    std::vector<lint> piv(static_cast<size_t>(std::max<int64_t>(k, 1)));
+    if (!pack(a, oa[b], m, n, A.data(), lda)) return Status::NonFinite;
+    // info > 0 (an exact zero on U's diagonal) is a valid factorisation of a singular matrix.
+    if (k > 0 && getrf<T>(m, n, A.data(), L(lda), piv.data()) < 0) return Status::Internal;
+    unpack(A.data(), lda, m, n, LU + b * m * n);
+    int64_t* p = perm + b * m;
+    for (int64_t i = 0; i < m; ++i) p[i] = i;
+    for (int64_t i = 0; i < k; ++i) {
+      const int64_t j = piv[i] - 1;
+      P[b * k + i] = static_cast<int32_t>(j);
+      std::swap(p[i], p[j]);
+    }
+    return Status::Ok;
+  });
+}
+
+// x = A^-1 b from lu_factor's packed LU and 0-based pivots (getrs).
+template <class T>
+void lusolve_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out) {
+  const ArrayRef &a = in[0], &pv = in[1], &rhs = in[2];
+  const int nd = a.ndim();
+  const int64_t n = a.shape[nd - 1], k = rhs.shape[nd - 1];
+  auto oa = batch_offsets(a, 2), op = batch_offsets(pv, 1), ob = batch_offsets(rhs, 2);
+  T* X = out[0].ptr<T>();
+  if (n == 0 || k == 0) return;
+  const int64_t ps = pv.strides[pv.ndim() - 1];
+  for_each_matrix(OpCode::LuSolve, a, 2, static_cast<int64_t>(oa.size()), n, [&](int64_t b) {
+    std::vector<T> A(static_cast<size_t>(n * n)), B(static_cast<size_t>(n * k));
+    std::vector<lint> piv(static_cast<size_t>(n));
+    const int32_t* p = pv.ptr<int32_t>() + op[b];
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t j = p[i * ps];
+      if (j < i || j >= n) return Status::BadPivots;  // getrf never swaps with an earlier row
+      piv[i] = static_cast<lint>(j + 1);
+    }
+    bool ok = pack(a, oa[b], n, n, A.data(), n);
+    ok = pack(rhs, ob[b], n, k, B.data(), n) && ok;
+    if (!ok) return Status::NonFinite;
+    for (int64_t i = 0; i < n; ++i)
+      if (A[i + i * n] == T(0)) return Status::Singular;
+    if (getrs<T>(n, k, A.data(), L(n), piv.data(), B.data(), L(n)) != 0) return Status::Internal;
+    unpack(B.data(), n, n, k, X + b * n * k);
+    return Status::Ok;
+  });
+}
+
+// General (non-symmetric) eigenproblem (geev): complex eigenvalues and unit-norm right
+// eigenvectors in columns.
+template <class T>
+void eig_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out, const LinalgArgs& args) {
+  using R = real_t<T>;
+  using C = std::complex<R>;
+  const ArrayRef& a = in[0];
+  const int64_t n = a.shape[a.ndim() - 1];
+  auto oa = batch_offsets(a, 2);
+  C* W = out[0].ptr<C>();
+  const bool uv = args.compute_uv;
+  if (n == 0) return;
+  for_each_matrix(OpCode::Eig, a, 2, static_cast<int64_t>(oa.size()), n, [&](int64_t b) {
+    std::vector<T> A(static_cast<size_t>(n * n)), V(uv ? static_cast<size_t>(n * n) : 1);
+    if (!pack(a, oa[b], n, n, A.data(), n)) return Status::NonFinite;
+    C* w = W + b * n;
+    C* v = uv ? out[1].ptr<C>() + b * n * n : nullptr;
+    lint info;
+    if constexpr (kIsComplex<T>) {
+      info = geev<T>(uv ? 'V' : 'N', n, A.data(), L(n), w, V.data(), L(n));
+      if (info == 0 && uv) unpack(V.data(), n, n, n, v);
+    } else {
+      std::vector<T> wr(static_cast<size_t>(n)), wi(static_cast<size_t>(n));
+      info = geev<T>(uv ? 'V' : 'N', n, A.data(), L(n), wr.data(), wi.data(), V.data(), L(n));
+      if (info == 0) {
+        for (int64_t j = 0; j < n; ++j) w[j] = C(wr[j], wi[j]);
+        for (int64_t j = 0; uv && j < n; ++j) {
+          if (wi[j] != T(0) && j + 1 < n) {  // a conjugate pair: columns j, j+1 = re, im
+            for (int64_t i = 0; i < n; ++i) {
+              const T re = V[i + j * n], im = V[i + (j + 1) * n];
+              v[i * n + j] = C(re, im);
+              v[i * n + j + 1] = C(re, -im);
+            }
+            ++j;
+          } else {
+            for (int64_t i = 0; i < n; ++i) v[i * n + j] = C(V[i + j * n], 0);
+          }
+        }
+      }
+    }
+    if (info > 0) return Status::NoConvergence;
+    if (info < 0) return Status::Internal;
+    return Status::Ok;
+  });
+}
+
 template <class T>
 void run(OpCode op, std::span<const ArrayRef> in, std::span<const ArrayRef> out, const LinalgArgs& args) {
   switch (op) {
@@ -457,6 +596,9 @@ void run(OpCode op, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
     case OpCode::Svd: svd_kernel<T>(in, out, args); break;
     case OpCode::Eigh: eigh_kernel<T>(in, out, args); break;
     case OpCode::SolveTriangular: trsolve_kernel<T>(in, out, args); break;
+    case OpCode::Lu: lu_kernel<T>(in, out); break;
+    case OpCode::LuSolve: lusolve_kernel<T>(in, out); break;
+    case OpCode::Eig: eig_kernel<T>(in, out, args); break;
     default:
       throw UnsupportedError("[linalg] op " + std::string(op_name(op)) + " is not a linear-algebra kernel");
   }

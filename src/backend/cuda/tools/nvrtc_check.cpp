@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "backend/cuda/codegen.h"
+#include "backend/cuda/linalg_kernels.h"
 #include "backend/cuda/nvrtc.h"
 
 using namespace tmath;
@@ -85,6 +86,8 @@ std::vector<tmath::cuda::ProgramSource> all_programs() {
     ps.push_back(gen::random(OpCode::RandomNormal, dt));
   }
   ps.push_back(gen::random(OpCode::RandomBits, DType::Int64));
+  for (DType dt : {DType::Float32, DType::Float64, DType::Complex64, DType::Complex128})
+    ps.push_back(tmath::cuda::linalg_kernels(dt));
   return ps;
 }
 

@@ -1,0 +1,955 @@
+// Linear algebra on CUDA devices through cuSOLVER (64-bit X* API where it exists)
+// and cuBLAS (trsm). Each matrix of the batch is first copied, with the copy kernel,
+// into a column-major scratch buffer (cuSOLVER overwrites its arguments and the inputs
+// must stay intact), and checked for NaN/Inf there by a small kernel that sets one
+// flag per batch entry. The factorisations run one batch entry after another on the
+// engine's stream, each writing its own `info`; small batched SVDs and eigh use
+// gesvdjBatched / XsyevBatched. The flags and infos come back to the host in one
+// copy at the end (the only synchronisation, except where a result is computed on
+// the host: det/slogdet from the LU diagonal, lu's pivots and lu_solve's pivot check),
+// and the first failing batch entry raises LinAlgError naming its index.
+#include <cublas_v2.h>
+#include <cusolverDn.h>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <complex>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/linalg_kernels.h"
+#include "tmath/error.h"
+
+namespace tmath::cuda {
+namespace {
+
+const char* label(OpCode op) {
+  switch (op) {
+    case OpCode::Solve: return "solve";
+    case OpCode::Inv: return "inv";
+    case OpCode::Det: return "det";
+    case OpCode::Slogdet: return "slogdet";
+    case OpCode::Cholesky: return "cholesky";
+    case OpCode::Qr: return "qr";
+    case OpCode::Svd: return "svd";
+    case OpCode::Eigh: return "eigh";
+    case OpCode::SolveTriangular: return "solve_triangular";
+    case OpCode::Lu: return "lu";
+    case OpCode::LuSolve: return "lu_solve";
+    case OpCode::Eig: return "eig";
+    default: return "linalg";
+  }
+}
+
+const char* cusolver_status_name(cusolverStatus_t s) {
+  switch (s) {
+    case CUSOLVER_STATUS_SUCCESS: return "CUSOLVER_STATUS_SUCCESS";
+    case CUSOLVER_STATUS_NOT_INITIALIZED: return "CUSOLVER_STATUS_NOT_INITIALIZED";
+    case CUSOLVER_STATUS_ALLOC_FAILED: return "CUSOLVER_STATUS_ALLOC_FAILED";
+    case CUSOLVER_STATUS_INVALID_VALUE: return "CUSOLVER_STATUS_INVALID_VALUE";
+    case CUSOLVER_STATUS_ARCH_MISMATCH: return "CUSOLVER_STATUS_ARCH_MISMATCH";
+    case CUSOLVER_STATUS_MAPPING_ERROR: return "CUSOLVER_STATUS_MAPPING_ERROR";
+    case CUSOLVER_STATUS_EXECUTION_FAILED: return "CUSOLVER_STATUS_EXECUTION_FAILED";
+    case CUSOLVER_STATUS_INTERNAL_ERROR: return "CUSOLVER_STATUS_INTERNAL_ERROR";
+    case CUSOLVER_STATUS_MATRIX_TYPE_NOT_SUPPORTED:
+      return "CUSOLVER_STATUS_MATRIX_TYPE_NOT_SUPPORTED";
+    case CUSOLVER_STATUS_NOT_SUPPORTED: return "CUSOLVER_STATUS_NOT_SUPPORTED";
+    case CUSOLVER_STATUS_ZERO_PIVOT: return "CUSOLVER_STATUS_ZERO_PIVOT";
+    case CUSOLVER_STATUS_INVALID_LICENSE: return "CUSOLVER_STATUS_INVALID_LICENSE";
+    case CUSOLVER_STATUS_INVALID_WORKSPACE: return "CUSOLVER_STATUS_INVALID_WORKSPACE";
+    default: return "cusolverStatus_t (other)";
+  }
+}
+
+[[noreturn]] void throw_cusolver(const char* op, std::string_view call, cusolverStatus_t s) {
+  std::string msg = "[" + std::string(op) + "] " + std::string(call) + " failed: " +
+                    cusolver_status_name(s) + " (" + std::to_string(static_cast<int>(s)) + ")";
+  if (s == CUSOLVER_STATUS_ALLOC_FAILED) throw OutOfMemoryError(msg);
+  if (s == CUSOLVER_STATUS_NOT_SUPPORTED || s == CUSOLVER_STATUS_ARCH_MISMATCH)
+    throw UnsupportedError(msg);
+  throw Error(msg);
+}
+
+}  // namespace
+}  // namespace tmath::cuda
+
+#define TM_CUSOLVER(op, expr)                                                    \
+  do {                                                                           \
+    const cusolverStatus_t tm_s_ = (expr);                                       \
+    if (tm_s_ != CUSOLVER_STATUS_SUCCESS)                                        \
+      ::tmath::cuda::throw_cusolver(op, ::tmath::cuda::call_name(#expr), tm_s_); \
+  } while (0)
+
+namespace tmath::cuda {
+namespace {
+
+// One cuSOLVER handle (and X-API params) per device, bound to the engine's stream;
+// like the cuBLAS handle it is used by one thread at a time. Never destroyed (the
+// backend outlives every tensor and makes no CUDA calls at exit).
+struct Solver {
+  cusolverDnHandle_t handle = nullptr;
+  cusolverDnParams_t params = nullptr;
+  std::mutex mu;
+};
+
+Solver& solver(DeviceContext& dc, const char* op) {
+  static std::mutex mu;
+  static auto* all = new std::unordered_map<int, Solver*>();
+  std::lock_guard<std::mutex> lock(mu);
+  Solver*& s = (*all)[dc.index()];
+  if (!s) {
+    auto fresh = std::make_unique<Solver>();
+    dc.make_current();
+    TM_CUSOLVER(op, cusolverDnCreate(&fresh->handle));
+    TM_CUSOLVER(op, cusolverDnSetStream(fresh->handle, dc.stream()));
+    TM_CUSOLVER(op, cusolverDnCreateParams(&fresh->params));
+    s = fresh.release();
+  }
+  return *s;
+}
+
+cudaDataType cuda_type(DType dt) {
+  switch (dt) {
+    case DType::Float32: return CUDA_R_32F;
+    case DType::Float64: return CUDA_R_64F;
+    case DType::Complex64: return CUDA_C_32F;
+    case DType::Complex128: return CUDA_C_64F;
+    default:
+      throw DTypeError("[linalg] the cuda kernels take float32, float64, complex64 or "
+                       "complex128, got " + std::string(dtype_name(dt)));
+  }
+}
+
+int to_int(int64_t v, const char* op) {
+  if (v < 0 || v > INT_MAX)
+    throw ValueError("[" + std::string(op) + "] dimension " + std::to_string(v) +
+                     " exceeds the 32-bit limit of the cuSOLVER/cuBLAS routine");
+  return static_cast<int>(v);
+}
+
+// Device scratch of at least one byte (the allocator does not take 0).
+using ScratchPtr = std::unique_ptr<DeviceContext::Scratch>;
+ScratchPtr scratch(DeviceContext& dc, size_t nbytes) {
+  return std::make_unique<DeviceContext::Scratch>(dc, std::max<size_t>(nbytes, 16));
+}
+template <class T = char>
+T* at(const ScratchPtr& s, int64_t elem_offset = 0, size_t isz = sizeof(T)) {
+  return reinterpret_cast<T*>(static_cast<char*>(s->get()) + elem_offset * static_cast<int64_t>(isz));
+}
+
+// A (batch..., rows, cols) strided view of device memory with row stride rs, column
+// stride cs and contiguous batch entries `bstride` elements apart.
+class View {
+ public:
+  View(void* data, DType dt, Device dev, std::span<const int64_t> batch, int64_t rows,
+       int64_t cols, int64_t rs, int64_t cs, int64_t bstride) {
+    shape_.assign(batch.begin(), batch.end());
+    shape_.push_back(rows);
+    shape_.push_back(cols);
+    strides_.assign(shape_.size(), 0);
+    int64_t s = bstride;
+    for (size_t i = batch.size(); i-- > 0;) {
+      strides_[i] = s;
+      s *= batch[i];
+    }
+    strides_[batch.size()] = rs;
+    strides_[batch.size() + 1] = cs;
+    ref_ = ArrayRef{data, dt, shape_, strides_, dev};
+  }
+  View(const View&) = delete;
+  View& operator=(const View&) = delete;
+  const ArrayRef& ref() const { return ref_; }
+
+ private:
+  std::vector<int64_t> shape_, strides_;
+  ArrayRef ref_;
+};
+
+std::string batch_index_str(std::span<const int64_t> batch, int64_t b) {
+  if (batch.empty()) return "";
+  std::vector<int64_t> idx(batch.size());
+  for (size_t i = batch.size(); i-- > 0;) {
+    idx[i] = b % batch[i];
+    b /= batch[i];
+  }
+  std::string s = " (batch index (";
+  for (size_t i = 0; i < idx.size(); ++i) s += (i ? ", " : "") + std::to_string(idx[i]);
+  return s + (idx.size() == 1 ? ",))" : "))");
+}
+
+// What info > 0 of the op's main routine means.
+enum class InfoMeaning { Ignore, Singular, NotPositiveDefinite, NoConvergence };
+
+// The state of one linalg call: handles, the batch, the flags and infos checked at the end.
+class Call {
+ public:
+  Call(DeviceContext& dc, OpCode op, const ArrayRef& a, DType dt)
+      : dc_(dc), op_(label(op)), dt_(dt), isz_(itemsize(dt)), s_(solver(dc, op_)),
+        lock_(s_.mu) {
+    batch_.assign(a.shape.begin(), a.shape.end() - 2);
+    for (int64_t d : batch_) count_ *= d;
+    dev_ = a.device;
+    dc_.make_current();
+    flags_ = scratch(dc_, static_cast<size_t>(count_) * sizeof(int));
+    info_ = scratch(dc_, static_cast<size_t>(count_ + 1) * sizeof(int));
+    TM_CUDA(op_, cudaMemsetAsync(flags_->get(), 0, static_cast<size_t>(count_) * sizeof(int),
+                                 dc_.stream()));
+    TM_CUDA(op_, cudaMemsetAsync(info_->get(), 0, static_cast<size_t>(count_ + 1) * sizeof(int),
+                                 dc_.stream()));
+  }
+
+  const char* op() const { return op_; }
+  int64_t count() const { return count_; }
+  std::span<const int64_t> batch() const { return batch_; }
+  DType dtype() const { return dt_; }
+  size_t isz() const { return isz_; }
+  cusolverDnHandle_t h() const { return s_.handle; }
+  cusolverDnParams_t params() const { return s_.params; }
+  DeviceContext& dc() const { return dc_; }
+  int* info(int64_t b) const { return at<int>(info_, b); }
+  // A spare info slot for routines whose info only reports bad arguments.
+  int* aux_info() const { return at<int>(info_, count_); }
+  void host_flag(int64_t b, int bit) { host_flags_[static_cast<size_t>(b)] |= bit; }
+
+  // Copies `in` (batch..., rows, cols) into column-major scratch (leading dimension
+  // ld, batch entries bstride elements apart), converting to dst_dt.
+  void pack(const ArrayRef& in, void* dst, DType dst_dt, int64_t rows, int64_t cols, int64_t ld,
+            int64_t bstride) {
+    View v(dst, dst_dt, dev_, batch_, rows, cols, 1, ld, bstride);
+    copy(dc_, in, v.ref(), op_);
+  }
+  // out (row-major contiguous) from column-major scratch through a strided view.
+  void unpack_plain(const void* src, DType src_dt, int64_t rows, int64_t cols, int64_t rs,
+                    int64_t cs, int64_t bstride, const ArrayRef& out) {
+    View v(const_cast<void*>(src), src_dt, dev_, batch_, rows, cols, rs, cs, bstride);
+    copy(dc_, v.ref(), out, op_);
+  }
+  // The helper kernels (dtype dt_).
+  void unpack(const void* src, int64_t ld, int64_t sbs, void* dst, int64_t dbs, int64_t rows,
+              int64_t cols, int mode, bool trans, bool conj, DType dt) {
+    LaKernelParams p;
+    p.src = reinterpret_cast<unsigned long long>(src);
+    p.dst = reinterpret_cast<unsigned long long>(dst);
+    p.batch = count_, p.rows = rows, p.cols = cols, p.ld = ld, p.sbs = sbs, p.dbs = dbs;
+    p.mode = mode, p.trans = trans ? 1 : 0, p.conj = conj ? 1 : 0;
+    if (count_ * rows * cols == 0) return;
+    const Program& prog = dc_.program(linalg_kernels_key(dt), [&] { return linalg_kernels(dt); }, op_);
+    launch(op_, prog[0], grid_for(dc_, count_ * rows * cols), 1, kThreads, 0, dc_.stream(), p);
+  }
+  void check(const void* src, int64_t ld, int64_t sbs, int64_t rows, int64_t cols, int mode,
+             bool diag, DType dt) {
+    LaKernelParams p;
+    p.src = reinterpret_cast<unsigned long long>(src);
+    p.flags = reinterpret_cast<unsigned long long>(flags_->get());
+    p.batch = count_, p.rows = rows, p.cols = cols, p.ld = ld, p.sbs = sbs;
+    p.mode = mode, p.diag = diag ? 1 : 0;
+    if (count_ * rows * cols == 0) return;
+    const Program& prog = dc_.program(linalg_kernels_key(dt), [&] { return linalg_kernels(dt); }, op_);
+    launch(op_, prog[1], grid_for(dc_, count_ * rows * cols), 1, kThreads, 0, dc_.stream(), p);
+  }
+
+  // One copy of the flags and infos to the host; throws for the first failing entry.
+  void finish(InfoMeaning meaning) {
+    std::vector<int> flags(static_cast<size_t>(count_)), info(static_cast<size_t>(count_ + 1));
+    if (count_ > 0) {
+      dc_.copy_to_host(flags_->get(), flags.data(), flags.size() * sizeof(int));
+      dc_.copy_to_host(info_->get(), info.data(), info.size() * sizeof(int));
+    }
+    for (size_t i = 0; i < host_flags_.size() && i < flags.size(); ++i) flags[i] |= host_flags_[i];
+    const std::string name = "[" + std::string(op_) + "] ";
+    if (info[static_cast<size_t>(count_)] < 0)
+      throw Error(name + "cuSOLVER reported invalid argument " +
+                  std::to_string(-info[static_cast<size_t>(count_)]));
+    for (int64_t b = 0; b < count_; ++b) {
+      const int f = flags[static_cast<size_t>(b)], i = info[static_cast<size_t>(b)];
+      const std::string where = batch_index_str(batch_, b);
+      if (f & 1) throw LinAlgError(name + "input contains NaN or Inf" + where);
+      if (f & 4) throw LinAlgError(name + "pivot indices out of range" + where);
+      if (f & 2) throw LinAlgError(name + "singular matrix" + where);
+      if (i < 0)
+        throw Error(name + "cuSOLVER reported invalid argument " + std::to_string(-i) + where);
+      if (i > 0) {
+        switch (meaning) {
+          case InfoMeaning::Singular: throw LinAlgError(name + "singular matrix" + where);
+          case InfoMeaning::NotPositiveDefinite:
+            throw LinAlgError(name + "matrix is not positive definite" + where);
+          case InfoMeaning::NoConvergence:
+            throw LinAlgError(name + "the algorithm did not converge" + where);
+          case InfoMeaning::Ignore: break;
+        }
+      }
+    }
+  }
+
+  void ensure_host_flags() { host_flags_.assign(static_cast<size_t>(count_), 0); }
+
+ private:
+  DeviceContext& dc_;
+  const char* op_;
+  DType dt_;
+  size_t isz_;
+  Solver& s_;
+  std::lock_guard<std::mutex> lock_;
+  std::vector<int64_t> batch_;
+  int64_t count_ = 1;
+  Device dev_;
+  ScratchPtr flags_, info_;
+  std::vector<int> host_flags_;
+};
+
+// Device and host workspaces of a routine, sized by its *_bufferSize query.
+struct Work {
+  ScratchPtr dev;
+  std::vector<char> host;
+  size_t dev_bytes = 0, host_bytes = 0;
+  void make(DeviceContext& dc) {
+    dev = scratch(dc, dev_bytes);
+    host.assign(std::max<size_t>(host_bytes, 1), 0);
+  }
+};
+
+// ---- solve / inv (getrf + getrs) ---------------------------------------------------------
+void solve_op(Call& c, OpCode op, std::span<const ArrayRef> in, std::span<const ArrayRef> out) {
+  const ArrayRef& a = in[0];
+  const int nd = a.ndim();
+  const int64_t n = a.shape[nd - 1];
+  const bool inv = op == OpCode::Inv;
+  const int64_t k = inv ? n : in[1].shape[nd - 1];
+  const int64_t B = c.count();
+  if (n == 0 || k == 0 || B == 0) return c.finish(InfoMeaning::Singular);
+  const DType dt = c.dtype();
+  const cudaDataType ty = cuda_type(dt);
+  auto A = scratch(c.dc(), static_cast<size_t>(B * n * n) * c.isz());
+  auto X = scratch(c.dc(), static_cast<size_t>(B * n * k) * c.isz());
+  auto piv = scratch(c.dc(), static_cast<size_t>(B * n) * sizeof(int64_t));
+  c.pack(a, A->get(), dt, n, n, n, n * n);
+  c.check(A->get(), n, n * n, n, n, 0, false, dt);
+  if (inv) {
+    c.unpack(nullptr, n, 0, X->get(), n * n, n, n, 4, false, false, dt);  // identities
+  } else {
+    c.pack(in[1], X->get(), dt, n, k, n, n * k);
+    c.check(X->get(), n, n * k, n, k, 0, false, dt);
+  }
+  Work w;
+  TM_CUSOLVER(c.op(), cusolverDnXgetrf_bufferSize(c.h(), c.params(), n, n, ty, A->get(), n, ty,
+                                                  &w.dev_bytes, &w.host_bytes));
+  w.make(c.dc());
+  for (int64_t b = 0; b < B; ++b) {
+    void* Ab = at(A, b * n * n, c.isz());
+    int64_t* pb = at<int64_t>(piv, b * n);
+    TM_CUSOLVER(c.op(), cusolverDnXgetrf(c.h(), c.params(), n, n, ty, Ab, n, pb, ty, w.dev->get(),
+                                         w.dev_bytes, w.host.data(), w.host_bytes, c.info(b)));
+    TM_CUSOLVER(c.op(), cusolverDnXgetrs(c.h(), c.params(), CUBLAS_OP_N, n, k, ty, Ab, n, pb, ty,
+                                         at(X, b * n * k, c.isz()), n, c.aux_info()));
+  }
+  c.unpack_plain(X->get(), dt, n, k, 1, n, n * k, out[0]);
+  c.finish(InfoMeaning::Singular);
+}
+
+// ---- det / slogdet: getrf on the device, the product of the diagonal on the host ---------
+template <class T>
+void det_host(Call& c, OpCode op, const std::vector<T>& diag, const std::vector<int64_t>& piv,
+              int64_t n, std::span<const ArrayRef> out) {
+  using R = decltype(std::abs(T()));
+  const int64_t B = c.count();
+  std::vector<T> d(static_cast<size_t>(B)), sign(static_cast<size_t>(B));
+  std::vector<R> logabs(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) {
+    bool odd = false;
+    for (int64_t i = 0; i < n; ++i) odd ^= piv[b * n + i] != i + 1;
+    T prod = odd ? T(-1) : T(1), sg = prod;
+    R la = 0;
+    bool zero = false;
+    for (int64_t i = 0; i < n; ++i) {
+      const T v = diag[b * n + i];
+      prod *= v;
+      const R av = std::abs(v);
+      if (av == R(0)) zero = true;
+      if (!zero) {
+        sg *= v / av;
+        la += std::log(av);
+      }
+    }
+    d[b] = prod;
+    sign[b] = zero ? T(0) : sg;
+    logabs[b] = zero ? -std::numeric_limits<R>::infinity() : la;
+  }
+  if (op == OpCode::Det) {
+    c.dc().copy_from_host(d.data(), out[0].data, d.size() * sizeof(T));
+  } else {
+    c.dc().copy_from_host(sign.data(), out[0].data, sign.size() * sizeof(T));
+    c.dc().copy_from_host(logabs.data(), out[1].data, logabs.size() * sizeof(R));
+  }
+}
+
+void det_op(Call& c, OpCode op, std::span<const ArrayRef> in, std::span<const ArrayRef> out) {
+  const ArrayRef& a = in[0];
+  const int64_t n = a.shape[a.ndim() - 1], B = c.count();
+  const DType dt = c.dtype();
+  const cudaDataType ty = cuda_type(dt);
+  if (B == 0) return;
+  auto A = scratch(c.dc(), static_cast<size_t>(B * n * n) * c.isz());
+  auto D = scratch(c.dc(), static_cast<size_t>(B * n) * c.isz());
+  auto piv = scratch(c.dc(), static_cast<size_t>(B * n) * sizeof(int64_t));
+  if (n > 0) {
+    c.pack(a, A->get(), dt, n, n, n, n * n);
+    c.check(A->get(), n, n * n, n, n, 0, false, dt);
+    Work w;
+    TM_CUSOLVER(c.op(), cusolverDnXgetrf_bufferSize(c.h(), c.params(), n, n, ty, A->get(), n, ty,
+                                                    &w.dev_bytes, &w.host_bytes));
+    w.make(c.dc());
+    for (int64_t b = 0; b < B; ++b)
+      TM_CUSOLVER(c.op(), cusolverDnXgetrf(c.h(), c.params(), n, n, ty, at(A, b * n * n, c.isz()),
+                                           n, at<int64_t>(piv, b * n), ty, w.dev->get(),
+                                           w.dev_bytes, w.host.data(), w.host_bytes, c.info(b)));
+    // The diagonal: out(0, j) = A(j, j), read with leading dimension n + 1.
+    c.unpack(A->get(), n + 1, n * n, D->get(), n, 1, n, 0, false, false, dt);
+  }
+  c.finish(InfoMeaning::Ignore);  // a singular matrix has det 0
+  std::vector<int64_t> hp(static_cast<size_t>(B * n));
+  if (n > 0) c.dc().copy_to_host(piv->get(), hp.data(), hp.size() * sizeof(int64_t));
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    std::vector<T> hd(static_cast<size_t>(B * n));
+    if (n > 0) c.dc().copy_to_host(D->get(), hd.data(), hd.size() * sizeof(T));
+    det_host<T>(c, op, hd, hp, n, out);
+  };
+  switch (dt) {
+    case DType::Float32: run(float()); break;
+    case DType::Float64: run(double()); break;
+    case DType::Complex64: run(std::complex<float>()); break;
+    default: run(std::complex<double>()); break;
+  }
+}
+
+// ---- cholesky (Xpotrf, lower) -------------------------------------------------------------
+void cholesky_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
+                 bool upper) {
+  const int64_t n = in[0].shape[in[0].ndim() - 1], B = c.count();
+  if (n == 0 || B == 0) return c.finish(InfoMeaning::NotPositiveDefinite);
+  const DType dt = c.dtype();
+  const cudaDataType ty = cuda_type(dt);
+  auto A = scratch(c.dc(), static_cast<size_t>(B * n * n) * c.isz());
+  c.pack(in[0], A->get(), dt, n, n, n, n * n);
+  c.check(A->get(), n, n * n, n, n, 0, false, dt);
+  Work w;
+  TM_CUSOLVER(c.op(), cusolverDnXpotrf_bufferSize(c.h(), c.params(), CUBLAS_FILL_MODE_LOWER, n,
+                                                  ty, A->get(), n, ty, &w.dev_bytes,
+                                                  &w.host_bytes));
+  w.make(c.dc());
+  for (int64_t b = 0; b < B; ++b)
+    TM_CUSOLVER(c.op(), cusolverDnXpotrf(c.h(), c.params(), CUBLAS_FILL_MODE_LOWER, n, ty,
+                                         at(A, b * n * n, c.isz()), n, ty, w.dev->get(),
+                                         w.dev_bytes, w.host.data(), w.host_bytes, c.info(b)));
+  // L: the lower triangle; U = L^H: out(i, j) = conj(L(j, i)) for j >= i.
+  c.unpack(A->get(), n, n * n, out[0].data, n * n, n, n, upper ? 2 : 1, upper, upper, dt);
+  c.finish(InfoMeaning::NotPositiveDefinite);
+}
+
+// ---- qr (Xgeqrf + orgqr/ungqr) ------------------------------------------------------------
+void orgqr(Call& c, int m, int cols, int k, void* A, int lda, const void* tau, const ScratchPtr& work,
+           int lwork, int* info) {
+  auto h = c.h();
+  switch (c.dtype()) {
+    case DType::Float32:
+      TM_CUSOLVER(c.op(), cusolverDnSorgqr(h, m, cols, k, static_cast<float*>(A), lda,
+                                           static_cast<const float*>(tau), at<float>(work),
+                                           lwork, info));
+      break;
+    case DType::Float64:
+      TM_CUSOLVER(c.op(), cusolverDnDorgqr(h, m, cols, k, static_cast<double*>(A), lda,
+                                           static_cast<const double*>(tau), at<double>(work),
+                                           lwork, info));
+      break;
+    case DType::Complex64:
+      TM_CUSOLVER(c.op(), cusolverDnCungqr(h, m, cols, k, static_cast<cuComplex*>(A), lda,
+                                           static_cast<const cuComplex*>(tau),
+                                           at<cuComplex>(work), lwork, info));
+      break;
+    default:
+      TM_CUSOLVER(c.op(), cusolverDnZungqr(h, m, cols, k, static_cast<cuDoubleComplex*>(A), lda,
+                                           static_cast<const cuDoubleComplex*>(tau),
+                                           at<cuDoubleComplex>(work), lwork, info));
+      break;
+  }
+}
+int orgqr_lwork(Call& c, int m, int cols, int k, const void* A, int lda, const void* tau) {
+  auto h = c.h();
+  int lwork = 0;
+  switch (c.dtype()) {
+    case DType::Float32:
+      TM_CUSOLVER(c.op(), cusolverDnSorgqr_bufferSize(h, m, cols, k, static_cast<const float*>(A),
+                                                      lda, static_cast<const float*>(tau), &lwork));
+      break;
+    case DType::Float64:
+      TM_CUSOLVER(c.op(), cusolverDnDorgqr_bufferSize(h, m, cols, k,
+                                                      static_cast<const double*>(A), lda,
+                                                      static_cast<const double*>(tau), &lwork));
+      break;
+    case DType::Complex64:
+      TM_CUSOLVER(c.op(), cusolverDnCungqr_bufferSize(h, m, cols, k,
+                                                      static_cast<const cuComplex*>(A), lda,
+                                                      static_cast<const cuComplex*>(tau), &lwork));
+      break;
+    default:
+      TM_CUSOLVER(c.op(),
+                  cusolverDnZungqr_bufferSize(h, m, cols, k, static_cast<const cuDoubleComplex*>(A),
+                                              lda, static_cast<const cuDoubleComplex*>(tau),
+                                              &lwork));
+      break;
+  }
+  return lwork;
+}
+
+void qr_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
+           const LinalgArgs& args) {
+  const ArrayRef& a = in[0];
+  const int nd = a.ndim();
+  const int64_t m = a.shape[nd - 2], n = a.shape[nd - 1], k = std::min(m, n), B = c.count();
+  const bool complete = args.full_matrices, want_q = args.compute_uv;
+  const int64_t qcols = complete ? m : k, rrows = complete ? m : k;
+  const int64_t cols = std::max(n, qcols), per = m * cols;
+  const DType dt = c.dtype();
+  const cudaDataType ty = cuda_type(dt);
+  const ArrayRef& rout = want_q ? out[1] : out[0];
+  if (B == 0) return;
+  auto A = scratch(c.dc(), static_cast<size_t>(B * per) * c.isz());
+  auto tau = scratch(c.dc(), static_cast<size_t>(B * std::max<int64_t>(k, 1)) * c.isz());
+  if (m > 0 && n > 0) {
+    c.pack(a, A->get(), dt, m, n, m, per);
+    c.check(A->get(), m, per, m, n, 0, false, dt);
+    Work w;
+    TM_CUSOLVER(c.op(), cusolverDnXgeqrf_bufferSize(c.h(), c.params(), m, n, ty, A->get(), m, ty,
+                                                    tau->get(), ty, &w.dev_bytes, &w.host_bytes));
+    w.make(c.dc());
+    for (int64_t b = 0; b < B; ++b)
+      TM_CUSOLVER(c.op(), cusolverDnXgeqrf(c.h(), c.params(), m, n, ty, at(A, b * per, c.isz()), m,
+                                           ty, at(tau, b * k, c.isz()), ty, w.dev->get(),
+                                           w.dev_bytes, w.host.data(), w.host_bytes, c.info(b)));
+  }
+  // R: the upper triangle of the first rrows rows (before orgqr overwrites A).
+  c.unpack(A->get(), std::max<int64_t>(m, 1), per, rout.data, rrows * n, rrows, n, 2, false, false,
+           dt);
+  if (want_q && m > 0 && qcols > 0) {
+    if (k == 0) {
+      c.unpack(nullptr, m, 0, out[0].data, m * qcols, m, qcols, 4, false, false, dt);
+    } else {
+      const int M = to_int(m, c.op()), Q = to_int(qcols, c.op()), K = to_int(k, c.op());
+      const int lwork = orgqr_lwork(c, M, Q, K, A->get(), M, tau->get());
+      auto work = scratch(c.dc(), static_cast<size_t>(std::max(lwork, 1)) * c.isz());
+      for (int64_t b = 0; b < B; ++b)
+        orgqr(c, M, Q, K, at(A, b * per, c.isz()), M, at(tau, b * k, c.isz()), work, lwork,
+              c.aux_info());
+      c.unpack_plain(A->get(), dt, m, qcols, 1, m, per, out[0]);
+    }
+  }
+  c.finish(InfoMeaning::Ignore);
+}
+
+// ---- svd (Xgesvd; gesvdjBatched for batches of matrices up to 32 x 32) ---------------------
+struct GesvdjInfo {
+  gesvdjInfo_t p = nullptr;
+  explicit GesvdjInfo(const char* op) {
+    TM_CUSOLVER(op, cusolverDnCreateGesvdjInfo(&p));
+    TM_CUSOLVER(op, cusolverDnXgesvdjSetSortEig(p, 1));
+  }
+  ~GesvdjInfo() { cusolverDnDestroyGesvdjInfo(p); }
+  GesvdjInfo(const GesvdjInfo&) = delete;
+  GesvdjInfo& operator=(const GesvdjInfo&) = delete;
+};
+
+void svd_batched_jacobi(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
+                        const LinalgArgs& args) {
+  const ArrayRef& a = in[0];
+  const int nd = a.ndim();
+  const int64_t m = a.shape[nd - 2], n = a.shape[nd - 1], k = std::min(m, n), B = c.count();
+  const bool uv = args.compute_uv, full = args.full_matrices;
+  const int64_t ucols = full ? m : k, vrows = full ? n : k;
+  const DType dt = c.dtype();
+  auto A = scratch(c.dc(), static_cast<size_t>(B * m * n) * c.isz());
+  auto S = scratch(c.dc(), static_cast<size_t>(B * k) * itemsize(real_type(dt)));
+  auto U = scratch(c.dc(), static_cast<size_t>(B * m * m) * c.isz());
+  auto V = scratch(c.dc(), static_cast<size_t>(B * n * n) * c.isz());
+  c.pack(a, A->get(), dt, m, n, m, m * n);
+  c.check(A->get(), m, m * n, m, n, 0, false, dt);
+  GesvdjInfo gi(c.op());
+  const cusolverEigMode_t jobz = uv ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
+  const int M = to_int(m, c.op()), N = to_int(n, c.op()), NB = to_int(B, c.op());
+  int lwork = 0;
+  auto h = c.h();
+  // The batched Jacobi SVD writes one info per matrix: c.info(0 .. B-1).
+  switch (dt) {
+    case DType::Float32:
+      TM_CUSOLVER(c.op(), cusolverDnSgesvdjBatched_bufferSize(
+                              h, jobz, M, N, at<float>(A), M, at<float>(S), at<float>(U), M,
+                              at<float>(V), N, &lwork, gi.p, NB));
+      break;
+    case DType::Float64:
+      TM_CUSOLVER(c.op(), cusolverDnDgesvdjBatched_bufferSize(
+                              h, jobz, M, N, at<double>(A), M, at<double>(S), at<double>(U), M,
+                              at<double>(V), N, &lwork, gi.p, NB));
+      break;
+    case DType::Complex64:
+      TM_CUSOLVER(c.op(), cusolverDnCgesvdjBatched_bufferSize(
+                              h, jobz, M, N, at<cuComplex>(A), M, at<float>(S), at<cuComplex>(U),
+                              M, at<cuComplex>(V), N, &lwork, gi.p, NB));
+      break;
+    default:
+      TM_CUSOLVER(c.op(), cusolverDnZgesvdjBatched_bufferSize(
+                              h, jobz, M, N, at<cuDoubleComplex>(A), M, at<double>(S),
+                              at<cuDoubleComplex>(U), M, at<cuDoubleComplex>(V), N, &lwork, gi.p,
+                              NB));
+      break;
+  }
+  auto work = scratch(c.dc(), static_cast<size_t>(std::max(lwork, 1)) * c.isz());
+  switch (dt) {
+    case DType::Float32:
+      TM_CUSOLVER(c.op(), cusolverDnSgesvdjBatched(h, jobz, M, N, at<float>(A), M, at<float>(S),
+                                                   at<float>(U), M, at<float>(V), N,
+                                                   at<float>(work), lwork, c.info(0), gi.p, NB));
+      break;
+    case DType::Float64:
+      TM_CUSOLVER(c.op(), cusolverDnDgesvdjBatched(h, jobz, M, N, at<double>(A), M,
+                                                   at<double>(S), at<double>(U), M, at<double>(V),
+                                                   N, at<double>(work), lwork, c.info(0), gi.p,
+                                                   NB));
+      break;
+    case DType::Complex64:
+      TM_CUSOLVER(c.op(), cusolverDnCgesvdjBatched(h, jobz, M, N, at<cuComplex>(A), M,
+                                                   at<float>(S), at<cuComplex>(U), M,
+                                                   at<cuComplex>(V), N, at<cuComplex>(work),
+                                                   lwork, c.info(0), gi.p, NB));
+      break;
+    default:
+      TM_CUSOLVER(c.op(), cusolverDnZgesvdjBatched(
+                              h, jobz, M, N, at<cuDoubleComplex>(A), M, at<double>(S),
+                              at<cuDoubleComplex>(U), M, at<cuDoubleComplex>(V), N,
+                              at<cuDoubleComplex>(work), lwork, c.info(0), gi.p, NB));
+      break;
+  }
+  const ArrayRef& sout = uv ? out[1] : out[0];
+  TM_CUDA(c.op(), cudaMemcpyAsync(sout.data, S->get(),
+                                  static_cast<size_t>(B * k) * itemsize(real_type(dt)),
+                                  cudaMemcpyDeviceToDevice, c.dc().stream()));
+  if (uv) {
+    c.unpack_plain(U->get(), dt, m, ucols, 1, m, m * m, out[0]);
+    // Vh = V^H: out(i, j) = conj(V(j, i)).
+    c.unpack(V->get(), n, n * n, out[2].data, vrows * n, vrows, n, 0, true, true, dt);
+  }
+  c.finish(InfoMeaning::NoConvergence);
+}
+
+void svd_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
+            const LinalgArgs& args) {
+  const ArrayRef& a = in[0];
+  const int nd = a.ndim();
+  const int64_t m = a.shape[nd - 2], n = a.shape[nd - 1], k = std::min(m, n), B = c.count();
+  const bool uv = args.compute_uv, full = args.full_matrices;
+  const int64_t ucols = full ? m : k, vrows = full ? n : k;
+  const DType dt = c.dtype(), rt = real_type(dt);
+  const cudaDataType ty = cuda_type(dt), rty = cuda_type(rt);
+  if (B == 0) return;
+  if (k == 0) {  // empty: U and Vh are identities of their (full) size
+    if (uv) {
+      c.unpack(nullptr, 1, 0, out[0].data, m * ucols, m, ucols, 4, false, false, dt);
+      c.unpack(nullptr, 1, 0, out[2].data, vrows * n, vrows, n, 4, false, false, dt);
+    }
+    return c.finish(InfoMeaning::Ignore);
+  }
+  if (B > 1 && m <= 32 && n <= 32) return svd_batched_jacobi(c, in, out, args);
+  // gesvd needs rows >= cols: for m < n factor X = A^T (n x m), whose column-major form
+  // is A's row-major layout; A = X^T = conj(V') S U'^T.
+  const bool tall = m >= n;
+  const int64_t r = tall ? m : n, q = tall ? n : m;  // X is r x q
+  const int64_t xu = full ? r : k, xv = full ? q : k;  // U' is r x xu, VT' is xv x q
+  auto A = scratch(c.dc(), static_cast<size_t>(B * m * n) * c.isz());
+  auto U = scratch(c.dc(), static_cast<size_t>(uv ? B * r * xu : 1) * c.isz());
+  auto VT = scratch(c.dc(), static_cast<size_t>(uv ? B * xv * q : 1) * c.isz());
+  if (tall) {
+    c.pack(a, A->get(), dt, m, n, m, m * n);
+  } else {
+    View v(A->get(), dt, a.device, c.batch(), m, n, n, 1, m * n);  // row-major A = col-major X
+    copy(c.dc(), a, v.ref(), c.op());
+  }
+  c.check(A->get(), r, m * n, r, q, 0, false, dt);
+  const signed char job = uv ? (full ? 'A' : 'S') : 'N';
+  const ArrayRef& sout = uv ? out[1] : out[0];
+  const int64_t ldvt = std::max<int64_t>(uv ? xv : 1, 1);
+  Work w;
+  TM_CUSOLVER(c.op(), cusolverDnXgesvd_bufferSize(c.h(), c.params(), job, job, r, q, ty, A->get(),
+                                                  r, rty, sout.data, ty, U->get(), r, ty,
+                                                  VT->get(), ldvt, ty, &w.dev_bytes,
+                                                  &w.host_bytes));
+  w.make(c.dc());
+  for (int64_t b = 0; b < B; ++b)
+    TM_CUSOLVER(c.op(),
+                cusolverDnXgesvd(c.h(), c.params(), job, job, r, q, ty, at(A, b * m * n, c.isz()),
+                                 r, rty, static_cast<char*>(sout.data) + b * k * itemsize(rt), ty,
+                                 at(U, uv ? b * r * xu : 0, c.isz()), r, ty,
+                                 at(VT, uv ? b * xv * q : 0, c.isz()), ldvt, ty, w.dev->get(),
+                                 w.dev_bytes, w.host.data(), w.host_bytes, c.info(b)));
+  if (uv) {
+    if (tall) {
+      c.unpack_plain(U->get(), dt, m, ucols, 1, m, m * xu, out[0]);
+      c.unpack_plain(VT->get(), dt, vrows, n, 1, ldvt, xv * n, out[2]);
+    } else {
+      // U_A(i, c) = VT'(c, i); Vh_A(c, j) = U'(j, c): transposed reads, no conjugation.
+      c.unpack_plain(VT->get(), dt, m, ucols, ldvt, 1, xv * q, out[0]);
+      c.unpack_plain(U->get(), dt, vrows, n, r, 1, r * xu, out[2]);
+    }
+  }
+  c.finish(InfoMeaning::NoConvergence);
+}
+
+// ---- eigh (Xsyevd; XsyevBatched for batches of matrices up to 32 x 32) ---------------------
+void eigh_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
+             const LinalgArgs& args) {
+  const int64_t n = in[0].shape[in[0].ndim() - 1], B = c.count();
+  if (n == 0 || B == 0) return c.finish(InfoMeaning::NoConvergence);
+  const DType dt = c.dtype(), rt = real_type(dt);
+  const cudaDataType ty = cuda_type(dt), rty = cuda_type(rt);
+  const bool uv = args.compute_uv;
+  const cusolverEigMode_t jobz = uv ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
+  const cublasFillMode_t uplo = args.upper ? CUBLAS_FILL_MODE_UPPER : CUBLAS_FILL_MODE_LOWER;
+  auto A = scratch(c.dc(), static_cast<size_t>(B * n * n) * c.isz());
+  c.pack(in[0], A->get(), dt, n, n, n, n * n);
+  // Only the referenced triangle is read (NaN in the other one is ignored, as on the CPU).
+  c.check(A->get(), n, n * n, n, n, args.upper ? 2 : 1, false, dt);
+  void* W = out[0].data;
+  Work w;
+  if (B > 1 && n <= 32) {
+    TM_CUSOLVER(c.op(), cusolverDnXsyevBatched_bufferSize(c.h(), c.params(), jobz, uplo, n, ty,
+                                                          A->get(), n, rty, W, ty, &w.dev_bytes,
+                                                          &w.host_bytes, B));
+    w.make(c.dc());
+    TM_CUSOLVER(c.op(), cusolverDnXsyevBatched(c.h(), c.params(), jobz, uplo, n, ty, A->get(), n,
+                                               rty, W, ty, w.dev->get(), w.dev_bytes,
+                                               w.host.data(), w.host_bytes, c.info(0), B));
+  } else {
+    TM_CUSOLVER(c.op(), cusolverDnXsyevd_bufferSize(c.h(), c.params(), jobz, uplo, n, ty, A->get(),
+                                                    n, rty, W, ty, &w.dev_bytes, &w.host_bytes));
+    w.make(c.dc());
+    for (int64_t b = 0; b < B; ++b)
+      TM_CUSOLVER(c.op(), cusolverDnXsyevd(c.h(), c.params(), jobz, uplo, n, ty,
+                                           at(A, b * n * n, c.isz()), n, rty,
+                                           static_cast<char*>(W) + b * n * itemsize(rt), ty,
+                                           w.dev->get(), w.dev_bytes, w.host.data(),
+                                           w.host_bytes, c.info(b)));
+  }
+  if (uv) c.unpack_plain(A->get(), dt, n, n, 1, n, n * n, out[1]);
+  c.finish(InfoMeaning::NoConvergence);
+}
+
+// ---- solve_triangular (cuBLAS trsm) --------------------------------------------------------
+void trsm_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
+             const LinalgArgs& args) {
+  const int nd = in[0].ndim();
+  const int64_t n = in[0].shape[nd - 1], k = in[1].shape[nd - 1], B = c.count();
+  if (n == 0 || k == 0 || B == 0) return c.finish(InfoMeaning::Singular);
+  const DType dt = c.dtype();
+  auto A = scratch(c.dc(), static_cast<size_t>(B * n * n) * c.isz());
+  auto X = scratch(c.dc(), static_cast<size_t>(B * n * k) * c.isz());
+  c.pack(in[0], A->get(), dt, n, n, n, n * n);
+  c.pack(in[1], X->get(), dt, n, k, n, n * k);
+  // The referenced triangle (without the diagonal when it is taken as ones) must be finite;
+  // an exact zero on a used diagonal is a singular matrix.
+  const int mode = args.upper ? (args.unit_diagonal ? 4 : 2) : (args.unit_diagonal ? 3 : 1);
+  c.check(A->get(), n, n * n, n, n, mode, !args.unit_diagonal, dt);
+  c.check(X->get(), n, n * k, n, k, 0, false, dt);
+  const int N = to_int(n, c.op()), K = to_int(k, c.op());
+  const cublasFillMode_t uplo = args.upper ? CUBLAS_FILL_MODE_UPPER : CUBLAS_FILL_MODE_LOWER;
+  const cublasDiagType_t diag = args.unit_diagonal ? CUBLAS_DIAG_UNIT : CUBLAS_DIAG_NON_UNIT;
+  cublasHandle_t h = c.dc().blas(c.op());
+  std::lock_guard<std::mutex> blas_lock(c.dc().blas_mutex());
+  const float one_f = 1.0f;
+  const double one_d = 1.0;
+  const cuComplex one_c = make_cuComplex(1.0f, 0.0f);
+  const cuDoubleComplex one_z = make_cuDoubleComplex(1.0, 0.0);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t oa = b * n * n, ox = b * n * k;
+    switch (dt) {
+      case DType::Float32:
+        TM_CUBLAS(c.op(), cublasStrsm(h, CUBLAS_SIDE_LEFT, uplo, CUBLAS_OP_N, diag, N, K, &one_f,
+                                      at<float>(A, oa), N, at<float>(X, ox), N));
+        break;
+      case DType::Float64:
+        TM_CUBLAS(c.op(), cublasDtrsm(h, CUBLAS_SIDE_LEFT, uplo, CUBLAS_OP_N, diag, N, K, &one_d,
+                                      at<double>(A, oa), N, at<double>(X, ox), N));
+        break;
+      case DType::Complex64:
+        TM_CUBLAS(c.op(), cublasCtrsm(h, CUBLAS_SIDE_LEFT, uplo, CUBLAS_OP_N, diag, N, K, &one_c,
+                                      at<cuComplex>(A, oa), N, at<cuComplex>(X, ox), N));
+        break;
+      default:
+        TM_CUBLAS(c.op(), cublasZtrsm(h, CUBLAS_SIDE_LEFT, uplo, CUBLAS_OP_N, diag, N, K, &one_z,
+                                      at<cuDoubleComplex>(A, oa), N, at<cuDoubleComplex>(X, ox),
+                                      N));
+        break;
+    }
+  }
+  c.unpack_plain(X->get(), dt, n, k, 1, n, n * k, out[0]);
+  c.finish(InfoMeaning::Singular);
+}
+
+// ---- lu (Xgetrf; pivots and the permutation on the host) ----------------------------------
+void lu_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out) {
+  const ArrayRef& a = in[0];
+  const int nd = a.ndim();
+  const int64_t m = a.shape[nd - 2], n = a.shape[nd - 1], k = std::min(m, n), B = c.count();
+  if (B == 0) return;
+  const DType dt = c.dtype();
+  const cudaDataType ty = cuda_type(dt);
+  auto A = scratch(c.dc(), static_cast<size_t>(B * m * n) * c.isz());
+  auto piv = scratch(c.dc(), static_cast<size_t>(B * k) * sizeof(int64_t));
+  if (k > 0) {
+    c.pack(a, A->get(), dt, m, n, m, m * n);
+    c.check(A->get(), m, m * n, m, n, 0, false, dt);
+    Work w;
+    TM_CUSOLVER(c.op(), cusolverDnXgetrf_bufferSize(c.h(), c.params(), m, n, ty, A->get(), m, ty,
+                                                    &w.dev_bytes, &w.host_bytes));
+    w.make(c.dc());
+    for (int64_t b = 0; b < B; ++b)
+      TM_CUSOLVER(c.op(), cusolverDnXgetrf(c.h(), c.params(), m, n, ty, at(A, b * m * n, c.isz()),
+                                           m, at<int64_t>(piv, b * k), ty, w.dev->get(),
+                                           w.dev_bytes, w.host.data(), w.host_bytes, c.info(b)));
+    c.unpack_plain(A->get(), dt, m, n, 1, m, m * n, out[0]);
+  }
+  c.finish(InfoMeaning::Ignore);  // a singular matrix has a valid factorisation
+  std::vector<int64_t> hp(static_cast<size_t>(B * k)), perm(static_cast<size_t>(B * m));
+  std::vector<int32_t> p0(static_cast<size_t>(B * k));
+  if (k > 0) c.dc().copy_to_host(piv->get(), hp.data(), hp.size() * sizeof(int64_t));
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t* p = perm.data() + b * m;
+    for (int64_t i = 0; i < m; ++i) p[i] = i;
+    for (int64_t i = 0; i < k; ++i) {
+      const int64_t j = hp[static_cast<size_t>(b * k + i)] - 1;
+      p0[static_cast<size_t>(b * k + i)] = static_cast<int32_t>(j);
+      std::swap(p[i], p[j]);
+    }
+  }
+  if (!p0.empty()) c.dc().copy_from_host(p0.data(), out[1].data, p0.size() * sizeof(int32_t));
+  if (!perm.empty()) c.dc().copy_from_host(perm.data(), out[2].data, perm.size() * sizeof(int64_t));
+}
+
+// ---- lu_solve (Xgetrs; the 0-based int32 pivots checked and converted on the host) --------
+void lusolve_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out) {
+  const ArrayRef &a = in[0], &pv = in[1];
+  const int nd = a.ndim();
+  const int64_t n = a.shape[nd - 1], k = in[2].shape[nd - 1], B = c.count();
+  if (n == 0 || k == 0 || B == 0) return c.finish(InfoMeaning::Singular);
+  const DType dt = c.dtype();
+  const cudaDataType ty = cuda_type(dt);
+  // Pivots: a contiguous int32 copy on the device, to the host, checked, back as 1-based int64.
+  auto p32 = scratch(c.dc(), static_cast<size_t>(B * n) * sizeof(int32_t));
+  {
+    std::vector<int64_t> shape(pv.shape.begin(), pv.shape.end()), st(shape.size());
+    int64_t s = 1;
+    for (size_t i = shape.size(); i-- > 0;) st[i] = s, s *= shape[i];
+    ArrayRef dst{p32->get(), DType::Int32, shape, st, pv.device};
+    copy(c.dc(), pv, dst, c.op());
+  }
+  std::vector<int32_t> hp(static_cast<size_t>(B * n));
+  c.dc().copy_to_host(p32->get(), hp.data(), hp.size() * sizeof(int32_t));
+  std::vector<int64_t> piv(static_cast<size_t>(B * n));
+  std::vector<bool> bad(static_cast<size_t>(B), false);
+  c.ensure_host_flags();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t j = hp[static_cast<size_t>(b * n + i)];
+      if (j < i || j >= n) {  // getrf never swaps with an earlier row
+        bad[static_cast<size_t>(b)] = true;
+        c.host_flag(b, 4);
+      }
+      piv[static_cast<size_t>(b * n + i)] = j + 1;
+    }
+  auto dpiv = scratch(c.dc(), piv.size() * sizeof(int64_t));
+  c.dc().copy_from_host(piv.data(), dpiv->get(), piv.size() * sizeof(int64_t));
+  auto A = scratch(c.dc(), static_cast<size_t>(B * n * n) * c.isz());
+  auto X = scratch(c.dc(), static_cast<size_t>(B * n * k) * c.isz());
+  c.pack(a, A->get(), dt, n, n, n, n * n);
+  c.pack(in[2], X->get(), dt, n, k, n, n * k);
+  c.check(A->get(), n, n * n, n, n, 0, true, dt);
+  c.check(X->get(), n, n * k, n, k, 0, false, dt);
+  for (int64_t b = 0; b < B; ++b) {
+    if (bad[static_cast<size_t>(b)]) continue;  // never hand getrs an out-of-range pivot
+    TM_CUSOLVER(c.op(), cusolverDnXgetrs(c.h(), c.params(), CUBLAS_OP_N, n, k, ty,
+                                         at(A, b * n * n, c.isz()), n, at<int64_t>(dpiv, b * n),
+                                         ty, at(X, b * n * k, c.isz()), n, c.aux_info()));
+  }
+  c.unpack_plain(X->get(), dt, n, k, 1, n, n * k, out[0]);
+  c.finish(InfoMeaning::Singular);
+}
+
+// ---- eig (Xgeev; real input factored as complex) -----------------------------------------
+void eig_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
+            const LinalgArgs& args) {
+  const int64_t n = in[0].shape[in[0].ndim() - 1], B = c.count();
+  if (n == 0 || B == 0) return c.finish(InfoMeaning::NoConvergence);
+  const DType ct = out[0].dtype;  // complex64 / complex128
+  const size_t csz = itemsize(ct);
+  const cudaDataType ty = cuda_type(ct);
+  const bool uv = args.compute_uv;
+  const cusolverEigMode_t jobvr = uv ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
+  auto A = scratch(c.dc(), static_cast<size_t>(B * n * n) * csz);
+  auto V = scratch(c.dc(), static_cast<size_t>(uv ? B * n * n : 1) * csz);
+  c.pack(in[0], A->get(), ct, n, n, n, n * n);
+  c.check(A->get(), n, n * n, n, n, 0, false, ct);
+  void* W = out[0].data;
+  Work w;
+  TM_CUSOLVER(c.op(), cusolverDnXgeev_bufferSize(c.h(), c.params(), CUSOLVER_EIG_MODE_NOVECTOR,
+                                                 jobvr, n, ty, A->get(), n, ty, W, ty, nullptr, 1,
+                                                 ty, V->get(), n, ty, &w.dev_bytes,
+                                                 &w.host_bytes));
+  w.make(c.dc());
+  for (int64_t b = 0; b < B; ++b)
+    TM_CUSOLVER(c.op(), cusolverDnXgeev(c.h(), c.params(), CUSOLVER_EIG_MODE_NOVECTOR, jobvr, n,
+                                        ty, at(A, b * n * n, csz), n, ty,
+                                        static_cast<char*>(W) + b * n * static_cast<int64_t>(csz),
+                                        ty, nullptr, 1, ty, at(V, uv ? b * n * n : 0, csz), n, ty,
+                                        w.dev->get(), w.dev_bytes, w.host.data(), w.host_bytes,
+                                        c.info(b)));
+  if (uv) c.unpack_plain(V->get(), ct, n, n, 1, n, n * n, out[1]);
+  c.finish(InfoMeaning::NoConvergence);
+}
+
+}  // namespace
+
+bool linalg_supported(OpCode op, DType dt) {
+  (void)op;
+  return dt == DType::Float32 || dt == DType::Float64 || dt == DType::Complex64 ||
+         dt == DType::Complex128;
+}
+
+void linalg(DeviceContext& dc, OpCode op, std::span<const ArrayRef> in,
+            std::span<const ArrayRef> out, const LinalgArgs& args) {
+  const DType dt = in[0].dtype;
+  if (!linalg_supported(op, dt))
+    throw UnsupportedError("[" + std::string(label(op)) + "] the cuda kernel takes float32, "
+                           "float64, complex64 or complex128, got " + std::string(dtype_name(dt)));
+  Call c(dc, op, in[0], dt);
+  switch (op) {
+    case OpCode::Solve:
+    case OpCode::Inv: solve_op(c, op, in, out); break;
+    case OpCode::Det:
+    case OpCode::Slogdet: det_op(c, op, in, out); break;
+    case OpCode::Cholesky: cholesky_op(c, in, out, args.upper); break;
+    case OpCode::Qr: qr_op(c, in, out, args); break;
+    case OpCode::Svd: svd_op(c, in, out, args); break;
+    case OpCode::Eigh: eigh_op(c, in, out, args); break;
+    case OpCode::SolveTriangular: trsm_op(c, in, out, args); break;
+    case OpCode::Lu: lu_op(c, in, out); break;
+    case OpCode::LuSolve: lusolve_op(c, in, out); break;
+    case OpCode::Eig: eig_op(c, in, out, args); break;
+    default:
+      throw UnsupportedError("[linalg] op " + std::string(op_name(op)) +
+                             " is not a linear-algebra kernel");
+  }
+}
+
+}  // namespace tmath::cuda

@@ -1,0 +1,33 @@
+// NVRTC source of the small helper kernels of the cuSOLVER linear algebra
+// (src/backend/cuda/linalg.cpp): masked/transposed unpacking of column-major
+// results and the batched NaN/Inf and zero-diagonal checks. Pure string
+// building, so tools/nvrtc_check.cpp compiles them without a GPU.
+#pragma once
+
+#include <cstdint>
+
+#include "backend/cuda/runtime.h"
+#include "tmath/dtype.h"
+
+namespace tmath::cuda {
+
+// Parameters of both kernels (one by-value struct, laid out as in the source).
+struct LaKernelParams {
+  unsigned long long src = 0, dst = 0, flags = 0;
+  long long batch = 0, rows = 0, cols = 0;
+  long long ld = 0;   // src leading dimension (column-major)
+  long long sbs = 0;  // src batch stride, elements
+  long long dbs = 0;  // dst batch stride, elements
+  int mode = 0;       // unpack: 0 all, 1 lower, 2 upper, 3 strictly lower + unit diagonal,
+                      // 4 identity (src unused); check: 0 all, 1 lower, 2 upper,
+                      // 3 strictly lower, 4 strictly upper
+  int trans = 0;      // unpack: read src(j, i) for out(i, j)
+  int conj = 0;       // unpack: conjugate (complex)
+  int diag = 0;       // check: also flag (bit 2) an exact zero on the diagonal
+};
+
+// Kernels: {tm_la_unpack, tm_la_check} for float32, float64, complex64, complex128.
+ProgramSource linalg_kernels(DType dt);
+uint64_t linalg_kernels_key(DType dt);
+
+}  // namespace tmath::cuda

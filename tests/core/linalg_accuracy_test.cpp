@@ -1,0 +1,382 @@
+// Accuracy of the decompositions, measured with LAPACK's own test ratios (as in its
+// TESTING/LIN and TESTING/EIG programs): residual ratios such as
+//   |A - U diag(S) V^H|_1 / (|A|_1 max(m, n) eps)   and   |I - U^H U|_1 / (n eps)
+// must stay <= 35, with eps the unit roundoff of the dtype (LAPACK's dlamch('E'), half
+// of numeric_limits::epsilon). Matrix families: random, ill-conditioned (cond 1e12),
+// rank-deficient, graded and clustered spectra, in float32 and float64, sizes 1..1024
+// (the large ones sparingly). The test matrices are made on the CPU in float64 and
+// rounded to the dtype; the decomposition runs on the backend under test (cpu, and cuda
+// when a device is present, with fallbacks made errors so the cuda kernels really run);
+// the residuals are computed in float64 on the CPU with OpenBLAS matmuls.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <string>
+
+#include "test_util.h"
+#include "tmath/linalg.h"
+
+using namespace tmath;
+namespace la = tmath::linalg;
+
+namespace {
+
+constexpr double kBound = 35.0;
+
+enum class Family { Random, IllConditioned, RankDeficient, Graded, Clustered };
+const char* family_name(Family f) {
+  switch (f) {
+    case Family::Random: return "random";
+    case Family::IllConditioned: return "ill-conditioned";
+    case Family::RankDeficient: return "rank-deficient";
+    case Family::Graded: return "graded";
+    default: return "clustered";
+  }
+}
+const Family kFamilies[] = {Family::Random, Family::IllConditioned, Family::RankDeficient,
+                            Family::Graded, Family::Clustered};
+
+double unit_roundoff(DType dt) {
+  return dt == float64 ? std::ldexp(1.0, -53) : std::ldexp(1.0, -24);
+}
+
+// ---- test matrices (float64, CPU) ------------------------------------------------------
+
+Tensor gauss(std::mt19937& rng, int64_t m, int64_t n) {
+  std::normal_distribution<double> g;
+  std::vector<double> v(static_cast<size_t>(m * n));
+  for (auto& x : v) x = g(rng);
+  return tt::make(v, {m, n}, float64);
+}
+// m x k with orthonormal columns (k <= m).
+Tensor orth(std::mt19937& rng, int64_t m, int64_t k) { return la::qr(gauss(rng, m, k)).Q; }
+Tensor diag_of(const std::vector<double>& d) {
+  const auto n = static_cast<int64_t>(d.size());
+  std::vector<double> v(static_cast<size_t>(n * n), 0.0);
+  for (int64_t i = 0; i < n; ++i) v[i * n + i] = d[i];
+  return tt::make(v, {n, n}, float64);
+}
+// Singular values / eigenvalue magnitudes of a family, k of them, largest 1.
+std::vector<double> spectrum(Family f, int64_t k, DType dt, double decades = 12.0) {
+  std::vector<double> s(static_cast<size_t>(k));
+  for (int64_t i = 0; i < k; ++i) {
+    const double t = k > 1 ? double(i) / double(k - 1) : 0.0;
+    switch (f) {
+      case Family::IllConditioned: s[i] = std::pow(10.0, -decades * t); break;
+      case Family::RankDeficient: s[i] = i < (k + 1) / 2 ? 1.0 - 0.5 * t : 0.0; break;
+      // Clustered: all within a few ulps of float32 of 1 (float64: within 1e-9).
+      case Family::Clustered: s[i] = 1.0 + (dt == float64 ? 1e-9 : 1e-6) * double(i % 4); break;
+      default: s[i] = 1.0 - 0.5 * t; break;
+    }
+  }
+  return s;
+}
+// Graded rows (and columns): scale 10^(-6 i / n).
+Tensor grading(int64_t n) {
+  std::vector<double> d(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) d[i] = std::pow(10.0, -6.0 * double(i) / double(std::max<int64_t>(n, 1)));
+  return diag_of(d);
+}
+
+// General m x n matrix of a family (the ill-conditioned one with cond 10^decades).
+Tensor general(std::mt19937& rng, Family f, int64_t m, int64_t n, DType dt,
+               double decades = 12.0) {
+  if (f == Family::Random) return gauss(rng, m, n);
+  if (f == Family::Graded) return matmul(grading(m), gauss(rng, m, n));
+  const int64_t k = std::min(m, n);
+  return matmul(matmul(orth(rng, m, k), diag_of(spectrum(f, k, dt, decades))),
+                swapaxes(orth(rng, n, k), 0, 1));
+}
+// Symmetric n x n matrix of a family (eigenvalues of both signs).
+Tensor symmetric(std::mt19937& rng, Family f, int64_t n, DType dt) {
+  Tensor a;
+  if (f == Family::Random) {
+    a = gauss(rng, n, n);
+  } else if (f == Family::Graded) {
+    Tensor d = grading(n);
+    a = matmul(matmul(d, gauss(rng, n, n)), d);
+  } else {
+    auto s = spectrum(f, n, dt);
+    for (size_t i = 1; i < s.size(); i += 2) s[i] = -s[i];
+    Tensor q = orth(rng, n, n);
+    a = matmul(matmul(q, diag_of(s)), swapaxes(q, 0, 1));
+  }
+  return (a + swapaxes(a, 0, 1)) * 0.5;
+}
+// Symmetric positive definite n x n matrix of a family (no rank-deficient one); the
+// condition number of the ill-conditioned one is 1e12 in float64 and 1e5 in float32
+// (beyond 1/eps the matrix is not numerically positive definite).
+Tensor spd(std::mt19937& rng, Family f, int64_t n, DType dt) {
+  if (f == Family::Random || f == Family::Graded) {
+    Tensor b = gauss(rng, n, n);
+    Tensor a = matmul(b, swapaxes(b, 0, 1)) / double(n) + eye(n, n, 0, float64);
+    if (f == Family::Graded) a = matmul(matmul(grading(n), a), grading(n));
+    return (a + swapaxes(a, 0, 1)) * 0.5;
+  }
+  std::vector<double> s = spectrum(f, n, dt);
+  if (f == Family::IllConditioned && dt == float32)
+    for (int64_t i = 0; i < n; ++i) s[i] = std::pow(10.0, -5.0 * (n > 1 ? double(i) / double(n - 1) : 0.0));
+  Tensor q = orth(rng, n, n);
+  Tensor a = matmul(matmul(q, diag_of(s)), swapaxes(q, 0, 1));
+  return (a + swapaxes(a, 0, 1)) * 0.5;
+}
+
+// ---- ratios (float64 on the CPU) ------------------------------------------------------
+
+Tensor host64(const Tensor& x) {
+  Tensor h = x.device() == kCPU ? x : x.to(kCPU);
+  return astype(h, is_complex(h.dtype()) ? complex128 : float64);
+}
+// |R|_1 / (|A|_1 * scale * eps) per batch entry, largest over the batch.
+double ratio(const Tensor& R, const Tensor& A, double scale, DType dt) {
+  Tensor rn = max(sum(abs(R), {-2}), {-1});
+  Tensor an = A.defined() ? max(sum(abs(A), {-2}), {-1}) : ones_like(rn);
+  an = where(greater(an, zeros_like(an)), an, ones_like(an));
+  if (rn.size() == 0) return 0.0;
+  return max(rn / an).item<double>() / (scale * unit_roundoff(dt));
+}
+// |I - Q^H Q|_1 / (n eps), Q: (..., m, n).
+double orth_ratio(const Tensor& Q, DType dt) {
+  const int64_t n = Q.shape(-1);
+  Tensor QH = swapaxes(is_complex(Q.dtype()) ? conj(Q) : Q, -1, -2);
+  Tensor I = eye(n, n, 0, Q.dtype());
+  return ratio(matmul(QH, Q) - I, Tensor(), double(std::max<int64_t>(n, 1)), dt);
+}
+
+// The largest ratio seen per (op, ratio, family, dtype, backend), printed at the end.
+std::map<std::string, double>& worst() {
+  static std::map<std::string, double> w;
+  return w;
+}
+void record(const std::string& key, double r) {
+  double& w = worst()[key];
+  w = std::max(w, r);
+}
+struct PrintWorst : ::testing::Environment {
+  void TearDown() override {
+    if (worst().empty()) return;
+    std::printf("[linalg accuracy] largest ratio per op / ratio / family / dtype / backend "
+                "(bound %.0f, eps = unit roundoff):\n",
+                kBound);
+    for (const auto& [k, v] : worst()) std::printf("  %-58s %8.3f\n", k.c_str(), v);
+  }
+};
+[[maybe_unused]] const auto* const kPrintWorst = ::testing::AddGlobalTestEnvironment(new PrintWorst);
+
+// ---- backends -------------------------------------------------------------------------
+
+bool backend_ok(const std::string& name, std::string& why) {
+  auto b = get_backend(name);
+  if (!b) {
+    why = "no " + name + " backend registered";
+    return false;
+  }
+  if (!b->available()) {
+    why = b->info().reason.empty() ? "unavailable" : b->info().reason;
+    return false;
+  }
+  return true;
+}
+Device device_of(const std::string& name) {
+  return name == "cpu" ? kCPU : Device(DeviceType::CUDA, 0);
+}
+
+// Fallbacks to the CPU become errors for the test's duration (device backends only).
+class NoFallback {
+ public:
+  explicit NoFallback(bool on) : saved_(fallback_policy()) {
+    if (on) set_fallback_policy(FallbackPolicy::Error);
+  }
+  ~NoFallback() { set_fallback_policy(saved_); }
+  NoFallback(const NoFallback&) = delete;
+  NoFallback& operator=(const NoFallback&) = delete;
+
+ private:
+  FallbackPolicy saved_;
+};
+
+struct Size {
+  int64_t batch, m, n;
+};
+std::string size_str(const Size& s) {
+  return (s.batch > 1 ? std::to_string(s.batch) + "x" : "") + std::to_string(s.m) + "x" +
+         std::to_string(s.n);
+}
+// Square sizes of every family; one batch; the large ones for the random family only.
+std::vector<Size> square_sizes(Family f, int64_t large) {
+  std::vector<Size> s = {{1, 1, 1}, {1, 2, 2}, {1, 5, 5}, {1, 16, 16}, {1, 33, 33}, {1, 100, 100},
+                         {6, 12, 12}};
+  if (f == Family::Random && large > 0) s.push_back({1, large, large});
+  return s;
+}
+std::vector<Size> rect_sizes(Family f, int64_t large) {
+  std::vector<Size> s = square_sizes(f, large);
+  s.insert(s.end(), {{1, 7, 3}, {1, 3, 7}, {1, 80, 30}, {1, 30, 80}, {3, 9, 4}});
+  return s;
+}
+// A (batch, m, n) stack of independent family members (batch 1: just (m, n)).
+template <class Gen>
+Tensor stack_of(const Size& s, Gen&& gen) {
+  if (s.batch == 1) return gen();
+  std::vector<Tensor> xs;
+  for (int64_t b = 0; b < s.batch; ++b) xs.push_back(expand_dims(gen(), 0));
+  return concatenate(xs, 0);
+}
+
+class LinalgAccuracy : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!backend_ok(GetParam(), why)) GTEST_SKIP() << "backend " << GetParam() << ": " << why;
+  }
+  Device dev() const { return device_of(GetParam()); }
+  bool device_backend() const { return GetParam() != "cpu"; }
+  // A (float64 CPU) rounded to dt, and the copy on the backend's device.
+  std::pair<Tensor, Tensor> place(const Tensor& a64, DType dt) const {
+    Tensor a = astype(a64, dt);
+    a.eval();
+    Tensor d = a.to(dev());
+    d.eval();
+    return {host64(a), d};
+  }
+  void check(const std::string& op, const std::string& what, Family f, DType dt,
+             const Size& s, double r) {
+    const std::string key =
+        op + " " + what + " " + family_name(f) + " " + std::string(dtype_name(dt)) + " " +
+        GetParam();
+    record(key, r);
+    EXPECT_LE(r, kBound) << key << " at " << size_str(s);
+  }
+};
+
+const DType kDTypes[] = {float32, float64};
+
+}  // namespace
+
+TEST_P(LinalgAccuracy, Svd) {
+  NoFallback nf(device_backend());
+  std::mt19937 rng(101);
+  for (DType dt : kDTypes)
+    for (Family f : kFamilies)
+      for (const Size& s : rect_sizes(f, dt == float32 ? 1024 : 256)) {
+        auto [A, Ad] = place(stack_of(s, [&] { return general(rng, f, s.m, s.n, dt); }), dt);
+        auto d = la::svd(Ad, false);
+        Tensor U = host64(d.U), S = host64(d.S), Vh = host64(d.Vh);
+        const double mn = double(std::max(s.m, s.n));
+        check("svd", "|A-USV'|", f, dt, s, ratio(A - matmul(U * expand_dims(S, -2), Vh), A, mn, dt));
+        check("svd", "|I-U'U|", f, dt, s, orth_ratio(U, dt));
+        check("svd", "|I-VV'|", f, dt, s, orth_ratio(swapaxes(Vh, -1, -2), dt));
+        // Singular values descending and non-negative.
+        if (S.shape(-1) > 1) {
+          const int64_t k = S.shape(-1);
+          EXPECT_TRUE(all(greater_equal(slice(S, -1, 0, k - 1), slice(S, -1, 1, k))).item<bool>());
+        }
+        EXPECT_GE(min(S).item<double>(), 0.0);
+      }
+}
+
+TEST_P(LinalgAccuracy, Eigh) {
+  NoFallback nf(device_backend());
+  std::mt19937 rng(102);
+  for (DType dt : kDTypes)
+    for (Family f : kFamilies)
+      for (const Size& s : square_sizes(f, dt == float32 ? 256 : 512)) {
+        auto [A, Ad] = place(stack_of(s, [&] { return symmetric(rng, f, s.n, dt); }), dt);
+        auto e = la::eigh(Ad);
+        Tensor w = host64(e.eigenvalues), V = host64(e.eigenvectors);
+        check("eigh", "|AV-VW|", f, dt, s,
+              ratio(matmul(A, V) - V * expand_dims(w, -2), A, double(s.n), dt));
+        check("eigh", "|I-V'V|", f, dt, s, orth_ratio(V, dt));
+      }
+}
+
+TEST_P(LinalgAccuracy, Qr) {
+  NoFallback nf(device_backend());
+  std::mt19937 rng(103);
+  for (DType dt : kDTypes)
+    for (Family f : kFamilies)
+      for (const Size& s : rect_sizes(f, dt == float32 ? 1024 : 512)) {
+        auto [A, Ad] = place(stack_of(s, [&] { return general(rng, f, s.m, s.n, dt); }), dt);
+        auto q = la::qr(Ad);
+        Tensor Q = host64(q.Q), R = host64(q.R);
+        check("qr", "|A-QR|", f, dt, s, ratio(A - matmul(Q, R), A, double(s.m), dt));
+        check("qr", "|I-Q'Q|", f, dt, s, orth_ratio(Q, dt));
+      }
+}
+
+TEST_P(LinalgAccuracy, Eig) {
+  NoFallback nf(device_backend());
+  std::mt19937 rng(104);
+  for (DType dt : kDTypes)
+    for (Family f : kFamilies)
+      for (const Size& s : square_sizes(f, 256)) {
+        auto [A, Ad] = place(stack_of(s, [&] { return general(rng, f, s.n, s.n, dt); }), dt);
+        auto e = la::eig(Ad);
+        Tensor w = host64(e.eigenvalues), V = host64(e.eigenvectors);
+        Tensor Ac = astype(A, complex128);
+        // LAPACK's eig residual (TESTING/EIG dget22): |A V - V W| / (|A| n eps), unit columns.
+        check("eig", "|AV-VW|", f, dt, s,
+              ratio(matmul(Ac, V) - V * expand_dims(w, -2), A, double(s.n), dt));
+      }
+}
+
+TEST_P(LinalgAccuracy, Lu) {
+  NoFallback nf(device_backend());
+  std::mt19937 rng(105);
+  for (DType dt : kDTypes)
+    for (Family f : kFamilies)
+      for (const Size& s : rect_sizes(f, dt == float32 ? 1024 : 512)) {
+        auto [A, Ad] = place(stack_of(s, [&] { return general(rng, f, s.m, s.n, dt); }), dt);
+        auto d = la::lu(Ad);
+        Tensor P = host64(d.P), L = host64(d.L), U = host64(d.U);
+        // dget01: |P L U - A| / (n |A| eps).
+        check("lu", "|A-PLU|", f, dt, s,
+              ratio(matmul(P, matmul(L, U)) - A, A, double(std::max(s.m, s.n)), dt));
+      }
+}
+
+TEST_P(LinalgAccuracy, Cholesky) {
+  NoFallback nf(device_backend());
+  std::mt19937 rng(106);
+  for (DType dt : kDTypes)
+    for (Family f : kFamilies) {
+      if (f == Family::RankDeficient) continue;  // not positive definite
+      for (const Size& s : square_sizes(f, dt == float32 ? 512 : 1024)) {
+        auto [A, Ad] = place(stack_of(s, [&] { return spd(rng, f, s.n, dt); }), dt);
+        Tensor L = host64(la::cholesky(Ad));
+        // dpot01: |L L' - A| / (n |A| eps).
+        check("cholesky", "|A-LL'|", f, dt, s,
+              ratio(matmul(L, swapaxes(L, -1, -2)) - A, A, double(s.n), dt));
+      }
+    }
+}
+
+TEST_P(LinalgAccuracy, SolveBackwardError) {
+  NoFallback nf(device_backend());
+  std::mt19937 rng(107);
+  for (DType dt : kDTypes)
+    for (Family f : kFamilies) {
+      if (f == Family::RankDeficient) continue;  // singular
+      // Beyond cond 1/eps a float32 matrix may round to an exactly singular one (an
+      // error, as in NumPy): cond 1e6 there.
+      const double decades = dt == float32 ? 6.0 : 12.0;
+      for (const Size& s : square_sizes(f, 1024)) {
+        auto [A, Ad] =
+            place(stack_of(s, [&] { return general(rng, f, s.n, s.n, dt, decades); }), dt);
+        const Size bs{s.batch, s.n, 3};
+        auto [B, Bd] = place(stack_of(bs, [&] { return gauss(rng, s.n, 3); }), dt);
+        Tensor X = host64(la::solve(Ad, Bd));
+        // dget02: |B - A X| / (|A| |X| n eps), per right-hand side.
+        Tensor R = B - matmul(A, X);
+        Tensor rn = sum(abs(R), {-2}), xn = sum(abs(X), {-2});
+        Tensor an = expand_dims(max(sum(abs(A), {-2}), {-1}), -1);
+        const double r = max(rn / (an * xn)).item<double>() / (double(s.n) * unit_roundoff(dt));
+        check("solve", "|B-AX|/(|A||X|)", f, dt, s, r);
+      }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, LinalgAccuracy, ::testing::Values("cpu", "cuda"),
+                         [](const auto& info) { return info.param; });
