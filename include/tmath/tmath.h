@@ -1,6 +1,7 @@
 // Umbrella header: the whole public C++ API of tmath.
 #pragma once
 
+#include "tmath/autodiff.h"
 #include "tmath/backend.h"
 #include "tmath/device.h"
 #include "tmath/dtype.h"

@@ -128,6 +128,16 @@ std::vector<Tensor> UnaryPrim::vjp(const std::vector<Tensor>& p, const std::vect
       Tensor pdf = exp(x * x * -0.5) * 0.3989422804014327;
       return {g * (cdf + x * pdf)};
     }
+    case OpCode::GeluTanh: {
+      const double c = 0.7978845608028654, k = 0.044715;
+      Tensor th = tanh((x + x * x * x * k) * c);
+      Tensor d = (th + 1) * 0.5 + x * 0.5 * (1 - th * th) * c * (x * x * (3 * k) + 1);
+      return {g * d};
+    }
+    case OpCode::Real: return {is_complex(x.dtype()) ? astype(g, x.dtype()) : g};
+    case OpCode::Imag:
+      return {astype(g, x.dtype()) * Tensor(std::complex<double>(0.0, -1.0))};
+    case OpCode::Conj: return {conj(g)};
     case OpCode::Abs: return {g * sign(x)};
     case OpCode::Sign: case OpCode::Floor: case OpCode::Ceil: case OpCode::Round:
       return {zeros_like(x)};
@@ -162,19 +172,19 @@ void BinaryPrim::eval(Backend* be, const std::vector<Tensor>& in,
   detail::count_kernel();
 }
 
-std::vector<Tensor> BinaryPrim::vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
-                                    const std::vector<int>& argnums,
-                                    const std::vector<Tensor>& outs) {
-  const Tensor &a = p[0], &b = p[1], &g = ct[0];
-  Tensor ga, gb;
-  switch (op_) {
+namespace {
+// Partial derivatives of a binary op times g, before reduction to the input shapes
+// (g broadcasts against them). False for ops without a rule.
+bool binary_partials(OpCode op, const Tensor& a, const Tensor& b, const Tensor& g,
+                     const Tensor& out, Tensor& ga, Tensor& gb) {
+  switch (op) {
     case OpCode::Add: ga = g; gb = g; break;
     case OpCode::Subtract: ga = g; gb = neg(g); break;
     case OpCode::Multiply: ga = g * b; gb = g * a; break;
     case OpCode::Divide: ga = g / b; gb = neg(g) * a / (b * b); break;
     case OpCode::Power:
       ga = g * b * power(a, b - 1);
-      gb = g * outs[0] * log(a);
+      gb = g * out * log(a);
       break;
     case OpCode::Maximum: {
       Tensor m = astype(a >= b, g.dtype());
@@ -191,10 +201,20 @@ std::vector<Tensor> BinaryPrim::vjp(const std::vector<Tensor>& p, const std::vec
       ga = g * b / d; gb = neg(g) * a / d;
       break;
     }
-    case OpCode::Hypot: ga = g * a / outs[0]; gb = g * b / outs[0]; break;
+    case OpCode::Hypot: ga = g * a / out; gb = g * b / out; break;
     case OpCode::Remainder: ga = g; gb = neg(g) * floor_divide(a, b); break;
-    default: return Primitive::vjp(p, ct, argnums, outs);
+    default: return false;
   }
+  return true;
+}
+}  // namespace
+
+std::vector<Tensor> BinaryPrim::vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
+                                    const std::vector<int>& argnums,
+                                    const std::vector<Tensor>& outs) {
+  Tensor ga, gb;
+  if (!binary_partials(op_, p[0], p[1], ct[0], outs[0], ga, gb))
+    return Primitive::vjp(p, ct, argnums, outs);
   std::vector<Tensor> r;
   for (int i : argnums) r.push_back(unbroadcast(i == 0 ? ga : gb, p[i].shape()));
   return r;
@@ -205,9 +225,11 @@ std::vector<Tensor> BinaryPrim::jvp(const std::vector<Tensor>& p, const std::vec
   Tensor out = detail::apply_binary(op_, p[0], p[1]);
   Tensor acc;
   for (size_t k = 0; k < argnums.size(); ++k) {
-    // d out = sum_i (d out / d x_i) * t_i, using the vjp's partials elementwise.
-    auto parts = vjp(p, {t[k]}, {argnums[k]}, {out});
-    Tensor term = broadcast_to(parts[0], p[argnums[k]].shape());
+    // d out = sum_i (d out / d x_i) * t_i: the partials with the tangent in place of g.
+    Tensor ga, gb;
+    if (!binary_partials(op_, p[0], p[1], t[k], out, ga, gb))
+      return Primitive::jvp(p, t, argnums);
+    Tensor term = broadcast_to(argnums[k] == 0 ? ga : gb, out.shape());
     acc = acc.defined() ? acc + term : term;
   }
   return {acc};
@@ -354,20 +376,30 @@ void SlicePrim::eval(Backend*, const std::vector<Tensor>& in,
 
 std::vector<Tensor> SlicePrim::vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
                                    const std::vector<int>&, const std::vector<Tensor>&) {
-  // Scatter the cotangent back: pad for unit steps (negative steps are flipped first).
+  // Scatter the cotangent back: negative steps are flipped first, steps k > 1 interleave
+  // k - 1 zeros after each element, then padding restores the untouched positions.
   Tensor g = ct[0];
   std::vector<std::pair<int64_t, int64_t>> widths;
   for (size_t i = 0; i < step_.size(); ++i) {
-    int64_t n = g.shape(static_cast<int>(i)), dim = p[0].shape(static_cast<int>(i));
-    if (step_[i] == 1) {
-      widths.emplace_back(start_[i], dim - start_[i] - n);
-    } else if (step_[i] == -1) {
-      g = flip(g, Axes{static_cast<int>(i)});
-      int64_t first = n > 0 ? start_[i] - (n - 1) : 0;
-      widths.emplace_back(first, dim - first - n);
-    } else {
-      return Primitive::vjp(p, ct, {0}, {});
+    const int ax = static_cast<int>(i);
+    const int64_t n = g.shape(ax), dim = p[0].shape(ax);
+    const int64_t k = step_[i] < 0 ? -step_[i] : step_[i];
+    if (n == 0) {
+      widths.emplace_back(dim, 0);
+      continue;
     }
+    if (step_[i] < 0) g = flip(g, Axes{ax});
+    const int64_t first = step_[i] < 0 ? start_[i] - (n - 1) * k : start_[i];
+    if (k > 1) {
+      Shape zs = g.shape();
+      zs.insert(zs.begin() + ax + 1, k - 1);
+      Tensor spread = concatenate({expand_dims(g, ax + 1), zeros(zs, g.dtype(), g.device())}, ax + 1);
+      Shape merged = g.shape();
+      merged[ax] = n * k;
+      g = slice(reshape(spread, merged), ax, 0, (n - 1) * k + 1);
+    }
+    const int64_t span = (n - 1) * k + 1;
+    widths.emplace_back(first, dim - first - span);
   }
   return {pad(g, widths)};
 }
@@ -427,6 +459,16 @@ void ScanPrim::eval(Backend* be, const std::vector<Tensor>& in,
   detail::count_kernel();
 }
 
+std::vector<Tensor> ScanPrim::vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
+                                  const std::vector<int>&, const std::vector<Tensor>& outs) {
+  // Reverse cumulative sum of the cotangent; cumprod divides by x (nonzero inputs).
+  auto rev_cumsum = [&](const Tensor& t) {
+    return flip(cumsum(flip(t, Axes{axis_}), axis_), Axes{axis_});
+  };
+  if (op_ == OpCode::CumSum) return {rev_cumsum(ct[0])};
+  return {rev_cumsum(ct[0] * outs[0]) / p[0]};
+}
+
 namespace {
 // Row kernels (softmax, layer_norm) read contiguous rows.
 Tensor contiguous(const Tensor& t) { return t.impl()->contiguous ? t : copy(t).eval(); }
@@ -463,6 +505,35 @@ void LayerNormPrim::eval(Backend* be, const std::vector<Tensor>& in,
   detail::count_kernel();
 }
 
+std::vector<Tensor> LayerNormPrim::vjp(const std::vector<Tensor>& p,
+                                       const std::vector<Tensor>& ct,
+                                       const std::vector<int>& argnums,
+                                       const std::vector<Tensor>&) {
+  // Rows of `inner_` normalized elements; xhat = (x - mean) * rstd.
+  const Tensor& x = p[0];
+  const int64_t n = inner_;
+  const int64_t rows = n > 0 ? x.size() / n : 0;
+  Tensor xr = reshape(x, {rows, n});
+  Tensor xc = xr - mean(xr, {-1}, true);
+  Tensor rstd = rsqrt(mean(xc * xc, {-1}, true) + eps_);
+  Tensor xhat = xc * rstd;
+  Tensor g = reshape(ct[0], {rows, n});
+  Tensor gxhat = has_w_ ? g * reshape(p[1], {n}) : g;
+  std::vector<Tensor> r;
+  for (int i : argnums) {
+    if (i == 0) {
+      Tensor gx = rstd * (gxhat - mean(gxhat, {-1}, true) -
+                          xhat * mean(gxhat * xhat, {-1}, true));
+      r.push_back(reshape(gx, x.shape()));
+    } else if (i == 1 && has_w_) {
+      r.push_back(reshape(sum(g * xhat, {0}), p[1].shape()));
+    } else {
+      r.push_back(reshape(sum(g, {0}), p[i].shape()));
+    }
+  }
+  return r;
+}
+
 // ---- matmul, gather, concatenate, pad, random, transfers ---------------------------
 void MatmulPrim::eval(Backend* be, const std::vector<Tensor>& in,
                       const std::vector<TensorImpl*>& out) {
@@ -486,6 +557,32 @@ void TakePrim::eval(Backend* be, const std::vector<Tensor>& in,
   alloc_output(*out[0], in, false);
   be->take(op_, in[0].impl()->ref(), in[1].impl()->ref(), axis_, out[0]->ref());
   detail::count_kernel();
+}
+
+std::vector<Tensor> TakePrim::vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
+                                  const std::vector<int>& argnums, const std::vector<Tensor>&) {
+  // Scatter-add as a product with a one-hot matrix of the (non-negative) indices:
+  // O(indices x axis length) memory, runs on every backend with existing kernels.
+  const Tensor &src = p[0], &idx = p[1], &g = ct[0];
+  const int64_t n = src.shape(axis_);
+  Tensor range = arange(0, n, 1, int64, src.device());
+  Tensor ga;
+  if (op_ == OpCode::Take) {
+    const int64_t k = idx.size();
+    int64_t pre = 1, post = 1;
+    for (int i = 0; i < axis_; ++i) pre *= src.shape(i);
+    for (int i = axis_ + 1; i < src.ndim(); ++i) post *= src.shape(i);
+    Tensor onehot = astype(equal(reshape(idx, {k, 1}), reshape(range, {1, n})), g.dtype());
+    Tensor g3 = swapaxes(reshape(g, {pre, k, post}), -1, -2);  // (pre, post, k)
+    ga = reshape(swapaxes(matmul(g3, onehot), -1, -2), src.shape());
+  } else {
+    Tensor gl = moveaxis(g, axis_, -1), il = moveaxis(idx, axis_, -1);
+    Tensor onehot = astype(equal(expand_dims(il, -1), range), g.dtype());  // (..., I, n)
+    ga = moveaxis(sum(expand_dims(gl, -1) * onehot, {-2}), -1, axis_);
+  }
+  std::vector<Tensor> r;
+  for (int i : argnums) r.push_back(i == 0 ? ga : zeros_like(idx));
+  return r;
 }
 
 void ConcatenatePrim::eval(Backend* be, const std::vector<Tensor>& in,
@@ -537,6 +634,16 @@ void PadPrim::eval(Backend* be, const std::vector<Tensor>& in,
   detail::count_kernel();
 }
 
+std::vector<Tensor> PadPrim::vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
+                                 const std::vector<int>&, const std::vector<Tensor>&) {
+  Tensor g = ct[0];
+  for (size_t i = 0; i < before_.size(); ++i) {
+    int ax = static_cast<int>(i);
+    g = slice(g, ax, before_[i], before_[i] + p[0].shape(ax));
+  }
+  return {g};
+}
+
 std::string RandomPrim::name() const {
   switch (op_) {
     case OpCode::RandomBits: return "random_bits";
@@ -578,6 +685,11 @@ void ToDevicePrim::eval(Backend*, const std::vector<Tensor>& in,
     dev.allocator(o.device).count_transfer(true, nbytes);
   }
   detail::count_kernel();
+}
+
+std::vector<Tensor> ToDevicePrim::vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
+                                      const std::vector<int>&, const std::vector<Tensor>&) {
+  return {to_device(ct[0], p[0].device())};
 }
 
 }  // namespace tmath
