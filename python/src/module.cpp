@@ -67,6 +67,8 @@ void bind_errors(nb::module_& m) {
   });
 }
 
+void bind_autodiff(nb::module_& m);  // autodiff.cpp
+
 }  // namespace tmpy
 
 NB_MODULE(_tmath, m) {
@@ -79,4 +81,5 @@ NB_MODULE(_tmath, m) {
   tmpy::bind_tensor(m);
   tmpy::bind_ops(m);
   tmpy::bind_random(m);
+  tmpy::bind_autodiff(m);
 }

@@ -27,6 +27,22 @@ from ._tmath import (  # noqa: F401  (names not covered by *)
 
 _sys.modules[__name__ + ".random"] = random  # `import tmath.random` works
 
+from ._autodiff import (  # noqa: E402,F401
+    grad,
+    value_and_grad,
+    vjp,
+    jvp,
+    jacobian,
+    jacrev,
+    jacfwd,
+    hessian,
+    hvp,
+    stop_gradient,
+    custom_vjp,
+    custom_jvp,
+    checkpoint,
+)
+
 __version__ = "0.1.0"
 # The Array API standard version this namespace follows (coverage: docs/python.md).
 __array_api_version__ = "2023.12"
