@@ -65,7 +65,25 @@ def randn(dims, dt):
     return torch.randn(dims, device=DEV, dtype=torch.float32, generator=gen).to(dt)
 
 
+def chain10(x):
+    for _ in range(5):
+        x = torch.tanh(x * 1.01 + 0.5)
+    return x
+
+
+def compiled_chain10():
+    """torch.compile of chain10 (None when this PyTorch cannot compile)."""
+    try:
+        fn = torch.compile(chain10)
+        fn(torch.ones(8, device=DEV))
+        return fn
+    except Exception:  # no triton / no compiler: the row reports no reference
+        return None
+
+
 UNARY = {
+    "chain10": chain10,
+    "chain10_unfused": chain10,
     "relu": torch.relu,
     "gelu": F.gelu,
     "tanh": torch.tanh,
@@ -92,6 +110,12 @@ def time_key(key):
         return bench(lambda: a + b)
     if op in UNARY:
         x, fn = randn(dims, dt), UNARY[op]
+        return bench(lambda: fn(x))
+    if op == "chain10_compiled":
+        fn = compiled_chain10()
+        if fn is None:
+            return None
+        x = randn(dims, dt)
         return bench(lambda: fn(x))
     if op == "add_tiny":  # per-op cost of eager PyTorch from Python, many ops queued
         t = torch.ones(dims, device=DEV, dtype=dt)

@@ -30,6 +30,13 @@ Strides broadcast_to(const TensorImpl& t, const Shape& shape) {
   return st;
 }
 
+// The backend dispatch would pick for a node (nullptr: none on its device).
+Backend* backend_of(const TensorImpl* n) {
+  auto op = n->prim->opcode();
+  if (!op) return nullptr;
+  return select_backend(*op, n->prim->dispatch_dtype(n->inputs, *n), n->device);
+}
+
 std::string describe(const Group& g) {
   std::string s;
   for (auto* m : g.members) s += (s.empty() ? "" : " -> ") + m->prim->name();
@@ -104,6 +111,10 @@ Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>&
   for (int i = n - 1; i >= 0; --i) {
     TensorImpl* root = order[i];
     if (taken[i] || !fusible(root)) continue;
+    // The backend that would run the chain's last op runs the fused program; ops
+    // that dispatch elsewhere (backend priority) stay out of the chain.
+    Backend* be = backend_of(root);
+    if (!be) continue;
     std::vector<TensorImpl*> members{root};
     std::vector<int> idx{i};
     for (bool grew = true; grew && members.size() < kMaxMembers;) {
@@ -115,6 +126,7 @@ Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>&
           if (it == pos.end() || taken[it->second] || is_root[it->second]) continue;
           if (std::find(members.begin(), members.end(), c) != members.end()) continue;
           if (!fusible(c) || c->shape != root->shape || !(c->device == root->device)) continue;
+          if (backend_of(c) != be) continue;
           // Absorb c when every consumer of it in this graph is in the group: then
           // its value never needs to exist in memory. Handles held outside the
           // graph (variables, temporaries) keep c pending: it is recomputed if it
@@ -143,17 +155,11 @@ Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>&
     g.root = root;
     for (auto& [k, m] : sorted) g.members.push_back(m);
     g.program = build_program(g.members, g.leaves);
-    // The backend that would run the chain's last op runs the fused program.
-    auto op = root->prim->opcode();
-    const DType dt = root->prim->dispatch_dtype(root->inputs, *root);
-    Backend* be = op ? select_backend(*op, dt, root->device) : nullptr;
-    if (!be || !be->supports_fused(g.program)) {
+    if (!be->supports_fused(g.program)) {
       count_skipped();
       if (log_enabled("jit"))
-        log("jit", "not fused (" + std::string(be ? "backend '" + std::string(be->name()) +
-                                                        "' has no fused kernel for it"
-                                                  : "no backend for the last op") +
-                       "): " + describe(g));
+        log("jit", "not fused (backend '" + std::string(be->name()) +
+                       "' has no fused kernel for it): " + describe(g));
       continue;
     }
     g.backend = be;

@@ -328,6 +328,20 @@ void binary_typed(const ArrayRef& a, const ArrayRef& b, const ArrayRef& out) {
                     R* o = reinterpret_cast<R*>(p[0]);
                     const T* x = reinterpret_cast<const T*>(p[1]);
                     const T* y = reinterpret_cast<const T*>(p[2]);
+                    if constexpr ((std::is_same_v<T, float> || std::is_same_v<T, double>) &&
+                                  std::is_same_v<R, T>) {
+                      const bool xs = s[1] == 0, ys = s[2] == 0;
+                      if (auto so = simd_binary_op(op);
+                          so && s[0] == sizeof(R) && (xs || s[1] == sizeof(T)) &&
+                          (ys || s[2] == sizeof(T)) && !(xs && ys)) {
+                        const auto m = static_cast<size_t>(n);
+                        if constexpr (std::is_same_v<T, float>) {
+                          if (simd_binary_f32(*so, x, xs, y, ys, o, m)) return;
+                        } else {
+                          if (simd_binary_f64(*so, x, xs, y, ys, o, m)) return;
+                        }
+                      }
+                    }
                     if (s[0] == sizeof(R) && s[1] == sizeof(T) && s[2] == sizeof(T)) {
                       for (int64_t i = 0; i < n; ++i) o[i] = binary_fn<op, T>(x[i], y[i]);
                     } else if (s[0] == sizeof(R) && s[1] == sizeof(T) && s[2] == 0) {

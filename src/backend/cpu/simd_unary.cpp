@@ -139,6 +139,44 @@ bool UnaryImpl(int op, const T* x, T* y, size_t n) {
   return false;
 }
 
+// Binary arithmetic with either operand a vector (stride 1) or one broadcast
+// element (stride 0). Plain IEEE operations: bit-identical to the scalar loop.
+template <class T, class F>
+void RunBinary(const T* a, bool a_scalar, const T* b, bool b_scalar, T* y, size_t n, F f) {
+  const hn::ScalableTag<T> d;
+  const size_t N = hn::Lanes(d);
+  const auto va = hn::Set(d, *a), vb = hn::Set(d, *b);
+  size_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto x0 = a_scalar ? va : hn::LoadU(d, a + i);
+    const auto x1 = b_scalar ? vb : hn::LoadU(d, b + i);
+    hn::StoreU(f(x0, x1), d, y + i);
+  }
+  for (; i < n; ++i) {
+    const auto x0 = hn::Set(d, a_scalar ? *a : a[i]);
+    const auto x1 = hn::Set(d, b_scalar ? *b : b[i]);
+    y[i] = hn::GetLane(f(x0, x1));
+  }
+}
+
+template <class T>
+bool BinaryImpl(int op, const T* a, bool as, const T* b, bool bs, T* y, size_t n) {
+  switch (static_cast<SimdBinaryOp>(op)) {
+    case SimdBinaryOp::Add: RunBinary(a, as, b, bs, y, n, [](auto x0, auto x1) { return hn::Add(x0, x1); }); return true;
+    case SimdBinaryOp::Subtract: RunBinary(a, as, b, bs, y, n, [](auto x0, auto x1) { return hn::Sub(x0, x1); }); return true;
+    case SimdBinaryOp::Multiply: RunBinary(a, as, b, bs, y, n, [](auto x0, auto x1) { return hn::Mul(x0, x1); }); return true;
+    case SimdBinaryOp::Divide: RunBinary(a, as, b, bs, y, n, [](auto x0, auto x1) { return hn::Div(x0, x1); }); return true;
+  }
+  return false;
+}
+
+bool BinaryF32(int op, const float* a, bool as, const float* b, bool bs, float* y, size_t n) {
+  return BinaryImpl(op, a, as, b, bs, y, n);
+}
+bool BinaryF64(int op, const double* a, bool as, const double* b, bool bs, double* y, size_t n) {
+  return BinaryImpl(op, a, as, b, bs, y, n);
+}
+
 bool UnaryF32(int op, const float* x, float* y, size_t n) { return UnaryImpl(op, x, y, n); }
 bool UnaryF64(int op, const double* x, double* y, size_t n) { return UnaryImpl(op, x, y, n); }
 
@@ -149,6 +187,17 @@ HWY_AFTER_NAMESPACE();
 namespace tmath::cpu {
 HWY_EXPORT(UnaryF32);
 HWY_EXPORT(UnaryF64);
+HWY_EXPORT(BinaryF32);
+HWY_EXPORT(BinaryF64);
+
+bool simd_binary_f32(SimdBinaryOp op, const float* a, bool a_scalar, const float* b,
+                     bool b_scalar, float* y, size_t n) {
+  return HWY_DYNAMIC_DISPATCH(BinaryF32)(static_cast<int>(op), a, a_scalar, b, b_scalar, y, n);
+}
+bool simd_binary_f64(SimdBinaryOp op, const double* a, bool a_scalar, const double* b,
+                     bool b_scalar, double* y, size_t n) {
+  return HWY_DYNAMIC_DISPATCH(BinaryF64)(static_cast<int>(op), a, a_scalar, b, b_scalar, y, n);
+}
 
 bool simd_unary_f32(SimdOp op, const float* x, float* y, size_t n) {
   return HWY_DYNAMIC_DISPATCH(UnaryF32)(static_cast<int>(op), x, y, n);

@@ -27,6 +27,24 @@ inline std::optional<SimdOp> simd_op(OpCode op) {
   }
 }
 
+enum class SimdBinaryOp : int { Add, Subtract, Multiply, Divide };
+
+inline std::optional<SimdBinaryOp> simd_binary_op(OpCode op) {
+  switch (op) {
+    case OpCode::Add: return SimdBinaryOp::Add;
+    case OpCode::Subtract: return SimdBinaryOp::Subtract;
+    case OpCode::Multiply: return SimdBinaryOp::Multiply;
+    case OpCode::Divide: return SimdBinaryOp::Divide;
+    default: return std::nullopt;
+  }
+}
+
+// y[i] = a[i or 0] op b[i or 0]; at most one of a, b is a single element.
+bool simd_binary_f32(SimdBinaryOp op, const float* a, bool a_scalar, const float* b,
+                     bool b_scalar, float* y, size_t n);
+bool simd_binary_f64(SimdBinaryOp op, const double* a, bool a_scalar, const double* b,
+                     bool b_scalar, double* y, size_t n);
+
 bool simd_unary_f32(SimdOp op, const float* x, float* y, size_t n);
 bool simd_unary_f64(SimdOp op, const double* x, double* y, size_t n);
 

@@ -86,6 +86,40 @@ std::vector<tmath::cuda::ProgramSource> all_programs() {
     ps.push_back(gen::random(OpCode::RandomNormal, dt));
   }
   ps.push_back(gen::random(OpCode::RandomBits, DType::Int64));
+  // Fused programs (src/jit): every instruction kind, with casts between dtypes.
+  using K = FusedInstr::Kind;
+  for (DType dt : {DType::Float16, DType::BFloat16, DType::Float32, DType::Float64,
+                   DType::Complex64, DType::Int32}) {
+    FusedProgram f;
+    const bool cx = is_complex(dt);
+    f.instrs = {{K::Input, OpCode::Count, dt, 0},
+                {K::Input, OpCode::Count, dt, 1},
+                {K::Unary, cx || !is_floating(dt) ? OpCode::Neg : OpCode::Exp, dt, 0},
+                {K::Binary, OpCode::Multiply, dt, 2, 1},
+                {K::Binary, OpCode::Equal, DType::Bool, 3, 0},
+                {K::Where, OpCode::Count, dt, 4, 3, 0},
+                {K::Cast, OpCode::Copy, DType::Float32, 5},
+                {K::Unary, OpCode::Tanh, DType::Float32, 6}};
+    f.num_inputs = 2;
+    if (gen::fused_supported(f)) ps.push_back(gen::fused(f));
+  }
+  {  // chain10: tanh(x * 1.01 + 0.5), five times
+    FusedProgram f;
+    f.instrs = {{K::Input, OpCode::Count, DType::Float32, 0},
+                {K::Input, OpCode::Count, DType::Float32, 1},
+                {K::Input, OpCode::Count, DType::Float32, 2}};
+    int v = 0;
+    for (int i = 0; i < 5; ++i) {
+      f.instrs.push_back({K::Binary, OpCode::Multiply, DType::Float32, v, 1});
+      f.instrs.push_back({K::Binary, OpCode::Add, DType::Float32,
+                          static_cast<int32_t>(f.instrs.size()) - 1, 2});
+      f.instrs.push_back({K::Unary, OpCode::Tanh, DType::Float32,
+                          static_cast<int32_t>(f.instrs.size()) - 1});
+      v = static_cast<int>(f.instrs.size()) - 1;
+    }
+    f.num_inputs = 3;
+    ps.push_back(gen::fused(f));
+  }
   for (DType dt : {DType::Float32, DType::Float64, DType::Complex64, DType::Complex128})
     ps.push_back(tmath::cuda::linalg_kernels(dt));
   return ps;
