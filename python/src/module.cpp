@@ -67,6 +67,7 @@ void bind_errors(nb::module_& m) {
   });
 }
 
+void bind_linalg(nb::module_& m);  // linalg.cpp
 void bind_autodiff(nb::module_& m);  // autodiff.cpp
 
 }  // namespace tmpy
@@ -81,5 +82,6 @@ NB_MODULE(_tmath, m) {
   tmpy::bind_tensor(m);
   tmpy::bind_ops(m);
   tmpy::bind_random(m);
+  tmpy::bind_linalg(m);
   tmpy::bind_autodiff(m);
 }

@@ -20,12 +20,14 @@ from ._tmath import (  # noqa: F401  (names not covered by *)
     Device,
     dtype,
     random,
+    linalg,
     _dtype_from_name,
     _EagerScope,
     _AutocastScope,
 )
 
 _sys.modules[__name__ + ".random"] = random  # `import tmath.random` works
+_sys.modules[__name__ + ".linalg"] = linalg  # `import tmath.linalg` works
 
 from ._autodiff import (  # noqa: E402,F401
     grad,
