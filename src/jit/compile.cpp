@@ -6,10 +6,12 @@
 // elementwise nodes that compute the same thing from the same operands are
 // merged. A replay re-creates the recorded nodes on the real arguments and
 // evaluates the outputs together, so fusion sees the whole function.
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <unordered_map>
 
+#include "core/dispatch.h"
 #include "core/primitives.h"
 #include "jit/jit.h"
 #include "tmath/error.h"
@@ -49,6 +51,46 @@ struct Trace {
   std::vector<Tensor> consts;
   std::vector<TNode> nodes;
   std::vector<Ref> outputs;
+  // Fusion planned once: node i is replaced by fused[fused_of[i]] (its root), or
+  // skipped (-2: a member computed inside a fused program), or kept (-1).
+  std::vector<int> fused_of;
+  struct Fused {
+    std::shared_ptr<Primitive> prim;  // FusedPrim
+    std::vector<Ref> leaves;
+  };
+  std::vector<Fused> fused;
+};
+
+// One planned fused group as a graph node: its inputs are the group's inputs.
+class FusedPrim : public Primitive {
+ public:
+  FusedPrim(FusedProgram p, std::shared_ptr<Backend> be, size_t ops)
+      : program_(std::move(p)), backend_(std::move(be)), ops_(ops) {}
+  std::string name() const override { return "fused"; }
+  void eval(Backend*, const std::vector<Tensor>& in,
+            const std::vector<TensorImpl*>& out) override {
+    TensorImpl& o = *out[0];
+    std::vector<Strides> st(in.size());
+    std::vector<ArrayRef> refs;
+    refs.reserve(in.size());
+    for (size_t k = 0; k < in.size(); ++k) {
+      const TensorImpl& l = *in[k].impl();
+      st[k] = Strides(o.shape.size(), 0);
+      const size_t off = o.shape.size() - l.shape.size();
+      for (size_t d = 0; d < l.shape.size(); ++d) st[k][off + d] = l.shape[d] == 1 ? 0 : l.strides[d];
+      refs.push_back(ArrayRef{l.data(), l.dtype, o.shape, st[k], l.device});
+    }
+    alloc_output(o, in, true);
+    backend_->fused(program_, refs, o.ref());
+    detail::count_kernel();
+    detail::count_nodes(ops_ - 1);  // run_primitive counted one
+    jit::count_fused(ops_);
+  }
+
+ private:
+  FusedProgram program_;
+  std::shared_ptr<Backend> backend_;
+  size_t ops_;
 };
 
 std::string signature_of(const std::vector<Tensor>& args) {
@@ -79,6 +121,7 @@ struct CompiledFunction::Impl {
   int64_t ntraces = 0;
 
   std::shared_ptr<const Trace> trace(const std::vector<Tensor>& args);
+  static void plan_fusion(Trace& tr, const std::vector<Tensor>& ph);
 };
 
 std::shared_ptr<const Trace> CompiledFunction::Impl::trace(const std::vector<Tensor>& args) {
@@ -190,8 +233,14 @@ std::shared_ptr<const Trace> CompiledFunction::Impl::trace(const std::vector<Ten
                         std::to_string(static_cast<int>(fi->op)) + "/" +
                         std::to_string(static_cast<int>(fi->dtype)) + "/" +
                         std::to_string(n->shape.size());
-      for (auto d : n->shape) key += "," + std::to_string(d);
-      for (const auto& r : node.inputs) key += "|" + ref_key(r);
+      for (auto d : n->shape) {
+        key += ',';
+        key += std::to_string(d);
+      }
+      for (const auto& r : node.inputs) {
+        key += '|';
+        key += ref_key(r);
+      }
       if (auto c = cse.find(key); c != cse.end()) {
         ref_of.emplace(n, Ref{Ref::Kind::Node, c->second, 0});
         continue;
@@ -205,7 +254,61 @@ std::shared_ptr<const Trace> CompiledFunction::Impl::trace(const std::vector<Ten
     result->nodes.push_back(std::move(node));
   }
   for (const auto& o : outs) result->outputs.push_back(ref(o));
+  plan_fusion(*result, ph);
   return result;
+}
+
+// Instantiates the trace on the placeholders and plans fusion once; replays then
+// create one FusedPrim node per group instead of its members.
+void CompiledFunction::Impl::plan_fusion(Trace& tr, const std::vector<Tensor>& ph) {
+  using detail::TensorImpl;
+  tr.fused_of.assign(tr.nodes.size(), -1);
+  if (!jit::enabled()) return;
+  std::vector<std::vector<Tensor>> vals(tr.nodes.size());
+  std::unordered_map<const TensorImpl*, int> node_of;
+  auto get = [&](const Ref& r) -> const Tensor& {
+    if (r.kind == Ref::Kind::Arg) return ph[r.index];
+    if (r.kind == Ref::Kind::Const) return tr.consts[r.index];
+    return vals[r.index][r.output];
+  };
+  std::vector<TensorImpl*> order;
+  for (size_t i = 0; i < tr.nodes.size(); ++i) {
+    const TNode& n = tr.nodes[i];
+    std::vector<Tensor> inputs;
+    for (const auto& r : n.inputs) inputs.push_back(get(r));
+    if (n.shapes.size() == 1)
+      vals[i] = {detail::make_node(n.shapes[0], n.dtypes[0], n.device, n.prim, std::move(inputs))};
+    else
+      vals[i] = detail::make_nodes(n.shapes, n.dtypes, n.device, n.prim, std::move(inputs));
+    for (auto& v : vals[i]) node_of.emplace(v.impl().get(), static_cast<int>(i));
+    order.push_back(vals[i][0].impl().get());
+  }
+  std::vector<TensorImpl*> roots;
+  for (const auto& r : tr.outputs)
+    if (r.kind == Ref::Kind::Node) roots.push_back(get(r).impl().get());
+  jit::Plan plan = jit::plan(order, roots);
+  for (auto& g : plan.groups) {
+    Trace::Fused f;
+    for (TensorImpl* l : g.leaves) {
+      auto a = std::find_if(ph.begin(), ph.end(),
+                            [&](const Tensor& t) { return t.impl().get() == l; });
+      if (a != ph.end()) {
+        f.leaves.push_back(Ref{Ref::Kind::Arg, static_cast<int>(a - ph.begin()), 0});
+      } else if (auto nd = node_of.find(l); nd != node_of.end()) {
+        f.leaves.push_back(Ref{Ref::Kind::Node, nd->second, l->output_index});
+      } else {
+        auto c = std::find_if(tr.consts.begin(), tr.consts.end(),
+                              [&](const Tensor& t) { return t.impl().get() == l; });
+        if (c == tr.consts.end()) return;  // unexpected: keep the plain replay
+        f.leaves.push_back(Ref{Ref::Kind::Const, static_cast<int>(c - tr.consts.begin()), 0});
+      }
+    }
+    f.prim = std::make_shared<FusedPrim>(g.program, get_backend(g.backend->name()),
+                                         g.members.size());
+    const int fid = static_cast<int>(tr.fused.size());
+    for (TensorImpl* m : g.members) tr.fused_of[node_of.at(m)] = m == g.root ? fid : -2;
+    tr.fused.push_back(std::move(f));
+  }
 }
 
 std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& args) const {
@@ -243,7 +346,16 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& args
   };
   for (size_t i = 0; i < tr->nodes.size(); ++i) {
     const TNode& n = tr->nodes[i];
+    const int fid = tr->fused_of.empty() ? -1 : tr->fused_of[i];
+    if (fid == -2) continue;  // computed inside a fused program
     std::vector<Tensor> inputs;
+    if (fid >= 0) {
+      const auto& f = tr->fused[fid];
+      inputs.reserve(f.leaves.size());
+      for (const auto& r : f.leaves) inputs.push_back(get(r));
+      vals[i] = {detail::make_node(n.shapes[0], n.dtypes[0], n.device, f.prim, std::move(inputs))};
+      continue;
+    }
     inputs.reserve(n.inputs.size());
     for (const auto& r : n.inputs) inputs.push_back(get(r));
     if (n.shapes.size() == 1)

@@ -76,19 +76,6 @@ FusedProgram build_program(const std::vector<TensorImpl*>& members,
   return p;
 }
 
-// Distinct inputs of `members` that are not members.
-size_t count_leaves(const std::vector<TensorImpl*>& members) {
-  std::vector<const TensorImpl*> seen;
-  for (auto* m : members)
-    for (const auto& in : m->inputs) {
-      const TensorImpl* c = in.impl().get();
-      if (std::find(members.begin(), members.end(), c) == members.end() &&
-          std::find(seen.begin(), seen.end(), c) == seen.end())
-        seen.push_back(c);
-    }
-  return seen.size();
-}
-
 }  // namespace
 
 Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>& roots) {
@@ -117,6 +104,11 @@ Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>&
     if (!be) continue;
     std::vector<TensorImpl*> members{root};
     std::vector<int> idx{i};
+    std::vector<const TensorImpl*> leaves;  // distinct non-member inputs
+    for (const auto& x : root->inputs)
+      if (std::find(leaves.begin(), leaves.end(), x.impl().get()) == leaves.end())
+        leaves.push_back(x.impl().get());
+    if (leaves.size() > kMaxLeaves) continue;
     for (bool grew = true; grew && members.size() < kMaxMembers;) {
       grew = false;
       for (size_t m = 0; m < members.size() && members.size() < kMaxMembers; ++m) {
@@ -135,10 +127,22 @@ Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>&
           for (auto* mm : members)
             for (const auto& x : mm->inputs) refs += x.impl().get() == c;
           if (refs != graph_refs[it->second]) continue;
+          // Inputs after absorbing c: c leaves the set, its non-member inputs join.
+          size_t added = 0;
+          for (const auto& x : c->inputs) {
+            const TensorImpl* xi = x.impl().get();
+            if (std::find(members.begin(), members.end(), xi) == members.end() &&
+                std::find(leaves.begin(), leaves.end(), xi) == leaves.end())
+              ++added;
+          }
+          if (leaves.size() - 1 + added > kMaxLeaves) continue;
+          leaves.erase(std::find(leaves.begin(), leaves.end(), c));
           members.push_back(c);
-          if (count_leaves(members) > kMaxLeaves) {
-            members.pop_back();
-            continue;
+          for (const auto& x : c->inputs) {
+            const TensorImpl* xi = x.impl().get();
+            if (std::find(members.begin(), members.end(), xi) == members.end() &&
+                std::find(leaves.begin(), leaves.end(), xi) == leaves.end())
+              leaves.push_back(xi);
           }
           idx.push_back(it->second);
           grew = true;
@@ -163,6 +167,15 @@ Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>&
       continue;
     }
     g.backend = be;
+    // Members held outside the graph outlive the run (they stay pending and may
+    // read their inputs again): then no input buffer may be reused for the output.
+    g.members_die = true;
+    for (int k : idx)
+      if (order[k] != root && order[k]->prim && pos.count(order[k]))
+        for (auto* m : g.members)
+          for (const auto& x : m->inputs)
+            if (x.impl().get() == order[k] && x.impl().use_count() != graph_refs[k])
+              g.members_die = false;
     const int gid = static_cast<int>(plan.groups.size());
     for (int k : idx) {
       taken[k] = 1;
@@ -191,19 +204,9 @@ void run(Group& g) {
     refs.push_back(ArrayRef{l.data(), l.dtype, out.shape, strides[k], l.device});
   }
   // Write into a dead input's buffer when one has the output's exact layout and
-  // no member outlives the run (a member held outside would read it again).
+  // no member outlives the run.
   bool donated = false;
-  bool members_die = true;
-  for (TensorImpl* m : g.members) {
-    if (m == g.root) continue;
-    long refs_in_group = 0;
-    for (auto* mm : g.members)
-      for (const auto& x : mm->inputs) refs_in_group += x.impl().get() == m;
-    for (auto* mm : g.members)
-      for (const auto& x : mm->inputs)
-        if (x.impl().get() == m) members_die = members_die && x.impl().use_count() == refs_in_group;
-  }
-  for (TensorImpl* l : members_die ? g.leaves : std::vector<TensorImpl*>{}) {
+  for (TensorImpl* l : g.members_die ? g.leaves : std::vector<TensorImpl*>{}) {
     long refs_in_group = 0;
     for (auto* m : g.members)
       for (const auto& x : m->inputs) refs_in_group += x.impl().get() == l;

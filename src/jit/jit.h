@@ -31,6 +31,7 @@ struct Group {
   std::vector<TensorImpl*> leaves;
   FusedProgram program;
   Backend* backend = nullptr;
+  bool members_die = true;  // no member is held outside the graph
 };
 
 struct Plan {
