@@ -69,6 +69,7 @@ void bind_errors(nb::module_& m) {
 
 void bind_linalg(nb::module_& m);  // linalg.cpp
 void bind_autodiff(nb::module_& m);  // autodiff.cpp
+void bind_jit(nb::module_& m);       // jit.cpp
 
 }  // namespace tmpy
 
@@ -84,4 +85,5 @@ NB_MODULE(_tmath, m) {
   tmpy::bind_random(m);
   tmpy::bind_linalg(m);
   tmpy::bind_autodiff(m);
+  tmpy::bind_jit(m);
 }
