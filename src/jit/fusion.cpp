@@ -90,7 +90,7 @@ Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>&
   for (auto* node : order)
     for (const auto& in : node->inputs)
       if (auto it = pos.find(in.impl().get()); it != pos.end()) ++graph_refs[it->second];
-  std::vector<char> taken(order.size(), 0), is_root(order.size(), 0);
+  std::vector<char> taken(order.size(), 0), is_root(order.size(), 0), in_group(order.size(), 0);
   for (auto* r : roots)
     if (auto it = pos.find(r); it != pos.end()) is_root[it->second] = 1;
   // Consumers come after their inputs in `order`: walk from the end so each
@@ -104,51 +104,68 @@ Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>&
     if (!be) continue;
     std::vector<TensorImpl*> members{root};
     std::vector<int> idx{i};
-    std::vector<const TensorImpl*> leaves;  // distinct non-member inputs
-    for (const auto& x : root->inputs)
+    in_group[i] = 1;
+    std::unordered_map<const TensorImpl*, int> edges;  // edges from members to each node
+    std::vector<const TensorImpl*> leaves;             // distinct non-member inputs
+    auto is_member = [&](const TensorImpl* x) {
+      auto it = pos.find(x);
+      return it != pos.end() && in_group[it->second];
+    };
+    for (const auto& x : root->inputs) {
+      ++edges[x.impl().get()];
       if (std::find(leaves.begin(), leaves.end(), x.impl().get()) == leaves.end())
         leaves.push_back(x.impl().get());
-    if (leaves.size() > kMaxLeaves) continue;
-    for (bool grew = true; grew && members.size() < kMaxMembers;) {
-      grew = false;
-      for (size_t m = 0; m < members.size() && members.size() < kMaxMembers; ++m) {
-        for (const auto& in : members[m]->inputs) {
-          TensorImpl* c = in.impl().get();
-          auto it = pos.find(c);
-          if (it == pos.end() || taken[it->second] || is_root[it->second]) continue;
-          if (std::find(members.begin(), members.end(), c) != members.end()) continue;
-          if (!fusible(c) || c->shape != root->shape || !(c->device == root->device)) continue;
-          if (backend_of(c) != be) continue;
-          // Absorb c when every consumer of it in this graph is in the group: then
-          // its value never needs to exist in memory. Handles held outside the
-          // graph (variables, temporaries) keep c pending: it is recomputed if it
-          // is evaluated later (eval them together to materialise both).
-          int refs = 0;
-          for (auto* mm : members)
-            for (const auto& x : mm->inputs) refs += x.impl().get() == c;
-          if (refs != graph_refs[it->second]) continue;
-          // Inputs after absorbing c: c leaves the set, its non-member inputs join.
-          size_t added = 0;
-          for (const auto& x : c->inputs) {
-            const TensorImpl* xi = x.impl().get();
-            if (std::find(members.begin(), members.end(), xi) == members.end() &&
-                std::find(leaves.begin(), leaves.end(), xi) == leaves.end())
-              ++added;
+    }
+    // Absorbs c when it is fusible here and every consumer of it in this graph is
+    // in the group: then its value never needs to exist in memory. Handles held
+    // outside the graph (variables, temporaries) keep c pending: it is recomputed
+    // if it is evaluated later (eval them together to materialise both).
+    // Returns 1: absorbed, 0: never, -1: not yet (other consumers outside so far).
+    bool held_outside = false;  // a member has handles outside the graph
+    auto try_absorb = [&](const Tensor& t) -> int {
+      TensorImpl* c = t.impl().get();
+      auto it = pos.find(c);
+      if (it == pos.end()) return 0;
+      const int ci = it->second;
+      if (taken[ci] || is_root[ci] || in_group[ci]) return 0;
+      if (!fusible(c) || c->shape != root->shape || !(c->device == root->device)) return 0;
+      if (backend_of(c) != be) return 0;
+      if (edges[c] != graph_refs[ci]) return -1;
+      // Inputs after absorbing c: c leaves the set, its non-member inputs join.
+      std::vector<const TensorImpl*> next;
+      for (auto* l : leaves)
+        if (l != c) next.push_back(l);
+      for (const auto& x : c->inputs) {
+        const TensorImpl* xi = x.impl().get();
+        if (!is_member(xi) && std::find(next.begin(), next.end(), xi) == next.end())
+          next.push_back(xi);
+      }
+      if (next.size() > kMaxLeaves) return 0;
+      leaves = std::move(next);
+      members.push_back(c);
+      idx.push_back(ci);
+      in_group[ci] = 1;
+      for (const auto& x : c->inputs) ++edges[x.impl().get()];
+      held_outside = held_outside || t.impl().use_count() != graph_refs[ci];
+      return 1;
+    };
+    if (leaves.size() <= kMaxLeaves) {
+      std::vector<const Tensor*> deferred;
+      size_t scanned = 0;
+      for (bool grew = true; grew && members.size() < kMaxMembers;) {
+        grew = false;
+        for (; scanned < members.size() && members.size() < kMaxMembers; ++scanned)
+          for (const auto& in : members[scanned]->inputs) {
+            const int r = try_absorb(in);
+            if (r > 0) grew = true;
+            if (r < 0) deferred.push_back(&in);
           }
-          if (leaves.size() - 1 + added > kMaxLeaves) continue;
-          leaves.erase(std::find(leaves.begin(), leaves.end(), c));
-          members.push_back(c);
-          for (const auto& x : c->inputs) {
-            const TensorImpl* xi = x.impl().get();
-            if (std::find(members.begin(), members.end(), xi) == members.end() &&
-                std::find(leaves.begin(), leaves.end(), xi) == leaves.end())
-              leaves.push_back(xi);
-          }
-          idx.push_back(it->second);
-          grew = true;
-        }
+        for (size_t d = 0; d < deferred.size() && members.size() < kMaxMembers; ++d)
+          if (try_absorb(*deferred[d]) > 0) grew = true;
+        std::erase_if(deferred, [&](const Tensor* c) { return is_member(c->impl().get()); });
       }
     }
+    for (int k : idx) in_group[k] = 0;
     if (members.size() < 2) continue;
     // Topological order = order of appearance in `order`.
     std::vector<std::pair<int, TensorImpl*>> sorted;
@@ -169,13 +186,7 @@ Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>&
     g.backend = be;
     // Members held outside the graph outlive the run (they stay pending and may
     // read their inputs again): then no input buffer may be reused for the output.
-    g.members_die = true;
-    for (int k : idx)
-      if (order[k] != root && order[k]->prim && pos.count(order[k]))
-        for (auto* m : g.members)
-          for (const auto& x : m->inputs)
-            if (x.impl().get() == order[k] && x.impl().use_count() != graph_refs[k])
-              g.members_die = false;
+    g.members_die = !held_outside;
     const int gid = static_cast<int>(plan.groups.size());
     for (int k : idx) {
       taken[k] = 1;
