@@ -20,6 +20,7 @@
 
 #include "cli/cli.h"
 #include "cli/json.h"
+#include "cli/profile_linalg.h"
 #include "cli/reference.h"
 #include "core/tensor_impl.h"
 #include "tmath/backend.h"
@@ -244,6 +245,7 @@ std::vector<Case> make_cases(const Options& opt) {
 }
 
 bool known_op(const std::string& op) {
+  if (is_linalg_profile_op(op)) return true;
   if (op == "matmul" || op == "matmul_tf32" || op == "add_tiny" || op == "alloc_loop") return true;
   return std::any_of(std::begin(kLoopOps), std::end(kLoopOps),
                      [&](const LoopOp& l) { return op == l.name; });
@@ -1018,6 +1020,7 @@ int run_profile(const Args& args) {
       print_device_targets(rows, std::string(be->name()));
     }
   }
+  failures += run_profile_linalg({opt.quick, opt.backend, opt.ops});  // its own table
   if (!opt.json_path.empty()) {
     write_json(opt.json_path, m, np, torch, rows, opt.quick);
     std::printf("\nwrote %s\n", opt.json_path.c_str());

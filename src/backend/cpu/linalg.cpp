@@ -95,11 +95,18 @@ bool pack(const ArrayRef& x, int64_t off, int64_t rows, int64_t cols, T* dst, in
   const int nd = x.ndim();
   const int64_t rs = x.strides[nd - 2], cs = x.strides[nd - 1];
   bool ok = true;
-  for (int64_t j = 0; j < cols; ++j)
-    for (int64_t i = 0; i < rows; ++i) {
-      T v = src[i * rs + j * cs];
-      ok = ok && finite(v);
-      dst[i + j * ld] = v;
+  // In tiles: a row-major source read down its columns would miss the cache on every
+  // element of a large matrix.
+  constexpr int64_t kTile = 64;
+  for (int64_t j0 = 0; j0 < cols; j0 += kTile)
+    for (int64_t i0 = 0; i0 < rows; i0 += kTile) {
+      const int64_t j1 = std::min(cols, j0 + kTile), i1 = std::min(rows, i0 + kTile);
+      for (int64_t j = j0; j < j1; ++j)
+        for (int64_t i = i0; i < i1; ++i) {
+          T v = src[i * rs + j * cs];
+          ok &= finite(v);
+          dst[i + j * ld] = v;
+        }
     }
   return ok;
 }
@@ -107,8 +114,13 @@ bool pack(const ArrayRef& x, int64_t off, int64_t rows, int64_t cols, T* dst, in
 // Row-major contiguous dst (rows x cols) from a column-major src.
 template <class T>
 void unpack(const T* src, int64_t ld, int64_t rows, int64_t cols, T* dst) {
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < cols; ++j) dst[i * cols + j] = src[i + j * ld];
+  constexpr int64_t kTile = 64;  // as in pack
+  for (int64_t i0 = 0; i0 < rows; i0 += kTile)
+    for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
+      const int64_t i1 = std::min(rows, i0 + kTile), j1 = std::min(cols, j0 + kTile);
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t j = j0; j < j1; ++j) dst[i * cols + j] = src[i + j * ld];
+    }
 }
 
 lint L(int64_t v) { return static_cast<lint>(v); }
@@ -121,6 +133,13 @@ lint getrf(int64_t m, int64_t n, T* a, lint lda, lint* ipiv) {
   else if constexpr (std::is_same_v<T, double>) return LAPACKE_dgetrf(LAPACK_COL_MAJOR, L(m), L(n), a, lda, ipiv);
   else if constexpr (std::is_same_v<T, complex64_t>) return LAPACKE_cgetrf(LAPACK_COL_MAJOR, L(m), L(n), a, lda, ipiv);
   else return LAPACKE_zgetrf(LAPACK_COL_MAJOR, L(m), L(n), a, lda, ipiv);
+}
+template <class T>
+lint getri(int64_t n, T* a, lint lda, const lint* ipiv) {
+  if constexpr (std::is_same_v<T, float>) return LAPACKE_sgetri(LAPACK_COL_MAJOR, L(n), a, lda, ipiv);
+  else if constexpr (std::is_same_v<T, double>) return LAPACKE_dgetri(LAPACK_COL_MAJOR, L(n), a, lda, ipiv);
+  else if constexpr (std::is_same_v<T, complex64_t>) return LAPACKE_cgetri(LAPACK_COL_MAJOR, L(n), a, lda, ipiv);
+  else return LAPACKE_zgetri(LAPACK_COL_MAJOR, L(n), a, lda, ipiv);
 }
 template <class T>
 lint getrs(int64_t n, int64_t k, const T* a, lint lda, const lint* ipiv, T* b, lint ldb) {
@@ -254,15 +273,19 @@ void solve_kernel(OpCode op, std::span<const ArrayRef> in, std::span<const Array
   const int64_t count = static_cast<int64_t>(oa.size());
   if (n == 0 || k == 0) return;
   for_each_matrix(op, a, 2, count, n, [&](int64_t b) {
-    std::vector<T> A(static_cast<size_t>(n * n)), B(static_cast<size_t>(n * k));
+    std::vector<T> A(static_cast<size_t>(n * n)), B(inv ? 0 : static_cast<size_t>(n * k));
     std::vector<lint> piv(static_cast<size_t>(n));
     bool ok = pack(a, oa[b], n, n, A.data(), n);
-    if (inv) {
-      for (int64_t i = 0; i < n; ++i) B[i + i * n] = T(1);
-    } else {
-      ok = pack(in[1], ob[b], n, k, B.data(), n) && ok;
-    }
+    if (!inv) ok = pack(in[1], ob[b], n, k, B.data(), n) && ok;
     if (!ok) return Status::NonFinite;
+    if (inv) {  // getrf + getri: 2 n^3 flops against 8/3 n^3 for solving with identities
+      lint info = getrf<T>(n, n, A.data(), L(n), piv.data());
+      if (info == 0) info = getri<T>(n, A.data(), L(n), piv.data());
+      if (info > 0) return Status::Singular;
+      if (info < 0) return Status::Internal;
+      unpack(A.data(), n, n, n, X + b * n * n);
+      return Status::Ok;
+    }
     lint info = gesv<T>(n, k, A.data(), L(n), piv.data(), B.data(), L(n));
     if (info > 0) return Status::Singular;
     if (info < 0) return Status::Internal;
@@ -326,16 +349,19 @@ void cholesky_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out
     if (info > 0) return Status::NotPositiveDefinite;
     if (info < 0) return Status::Internal;
     T* o = O + b * n * n;
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < n; ++j) {
-        if (!upper) {
-          o[i * n + j] = j <= i ? A[i + j * n] : T(0);
-        } else {
-          T v = i <= j ? A[j + i * n] : T(0);  // U = L^H
+    if (!upper) {
+      for (int64_t j = 0; j < n; ++j)  // the strict upper triangle of the column-major L
+        for (int64_t i = 0; i < j; ++i) A[i + j * n] = T(0);
+      unpack(A.data(), n, n, n, o);
+    } else {
+      // U = L^H: row i of U is column i of L, contiguous in the column-major A.
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          T v = i <= j ? A[j + i * n] : T(0);
           if constexpr (kIsComplex<T>) v = std::conj(v);
           o[i * n + j] = v;
         }
-      }
+    }
     return Status::Ok;
   });
 }
