@@ -254,12 +254,44 @@ void where(DeviceContext& dc, const ArrayRef& cond, const ArrayRef& a, const Arr
   run(dc, "where", prog, o, out.shape, out.size());
 }
 
-void fused(DeviceContext& dc, const FusedProgram& p, std::span<const ArrayRef> inputs,
-           const ArrayRef& out) {
+namespace {
+bool same_instrs(const std::vector<FusedInstr>& a, const std::vector<FusedInstr>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].kind != b[i].kind || a[i].op != b[i].op || a[i].dtype != b[i].dtype ||
+        a[i].a != b[i].a || a[i].b != b[i].b || a[i].c != b[i].c)
+      return false;
+  return true;
+}
+
+// The compiled program of a fused program. A small per-thread list of the programs
+// used last answers repeated calls (a loop, a compiled function) without building
+// the signature text; a miss goes through the device's cache (memory, then disk).
+const Program& fused_program(DeviceContext& dc, const FusedProgram& p) {
+  struct Recent {
+    DeviceContext* dc;
+    std::vector<FusedInstr> instrs;
+    const Program* prog;
+  };
+  thread_local std::vector<Recent> recent;
+  for (size_t i = 0; i < recent.size(); ++i) {
+    if (recent[i].dc == &dc && same_instrs(recent[i].instrs, p.instrs)) {
+      if (i > 0) std::swap(recent[i], recent[0]);
+      return *recent[0].prog;
+    }
+  }
   if (!gen::fused_supported(p))
     throw UnsupportedError("[fused] the cuda backend cannot run this program");
-  const std::string sig = p.signature();
-  const Program& prog = dc.program(sig, [&] { return gen::fused(p); }, "fused");
+  const Program& prog = dc.program(p.signature(), [&] { return gen::fused(p); }, "fused");
+  if (recent.size() >= 16) recent.pop_back();
+  recent.insert(recent.begin(), Recent{&dc, p.instrs, &prog});
+  return prog;
+}
+}  // namespace
+
+void fused(DeviceContext& dc, const FusedProgram& p, std::span<const ArrayRef> inputs,
+           const ArrayRef& out) {
+  const Program& prog = fused_program(dc, p);
   Operands o;
   add(o, out);
   for (const auto& in : inputs) add(o, in);
