@@ -378,5 +378,94 @@ TEST_P(LinalgAccuracy, SolveBackwardError) {
     }
 }
 
+// The other kernels of Backend::linalg on the same backend: inv, det/slogdet, lu_solve,
+// solve_triangular, the values-only variants, and the batched error reports.
+TEST_P(LinalgAccuracy, InvDetLuSolveTriangularAndErrors) {
+  NoFallback nf(device_backend());
+  std::mt19937 rng(108);
+  for (DType dt : kDTypes)
+    for (const Size& s : square_sizes(Family::Random, 256)) {
+      auto [A, Ad] = place(stack_of(s, [&] { return general(rng, Family::Random, s.n, s.n, dt); }),
+                           dt);
+      const Size bs{s.batch, s.n, 2};
+      auto [B, Bd] = place(stack_of(bs, [&] { return gauss(rng, s.n, 2); }), dt);
+      const double n = double(s.n);
+      Tensor I = eye(s.n, s.n, 0, float64);
+      // inv: |I - A inv(A)| / (|A| |inv(A)| n eps) (dget03).
+      Tensor X = host64(la::inv(Ad));
+      const double an = max(sum(abs(A), {-2})).item<double>();
+      const double xn = max(sum(abs(X), {-2})).item<double>();
+      check("inv", "|I-AX|/(|A||X|)", Family::Random, dt, s,
+            ratio(I - matmul(A, X), Tensor(), n, dt) / (an * xn));
+      // det and slogdet agree with the float64 CPU LU of the same (rounded) matrix, within
+      // the determinant's condition (n eps cond(A)).
+      // (det itself only where it cannot overflow float32.)
+      auto sl = la::slogdet(Ad);
+      auto sl64 = la::slogdet(A);
+      const double dtol = 20 * n * unit_roundoff(dt) * max(la::cond(A)).item<double>();
+      if (s.n <= 33) {
+        Tensor d = host64(la::det(Ad)), d64 = la::det(A);
+        EXPECT_LE(max(abs(d - d64) / abs(d64)).item<double>(), dtol) << size_str(s);
+      }
+      EXPECT_TRUE(all(equal(host64(sl.sign), sl64.sign)).item<bool>()) << size_str(s);
+      EXPECT_LE(max(abs(host64(sl.logabsdet) - sl64.logabsdet)).item<double>(), dtol)
+          << size_str(s);
+      // lu_solve backward error (dget02).
+      auto f = la::lu_factor(Ad);
+      Tensor Y = host64(la::lu_solve(f.LU, f.pivots, Bd));
+      Tensor rn = sum(abs(B - matmul(A, Y)), {-2}), yn = sum(abs(Y), {-2});
+      Tensor anb = expand_dims(max(sum(abs(A), {-2}), {-1}), -1);
+      check("lu_solve", "|B-AX|/(|A||X|)", Family::Random, dt, s,
+            max(rn / (anb * yn)).item<double>() / (n * unit_roundoff(dt)));
+      // solve_triangular (upper, and lower with a unit diagonal) backward error.
+      for (bool lower : {false, true}) {
+        // Lower: unit diagonal, small multipliers (random unit triangles grow like 2^n).
+        Tensor Id = eye(s.n, s.n, 0, dt, dev());
+        Tensor Td = lower ? tril(Ad, -1) * (1.0 / n) + Id : triu(Ad) + Id * n;
+        Tensor T = host64(Td);
+        Tensor Z = host64(la::solve_triangular(Td, Bd, lower, lower));
+        Tensor r2 = sum(abs(B - matmul(T, Z)), {-2}), z2 = sum(abs(Z), {-2});
+        Tensor tn = expand_dims(max(sum(abs(T), {-2}), {-1}), -1);
+        check("solve_triangular", "|B-TX|/(|T||X|)", Family::Random, dt, s,
+              max(r2 / (tn * z2)).item<double>() / (n * unit_roundoff(dt)));
+      }
+      // Values only: svdvals and eigvals match the full decompositions.
+      Tensor sv = host64(la::svdvals(Ad)), sfull = host64(la::svd(Ad, false).S);
+      EXPECT_LE(max(abs(sv - sfull)).item<double>(),
+                50 * n * unit_roundoff(dt) * max(sfull).item<double>());
+      Tensor ev = host64(la::eigvals(Ad));
+      EXPECT_EQ(ev.shape(), host64(la::eig(Ad).eigenvalues).shape());
+    }
+  // Errors name the failing batch entry: a singular second matrix, then NaN in the third.
+  for (DType dt : kDTypes) {
+    std::vector<double> v = {2, 1, 1, 3, 1, 2, 2, 4, 1, 0, 0, 1};
+    Tensor a = tt::make(v, {3, 2, 2}, dt).to(dev());
+    try {
+      la::inv(a).eval();
+      ADD_FAILURE() << "inv: no error";
+    } catch (const LinAlgError& e) {
+      EXPECT_NE(std::string(e.what()).find("batch index (1,)"), std::string::npos) << e.what();
+    }
+    v[10] = std::nan("");
+    Tensor b = tt::make(v, {3, 2, 2}, dt).to(dev());
+    for (int op = 0; op < 4; ++op) {
+      try {
+        switch (op) {
+          case 0: la::svdvals(b).eval(); break;
+          case 1: la::qr(b).R.eval(); break;
+          case 2: la::eigvals(b).eval(); break;
+          default: la::lu(b).U.eval(); break;
+        }
+        ADD_FAILURE() << "op " << op << ": no error";
+      } catch (const LinAlgError& e) {
+        EXPECT_NE(std::string(e.what()).find("NaN or Inf (batch index (2,))"), std::string::npos)
+            << e.what();
+      }
+    }
+    Tensor spd_bad = tt::make({4, 1, 1, 3, 1, 2, 2, 1}, {2, 2, 2}, dt).to(dev());
+    EXPECT_THROW(la::cholesky(spd_bad).eval(), LinAlgError);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, LinalgAccuracy, ::testing::Values("cpu", "cuda"),
                          [](const auto& info) { return info.param; });
