@@ -624,7 +624,8 @@ TEST(Cuda, HundredOpPipelineMakesNoHostCopies) {
   EXPECT_EQ(h2d_copies(), h0) << "host->device copies inside a device pipeline";
   EXPECT_EQ(d2h_copies(), d0) << "device->host copies inside a device pipeline";
   EXPECT_EQ(dispatch_stats().fallbacks, disp0.fallbacks) << "ops fell back to the cpu";
-  EXPECT_GE(dispatch_stats().kernels_launched - disp0.kernels_launched, 100u);
+  // 102 ops ran (fusion runs the elementwise chains as fewer kernels).
+  EXPECT_GE(dispatch_stats().nodes_evaluated - disp0.nodes_evaluated, 100u);
   const double total = s.item<float>();  // reading the result is the one copy
   EXPECT_TRUE(std::isfinite(total));
   EXPECT_EQ(d2h_copies(), d0 + 1);
