@@ -29,7 +29,7 @@ using UnaryFunction = std::function<Tensor(const Tensor&)>;
 // the order the backward sweep completes them, which keeps the backward pass's peak
 // memory close to the forward activations; inside another transform they stay lazy.
 TMATH_API std::function<TensorList(const TensorList&)> grad(ScalarFunction f,
-                                                           std::vector<int> argnums = {0});
+                                                            std::vector<int> argnums = {0});
 TMATH_API UnaryFunction grad(UnaryFunction f);
 // (f(args), gradients) from one forward pass.
 TMATH_API std::function<std::pair<Tensor, TensorList>(const TensorList&)> value_and_grad(
@@ -66,9 +66,8 @@ TMATH_API Tensor stop_gradient(const Tensor& x);
 // f with a user reverse rule: bwd(primals, outputs, output cotangents) returns one
 // cotangent per primal (undefined = zero). Output cotangents arrive as zeros where
 // unused. Forward mode transposes bwd (it must be linear in the cotangents).
-using VjpRule =
-    std::function<TensorList(const TensorList& primals, const TensorList& outputs,
-                             const TensorList& cotangents)>;
+using VjpRule = std::function<TensorList(const TensorList& primals, const TensorList& outputs,
+                                         const TensorList& cotangents)>;
 TMATH_API Function custom_vjp(Function f, VjpRule bwd);
 // f with a user forward rule: rule(primals, tangents) returns one tangent per output;
 // tangents of primals that are not differentiated arrive as zeros. Reverse mode
@@ -78,7 +77,9 @@ TMATH_API Function custom_jvp(Function f, JvpRule rule);
 
 // f whose intermediates are not kept for the backward pass: the pullback recomputes
 // them from f's inputs (after the cotangents of its outputs are ready), trading
-// compute for memory. Outside a transform it is f itself.
+// compute for memory. Outside a transform it is f itself. f (like the rules above) is
+// kept by the gradient graph and called during the backward pass: what it captures by
+// reference must outlive that.
 TMATH_API Function checkpoint(Function f);
 
 }  // namespace tmath

@@ -19,9 +19,9 @@ TensorList to_list(nb::handle h, const char* op) {
     return r;
   }
   if (!nb::isinstance<nb::tuple>(h) && !nb::isinstance<nb::list>(h))
-    throw nb::type_error((std::string("[") + op +
-                          "] the function must return a Tensor or a tuple/list of Tensors")
-                             .c_str());
+    throw nb::type_error(
+        (std::string("[") + op + "] the function must return a Tensor or a tuple/list of Tensors")
+            .c_str());
   for (nb::handle x : h) {
     if (x.is_none()) {
       r.emplace_back();
@@ -76,7 +76,8 @@ void bind_autodiff(nb::module_& m) {
   m.def(
       "_jvp",
       [](nb::object f, const TensorList& primals, nb::handle tangents) {
-        auto [o, t] = tmath::jvp(function_of(std::move(f), "jvp"), primals, to_list(tangents, "jvp"));
+        auto [o, t] =
+            tmath::jvp(function_of(std::move(f), "jvp"), primals, to_list(tangents, "jvp"));
         return std::make_pair(to_tuple(o), to_tuple(t));
       },
       "f"_a, "primals"_a, "tangents"_a);
@@ -88,7 +89,8 @@ void bind_autodiff(nb::module_& m) {
           if (r.size() != 1) throw nb::type_error("[jacobian] the function must return one Tensor");
           return r[0];
         };
-        return tmath::jacobian(uf, x, forward ? tmath::JacobianMode::Forward : tmath::JacobianMode::Reverse);
+        return tmath::jacobian(
+            uf, x, forward ? tmath::JacobianMode::Forward : tmath::JacobianMode::Reverse);
       },
       "f"_a, "x"_a, "forward"_a);
   m.def(
@@ -96,7 +98,8 @@ void bind_autodiff(nb::module_& m) {
       [](nb::object f, const Tensor& x, std::optional<Tensor> v) {
         tmath::UnaryFunction uf = [f](const Tensor& t) {
           nb::object r = f(t);
-          if (!is_tensor(r)) throw nb::type_error("[hessian] the function must return a scalar Tensor");
+          if (!is_tensor(r))
+            throw nb::type_error("[hessian] the function must return a scalar Tensor");
           return tensor_ref(r);
         };
         return v ? tmath::hvp(uf, x, *v) : tmath::hessian(uf, x);

@@ -145,7 +145,9 @@ void observe(const TensorList& outs) {
   }
 }
 
-void sync_observer() { detail::set_node_observer(t_tapes.empty() ? nullptr : &observe); }
+void sync_observer() {
+  detail::set_node_observer(t_tapes.empty() ? nullptr : &observe);
+}
 
 // Records on `tape` (on top of the enclosing ones) while alive.
 class Recording {
@@ -187,10 +189,12 @@ struct Trace {
 };
 
 void check_inexact(const Tensor& x, const char* op, const char* what, size_t i) {
-  if (!x.defined()) throw ValueError(std::string("[") + op + "] " + what + " " + std::to_string(i) + " is undefined");
+  if (!x.defined())
+    throw ValueError(std::string("[") + op + "] " + what + " " + std::to_string(i) +
+                     " is undefined");
   if (!is_inexact(x.dtype()))
-    throw DTypeError(std::string("[") + op + "] " + what + " " + std::to_string(i) +
-                     " has dtype " + std::string(dtype_name(x.dtype())) +
+    throw DTypeError(std::string("[") + op + "] " + what + " " + std::to_string(i) + " has dtype " +
+                     std::string(dtype_name(x.dtype())) +
                      "; only float and complex tensors can be differentiated");
 }
 
@@ -337,9 +341,7 @@ TensorList forward(const Tape& tape, const TensorList& leaves, const TensorList&
 // primitives without a forward rule.
 TensorList jvp_by_transpose(Primitive& prim, const TensorList& inputs, const TensorList& outputs,
                             const std::vector<int>& act, const TensorList& ts) {
-  Function pull = [&](const TensorList& us) {
-    return prim.vjp(inputs, us, act, outputs);
-  };
+  Function pull = [&](const TensorList& us) { return prim.vjp(inputs, us, act, outputs); };
   TensorList us;
   std::vector<int> idx;
   for (size_t j = 0; j < outputs.size(); ++j) {
@@ -419,7 +421,8 @@ class CheckpointPrim : public WrapPrim {
 
 class CustomVjpPrim : public WrapPrim {
  public:
-  CustomVjpPrim(size_t n, Function f, VjpRule bwd) : WrapPrim(n, std::move(f)), bwd_(std::move(bwd)) {}
+  CustomVjpPrim(size_t n, Function f, VjpRule bwd)
+      : WrapPrim(n, std::move(f)), bwd_(std::move(bwd)) {}
   std::string name() const override { return "custom_vjp"; }
   std::vector<Tensor> vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
                           const std::vector<int>& argnums,
@@ -447,7 +450,8 @@ class CustomVjpPrim : public WrapPrim {
 
 class CustomJvpPrim : public WrapPrim {
  public:
-  CustomJvpPrim(size_t n, Function f, JvpRule rule) : WrapPrim(n, std::move(f)), rule_(std::move(rule)) {}
+  CustomJvpPrim(size_t n, Function f, JvpRule rule)
+      : WrapPrim(n, std::move(f)), rule_(std::move(rule)) {}
   std::string name() const override { return "custom_jvp"; }
   std::vector<Tensor> jvp(const std::vector<Tensor>& p, const std::vector<Tensor>& t,
                           const std::vector<int>& argnums) override {
@@ -465,7 +469,8 @@ class CustomJvpPrim : public WrapPrim {
   }
 
  private:
-  TensorList full_tangents(const TensorList& p, const TensorList& t, const std::vector<int>& argnums) const {
+  TensorList full_tangents(const TensorList& p, const TensorList& t,
+                           const std::vector<int>& argnums) const {
     TensorList ts;
     for (size_t i = 0; i < n_; ++i) ts.push_back(zeros_like(p[i]));
     for (size_t k = 0; k < argnums.size(); ++k) ts[argnums[k]] = t[k];
@@ -511,7 +516,9 @@ TensorList wrap_call(const std::shared_ptr<WrapPrim>& prim, const Function& f,
   return make_nodes(std::move(shapes), std::move(dtypes), ys[0].device(), prim, std::move(in));
 }
 
-bool top_level() { return t_tapes.empty(); }
+bool top_level() {
+  return t_tapes.empty();
+}
 
 }  // namespace
 
@@ -525,9 +532,10 @@ std::function<std::pair<Tensor, TensorList>(const TensorList&)> value_and_grad(
     Trace tr = trace(ff, args, an, "grad");
     const Tensor& y = tr.outputs[0];
     if (y.size() != 1 || !is_floating(y.dtype()))
-      throw ValueError("[grad] the function must return a real scalar (size-1 float tensor), got "
-                       "shape " + shape_str(y.shape()) + " dtype " +
-                       std::string(dtype_name(y.dtype())));
+      throw ValueError(
+          "[grad] the function must return a real scalar (size-1 float tensor), got "
+          "shape " +
+          shape_str(y.shape()) + " dtype " + std::string(dtype_name(y.dtype())));
     std::vector<int> order;
     TensorList g = backward(*tr.tape, tr.leaves, tr.outputs, {ones_like(y)}, &order);
     Tensor value = y;

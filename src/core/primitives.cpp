@@ -393,7 +393,8 @@ std::vector<Tensor> SlicePrim::vjp(const std::vector<Tensor>& p, const std::vect
     if (k > 1) {
       Shape zs = g.shape();
       zs.insert(zs.begin() + ax + 1, k - 1);
-      Tensor spread = concatenate({expand_dims(g, ax + 1), zeros(zs, g.dtype(), g.device())}, ax + 1);
+      Tensor zero = zeros(zs, g.dtype(), g.device());
+      Tensor spread = concatenate({expand_dims(g, ax + 1), zero}, ax + 1);
       Shape merged = g.shape();
       merged[ax] = n * k;
       g = slice(reshape(spread, merged), ax, 0, (n - 1) * k + 1);
@@ -563,7 +564,8 @@ std::vector<Tensor> TakePrim::vjp(const std::vector<Tensor>& p, const std::vecto
                                   const std::vector<int>& argnums, const std::vector<Tensor>&) {
   // Scatter-add as a product with a one-hot matrix of the (non-negative) indices:
   // O(indices x axis length) memory, runs on every backend with existing kernels.
-  const Tensor &src = p[0], &idx = p[1], &g = ct[0];
+  const Tensor &src = p[0], &g = ct[0];
+  const Tensor idx = p[1].device() == src.device() ? p[1] : to_device(p[1], src.device());
   const int64_t n = src.shape(axis_);
   Tensor range = arange(0, n, 1, int64, src.device());
   Tensor ga;
@@ -581,7 +583,7 @@ std::vector<Tensor> TakePrim::vjp(const std::vector<Tensor>& p, const std::vecto
     ga = moveaxis(sum(expand_dims(gl, -1) * onehot, {-2}), -1, axis_);
   }
   std::vector<Tensor> r;
-  for (int i : argnums) r.push_back(i == 0 ? ga : zeros_like(idx));
+  for (int i : argnums) r.push_back(i == 0 ? ga : zeros_like(p[1]));
   return r;
 }
 

@@ -44,20 +44,27 @@ struct Case {
   std::string name;
   std::vector<In> inputs;
   std::function<Tensor(const TensorList&)> f;
-  double tol = 1.0;        // multiplies the dtype tolerance
-  bool low = true;         // also run float16/bfloat16
-  bool forward = true;     // also check jvp
+  double tol = 1.0;     // multiplies the dtype tolerance
+  bool low = true;      // also run float16/bfloat16
+  bool forward = true;  // also check jvp
 };
 
-Tensor c64(const std::vector<double>& v, const Shape& s) { return tt::make(v, s, float64); }
-Tensor idx64(const std::vector<double>& v, const Shape& s) { return tt::make(v, s, int64); }
+Tensor c64(const std::vector<double>& v, const Shape& s) {
+  return tt::make(v, s, float64);
+}
+Tensor idx64(const std::vector<double>& v, const Shape& s) {
+  return tt::make(v, s, int64);
+}
 
 // Symmetric positive definite (n x n) from a square input.
 Tensor spd(const Tensor& a) {
   const int64_t n = a.shape(-1);
-  return matmul(a, swapaxes(a, -1, -2)) + eye(n, n, 0, a.dtype(), a.device()) * static_cast<double>(n);
+  return matmul(a, swapaxes(a, -1, -2)) +
+         eye(n, n, 0, a.dtype(), a.device()) * static_cast<double>(n);
 }
-Tensor sym(const Tensor& a) { return (a + swapaxes(a, -1, -2)) * 0.5; }
+Tensor sym(const Tensor& a) {
+  return (a + swapaxes(a, -1, -2)) * 0.5;
+}
 // Well-conditioned square matrix.
 Tensor wc(const Tensor& a) {
   const int64_t n = a.shape(-1);
@@ -68,96 +75,144 @@ std::vector<Case> make_cases() {
   std::vector<Case> c;
   auto un = [&](const std::string& name, std::function<Tensor(const Tensor&)> fn, double lo = -1,
                 double hi = 1, double min_abs = 0.0, double tol = 1.0) {
-    c.push_back({name, {{{3, 4}, lo, hi, min_abs}}, [fn](const TensorList& x) { return fn(x[0]); },
-                 tol});
+    c.push_back(
+        {name, {{{3, 4}, lo, hi, min_abs}}, [fn](const TensorList& x) { return fn(x[0]); }, tol});
   };
   un("neg", [](const Tensor& x) { return neg(x); });
-  un("abs", [](const Tensor& x) { return abs(x); }, -1, 1, 0.05);
-  un("sign", [](const Tensor& x) { return sign(x) * x; }, -1, 1, 0.05);
+  un(
+      "abs", [](const Tensor& x) { return abs(x); }, -1, 1, 0.05);
+  un(
+      "sign", [](const Tensor& x) { return sign(x) * x; }, -1, 1, 0.05);
   un("exp", [](const Tensor& x) { return exp(x); });
   un("expm1", [](const Tensor& x) { return expm1(x); });
-  un("log", [](const Tensor& x) { return log(x); }, 0.5, 2);
-  un("log1p", [](const Tensor& x) { return log1p(x); }, -0.5, 2);
-  un("log2", [](const Tensor& x) { return log2(x); }, 0.5, 2);
-  un("log10", [](const Tensor& x) { return log10(x); }, 0.5, 2);
-  un("sqrt", [](const Tensor& x) { return sqrt(x); }, 0.5, 2);
-  un("rsqrt", [](const Tensor& x) { return rsqrt(x); }, 0.5, 2);
+  un(
+      "log", [](const Tensor& x) { return log(x); }, 0.5, 2);
+  un(
+      "log1p", [](const Tensor& x) { return log1p(x); }, -0.5, 2);
+  un(
+      "log2", [](const Tensor& x) { return log2(x); }, 0.5, 2);
+  un(
+      "log10", [](const Tensor& x) { return log10(x); }, 0.5, 2);
+  un(
+      "sqrt", [](const Tensor& x) { return sqrt(x); }, 0.5, 2);
+  un(
+      "rsqrt", [](const Tensor& x) { return rsqrt(x); }, 0.5, 2);
   un("square", [](const Tensor& x) { return square(x); });
-  un("reciprocal", [](const Tensor& x) { return reciprocal(x); }, 0.5, 2);
+  un(
+      "reciprocal", [](const Tensor& x) { return reciprocal(x); }, 0.5, 2);
   un("sin", [](const Tensor& x) { return sin(x); });
   un("cos", [](const Tensor& x) { return cos(x); });
   un("tan", [](const Tensor& x) { return tan(x); });
-  un("asin", [](const Tensor& x) { return asin(x); }, -0.8, 0.8);
-  un("acos", [](const Tensor& x) { return acos(x); }, -0.8, 0.8);
+  un(
+      "asin", [](const Tensor& x) { return asin(x); }, -0.8, 0.8);
+  un(
+      "acos", [](const Tensor& x) { return acos(x); }, -0.8, 0.8);
   un("atan", [](const Tensor& x) { return atan(x); });
   un("sinh", [](const Tensor& x) { return sinh(x); });
   un("cosh", [](const Tensor& x) { return cosh(x); });
   un("tanh", [](const Tensor& x) { return tanh(x); });
   un("sigmoid", [](const Tensor& x) { return sigmoid(x); });
-  un("relu", [](const Tensor& x) { return relu(x); }, -1, 1, 0.05);
+  un(
+      "relu", [](const Tensor& x) { return relu(x); }, -1, 1, 0.05);
   un("gelu", [](const Tensor& x) { return gelu(x); });
   un("gelu_tanh", [](const Tensor& x) { return gelu(x, true); });
   un("silu", [](const Tensor& x) { return silu(x); });
   un("erf", [](const Tensor& x) { return erf(x); });
-  un("erfinv", [](const Tensor& x) { return erfinv(x); }, -0.8, 0.8, 0.0, 2.0);
+  un(
+      "erfinv", [](const Tensor& x) { return erfinv(x); }, -0.8, 0.8, 0.0, 2.0);
   // Piecewise constant: zero gradient away from the jumps (inputs stay clear of them).
-  un("floor", [](const Tensor& x) { return floor(x) * x; }, 1.1, 1.9);
-  un("ceil", [](const Tensor& x) { return ceil(x) * x; }, 1.1, 1.9);
-  un("round", [](const Tensor& x) { return round(x) * x; }, 1.1, 1.4);
+  un(
+      "floor", [](const Tensor& x) { return floor(x) * x; }, 1.1, 1.9);
+  un(
+      "ceil", [](const Tensor& x) { return ceil(x) * x; }, 1.1, 1.9);
+  un(
+      "round", [](const Tensor& x) { return round(x) * x; }, 1.1, 1.4);
   un("astype", [](const Tensor& x) { return astype(x, float64) * 2.0; });
   un("copy", [](const Tensor& x) { return copy(x); });
 
   auto bin = [&](const std::string& name, std::function<Tensor(const Tensor&, const Tensor&)> fn,
                  Shape sa, Shape sb, double lo = -1, double hi = 1, double min_abs = 0.0,
                  double tol = 1.0) {
-    c.push_back({name, {{sa, lo, hi, min_abs}, {sb, lo, hi, min_abs}},
-                 [fn](const TensorList& x) { return fn(x[0], x[1]); }, tol});
+    c.push_back({name,
+                 {{sa, lo, hi, min_abs}, {sb, lo, hi, min_abs}},
+                 [fn](const TensorList& x) { return fn(x[0], x[1]); },
+                 tol});
   };
-  for (auto [tag, sa, sb] : {std::tuple<std::string, Shape, Shape>{"", {3, 4}, {3, 4}},
-                             {"_bcast", {3, 1}, {4}}}) {
-    bin("add" + tag, [](const Tensor& a, const Tensor& b) { return a + b; }, sa, sb);
-    bin("subtract" + tag, [](const Tensor& a, const Tensor& b) { return a - b; }, sa, sb);
-    bin("multiply" + tag, [](const Tensor& a, const Tensor& b) { return a * b; }, sa, sb);
-    bin("divide" + tag, [](const Tensor& a, const Tensor& b) { return a / b; }, sa, sb, 0.5, 2);
-    bin("power" + tag, [](const Tensor& a, const Tensor& b) { return power(a, b); }, sa, sb, 0.5, 2);
-    bin("maximum" + tag, [](const Tensor& a, const Tensor& b) { return maximum(a, b); }, sa, sb);
-    bin("minimum" + tag, [](const Tensor& a, const Tensor& b) { return minimum(a, b); }, sa, sb);
-    bin("atan2" + tag, [](const Tensor& a, const Tensor& b) { return atan2(a, b); }, sa, sb, 0.3, 1);
-    bin("hypot" + tag, [](const Tensor& a, const Tensor& b) { return hypot(a, b); }, sa, sb, 0.3, 1);
+  for (auto [tag, sa, sb] :
+       {std::tuple<std::string, Shape, Shape>{"", {3, 4}, {3, 4}}, {"_bcast", {3, 1}, {4}}}) {
+    bin(
+        "add" + tag, [](const Tensor& a, const Tensor& b) { return a + b; }, sa, sb);
+    bin(
+        "subtract" + tag, [](const Tensor& a, const Tensor& b) { return a - b; }, sa, sb);
+    bin(
+        "multiply" + tag, [](const Tensor& a, const Tensor& b) { return a * b; }, sa, sb);
+    bin(
+        "divide" + tag, [](const Tensor& a, const Tensor& b) { return a / b; }, sa, sb, 0.5, 2);
+    bin(
+        "power" + tag, [](const Tensor& a, const Tensor& b) { return power(a, b); }, sa, sb, 0.5,
+        2);
+    bin(
+        "maximum" + tag, [](const Tensor& a, const Tensor& b) { return maximum(a, b); }, sa, sb);
+    bin(
+        "minimum" + tag, [](const Tensor& a, const Tensor& b) { return minimum(a, b); }, sa, sb);
+    bin(
+        "atan2" + tag, [](const Tensor& a, const Tensor& b) { return atan2(a, b); }, sa, sb, 0.3,
+        1);
+    bin(
+        "hypot" + tag, [](const Tensor& a, const Tensor& b) { return hypot(a, b); }, sa, sb, 0.3,
+        1);
   }
-  bin("remainder", [](const Tensor& a, const Tensor& b) { return remainder(a, b * 0.1 + 1.0); },
+  bin(
+      "remainder", [](const Tensor& a, const Tensor& b) { return remainder(a, b * 0.1 + 1.0); },
       {3, 4}, {3, 4}, 1.05, 1.9);
   bin("where", [](const Tensor& a, const Tensor& b) { return where(a > b, a * 2.0, b * b); },
       {3, 4}, {3, 4});
-  bin("clip", [](const Tensor& a, const Tensor& b) { return clip(a, b - 0.5, b + 0.5); },
-      {3, 4}, {3, 4});
+  bin("clip", [](const Tensor& a, const Tensor& b) { return clip(a, b - 0.5, b + 0.5); }, {3, 4},
+      {3, 4});
 
   // Shapes and views.
   un("reshape", [](const Tensor& x) { return reshape(x, {2, 6}) * 1.5; });
-  un("transpose", [](const Tensor& x) { return transpose(x) * arange(3, float64); });
-  un("slice", [](const Tensor& x) { return index(x, {Slice(1, 3), Slice(std::nullopt, std::nullopt, -1)}); });
+  un("transpose",
+     [](const Tensor& x) { return transpose(x) * arange(0, 3, 1, float64, x.device()); });
+  un("slice", [](const Tensor& x) {
+    return index(x, {Slice(1, 3), Slice(std::nullopt, std::nullopt, -1)});
+  });
   un("slice_step", [](const Tensor& x) { return index(x, {Slice(0, 3, 2), Slice(3, 0, -2)}); });
-  un("broadcast_to", [](const Tensor& x) { return broadcast_to(x, {2, 3, 4}) * arange(4, float64); });
-  un("flip", [](const Tensor& x) { return flip(x, Axes{1}) * arange(4, float64); });
+  un("broadcast_to", [](const Tensor& x) {
+    return broadcast_to(x, {2, 3, 4}) * arange(0, 4, 1, float64, x.device());
+  });
+  un("flip",
+     [](const Tensor& x) { return flip(x, Axes{1}) * arange(0, 4, 1, float64, x.device()); });
   un("squeeze_expand", [](const Tensor& x) { return squeeze(expand_dims(x, 0)); });
   un("pad", [](const Tensor& x) { return pad(x, {{1, 2}, {0, 1}}, PadMode::Constant, 3.0) * 1.5; });
   un("pad_edge", [](const Tensor& x) { return pad(x, {{1, 2}, {2, 1}}, PadMode::Edge); });
   un("pad_reflect", [](const Tensor& x) { return pad(x, {{1, 1}, {2, 1}}, PadMode::Reflect); });
   un("tril", [](const Tensor& x) { return tril(x, 1); });
-  bin("concatenate", [](const Tensor& a, const Tensor& b) { return concatenate({a, b * b}, 1); },
+  bin("concatenate",
+      [](const Tensor& a, const Tensor& b) {
+        return concatenate({a, b * b}, 1);
+      },
       {3, 4}, {3, 2});
   bin("stack", [](const Tensor& a, const Tensor& b) { return stack({a, b}, 1); }, {3, 4}, {3, 4});
-  un("split", [](const Tensor& x) { auto p = split(x, 2, 1); return p[0] * p[1]; });
-  un("take", [](const Tensor& x) { return take(x, idx64({2, 0, 2, 1}, {2, 2}), 1); });
-  un("take_flat", [](const Tensor& x) { return take(x, idx64({11, 0, 5, 5, -1}, {5})); });
+  un("split", [](const Tensor& x) {
+    auto p = split(x, 2, 1);
+    return p[0] * p[1];
+  });
+  un("take", [](const Tensor& x) {
+    return take(x, idx64({2, 0, 2, 1}, {2, 2}).to(x.device()), 1);
+  });
+  un("take_flat", [](const Tensor& x) {
+    return take(x, idx64({11, 0, 5, 5, -1}, {5}).to(x.device()));
+  });
   un("take_along_axis", [](const Tensor& x) {
-    return take_along_axis(x, idx64({0, 2, 1, 1, 0, 2, 2, 2}, {2, 4}), 0);
+    return take_along_axis(x, idx64({0, 2, 1, 1, 0, 2, 2, 2}, {2, 4}).to(x.device()), 0);
   });
 
   // Reductions.
   un("sum", [](const Tensor& x) { return sum(x, {1}); });
   un("sum_all", [](const Tensor& x) { return sum(x) * sum(x); });
-  un("prod", [](const Tensor& x) { return prod(x, {0}); }, 0.5, 1.5);
+  un(
+      "prod", [](const Tensor& x) { return prod(x, {0}); }, 0.5, 1.5);
   un("max", [](const Tensor& x) { return max(x, {1}); });
   un("min", [](const Tensor& x) { return min(x, {0}, true); });
   un("mean", [](const Tensor& x) { return mean(x, {0}); });
@@ -165,51 +220,65 @@ std::vector<Case> make_cases() {
   un("std", [](const Tensor& x) { return tmath::std(x, {1}); });
   un("logsumexp", [](const Tensor& x) { return logsumexp(x, {1}); });
   un("cumsum", [](const Tensor& x) { return cumsum(x, 1); });
-  un("cumprod", [](const Tensor& x) { return cumprod(x, 0); }, 0.5, 1.5);
+  un(
+      "cumprod", [](const Tensor& x) { return cumprod(x, 0); }, 0.5, 1.5);
   un("softmax", [](const Tensor& x) { return softmax(x); });
   un("softmax_axis0", [](const Tensor& x) { return softmax(x, 0); });
   un("log_softmax", [](const Tensor& x) { return log_softmax(x); });
-  un("layer_norm", [](const Tensor& x) { return layer_norm(x); }, -1, 1, 0.0, 2.0);
+  un(
+      "layer_norm", [](const Tensor& x) { return layer_norm(x); }, -1, 1, 0.0, 2.0);
   c.push_back({"layer_norm_affine",
                {{{2, 3, 4}}, {{3, 4}}, {{3, 4}}},
-               [](const TensorList& x) { return layer_norm(x[0], x[1], x[2], 1e-5, 2); }, 2.0});
+               [](const TensorList& x) { return layer_norm(x[0], x[1], x[2], 1e-5, 2); },
+               2.0});
 
   // Matmul family.
   bin("matmul", [](const Tensor& a, const Tensor& b) { return matmul(a, b); }, {3, 4}, {4, 2});
   bin("matmul_batched", [](const Tensor& a, const Tensor& b) { return matmul(a, b); }, {2, 3, 4},
       {4, 2});
   bin("matvec", [](const Tensor& a, const Tensor& b) { return matmul(a, b); }, {3, 4}, {4});
-  bin("einsum", [](const Tensor& a, const Tensor& b) { return einsum("ij,kj->ik", {a, b}); },
+  bin("einsum",
+      [](const Tensor& a, const Tensor& b) {
+        return einsum("ij,kj->ik", {a, b});
+      },
       {3, 4}, {2, 4});
   bin("tensordot", [](const Tensor& a, const Tensor& b) { return tensordot(a, b, 1); }, {3, 4},
       {4, 2});
 
   // Linear algebra (float16/bfloat16 compute in float32 and round the result).
-  auto la = [&](const std::string& name, std::vector<In> ins, std::function<Tensor(const TensorList&)> fn,
-                double tol = 1.0, bool forward = true) {
+  auto la = [&](const std::string& name, std::vector<In> ins,
+                std::function<Tensor(const TensorList&)> fn, double tol = 1.0,
+                bool forward = true) {
     c.push_back({name, std::move(ins), std::move(fn), tol, true, forward});
   };
-  la("solve", {{{3, 3}}, {{3, 2}}}, [](const TensorList& x) { return linalg::solve(wc(x[0]), x[1]); });
-  la("solve_triangular", {{{3, 3}}, {{3, 2}}}, [](const TensorList& x) {
-    return linalg::solve_triangular(wc(x[0]), x[1], true);
-  });
+  la("solve", {{{3, 3}}, {{3, 2}}},
+     [](const TensorList& x) { return linalg::solve(wc(x[0]), x[1]); });
+  la("solve_triangular", {{{3, 3}}, {{3, 2}}},
+     [](const TensorList& x) { return linalg::solve_triangular(wc(x[0]), x[1], true); });
   la("inv", {{{3, 3}}}, [](const TensorList& x) { return linalg::inv(wc(x[0])); });
   la("det", {{{2, 3, 3}}}, [](const TensorList& x) { return linalg::det(wc(x[0])); });
-  la("slogdet", {{{3, 3}}}, [](const TensorList& x) { return linalg::slogdet(wc(x[0])).logabsdet; });
-  la("cholesky", {{{3, 3}}}, [](const TensorList& x) { return linalg::cholesky(spd(x[0])); }, 2.0);
-  la("cholesky_upper", {{{3, 3}}}, [](const TensorList& x) { return linalg::cholesky(spd(x[0]), true); }, 2.0);
+  la("slogdet", {{{3, 3}}},
+     [](const TensorList& x) { return linalg::slogdet(wc(x[0])).logabsdet; });
+  la(
+      "cholesky", {{{3, 3}}}, [](const TensorList& x) { return linalg::cholesky(spd(x[0])); }, 2.0);
+  la(
+      "cholesky_upper", {{{3, 3}}},
+      [](const TensorList& x) { return linalg::cholesky(spd(x[0]), true); }, 2.0);
   la("eigvalsh", {{{3, 3}}}, [](const TensorList& x) { return linalg::eigvalsh(sym(x[0])); });
-  la("eigh_vectors", {{{3, 3}}}, [](const TensorList& x) {
-    auto e = linalg::eigh(sym(x[0]) + x[0].shape(-1) * 0.0);
-    // Sign-invariant function of the eigenvectors: V diag(w) V^T plus V^2.
-    return matmul(e.eigenvectors * expand_dims(e.eigenvalues, -2), swapaxes(e.eigenvectors, -1, -2)) +
-           square(e.eigenvectors);
-  }, 5.0);
+  la(
+      "eigh_vectors", {{{3, 3}}},
+      [](const TensorList& x) {
+        auto e = linalg::eigh(sym(x[0]) + x[0].shape(-1) * 0.0);
+        // Sign-invariant function of the eigenvectors: V diag(w) V^T plus V^2.
+        return matmul(e.eigenvectors * expand_dims(e.eigenvalues, -2),
+                      swapaxes(e.eigenvectors, -1, -2)) +
+               square(e.eigenvectors);
+      },
+      5.0);
   la("svdvals", {{{3, 4}}}, [](const TensorList& x) { return linalg::svdvals(x[0]); });
   la("norm_fro", {{{3, 4}}}, [](const TensorList& x) { return linalg::norm(x[0]); });
-  la("trace_diagonal", {{{3, 3}}}, [](const TensorList& x) {
-    return linalg::trace(x[0]) * linalg::diagonal(x[0]);
-  });
+  la("trace_diagonal", {{{3, 3}}},
+     [](const TensorList& x) { return linalg::trace(x[0]) * linalg::diagonal(x[0]); });
   return c;
 }
 
@@ -220,10 +289,14 @@ const std::vector<Case>& cases() {
 
 tt::Tol tol_of(DType dt) {
   switch (dt) {
-    case DType::Float64: return {1e-6, 1e-7};
-    case DType::Float32: return {2e-3, 1e-4};
-    case DType::Float16: return {5e-2, 5e-3};
-    default: return {1.2e-1, 1e-2};
+    case DType::Float64:
+      return {1e-6, 1e-7};
+    case DType::Float32:
+      return {2e-3, 1e-4};
+    case DType::Float16:
+      return {5e-2, 5e-3};
+    default:
+      return {1.2e-1, 1e-2};
   }
 }
 
@@ -236,13 +309,14 @@ double max_abs(const std::vector<double>& v) {
 ::testing::AssertionResult close(const std::vector<double>& got, const std::vector<double>& want,
                                  tt::Tol tol, double scale, const std::string& what) {
   if (got.size() != want.size())
-    return ::testing::AssertionFailure() << what << ": size " << got.size() << " != " << want.size();
+    return ::testing::AssertionFailure()
+           << what << ": size " << got.size() << " != " << want.size();
   const double bound = tol.rtol * scale * max_abs(want) + tol.atol * scale;
   for (size_t i = 0; i < got.size(); ++i)
     if (!(std::fabs(got[i] - want[i]) <= bound))
-      return ::testing::AssertionFailure() << what << "[" << i << "]: analytic " << got[i]
-                                           << " vs finite difference " << want[i]
-                                           << " (bound " << bound << ")";
+      return ::testing::AssertionFailure()
+             << what << "[" << i << "]: analytic " << got[i] << " vs finite difference " << want[i]
+             << " (bound " << bound << ")";
   return ::testing::AssertionSuccess();
 }
 
@@ -363,7 +437,8 @@ TEST(GradCheckHarness, DetectsAWrongRule) {
     run_case(cs, float64, kCPU);
   }
   ASSERT_EQ(results.size(), 2);
-  EXPECT_NE(std::string(results.GetTestPartResult(0).message()).find("vjp d/dx0"), std::string::npos);
+  EXPECT_NE(std::string(results.GetTestPartResult(0).message()).find("vjp d/dx0"),
+            std::string::npos);
   EXPECT_NE(std::string(results.GetTestPartResult(1).message()).find("jvp"), std::string::npos);
 }
 

@@ -13,8 +13,12 @@ using tt::read1;
 
 namespace {
 
-Tensor f64(const std::vector<double>& v, const Shape& s) { return tt::make(v, s, float64); }
-Tensor f64(const std::vector<double>& v) { return tt::make(v, float64); }
+Tensor f64(const std::vector<double>& v, const Shape& s) {
+  return tt::make(v, s, float64);
+}
+Tensor f64(const std::vector<double>& v) {
+  return tt::make(v, float64);
+}
 
 void expect_near_all(const std::vector<double>& got, const std::vector<double>& want,
                      double tol = 1e-10) {
@@ -53,9 +57,9 @@ TEST(Grad, SurvivesEvaluationInsideTheFunction) {
   Tensor x = f64({0.3, -0.7, 1.1});
   auto f = [](const TensorList& a) {
     Tensor h = tanh(a[0]) * 2.0;
-    h.eval();                              // drops h's graph: the tape still has it
-    double s = read1(sum(h));              // host read inside f
-    return sum(h * h) + s;                 // s is a constant
+    h.eval();                  // drops h's graph: the tape still has it
+    double s = read1(sum(h));  // host read inside f
+    return sum(h * h) + s;     // s is a constant
   };
   auto g = grad(f)({x});
   std::vector<double> want;
@@ -99,16 +103,16 @@ TEST(Vjp, PullbackReusedAndMultipleOutputs) {
   expect_near_all(read(g1[0]), {2.0, 0.0, 12.0});
   auto g2 = r.pullback({Tensor(), f64({1.0}, {})});
   expect_near_all(read(g2[0]), {std::cos(1.0), std::cos(2.0), std::cos(3.0)});
-  auto [outs, g3] = vjp([](const TensorList& a) { return TensorList{a[0] * 3.0}; }, {x},
-                        {f64({1.0, 1.0, 1.0})});
+  auto [outs, g3] =
+      vjp([](const TensorList& a) { return TensorList{a[0] * 3.0}; }, {x}, {f64({1.0, 1.0, 1.0})});
   expect_near_all(read(g3[0]), {3.0, 3.0, 3.0});
 }
 
 TEST(Jvp, MatchesAnalytic) {
   Tensor x = f64({0.5, -1.0}), y = f64({2.0, 3.0});
   Tensor tx = f64({1.0, 0.5}), ty = f64({-1.0, 2.0});
-  auto [outs, tans] = jvp([](const TensorList& a) { return TensorList{a[0] * exp(a[1])}; }, {x, y},
-                          {tx, ty});
+  auto [outs, tans] =
+      jvp([](const TensorList& a) { return TensorList{a[0] * exp(a[1])}; }, {x, y}, {tx, ty});
   std::vector<double> want;
   for (int i = 0; i < 2; ++i) {
     double xv = read(x)[i], yv = read(y)[i], txv = read(tx)[i], tyv = read(ty)[i];
@@ -116,8 +120,8 @@ TEST(Jvp, MatchesAnalytic) {
   }
   expect_near_all(read(tans[0]), want);
   // An undefined tangent means "not differentiated".
-  auto [o2, t2] = jvp([](const TensorList& a) { return TensorList{a[0] * a[1]}; }, {x, y},
-                      {Tensor(), ty});
+  auto [o2, t2] =
+      jvp([](const TensorList& a) { return TensorList{a[0] * a[1]}; }, {x, y}, {Tensor(), ty});
   expect_near_all(read(t2[0]), {0.5 * -1.0, -1.0 * 2.0});
 }
 
@@ -140,7 +144,8 @@ TEST(Jacobian, ReverseAndForwardMatchAnalytic) {
 }
 
 TEST(Hessian, MatchesAnalytic) {
-  // f(x) = 0.5 x^T A x + sum(exp(x)) + x0^2 x1: H = (A + A^T)/2 + diag(exp x) + [[2x1, 2x0],[2x0, 0]].
+  // f(x) = 0.5 x^T A x + sum(exp(x)) + x0^2 x1: H = (A + A^T)/2 + diag(exp x) + [[2x1, 2x0],[2x0,
+  // 0]].
   std::vector<double> av = {2, 1, 0.5, 3}, xv = {0.4, -0.3};
   Tensor A = f64(av, {2, 2}), x = f64(xv);
   auto f = [&](const Tensor& v) {
@@ -183,8 +188,8 @@ TEST(StopGradient, BlocksTheDerivative) {
   Tensor x = f64({2.0, -3.0});
   auto g = grad([](const TensorList& a) { return sum(a[0] * stop_gradient(a[0])); })({x});
   expect_near_all(read(g[0]), {2.0, -3.0});
-  auto [o, t] = jvp([](const TensorList& a) { return TensorList{stop_gradient(a[0]) * 2.0}; },
-                    {x}, {f64({1.0, 1.0})});
+  auto [o, t] = jvp([](const TensorList& a) { return TensorList{stop_gradient(a[0]) * 2.0}; }, {x},
+                    {f64({1.0, 1.0})});
   expect_near_all(read(t[0]), {0.0, 0.0});
   expect_near_all(read(stop_gradient(x)), {2.0, -3.0});
 }
@@ -208,11 +213,10 @@ TEST(CustomVjp, RuleReplacesTheGraph) {
 
 TEST(CustomVjp, StableLogOnePlusExp) {
   // log(1 + e^x) whose naive gradient e^x / (1 + e^x) overflows to nan at x = 1000.
-  Function softplus = custom_vjp(
-      [](const TensorList& a) { return TensorList{log1p(exp(a[0]))}; },
-      [](const TensorList& p, const TensorList&, const TensorList& ct) {
-        return TensorList{ct[0] * sigmoid(p[0])};
-      });
+  Function softplus = custom_vjp([](const TensorList& a) { return TensorList{log1p(exp(a[0]))}; },
+                                 [](const TensorList& p, const TensorList&, const TensorList& ct) {
+                                   return TensorList{ct[0] * sigmoid(p[0])};
+                                 });
   Tensor x = f64({1000.0, 0.0, -5.0});
   auto g = grad([&](const TensorList& a) { return sum(softplus(a)[0]); })({x});
   expect_near_all(read(g[0]), {1.0, 0.5, 1.0 / (1.0 + std::exp(5.0))});
@@ -220,10 +224,9 @@ TEST(CustomVjp, StableLogOnePlusExp) {
 
 TEST(CustomJvp, RuleAndItsTranspose) {
   // Rule deliberately 2x the true derivative, so the test sees which one is used.
-  Function f = custom_jvp([](const TensorList& a) { return TensorList{sin(a[0])}; },
-                          [](const TensorList& p, const TensorList& t) {
-                            return TensorList{cos(p[0]) * t[0] * 2.0};
-                          });
+  Function f = custom_jvp(
+      [](const TensorList& a) { return TensorList{sin(a[0])}; },
+      [](const TensorList& p, const TensorList& t) { return TensorList{cos(p[0]) * t[0] * 2.0}; });
   Tensor x = f64({0.2, 1.0});
   auto [o, t] = jvp([&](const TensorList& a) { return f(a); }, {x}, {f64({1.0, 0.5})});
   expect_near_all(read(t[0]), {2 * std::cos(0.2), std::cos(1.0)});
@@ -261,7 +264,8 @@ Tensor mlp_loss(const TensorList& a, size_t n, size_t seg) {
     for (size_t lo = 0; lo < n; lo += seg) {
       size_t hi = std::min(n, lo + seg);
       Function block = [&, lo, hi](const TensorList& in) {
-        TensorList w(in.begin() + 1, in.begin() + 1 + (hi - lo)), b(in.begin() + 1 + (hi - lo), in.end());
+        TensorList w(in.begin() + 1, in.begin() + 1 + (hi - lo)),
+            b(in.begin() + 1 + (hi - lo), in.end());
         return TensorList{layers(w, b, in[0], 0, hi - lo)};
       };
       TensorList in{h};
@@ -304,8 +308,8 @@ uint64_t backward_peak(size_t seg, const std::vector<int>& argnums, const Tensor
   const uint64_t base = memory_stats().active_bytes;
   reset_peak_memory_stats();
   {
-    auto [v, g] = value_and_grad([seg](const TensorList& a) { return mlp_loss(a, 10, seg); },
-                                 argnums)(args);
+    auto [v, g] =
+        value_and_grad([seg](const TensorList& a) { return mlp_loss(a, 10, seg); }, argnums)(args);
     EXPECT_TRUE(std::isfinite(read1(v)));
   }
   return memory_stats().peak_bytes - base;
@@ -346,9 +350,8 @@ TEST(Checkpoint, CutsBackwardPeakMemoryOfTheMlp) {
 TEST(NanSafe, DoubleWherePattern) {
   Tensor x = f64({-1.0, 0.0, 4.0});
   // Naive: the branch not taken still computes sqrt(-1) = nan, and 0 * nan = nan.
-  auto naive = grad([](const TensorList& a) {
-    return sum(where(a[0] > 0, sqrt(a[0]), zeros_like(a[0])));
-  })({x});
+  auto naive = grad(
+      [](const TensorList& a) { return sum(where(a[0] > 0, sqrt(a[0]), zeros_like(a[0]))); })({x});
   EXPECT_TRUE(std::isnan(read(naive[0])[0]));
   // Safe: feed the risky branch a harmless value where it is not taken.
   auto safe = grad([](const TensorList& a) {
@@ -365,10 +368,13 @@ TEST(NanSafe, StableReductions) {
   const double e = std::exp(-1.0);
   expect_near_all(read(g[0]), {1 / (1 + e), e / (1 + e), 0.0});
   Tensor m = f64({2.0, -std::numeric_limits<double>::infinity(), 1.0});
-  auto gs = grad([](const TensorList& a) { return sum(softmax(a[0]) * f64({1.0, 2.0, 3.0})); })({m});
+  auto gs = grad([](const TensorList& a) {
+    return sum(softmax(a[0]) * f64({1.0, 2.0, 3.0}));
+  })({m});
   for (double v : read(gs[0])) EXPECT_TRUE(std::isfinite(v));
-  auto gl = grad([](const TensorList& a) { return sum(log_softmax(a[0] * 1.0) * f64({1.0, 0.0, 0.0})); })(
-      {f64({800.0, 0.0, -800.0})});
+  auto gl = grad([](const TensorList& a) {
+    return sum(log_softmax(a[0] * 1.0) * f64({1.0, 0.0, 0.0}));
+  })({f64({800.0, 0.0, -800.0})});
   expect_near_all(read(gl[0]), {0.0, 0.0, 0.0}, 1e-9);
   auto g1 = grad([](const TensorList& a) { return sum(log1p(a[0])); })({f64({1e-12, -0.5})});
   expect_near_all(read(g1[0]), {1.0 / (1.0 + 1e-12), 2.0});
@@ -383,16 +389,15 @@ TEST(AutodiffErrors, BadArguments) {
   TT_EXPECT_THROW_OP(grad(sq, {0, 0})({x}), ValueError, "grad");
   TT_EXPECT_THROW_OP(grad(sq)({tt::make({1.0, 2.0}, int64)}), DTypeError, "grad");
   TT_EXPECT_THROW_OP(grad(ScalarFunction())({x}), ValueError, "grad");
-  TT_EXPECT_THROW_OP(
-      jvp([](const TensorList& a) { return a; }, {x}, {f64({1.0, 2.0, 3.0})}), ShapeError, "jvp");
+  TT_EXPECT_THROW_OP(jvp([](const TensorList& a) { return a; }, {x}, {f64({1.0, 2.0, 3.0})}),
+                     ShapeError, "jvp");
   TT_EXPECT_THROW_OP(jvp([](const TensorList& a) { return a; }, {x}, {}), ValueError, "jvp");
   auto r = vjp([](const TensorList& a) { return a; }, {x});
   TT_EXPECT_THROW_OP(r.pullback({f64({1.0})}), ShapeError, "vjp");
   TT_EXPECT_THROW_OP(r.pullback({}), ValueError, "vjp");
-  Function bad = custom_vjp([](const TensorList& a) { return a; },
-                            [](const TensorList&, const TensorList&, const TensorList&) {
-                              return TensorList{};
-                            });
+  Function bad = custom_vjp(
+      [](const TensorList& a) { return a; },
+      [](const TensorList&, const TensorList&, const TensorList&) { return TensorList{}; });
   TT_EXPECT_THROW_OP(grad([&](const TensorList& a) { return sum(bad(a)[0]); })({x}), ValueError,
                      "custom_vjp");
   // x is untouched by the failures.
