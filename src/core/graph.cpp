@@ -195,7 +195,14 @@ void eval_node(TensorImpl* node) {
         outputs[s->output_index] = s.get();
       } else {
         while (k < outputs.size() && outputs[k]) ++k;
-        s->shape = node->shape;  // unused output: shape only matters for allocation
+        // An output nobody holds: the node's metadata until the primitive sets its own
+        // (multi-output primitives give every output its shape and dtype). The device
+        // must be right: dispatch reads it from the first output.
+        s->shape = node->shape;
+        s->size = node->size;
+        s->dtype = node->dtype;
+        s->device = node->device;
+        s->output_index = static_cast<int>(k);
         outputs[k] = s.get();
       }
     }

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "test_util.h"
+#include "tmath/linalg.h"
 
 using namespace tmath;
 using tt::cplx;
@@ -643,4 +644,26 @@ TEST(Cuda, ScalarOperandsMakeNoHostCopyPerOp) {
   EXPECT_EQ(h2d_copies(), h0) << "scalar constants were copied host->device on every use";
   const auto v = y.to_vector<float>();
   EXPECT_NEAR(v[0], 2.0f, 1e-5f);  // the fixed point of y -> y / 2 + 1
+}
+
+// One output of a multi-output node read after the others were dropped: the
+// unused outputs are computed into temporaries on the node's device.
+TEST(Cuda, DroppedSiblingOutputsStayOnTheDevice) {
+  REQUIRE_CUDA();
+  const std::vector<double> v = {4, 1, 0, 1, 3, 1, 0, 1, 2};  // det 18
+  Tensor a = tt::make(v, {3, 3}, float64).to(kGPU).eval();
+  Tensor l;
+  {
+    linalg::SlogdetResult r = linalg::slogdet(a);
+    l = r.logabsdet;
+  }
+  EXPECT_NEAR(l.item<double>(), std::log(18.0), 1e-12);
+  Tensor w;
+  {
+    linalg::EighResult e = linalg::eigh(a);
+    w = e.eigenvalues;
+  }
+  const std::vector<double> got = tt::read(w);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_NEAR(got[0] + got[1] + got[2], 9.0, 1e-12);  // trace
 }

@@ -551,7 +551,7 @@ std::string binary_expr(O op, DType dt, DType out) {
 // function of the input storage values named v1..vN (types T1..TN). `cp`/`sp`:
 // the parameter structs of the contiguous and strided kernels.
 std::string ew_kernels(int nin, int vec, const std::string& cp = "EwcParams",
-                       const std::string& sp = "EwParams") {
+                       const std::string& sp = "EwParams", int only = -1) {
   std::string s;
   auto ptrs = [&] {
     std::string p = "  TO* o = (TO*)p.ptr[0];\n";
@@ -568,6 +568,9 @@ std::string ew_kernels(int nin, int vec, const std::string& cp = "EwcParams",
     return a;
   };
   const std::string tid = "blockIdx.x * (long long)blockDim.x + threadIdx.x";
+  const std::string V = std::to_string(vec);
+  // `only` >= 0 emits just that kernel (0: tm_c, 1: tm_v, 2/3: tm_s32 and tm_s64).
+  if (only < 0 || only == 0) {
   // Contiguous (inputs contiguous or single elements).
   s += "extern \"C\" __global__ void __launch_bounds__(256) tm_c(const " + cp + " p) {\n" + ptrs() +
        "  const long long step = (long long)gridDim.x * blockDim.x;\n"
@@ -578,8 +581,9 @@ std::string ew_kernels(int nin, int vec, const std::string& cp = "EwcParams",
     s += "    const T" + K + " a" + K + " = i" + K + "[s" + K + " ? 0 : i];\n";
   }
   s += "    o[i] = tm_call(" + args("a") + (nin ? ", " : "") + "i);\n  }\n}\n";
+  }
+  if (only < 0 || only == 1) {
   // Vectorised contiguous.
-  const std::string V = std::to_string(vec);
   s += "extern \"C\" __global__ void __launch_bounds__(256) tm_v(const " + cp + " p) {\n" + ptrs() +
        "  const long long step = (long long)gridDim.x * blockDim.x;\n"
        "  const long long nv = p.n / " +
@@ -604,6 +608,8 @@ std::string ew_kernels(int nin, int vec, const std::string& cp = "EwcParams",
     s += "i" + K + "[s" + K + " ? 0 : t], ";
   }
   s += "t);\n}\n";
+  }
+  if (only < 0 || only >= 2) {
   // Strided, 32- and 64-bit index arithmetic.
   s += "template <class I> TM_DI void tm_strided(const " + sp + "& p) {\n" + ptrs() +
        "  const I n = (I)p.n;\n  const int nd = (int)p.nd;\n"
@@ -629,6 +635,7 @@ std::string ew_kernels(int nin, int vec, const std::string& cp = "EwcParams",
        sp + " p) { tm_strided<unsigned>(p); }\n" +
        "extern \"C\" __global__ void __launch_bounds__(256) tm_s64(const " + sp +
        " p) { tm_strided<unsigned long long>(p); }\n";
+  }
   return s;
 }
 
@@ -872,7 +879,7 @@ bool fused_supported(const FusedProgram& p) {
   return true;
 }
 
-ProgramSource fused(const FusedProgram& p) {
+ProgramSource fused(const FusedProgram& p, int variant) {
   using K = FusedInstr::Kind;
   const auto& ins = p.instrs;
   const int nin = p.num_inputs;
@@ -925,8 +932,11 @@ ProgramSource fused(const FusedProgram& p) {
     }
   }
   b += "  return s" + std::to_string(ins.size() - 1) + ";\n}\n";
-  b += ew_kernels(nin, vec_width(max_isz), "FwcParams", "FwParams");
-  return ew_program("fused_" + std::to_string(ins.size()), b);
+  b += ew_kernels(nin, vec_width(max_isz), "FwcParams", "FwParams", variant);
+  ProgramSource src = ew_program("fused_" + std::to_string(ins.size()), b);
+  static const char* const kNames[] = {"tm_c", "tm_v", "tm_s32", "tm_s64"};
+  if (variant >= 0 && variant < 4) src.kernels = {kNames[variant]};
+  return src;
 }
 
 ProgramSource binary(OpCode op, DType in, DType out) {

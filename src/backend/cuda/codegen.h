@@ -47,10 +47,11 @@ int vec_width(size_t max_itemsize);
 ProgramSource unary(OpCode op, DType in, DType out);
 ProgramSource binary(OpCode op, DType in, DType out);
 ProgramSource where(size_t itemsize);
-// A fused elementwise program (src/jit), kernels as unary/binary with FwcParams /
-// FwParams (up to TM_FMAX operands).
+// A fused elementwise program (src/jit) with FwcParams / FwParams (up to TM_FMAX
+// operands). variant -1: the four kernels of unary/binary; 0..3: only kernel
+// {tm_c, tm_v, tm_s32, tm_s64}[variant] (a first call compiles one kernel).
 bool fused_supported(const FusedProgram& p);
-ProgramSource fused(const FusedProgram& p);
+ProgramSource fused(const FusedProgram& p, int variant = -1);
 ProgramSource copy(DType src, DType dst);  // same dtype: byte copy by itemsize
 // Contiguous only; kernels: {fill or arange}.
 ProgramSource fill(size_t itemsize);

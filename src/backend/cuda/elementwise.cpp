@@ -80,9 +80,11 @@ Collapsed collapse(std::span<const int64_t> shape, const Operands& ops) {
   return c;
 }
 
-// SP: the strided kernels' parameter struct (EwParams, FwParams).
-template <class SP>
-void launch_strided(DeviceContext& dc, const char* op, const Program& prog, const Operands& ops,
+// SP: the strided kernels' parameter struct (EwParams, FwParams). Prog: a Program,
+// or anything that yields kernel k (0: contiguous, 1: vectorised, 2/3: strided
+// with 32/64-bit indices) with operator[].
+template <class SP, class Prog>
+void launch_strided(DeviceContext& dc, const char* op, const Prog& prog, const Operands& ops,
                     const Collapsed& c, size_t dim0, std::array<int64_t, kMaxOperands> base) {
   const size_t nd = c.shape.size() - dim0;
   if (nd > TM_MAXD) {
@@ -111,8 +113,8 @@ void launch_strided(DeviceContext& dc, const char* op, const Program& prog, cons
 
 // Runs an elementwise program over `shape` (n elements); SP/CP: the parameter
 // structs of its strided and contiguous kernels.
-template <class SP = EwParams, class CP = EwcParams>
-void run(DeviceContext& dc, const char* op, const Program& prog, const Operands& ops,
+template <class SP = EwParams, class CP = EwcParams, class Prog = Program>
+void run(DeviceContext& dc, const char* op, const Prog& prog, const Operands& ops,
          std::span<const int64_t> shape, int64_t n) {
   if (n == 0) return;
   const Collapsed c = collapse(shape, ops);
@@ -264,38 +266,50 @@ bool same_instrs(const std::vector<FusedInstr>& a, const std::vector<FusedInstr>
   return true;
 }
 
-// The compiled program of a fused program. A small per-thread list of the programs
-// used last answers repeated calls (a loop, a compiled function) without building
-// the signature text; a miss goes through the device's cache (memory, then disk).
-const Program& fused_program(DeviceContext& dc, const FusedProgram& p) {
+// The compiled kernel `variant` (0: contiguous, 1: vectorised, 2/3: strided) of a
+// fused program. Each variant is its own NVRTC program, compiled when first used,
+// so a first call compiles one kernel instead of four. A small per-thread list of
+// the kernels used last answers repeated calls (a loop, a compiled function)
+// without building the signature text; a miss goes through the device's cache
+// (memory, then disk).
+CUfunction fused_kernel(DeviceContext& dc, const FusedProgram& p, int variant) {
   struct Recent {
     DeviceContext* dc;
+    int variant;
     std::vector<FusedInstr> instrs;
-    const Program* prog;
+    CUfunction fn;
   };
   thread_local std::vector<Recent> recent;
   for (size_t i = 0; i < recent.size(); ++i) {
-    if (recent[i].dc == &dc && same_instrs(recent[i].instrs, p.instrs)) {
+    if (recent[i].dc == &dc && recent[i].variant == variant &&
+        same_instrs(recent[i].instrs, p.instrs)) {
       if (i > 0) std::swap(recent[i], recent[0]);
-      return *recent[0].prog;
+      return recent[0].fn;
     }
   }
   if (!gen::fused_supported(p))
     throw UnsupportedError("[fused] the cuda backend cannot run this program");
-  const Program& prog = dc.program(p.signature(), [&] { return gen::fused(p); }, "fused");
+  const Program& prog = dc.program(p.signature() + "#" + std::to_string(variant),
+                                   [&] { return gen::fused(p, variant); }, "fused");
   if (recent.size() >= 16) recent.pop_back();
-  recent.insert(recent.begin(), Recent{&dc, p.instrs, &prog});
-  return prog;
+  recent.insert(recent.begin(), Recent{&dc, variant, p.instrs, prog[0]});
+  return prog[0];
 }
+
+// The four kernels of a fused program, compiled on demand.
+struct FusedKernels {
+  DeviceContext& dc;
+  const FusedProgram& p;
+  CUfunction operator[](size_t k) const { return fused_kernel(dc, p, static_cast<int>(k)); }
+};
 }  // namespace
 
 void fused(DeviceContext& dc, const FusedProgram& p, std::span<const ArrayRef> inputs,
            const ArrayRef& out) {
-  const Program& prog = fused_program(dc, p);
   Operands o;
   add(o, out);
   for (const auto& in : inputs) add(o, in);
-  run<FwParams, FwcParams>(dc, "fused", prog, o, out.shape, out.size());
+  run<FwParams, FwcParams>(dc, "fused", FusedKernels{dc, p}, o, out.shape, out.size());
 }
 
 void copy(DeviceContext& dc, const ArrayRef& src, const ArrayRef& dst, const char* op) {

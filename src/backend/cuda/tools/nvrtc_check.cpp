@@ -102,6 +102,8 @@ std::vector<tmath::cuda::ProgramSource> all_programs() {
                 {K::Unary, OpCode::Tanh, DType::Float32, 6}};
     f.num_inputs = 2;
     if (gen::fused_supported(f)) ps.push_back(gen::fused(f));
+    if (gen::fused_supported(f) && dt == DType::Float16)
+      for (int variant = 0; variant < 4; ++variant) ps.push_back(gen::fused(f, variant));
   }
   {  // chain10: tanh(x * 1.01 + 0.5), five times
     FusedProgram f;
