@@ -81,6 +81,10 @@ FusedProgram build_program(const std::vector<TensorImpl*>& members,
 Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>& roots) {
   Plan plan;
   const int n = static_cast<int>(order.size());
+  // Nothing to fuse without two elementwise nodes: skip the bookkeeping.
+  int fusible_nodes = 0;
+  for (auto* node : order) fusible_nodes += fusible(node) ? 1 : 0;
+  if (fusible_nodes < 2) return plan;
   plan.group_of.assign(order.size(), -1);
   std::unordered_map<const TensorImpl*, int> pos;
   pos.reserve(order.size() * 2);
