@@ -3,6 +3,7 @@
 // program (one kernel), run by the backend that would have run the chain's last
 // op. Planning is device-independent; code generation lives in the backends.
 #include <algorithm>
+#include <cstring>
 #include <unordered_map>
 
 #include "core/dispatch.h"
@@ -43,6 +44,20 @@ std::string describe(const Group& g) {
   return s;
 }
 
+// Two inputs that read the same values: the same node, or equal scalar constants
+// (the CPU front end makes a fresh 0-d tensor for each `x * 1.01`).
+bool same_input(const TensorImpl* a, const TensorImpl* b) {
+  if (a == b) return true;
+  return a->evaluated() && b->evaluated() && a->shape.empty() && b->shape.empty() &&
+         a->dtype == b->dtype && a->device == b->device && a->device.type == DeviceType::CPU &&
+         std::memcmp(a->data(), b->data(), itemsize(a->dtype)) == 0;
+}
+bool contains_input(const std::vector<const TensorImpl*>& v, const TensorImpl* x) {
+  for (auto* y : v)
+    if (same_input(x, y)) return true;
+  return false;
+}
+
 // Builds the program for `members` (topological order); fills `leaves`.
 FusedProgram build_program(const std::vector<TensorImpl*>& members,
                            std::vector<TensorImpl*>& leaves) {
@@ -52,6 +67,8 @@ FusedProgram build_program(const std::vector<TensorImpl*>& members,
   auto operand = [&](const TensorImpl* in) {
     auto it = value.find(in);
     if (it != value.end()) return it->second;
+    for (size_t k = 0; k < leaves.size(); ++k)
+      if (same_input(in, leaves[k])) return value.at(leaves[k]);
     FusedInstr ins;
     ins.kind = FusedInstr::Kind::Input;
     ins.dtype = in->dtype;
@@ -117,8 +134,7 @@ Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>&
     };
     for (const auto& x : root->inputs) {
       ++edges[x.impl().get()];
-      if (std::find(leaves.begin(), leaves.end(), x.impl().get()) == leaves.end())
-        leaves.push_back(x.impl().get());
+      if (!contains_input(leaves, x.impl().get())) leaves.push_back(x.impl().get());
     }
     // Absorbs c when it is fusible here and every consumer of it in this graph is
     // in the group: then its value never needs to exist in memory. Handles held
@@ -141,8 +157,7 @@ Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>&
         if (l != c) next.push_back(l);
       for (const auto& x : c->inputs) {
         const TensorImpl* xi = x.impl().get();
-        if (!is_member(xi) && std::find(next.begin(), next.end(), xi) == next.end())
-          next.push_back(xi);
+        if (!is_member(xi) && !contains_input(next, xi)) next.push_back(xi);
       }
       if (next.size() > kMaxLeaves) return 0;
       leaves = std::move(next);
