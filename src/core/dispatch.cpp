@@ -407,6 +407,16 @@ void run_primitive(Primitive& prim, const std::vector<Tensor>& inputs,
   }
   DType dt = prim.dispatch_dtype(inputs, out0);
   Device device = out0.device;
+  // An unused first output of a multi-output node (svd(x).S, qr(x).R) arrives as a bare
+  // temporary with the default device: linear algebra runs where its input lives.
+  switch (*op) {
+    case OpCode::Solve: case OpCode::Inv: case OpCode::Det: case OpCode::Slogdet:
+    case OpCode::Cholesky: case OpCode::Qr: case OpCode::Svd: case OpCode::Eigh:
+    case OpCode::SolveTriangular: case OpCode::Lu: case OpCode::LuSolve: case OpCode::Eig:
+      if (!inputs.empty()) device = inputs[0].device();
+      break;
+    default: break;
+  }
   if (Backend* be = select_backend(*op, dt, device)) {
     prim.eval(be, inputs, outputs);
     return;
