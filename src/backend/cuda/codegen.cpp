@@ -1036,8 +1036,38 @@ TM_DI void emit(const RedParams& p, long long j, long long s, A acc) {
 // Accumulates elements r, r + step, ... below r1 of one reduced range. Contiguous
 // ranges keep four independent accumulators (four loads in flight per thread),
 // combined in a fixed order, so results stay deterministic.
-TM_DI A row_acc(const RedParams& p, const TX* x, long long r, long long r1, int step) {
+// Contiguous ranges starting on a 16-byte boundary read 16 bytes per load: thread
+// `lane` takes vectors lane, lane + step, ... and the elements after the last whole
+// vector go to the first lanes.
+TM_DI A row_acc(const RedParams& p, const TX* x, long long r0, int lane, long long r1,
+                int step) {
   A acc = ident();
+  long long r = r0 + lane;
+  constexpr int VW = sizeof(TX) < 16 ? (int)(16 / sizeof(TX)) : 1;
+  if (VW > 1 && p.nr == 1 && p.rstride[0] == 1 &&
+      ((unsigned long long)(x + r0) & 15ULL) == 0) {
+    typedef Pack<TX, VW> V;
+    const V* xv = (const V*)(x + r0);
+    const long long nv = (r1 - r0) / VW;
+    A a1 = ident();
+    long long k = lane;
+    for (; k + step < nv; k += 2LL * step) {
+      const V v0 = xv[k], v1 = xv[k + step];
+      #pragma unroll
+      for (int j = 0; j < VW; ++j) {
+        acc = comb(acc, conv(v0.v[j]));
+        a1 = comb(a1, conv(v1.v[j]));
+      }
+    }
+    for (; k < nv; k += step) {
+      const V v0 = xv[k];
+      #pragma unroll
+      for (int j = 0; j < VW; ++j) acc = comb(acc, conv(v0.v[j]));
+    }
+    const long long t = r0 + nv * VW + lane;
+    if (t < r1) acc = comb(acc, conv(x[t]));
+    return comb(acc, a1);
+  }
   if (p.nr == 1 && p.rstride[0] == 1) {
     A a1 = ident(), a2 = ident(), a3 = ident();
     for (; r + 3LL * step < r1; r += 4LL * step) {
@@ -1062,7 +1092,7 @@ extern "C" __global__ void __launch_bounds__(256) tm_row_warp(const RedParams p)
   const TX* x = (const TX*)p.x + tm_offset(j, (int)p.nk, p.kshape, p.kstride);
   const long long r0 = s * p.chunk;
   const long long r1 = r0 + p.chunk < p.n_red ? r0 + p.chunk : p.n_red;
-  A acc = row_acc(p, x, r0 + lane, r1, 32);
+  A acc = row_acc(p, x, r0, lane, r1, 32);
   #pragma unroll
   for (int d = 16; d > 0; d >>= 1) acc = comb(acc, tm_shfl_down(acc, d));
   if (lane == 0) emit(p, j, s, acc);
@@ -1075,7 +1105,7 @@ extern "C" __global__ void __launch_bounds__(256) tm_row_block(const RedParams p
   const TX* x = (const TX*)p.x + tm_offset(j, (int)p.nk, p.kshape, p.kstride);
   const long long r0 = s * p.chunk;
   const long long r1 = r0 + p.chunk < p.n_red ? r0 + p.chunk : p.n_red;
-  A acc = row_acc(p, x, r0 + threadIdx.x, r1, blockDim.x);
+  A acc = row_acc(p, x, r0, threadIdx.x, r1, blockDim.x);
   acc = tm_block_reduce(acc, sh, [](A a, A b) { return comb(a, b); });
   if (threadIdx.x == 0) emit(p, j, s, acc);
 }

@@ -204,6 +204,8 @@ void reduce(DeviceContext& dc, OpCode op, const ArrayRef& x, std::span<const int
     splits = std::min<int64_t>(splits, 65535);
   }
   p.chunk = ceil_div(n_red, splits);
+  // Row kernels read 16-byte vectors from chunks that start on a vector boundary.
+  if (row && splits > 1) p.chunk = ceil_div(p.chunk, 16) * 16;
   splits = ceil_div(n_red, p.chunk);
   p.splits = splits;
 
