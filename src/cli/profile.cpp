@@ -141,6 +141,12 @@ std::pair<double, double> interleaved_median_ms(Backend& be, Device dev, F&& fn,
 
 // ---- the op table ----------------------------------------------------------
 
+// x -> tanh(x * 1.01 + 0.5), five times (15 elementwise ops).
+Tensor chain10(Tensor x) {
+  for (int i = 0; i < 5; ++i) x = tanh(x * 1.01 + 0.5);
+  return x;
+}
+
 // Row-wise / elementwise ops on (n, n) float32 and their plain-loop references.
 struct LoopOp {
   const char* name;
@@ -157,6 +163,22 @@ const LoopOp kLoopOps[] = {
     {"layer_norm", [](const Tensor& a, const Tensor&) { return layer_norm(a); },
      reference::layer_norm},
     {"sum", [](const Tensor& a, const Tensor&) { return sum(a); }, reference::sum},
+    // Lazy-graph fusion: the chain runs as one kernel; unfused: one kernel per op;
+    // compiled: traced once by compile(), replayed.
+    {"chain10", [](const Tensor& a, const Tensor&) { return chain10(a); }, reference::chain10},
+    {"chain10_unfused",
+     [](const Tensor& a, const Tensor&) {
+       JitScope off(false);
+       return chain10(a).eval();
+     },
+     reference::chain10},
+    {"chain10_compiled",
+     [](const Tensor& a, const Tensor&) {
+       static const CompiledFunction f =
+           compile([](const std::vector<Tensor>& x) { return std::vector<Tensor>{chain10(x[0])}; });
+       return f({a})[0];
+     },
+     reference::chain10},
 };
 // 4096 runs on device backends only (a float64 product of that size takes seconds on 2 cores).
 const int64_t kMatmulSizes[] = {128, 256, 512, 1024, 2048, 4096};
@@ -502,6 +524,17 @@ EngineResult measure_engine(const Case& c, const std::vector<Tensor>& in, const 
       const double host_ms = now_ms() - h0;
       be.synchronize(t.device);
       r.extra.emplace_back("host_us_per_op", host_ms * 1e3 / kTinyAdds);
+      // The same adds recorded lazily as chains of 100 (y = y + b) and evaluated once
+      // per chain: fusion runs each chain as one kernel.
+      const std::function<void()> chains = [&] {
+        for (int c = 0; c < kTinyAdds / 100; ++c) {
+          Tensor y = a;
+          for (int i = 0; i < 100; ++i) y = add(y, b);
+          y.eval();
+        }
+      };
+      chains();
+      r.extra.emplace_back("lazy_chain_us_per_op", be.time_ms(t.device, chains, 3) * 1e3 / kTinyAdds);
       break;
     }
     case Kind::AllocLoop: {
@@ -703,6 +736,41 @@ class TargetCheck {
       char goal[32];
       std::snprintf(goal, sizeof goal, "<= %.3g us", bound_us);
       check("add_tiny: one 8-element add (queued)", us, "us", us <= bound_us, goal);
+      const double lazy = extra(*r, "lazy_chain_us_per_op");
+      if (!std::isnan(lazy))
+        check("add_tiny: per add in lazy chains of 100", lazy, "us", lazy <= bound_us, goal);
+    }
+  }
+  // chain10 at 4096^2: fused vs NumPy (or PyTorch eager / torch.compile on a device) and vs
+  // the same chain unfused (TMATH_JIT=0); a bound of 0 reports the ratio without a target.
+  void chain10(double vs_python, double vs_unfused) {
+    const std::string shape = "4096x4096";
+    const Row* fused = find("chain10", shape, "float32", "");
+    const Row* unfused = find("chain10_unfused", shape, "float32", "");
+    if (!fused) return;
+    for (const char* py : {"numpy", "torch"}) {
+      if (const Row* r = find("chain10", shape, "float32", py)) {
+        const double q = r->reference_ms / r->ms;
+        char goal[32];
+        std::snprintf(goal, sizeof goal, ">= %.3gx", vs_python);
+        if (vs_python > 0)
+          check(std::string("chain10 4096 speed-up over ") + py, q, "x", q >= vs_python, goal);
+        else
+          note(std::string("chain10 4096 speed-up over ") + py + " eager", q, "x");
+      }
+    }
+    if (const Row* r = find("chain10_compiled", shape, "float32", "torch")) {
+      const double q = r->ms / r->reference_ms;
+      check("chain10_compiled 4096 / torch.compile", q, "x", q <= 1.0, "<= 1x");
+    }
+    if (unfused) {
+      const double q = unfused->ms / fused->ms;
+      char goal[32];
+      std::snprintf(goal, sizeof goal, ">= %.3gx", vs_unfused);
+      if (vs_unfused > 0)
+        check("chain10 4096 fused speed-up over unfused", q, "x", q >= vs_unfused, goal);
+      else
+        note("chain10 4096 fused speed-up over unfused", q, "x");
     }
   }
   // The engine's time of a row within `bound` ms.
@@ -744,6 +812,7 @@ void print_host_targets(const std::vector<Row>& rows, const std::string& backend
   }
   t.tiny_add(2.0);
   t.alloc_loop(kAllocSize);
+  t.chain10(10.0, 4.0);
   t.print();
 }
 
@@ -772,6 +841,8 @@ void print_device_targets(const std::vector<Row>& rows, const std::string& backe
   }
   t.time_bound("matmul", "1024x1024", "float32", 0.08);
   t.time_bound("matmul", "1024x1024", "bfloat16", 0.04);
+  t.time_bound("chain10", "4096x4096", "float32", 0.10);
+  t.chain10(0.0, 0.0);
   t.time_bound("add", "1024x1024", "float32", 0.1);
   for (const char* op : {"relu", "gelu", "tanh"}) t.time_bound(op, "1024x1024", "float32", 0.05);
   // add reads two inputs and writes one: 1.5x the bytes of the copy.
