@@ -24,8 +24,9 @@ void clear_device_scalars(Device device);
 void run_primitive(Primitive& prim, const std::vector<Tensor>& inputs,
                    const std::vector<TensorImpl*>& outputs);
 
-// Lower snake_case op name for messages ("GreaterEqual" -> "greater_equal").
-std::string snake_name(OpCode op);
+// Lower snake_case op name for messages ("GreaterEqual" -> "greater_equal");
+// exported for the backend plugins' messages.
+TMATH_API std::string snake_name(OpCode op);
 
 void count_graph_eval();
 void count_kernel();

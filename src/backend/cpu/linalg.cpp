@@ -18,6 +18,7 @@
 
 #include "backend/cpu/batch.h"
 #include "backend/cpu/thread_pool.h"
+#include "core/dispatch.h"
 #include "tmath/backend.h"
 #include "tmath/error.h"
 
@@ -49,23 +50,6 @@ enum class Status : int {
   Internal
 };
 
-const char* op_label(OpCode op) {
-  switch (op) {
-    case OpCode::Solve: return "solve";
-    case OpCode::Inv: return "inv";
-    case OpCode::Det: return "det";
-    case OpCode::Slogdet: return "slogdet";
-    case OpCode::Cholesky: return "cholesky";
-    case OpCode::Qr: return "qr";
-    case OpCode::Svd: return "svd";
-    case OpCode::Eigh: return "eigh";
-    case OpCode::SolveTriangular: return "solve_triangular";
-    case OpCode::Lu: return "lu";
-    case OpCode::LuSolve: return "lu_solve";
-    case OpCode::Eig: return "eig";
-    default: return "linalg";
-  }
-}
 
 
 std::string batch_index_str(const ArrayRef& x, int core_dims, int64_t b) {
@@ -242,7 +226,7 @@ void for_each_matrix(OpCode op, const ArrayRef& ref, int core_dims, int64_t coun
   for (int64_t b = 0; b < count; ++b) {
     if (status[b] == Status::Ok) continue;
     std::string where = batch_index_str(ref, core_dims, b);
-    std::string name = std::string("[") + op_label(op) + "] ";
+    std::string name = "[" + detail::snake_name(op) + "] ";
     switch (status[b]) {
       case Status::NonFinite:
         throw LinAlgError(name + "input contains NaN or Inf" + where);
@@ -646,7 +630,7 @@ void linalg(OpCode op, std::span<const ArrayRef> in, std::span<const ArrayRef> o
     case DType::Complex64: run<complex64_t>(op, in, out, args); break;
     case DType::Complex128: run<complex128_t>(op, in, out, args); break;
     default:
-      throw UnsupportedError(std::string("[") + op_label(op) + "] the cpu kernel takes float32, "
+      throw UnsupportedError("[" + detail::snake_name(op) + "] the cpu kernel takes float32, "
                              "float64, complex64 or complex128, got " +
                              std::string(dtype_name(in[0].dtype)));
   }

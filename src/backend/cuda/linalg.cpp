@@ -24,28 +24,12 @@
 
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/linalg_kernels.h"
+#include "core/dispatch.h"
 #include "tmath/error.h"
 
 namespace tmath::cuda {
 namespace {
 
-const char* label(OpCode op) {
-  switch (op) {
-    case OpCode::Solve: return "solve";
-    case OpCode::Inv: return "inv";
-    case OpCode::Det: return "det";
-    case OpCode::Slogdet: return "slogdet";
-    case OpCode::Cholesky: return "cholesky";
-    case OpCode::Qr: return "qr";
-    case OpCode::Svd: return "svd";
-    case OpCode::Eigh: return "eigh";
-    case OpCode::SolveTriangular: return "solve_triangular";
-    case OpCode::Lu: return "lu";
-    case OpCode::LuSolve: return "lu_solve";
-    case OpCode::Eig: return "eig";
-    default: return "linalg";
-  }
-}
 
 const char* cusolver_status_name(cusolverStatus_t s) {
   switch (s) {
@@ -190,7 +174,8 @@ enum class InfoMeaning { Ignore, Singular, NotPositiveDefinite, NoConvergence };
 class Call {
  public:
   Call(DeviceContext& dc, OpCode op, const ArrayRef& a, DType dt)
-      : dc_(dc), op_(label(op)), dt_(dt), isz_(itemsize(dt)), s_(solver(dc, op_)),
+      : dc_(dc), label_(detail::snake_name(op)), op_(label_.c_str()), dt_(dt),
+        isz_(itemsize(dt)), s_(solver(dc, op_)),
         lock_(s_.mu) {
     batch_.assign(a.shape.begin(), a.shape.end() - 2);
     for (int64_t d : batch_) count_ *= d;
@@ -291,6 +276,7 @@ class Call {
 
  private:
   DeviceContext& dc_;
+  std::string label_;  // the op's name in messages
   const char* op_;
   DType dt_;
   size_t isz_;
@@ -930,7 +916,7 @@ void linalg(DeviceContext& dc, OpCode op, std::span<const ArrayRef> in,
             std::span<const ArrayRef> out, const LinalgArgs& args) {
   const DType dt = in[0].dtype;
   if (!linalg_supported(op, dt))
-    throw UnsupportedError("[" + std::string(label(op)) + "] the cuda kernel takes float32, "
+    throw UnsupportedError("[" + detail::snake_name(op) + "] the cuda kernel takes float32, "
                            "float64, complex64 or complex128, got " + std::string(dtype_name(dt)));
   Call c(dc, op, in[0], dt);
   switch (op) {
