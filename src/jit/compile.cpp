@@ -69,22 +69,12 @@ class FusedPrim : public Primitive {
   std::string name() const override { return "fused"; }
   void eval(Backend*, const std::vector<Tensor>& in,
             const std::vector<TensorImpl*>& out) override {
-    TensorImpl& o = *out[0];
-    std::vector<Strides> st(in.size());
-    std::vector<ArrayRef> refs;
-    refs.reserve(in.size());
-    for (size_t k = 0; k < in.size(); ++k) {
-      const TensorImpl& l = *in[k].impl();
-      st[k] = Strides(o.shape.size(), 0);
-      const size_t off = o.shape.size() - l.shape.size();
-      for (size_t d = 0; d < l.shape.size(); ++d) st[k][off + d] = l.shape[d] == 1 ? 0 : l.strides[d];
-      refs.push_back(ArrayRef{l.data(), l.dtype, o.shape, st[k], l.device});
-    }
-    alloc_output(o, in, true);
-    backend_->fused(program_, refs, o.ref());
-    detail::count_kernel();
+    alloc_output(*out[0], in, true);
+    std::vector<TensorImpl*> leaves;
+    leaves.reserve(in.size());
+    for (const auto& t : in) leaves.push_back(t.impl().get());
+    jit::launch(*backend_, program_, leaves, *out[0], ops_);
     detail::count_nodes(ops_ - 1);  // run_primitive counted one
-    jit::count_fused(ops_);
   }
 
  private:
@@ -92,6 +82,13 @@ class FusedPrim : public Primitive {
   std::shared_ptr<Backend> backend_;
   size_t ops_;
 };
+
+// A recorded node on new inputs: its pending output(s).
+std::vector<Tensor> instantiate(const TNode& n, std::vector<Tensor> inputs) {
+  if (n.shapes.size() == 1)
+    return {detail::make_node(n.shapes[0], n.dtypes[0], n.device, n.prim, std::move(inputs))};
+  return detail::make_nodes(n.shapes, n.dtypes, n.device, n.prim, std::move(inputs));
+}
 
 std::string signature_of(const std::vector<Tensor>& args) {
   std::string s;
@@ -276,10 +273,7 @@ void CompiledFunction::Impl::plan_fusion(Trace& tr, const std::vector<Tensor>& p
     const TNode& n = tr.nodes[i];
     std::vector<Tensor> inputs;
     for (const auto& r : n.inputs) inputs.push_back(get(r));
-    if (n.shapes.size() == 1)
-      vals[i] = {detail::make_node(n.shapes[0], n.dtypes[0], n.device, n.prim, std::move(inputs))};
-    else
-      vals[i] = detail::make_nodes(n.shapes, n.dtypes, n.device, n.prim, std::move(inputs));
+    vals[i] = instantiate(n, std::move(inputs));
     for (auto& v : vals[i]) node_of.emplace(v.impl().get(), static_cast<int>(i));
     order.push_back(vals[i][0].impl().get());
   }
@@ -358,10 +352,7 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& args
     }
     inputs.reserve(n.inputs.size());
     for (const auto& r : n.inputs) inputs.push_back(get(r));
-    if (n.shapes.size() == 1)
-      vals[i] = {detail::make_node(n.shapes[0], n.dtypes[0], n.device, n.prim, std::move(inputs))};
-    else
-      vals[i] = detail::make_nodes(n.shapes, n.dtypes, n.device, n.prim, std::move(inputs));
+    vals[i] = instantiate(n, std::move(inputs));
   }
   std::vector<Tensor> out;
   out.reserve(tr->outputs.size());

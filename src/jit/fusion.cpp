@@ -220,19 +220,26 @@ Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>&
   return plan;
 }
 
-void run(Group& g) {
-  TensorImpl& out = *g.root;
-  const size_t nbytes = static_cast<size_t>(out.size) * itemsize(out.dtype);
-  std::vector<Strides> strides(g.leaves.size());
+void launch(Backend& be, const FusedProgram& p, std::span<TensorImpl* const> leaves,
+            TensorImpl& out, size_t ops) {
+  std::vector<Strides> strides(leaves.size());
   std::vector<ArrayRef> refs;
-  refs.reserve(g.leaves.size());
-  for (size_t k = 0; k < g.leaves.size(); ++k) {
-    const TensorImpl& l = *g.leaves[k];
+  refs.reserve(leaves.size());
+  for (size_t k = 0; k < leaves.size(); ++k) {
+    const TensorImpl& l = *leaves[k];
     if (!l.evaluated())
       throw Error("[jit] internal: input " + std::to_string(k) + " of a fused program is pending");
     strides[k] = broadcast_to(l, out.shape);
     refs.push_back(ArrayRef{l.data(), l.dtype, out.shape, strides[k], l.device});
   }
+  be.fused(p, refs, out.ref());
+  detail::count_kernel();
+  count_fused(ops);
+}
+
+void run(Group& g) {
+  TensorImpl& out = *g.root;
+  const size_t nbytes = static_cast<size_t>(out.size) * itemsize(out.dtype);
   // Write into a dead input's buffer when one has the output's exact layout and
   // no member outlives the run.
   bool donated = false;
@@ -263,10 +270,8 @@ void run(Group& g) {
     }
   }
   if (!donated) out.set_contiguous(detail::allocate_buffer(nbytes, out.device));
-  g.backend->fused(g.program, refs, out.ref());
-  detail::count_kernel();
+  launch(*g.backend, g.program, g.leaves, out, g.members.size());
   detail::count_nodes(g.members.size());
-  count_fused(g.members.size());
   // Drops the chain: the members were referenced only from inside the group.
   out.detach();
 }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,10 @@ Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>&
 // Runs a planned group: allocates (or donates) the root's buffer, runs the
 // program, and releases the members.
 void run(Group& g);
+// Runs `p` on `be` into `out` (storage set) with `leaves` (evaluated) broadcast to
+// out's shape; counts one kernel and `ops` fused ops.
+void launch(Backend& be, const FusedProgram& p, std::span<TensorImpl* const> leaves,
+            TensorImpl& out, size_t ops);
 
 // ---- kernel cache events (device backends report them) ----
 enum class CacheEvent { MemoryHit, DiskHit, Miss, Rejected };
