@@ -2,7 +2,8 @@
 #   make run    set up, build, run `tmath profile --quick`
 #   make test   set up, build, run every test suite
 #   make build  set up and build (CLI at build/tmath, Python package tmath in .venv)
-#   make asan   build and run the C++ tests under ASan/UBSan (build-asan/)
+#   make asan   build and run the C++ tests under ASan/UBSan (build-asan/; CPU only:
+#               the CUDA plugin is left out, its code cannot run without a GPU)
 #   make bench  build and run the Google Benchmark programs in bench/
 #   make format clang-format the C++ sources
 SHELL := /bin/bash
