@@ -667,3 +667,89 @@ TEST(Cuda, DroppedSiblingOutputsStayOnTheDevice) {
   ASSERT_EQ(got.size(), 3u);
   EXPECT_NEAR(got[0] + got[1] + got[2], 9.0, 1e-12);  // trace
 }
+
+// Real-dtype matmuls run through cuBLASLt plans cached per configuration (shape,
+// layout, batch strides, pointer alignment). Every case runs twice (the second
+// time from the cache, after the other cases' plans were built) and must match
+// the CPU in float64; unaligned views, broadcast and host-looped batches and
+// odd sizes get plans of their own, and more configurations than the cache
+// holds (256) evict and rebuild plans.
+TEST(Cuda, MatmulPlanCacheReuseViewsAndEviction) {
+  REQUIRE_CUDA();
+  std::mt19937 rng(13);
+  const auto saved = matmul_precision();
+  set_matmul_precision("highest");
+  using View = std::function<std::pair<Tensor, Tensor>(const Tensor&, const Tensor&)>;
+  const View same = [](const Tensor& a, const Tensor& b) { return std::make_pair(a, b); };
+  struct Case {
+    const char* what;
+    Shape a, b;
+    View view;
+  };
+  const std::vector<Case> cases = {
+      {"33x17 @ 17x65", {33, 17}, {17, 65}, same},
+      {"offset views (unaligned pointers, ld 66)",
+       {34, 17},
+       {17, 66},
+       [](const Tensor& a, const Tensor& b) {
+         return std::make_pair(slice(a, 0, 1, std::nullopt), slice(b, 1, 1, std::nullopt));
+       }},
+      {"batched, b broadcast", {4, 33, 17}, {17, 65}, same},
+      {"batched, a broadcast_to",
+       {33, 17},
+       {3, 17, 65},
+       [](const Tensor& a, const Tensor& b) {
+         return std::make_pair(broadcast_to(a, {3, 33, 17}), b);
+       }},
+      {"transposed views",
+       {5, 17, 33},
+       {5, 65, 17},
+       [](const Tensor& a, const Tensor& b) {
+         return std::make_pair(swapaxes(a, -1, -2), swapaxes(b, -1, -2));
+       }},
+      {"host-looped outer batch", {2, 3, 33, 17}, {2, 1, 17, 65}, same},
+      {"every other batch",
+       {6, 33, 17},
+       {3, 17, 65},
+       [](const Tensor& a, const Tensor& b) {
+         return std::make_pair(slice(a, 0, 0, std::nullopt, 2), b);
+       }},
+      {"flipped batch (negative batch stride)",
+       {3, 33, 17},
+       {3, 17, 65},
+       [](const Tensor& a, const Tensor& b) { return std::make_pair(flip(a, Axes{0}), b); }},
+      {"row times column", {1, 17}, {17, 1}, same},
+      {"outer product (k = 1)", {33, 1}, {1, 65}, same},
+      {"33x17 @ 17x65 again", {33, 17}, {17, 65}, same},
+  };
+  for (DType dt : {DType::Float16, DType::BFloat16, DType::Float32, DType::Float64}) {
+    std::vector<std::pair<Tensor, Tensor>> inputs;
+    for (const auto& c : cases)
+      inputs.emplace_back(rand_cpu(rng, c.a, dt, -1, 1), rand_cpu(rng, c.b, dt, -1, 1));
+    for (int pass = 0; pass < 2; ++pass) {
+      for (size_t i = 0; i < cases.size(); ++i) {
+        const auto [a, b] = cases[i].view(inputs[i].first, inputs[i].second);
+        const auto [ad, bd] = cases[i].view(inputs[i].first.to(kGPU), inputs[i].second.to(kGPU));
+        Tensor want = matmul(astype(a, float64), astype(b, float64));
+        Tensor scale = matmul(abs(astype(a, float64)), abs(astype(b, float64)));
+        Tensor got = matmul(ad, bd).eval();
+        EXPECT_TRUE(tt::all_close(got, tt::read(want), gpu_tol(dt), tt::read(scale)))
+            << "matmul " << tt::name_of(dt) << " " << cases[i].what << " (pass " << pass << ")";
+      }
+    }
+  }
+  // 300 configurations (one per width) overflow the plan cache; the second pass
+  // rebuilds evicted plans.
+  Tensor a = rand_cpu(rng, {2, 3}, float32, -1, 1), w = rand_cpu(rng, {3, 300}, float32, -1, 1);
+  Tensor ad = a.to(kGPU), wd = w.to(kGPU);
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int64_t n = 1; n <= 300; n += pass ? 37 : 1) {
+      Tensor want = matmul(astype(a, float64), astype(slice(w, 1, 0, n), float64));
+      Tensor scale = matmul(abs(astype(a, float64)), abs(astype(slice(w, 1, 0, n), float64)));
+      Tensor got = matmul(ad, slice(wd, 1, 0, n)).eval();
+      EXPECT_TRUE(tt::all_close(got, tt::read(want), gpu_tol(float32), tt::read(scale)))
+          << "matmul float32 2x3 @ 3x" << n << " (pass " << pass << ")";
+    }
+  }
+  set_matmul_precision(saved);
+}

@@ -1,4 +1,6 @@
-// Batched matmul through cublasGemmStridedBatchedEx (integer and bool dtypes: a
+// Batched matmul through cuBLASLt with cached plans for float16, bfloat16, float32
+// and float64, and through cublasGemmEx / cublasGemmStridedBatchedEx for complex
+// dtypes and whatever cuBLASLt's heuristic rejects (integer and bool dtypes: a
 // plain NVRTC kernel with exact accumulation in the dtype, as on the CPU).
 //
 // Row-major C = A B is computed as column-major C^T = B^T A^T, so a row-major
@@ -14,9 +16,13 @@
 // medium = bf16 tensor cores; float16/bfloat16 inputs accumulate in float32;
 // float64/complex128 in double.
 #include <cuComplex.h>
+#include <cublasLt.h>
 
 #include <algorithm>
 #include <climits>
+#include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -131,6 +137,234 @@ void int_matmul(DeviceContext& dc, const ArrayRef& a, const ArrayRef& b, const A
   launch("matmul", prog[0], grid_for(dc, p.total), 1, kThreads, 0, dc.stream(), p);
 }
 
+// One product (or strided batch of products) in cuBLAS's column-major terms:
+// C = op(A) op(B) with A = the engine's b and B = the engine's a (row-major
+// C = A B is column-major C^T = B^T A^T). Strides are in elements.
+struct Gemm {
+  cublasOperation_t opa, opb;
+  int M, N, K, LDA, LDB, LDC, count;
+  int64_t sa, sb, sc;  // batch strides of cuBLAS's A, B, C
+  const char* A;
+  const char* B;
+  char* C;
+  int64_t isz;
+};
+
+// Calls f(A, B, C) with the base pointers of every product group; the batch dims in
+// `dims` (engine order: sa = engine a = cuBLAS B) are looped on the host.
+template <class F>
+void for_each_outer(const Gemm& g, const std::vector<BatchDim>& dims, F&& f) {
+  int64_t outer = 1;
+  for (const auto& d : dims) outer *= d.size;
+  std::vector<int64_t> idx(dims.size(), 0);
+  for (int64_t o = 0; o < outer; ++o) {
+    int64_t oa = 0, ob = 0, oc = 0;
+    for (size_t d = 0; d < dims.size(); ++d) {
+      oa += idx[d] * dims[d].sa;
+      ob += idx[d] * dims[d].sb;
+      oc += idx[d] * dims[d].sc;
+    }
+    f(g.A + ob * g.isz, g.B + oa * g.isz, g.C + oc * g.isz);
+    for (int d = static_cast<int>(dims.size()) - 1; d >= 0; --d) {
+      if (++idx[static_cast<size_t>(d)] < dims[static_cast<size_t>(d)].size) break;
+      idx[static_cast<size_t>(d)] = 0;
+    }
+  }
+}
+
+struct Scalars {
+  float one_f = 1.0f, zero_f = 0.0f;
+  double one_d = 1.0, zero_d = 0.0;
+  cuComplex one_c = make_cuComplex(1.0f, 0.0f), zero_c = make_cuComplex(0.0f, 0.0f);
+  cuDoubleComplex one_z = make_cuDoubleComplex(1.0, 0.0), zero_z = make_cuDoubleComplex(0.0, 0.0);
+  const void* one(int scale) const {
+    return scale == 0   ? static_cast<const void*>(&one_f)
+           : scale == 1 ? static_cast<const void*>(&one_d)
+           : scale == 2 ? static_cast<const void*>(&one_c)
+                        : static_cast<const void*>(&one_z);
+  }
+  const void* zero(int scale) const {
+    return scale == 0   ? static_cast<const void*>(&zero_f)
+           : scale == 1 ? static_cast<const void*>(&zero_d)
+           : scale == 2 ? static_cast<const void*>(&zero_c)
+                        : static_cast<const void*>(&zero_z);
+  }
+};
+
+// The cuBLAS path: cublasGemmEx per product, cublasGemmStridedBatchedEx per batch.
+void gemm_ex(DeviceContext& dc, const GemmTypes& gt, const Gemm& g,
+             const std::vector<BatchDim>& dims) {
+  cublasHandle_t h = dc.blas("matmul");
+  std::lock_guard<std::mutex> blas_lock(dc.blas_mutex());
+  const Scalars sc;
+  const void* alpha = sc.one(gt.scale);
+  const void* beta = sc.zero(gt.scale);
+  for_each_outer(g, dims, [&](const char* pa, const char* pb, char* pc) {
+    if (g.count == 1) {  // a single product: the plain GEMM entry point
+      TM_CUBLAS("matmul",
+                cublasGemmEx(h, g.opa, g.opb, g.M, g.N, g.K, alpha, pa, gt.data, g.LDA, pb, gt.data,
+                             g.LDB, beta, pc, gt.data, g.LDC, gt.compute, CUBLAS_GEMM_DEFAULT));
+    } else {
+      TM_CUBLAS("matmul",
+                cublasGemmStridedBatchedEx(h, g.opa, g.opb, g.M, g.N, g.K, alpha, pa, gt.data,
+                                           g.LDA, g.sa, pb, gt.data, g.LDB, g.sb, beta, pc, gt.data,
+                                           g.LDC, g.sc, g.count, gt.compute, CUBLAS_GEMM_DEFAULT));
+    }
+  });
+}
+
+// ---- cuBLASLt path -------------------------------------------------------------------
+//
+// cublasGemmEx spends most of a small product's host time choosing an algorithm.
+// Real dtypes go through cublasLtMatmul instead, with the descriptors and the
+// algorithm of each configuration built once and kept in the context's LRU plan
+// cache. Complex dtypes, negative batch strides and configurations the heuristic
+// (or the chosen algorithm) rejects take the cuBLAS path above.
+
+bool lt_dtype(DType dt) {
+  return dt == DType::Float32 || dt == DType::Float64 || dt == DType::Float16 ||
+         dt == DType::BFloat16;
+}
+
+// Largest power of two <= 16 dividing `bits` (an OR of addresses and byte strides).
+uint32_t align16(uint64_t bits) {
+  bits |= 16;
+  return static_cast<uint32_t>(bits & (~bits + 1));
+}
+
+template <class T>
+void set_desc(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t attr, T v) {
+  TM_CUBLAS("matmul", cublasLtMatmulDescSetAttribute(d, attr, &v, sizeof(v)));
+}
+template <class T>
+void set_layout(cublasLtMatrixLayout_t l, cublasLtMatrixLayoutAttribute_t attr, T v) {
+  TM_CUBLAS("matmul", cublasLtMatrixLayoutSetAttribute(l, attr, &v, sizeof(v)));
+}
+template <class T>
+void set_pref(cublasLtMatmulPreference_t p, cublasLtMatmulPreferenceAttributes_t attr, T v) {
+  TM_CUBLAS("matmul", cublasLtMatmulPreferenceSetAttribute(p, attr, &v, sizeof(v)));
+}
+
+// Descriptors for `key` and the heuristic's first algorithm; usable == false (and no
+// descriptors) when it offers none.
+std::unique_ptr<LtMatmulPlan> make_plan(cublasLtHandle_t lt, size_t workspace,
+                                        const LtMatmulKey& key, const GemmTypes& gt) {
+  auto plan = std::make_unique<LtMatmulPlan>();
+  const cudaDataType_t scale = gt.scale == 1 ? CUDA_R_64F : CUDA_R_32F;
+  TM_CUBLAS("matmul", cublasLtMatmulDescCreate(
+                          &plan->desc, static_cast<cublasComputeType_t>(key.compute), scale));
+  set_desc(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, static_cast<int32_t>(key.transa));
+  set_desc(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, static_cast<int32_t>(key.transb));
+  const auto m = static_cast<uint64_t>(key.m), n = static_cast<uint64_t>(key.n),
+             k = static_cast<uint64_t>(key.k);
+  const bool ta = key.transa != CUBLAS_OP_N, tb = key.transb != CUBLAS_OP_N;
+  TM_CUBLAS("matmul",
+            cublasLtMatrixLayoutCreate(&plan->a, gt.data, ta ? k : m, ta ? m : k, key.lda));
+  TM_CUBLAS("matmul",
+            cublasLtMatrixLayoutCreate(&plan->b, gt.data, tb ? n : k, tb ? k : n, key.ldb));
+  TM_CUBLAS("matmul", cublasLtMatrixLayoutCreate(&plan->c, gt.data, m, n, key.ldc));
+  if (key.batch > 1) {
+    const std::pair<cublasLtMatrixLayout_t, int64_t> ls[] = {
+        {plan->a, key.stride_a}, {plan->b, key.stride_b}, {plan->c, key.stride_c}};
+    for (const auto& [l, stride] : ls) {
+      set_layout(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, static_cast<int32_t>(key.batch));
+      set_layout(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, stride);
+    }
+  }
+
+  cublasLtMatmulPreference_t pref = nullptr;
+  TM_CUBLAS("matmul", cublasLtMatmulPreferenceCreate(&pref));
+  std::unique_ptr<cublasLtMatmulPreferenceOpaque_t, cublasStatus_t (*)(cublasLtMatmulPreference_t)>
+      pref_guard(pref, cublasLtMatmulPreferenceDestroy);
+  set_pref(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, static_cast<uint64_t>(workspace));
+  // Split-K partial sums stay in the compute type, as CUBLAS_MATH_DISALLOW_REDUCED_
+  // PRECISION_REDUCTION asks of cuBLAS: 16-bit outputs may only use compute-type
+  // reductions (or none); float32/float64 outputs already have the compute precision.
+  const bool narrow = gt.data == CUDA_R_16F || gt.data == CUDA_R_16BF;
+  set_pref(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+           static_cast<uint32_t>(narrow ? CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE
+                                        : CUBLASLT_REDUCTION_SCHEME_MASK));
+  set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key.align_a);
+  set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key.align_b);
+  set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.align_c);
+  set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.align_c);
+
+  cublasLtMatmulHeuristicResult_t r{};
+  int found = 0;
+  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt, plan->desc, plan->a, plan->b,
+                                                           plan->c, plan->c, pref, 1, &r, &found);
+  if (st != CUBLAS_STATUS_SUCCESS || found < 1 || r.state != CUBLAS_STATUS_SUCCESS ||
+      r.workspaceSize > workspace)
+    return std::make_unique<LtMatmulPlan>();  // rejected: the cuBLAS path
+  plan->algo = r.algo;
+  plan->workspace = r.workspaceSize;
+  plan->usable = true;
+  return plan;
+}
+
+// Runs the product through cuBLASLt; false when it must take the cuBLAS path
+// (nothing has been written to C that the cuBLAS path will not overwrite).
+bool lt_matmul(DeviceContext& dc, const GemmTypes& gt, const Gemm& g,
+               const std::vector<BatchDim>& dims) {
+  const bool batched = g.count > 1;
+  if (batched && (g.sa < 0 || g.sb < 0 || g.sc < 0)) return false;
+  LtMatmulKey key;
+  key.dtype = static_cast<int32_t>(gt.data);
+  key.compute = static_cast<int32_t>(gt.compute);
+  key.transa = static_cast<int32_t>(g.opa);
+  key.transb = static_cast<int32_t>(g.opb);
+  key.m = g.M, key.n = g.N, key.k = g.K, key.batch = g.count;
+  key.lda = g.LDA, key.ldb = g.LDB, key.ldc = g.LDC;
+  if (batched) key.stride_a = g.sa, key.stride_b = g.sb, key.stride_c = g.sc;
+  // Alignment every product of the call shares: base pointers, batch and host-loop strides.
+  uint64_t bits_a = reinterpret_cast<uintptr_t>(g.A), bits_b = reinterpret_cast<uintptr_t>(g.B),
+           bits_c = reinterpret_cast<uintptr_t>(g.C);
+  if (batched) {
+    bits_a |= static_cast<uint64_t>(g.sa * g.isz);
+    bits_b |= static_cast<uint64_t>(g.sb * g.isz);
+    bits_c |= static_cast<uint64_t>(g.sc * g.isz);
+  }
+  for (const auto& d : dims) {  // engine a = cuBLAS B, engine b = cuBLAS A
+    bits_a |= static_cast<uint64_t>(d.sb * g.isz);
+    bits_b |= static_cast<uint64_t>(d.sa * g.isz);
+    bits_c |= static_cast<uint64_t>(d.sc * g.isz);
+  }
+  key.align_a = align16(bits_a), key.align_b = align16(bits_b), key.align_c = align16(bits_c);
+
+  cublasLtHandle_t lt = dc.blas_lt("matmul");
+  void* const ws = dc.blas_workspace();
+  const size_t ws_bytes = dc.blas_workspace_size();
+  std::lock_guard<std::mutex> blas_lock(dc.blas_mutex());
+  LtPlanCache& cache = dc.matmul_plans();
+  LtMatmulPlan* plan = cache.find(key);
+  if (!plan) plan = cache.insert(key, make_plan(lt, ws_bytes, key, gt));
+  if (!plan->usable) {
+    cache.count_fallback();
+    return false;
+  }
+  const Scalars sc;
+  const void* alpha = sc.one(gt.scale);
+  const void* beta = sc.zero(gt.scale);
+  bool ok = true;
+  for_each_outer(g, dims, [&](const char* pa, const char* pb, char* pc) {
+    if (!ok) return;
+    const cublasStatus_t st =
+        cublasLtMatmul(lt, plan->desc, alpha, pa, plan->a, pb, plan->b, beta, pc, plan->c, pc,
+                       plan->c, &plan->algo, ws, ws_bytes, dc.stream());
+    if (st == CUBLAS_STATUS_SUCCESS) return;
+    if (st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_ARCH_MISMATCH) {
+      ok = false;  // the algorithm does not run here after all: the cuBLAS path, from now on
+      return;
+    }
+    throw_cublas_error("matmul", "cublasLtMatmul", st);
+  });
+  if (!ok) {
+    plan->usable = false;
+    cache.count_fallback();
+  }
+  return ok;
+}
+
 }  // namespace
 
 bool matmul_supported(DType) {
@@ -215,56 +449,21 @@ void matmul(DeviceContext& dc, const ArrayRef& a_in, const ArrayRef& b_in, const
     dims.pop_back();
   }
 
-  cublasHandle_t h = dc.blas("matmul");
-  std::lock_guard<std::mutex> blas_lock(dc.blas_mutex());
-  const float one_f = 1.0f, zero_f = 0.0f;
-  const double one_d = 1.0, zero_d = 0.0;
-  const cuComplex one_c = make_cuComplex(1.0f, 0.0f), zero_c = make_cuComplex(0.0f, 0.0f);
-  const cuDoubleComplex one_z = make_cuDoubleComplex(1.0, 0.0),
-                        zero_z = make_cuDoubleComplex(0.0, 0.0);
-  const void* alpha = gt.scale == 0   ? static_cast<const void*>(&one_f)
-                      : gt.scale == 1 ? static_cast<const void*>(&one_d)
-                      : gt.scale == 2 ? static_cast<const void*>(&one_c)
-                                      : static_cast<const void*>(&one_z);
-  const void* beta = gt.scale == 0   ? static_cast<const void*>(&zero_f)
-                     : gt.scale == 1 ? static_cast<const void*>(&zero_d)
-                     : gt.scale == 2 ? static_cast<const void*>(&zero_c)
-                                     : static_cast<const void*>(&zero_z);
   const int M = to_int(n, "dimension"), N = to_int(m, "dimension"), K = to_int(k, "dimension");
   const int LDA = to_int(ldb, "leading dimension"), LDB = to_int(lda, "leading dimension");
   const int LDC = std::max(1, M);
   const int count = to_int(inner.size, "batch count");
-
-  int64_t outer = 1;
-  for (const auto& d : dims) outer *= d.size;
-  std::vector<int64_t> idx(dims.size(), 0);
-  for (int64_t o = 0; o < outer; ++o) {
-    int64_t oa = 0, ob = 0, oc = 0;
-    for (size_t d = 0; d < dims.size(); ++d) {
-      oa += idx[d] * dims[d].sa;
-      ob += idx[d] * dims[d].sb;
-      oc += idx[d] * dims[d].sc;
-    }
-    const char* pa = static_cast<const char*>(a.data) + oa * static_cast<int64_t>(isz);
-    const char* pb = static_cast<const char*>(b.data) + ob * static_cast<int64_t>(isz);
-    char* pc = static_cast<char*>(out.data) + oc * static_cast<int64_t>(isz);
-    const cublasOperation_t opa = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
-    const cublasOperation_t opb = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
-    if (count == 1) {  // a single product: the plain GEMM entry point
-      TM_CUBLAS("matmul",
-                cublasGemmEx(h, opa, opb, M, N, K, alpha, pb, gt.data, LDA, pa, gt.data, LDB, beta,
-                             pc, gt.data, LDC, gt.compute, CUBLAS_GEMM_DEFAULT));
-    } else {
-      TM_CUBLAS("matmul",
-                cublasGemmStridedBatchedEx(h, opa, opb, M, N, K, alpha, pb, gt.data, LDA, inner.sb,
-                                           pa, gt.data, LDB, inner.sa, beta, pc, gt.data, LDC,
-                                           inner.sc, count, gt.compute, CUBLAS_GEMM_DEFAULT));
-    }
-    for (int d = static_cast<int>(dims.size()) - 1; d >= 0; --d) {
-      if (++idx[static_cast<size_t>(d)] < dims[static_cast<size_t>(d)].size) break;
-      idx[static_cast<size_t>(d)] = 0;
-    }
-  }
+  Gemm g{};
+  g.opa = tb ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLAS's A is the engine's b
+  g.opb = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+  g.M = M, g.N = N, g.K = K, g.LDA = LDA, g.LDB = LDB, g.LDC = LDC, g.count = count;
+  g.sa = inner.sb, g.sb = inner.sa, g.sc = inner.sc;
+  g.A = static_cast<const char*>(b.data);
+  g.B = static_cast<const char*>(a.data);
+  g.C = static_cast<char*>(out.data);
+  g.isz = static_cast<int64_t>(isz);
+  if (lt_dtype(out.dtype) && lt_matmul(dc, gt, g, dims)) return;
+  gemm_ex(dc, gt, g, dims);
 }
 
 }  // namespace tmath::cuda

@@ -188,6 +188,13 @@ const Program& DeviceContext::program(const std::string& key,
   return *slot;
 }
 
+void DeviceContext::ensure_blas_workspace(const char* op) {
+  if (blas_workspace_) return;
+  const size_t ws = props_.major >= 9 ? (size_t{32} << 20) : (size_t{4} << 20);
+  TM_CUDA(op, cudaMalloc(&blas_workspace_, ws));
+  blas_workspace_bytes_ = ws;
+}
+
 cublasHandle_t DeviceContext::blas(const char* op) {
   std::lock_guard<std::mutex> lk(blas_mu_);
   if (blas_) return blas_;
@@ -199,15 +206,93 @@ cublasHandle_t DeviceContext::blas(const char* op) {
     TM_CUBLAS(op, cublasSetMathMode(h, static_cast<cublasMath_t>(
                                            CUBLAS_DEFAULT_MATH |
                                            CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
-    const size_t ws = props_.major >= 9 ? (size_t{32} << 20) : (size_t{4} << 20);
-    TM_CUDA(op, cudaMalloc(&blas_workspace_, ws));
-    TM_CUBLAS(op, cublasSetWorkspace(h, blas_workspace_, ws));
+    ensure_blas_workspace(op);
+    TM_CUBLAS(op, cublasSetWorkspace(h, blas_workspace_, blas_workspace_bytes_));
   } catch (...) {
     cublasDestroy(h);
     throw;
   }
   blas_ = h;
   return blas_;
+}
+
+void DeviceContext::LtHandleDeleter::operator()(cublasLtContext* h) const noexcept {
+  cublasLtDestroy(h);
+}
+
+cublasLtHandle_t DeviceContext::blas_lt(const char* op) {
+  std::lock_guard<std::mutex> lk(blas_mu_);
+  if (blas_lt_) return blas_lt_.get();
+  ensure_blas_workspace(op);
+  cublasLtHandle_t h = nullptr;
+  TM_CUBLAS(op, cublasLtCreate(&h));
+  blas_lt_.reset(h);
+  return h;
+}
+
+// ---- cuBLASLt matmul plans ------------------------------------------------------------
+
+size_t LtMatmulKeyHash::operator()(const LtMatmulKey& k) const noexcept {
+  uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&h](uint64_t v) {
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    h *= 0x100000001b3ull;
+  };
+  mix(static_cast<uint64_t>(static_cast<uint32_t>(k.dtype)) |
+      static_cast<uint64_t>(static_cast<uint32_t>(k.compute)) << 32);
+  mix(static_cast<uint64_t>(k.transa) | static_cast<uint64_t>(k.transb) << 8 |
+      static_cast<uint64_t>(k.align_a) << 16 | static_cast<uint64_t>(k.align_b) << 32 |
+      static_cast<uint64_t>(k.align_c) << 48);
+  mix(static_cast<uint64_t>(static_cast<uint32_t>(k.m)) |
+      static_cast<uint64_t>(static_cast<uint32_t>(k.n)) << 32);
+  mix(static_cast<uint64_t>(static_cast<uint32_t>(k.k)) |
+      static_cast<uint64_t>(static_cast<uint32_t>(k.batch)) << 32);
+  for (int64_t v : {k.lda, k.ldb, k.ldc, k.stride_a, k.stride_b, k.stride_c})
+    mix(static_cast<uint64_t>(v));
+  return static_cast<size_t>(h);
+}
+
+LtMatmulPlan::~LtMatmulPlan() {
+  if (c) cublasLtMatrixLayoutDestroy(c);
+  if (b) cublasLtMatrixLayoutDestroy(b);
+  if (a) cublasLtMatrixLayoutDestroy(a);
+  if (desc) cublasLtMatmulDescDestroy(desc);
+}
+
+LtMatmulPlan* LtPlanCache::find(const LtMatmulKey& k) {
+  auto it = index_.find(k);
+  if (it == index_.end()) return nullptr;
+  ++stats_.hits;
+  if (it->second != lru_.begin()) lru_.splice(lru_.begin(), lru_, it->second);
+  return it->second->second.get();
+}
+
+LtMatmulPlan* LtPlanCache::insert(const LtMatmulKey& k, std::unique_ptr<LtMatmulPlan> p) {
+  ++stats_.misses;
+  if (auto it = index_.find(k); it != index_.end()) {  // replace (not reached by matmul)
+    it->second->second = std::move(p);
+    lru_.splice(lru_.begin(), lru_, it->second);
+    return lru_.front().second.get();
+  }
+  while (lru_.size() >= cap_) {
+    index_.erase(lru_.back().first);
+    lru_.pop_back();
+    ++stats_.evictions;
+  }
+  lru_.emplace_front(k, std::move(p));
+  index_.emplace(k, lru_.begin());
+  return lru_.front().second.get();
+}
+
+LtPlanStats LtPlanCache::stats() const {
+  LtPlanStats s = stats_;
+  s.size = lru_.size();
+  return s;
+}
+
+void LtPlanCache::clear() {
+  index_.clear();
+  lru_.clear();
 }
 
 void DeviceContext::copy_from_host(const void* src, void* dst, size_t nbytes) {

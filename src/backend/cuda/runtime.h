@@ -1,14 +1,17 @@
 // CUDA driver/runtime state: lazy initialisation, per-device contexts (primary
-// context, the engine's stream, allocator, cuBLAS handle, pinned staging
-// buffers and the NVRTC kernel cache) and kernel launches.
+// context, the engine's stream, allocator, cuBLAS and cuBLASLt handles with the
+// matmul plan cache, pinned staging buffers and the NVRTC kernel cache) and
+// kernel launches.
 #pragma once
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda.h>
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -42,6 +45,64 @@ struct Program {
   CUfunction operator[](size_t i) const { return fns[i]; }
 };
 
+// What a cuBLASLt matmul plan depends on, in cuBLAS (column-major) terms: C (m x n)
+// = op(A) (m x k) op(B) (k x n), with batch strides (0 when batch == 1) and the
+// alignment (1..16 bytes) of every pointer the plan is used with.
+struct LtMatmulKey {
+  int32_t dtype = 0, compute = 0, transa = 0, transb = 0;
+  int32_t m = 0, n = 0, k = 0, batch = 1;
+  int64_t lda = 0, ldb = 0, ldc = 0, stride_a = 0, stride_b = 0, stride_c = 0;
+  uint32_t align_a = 0, align_b = 0, align_c = 0;
+  bool operator==(const LtMatmulKey&) const = default;
+};
+
+struct LtMatmulKeyHash {
+  size_t operator()(const LtMatmulKey& k) const noexcept;
+};
+
+// Descriptors and the algorithm cublasLtMatmulAlgoGetHeuristic chose for one key
+// (C also serves as D). usable == false: the heuristic offered nothing, or the
+// algorithm turned out unsupported; such products go through cublasGemmEx.
+struct LtMatmulPlan {
+  LtMatmulPlan() = default;
+  LtMatmulPlan(const LtMatmulPlan&) = delete;
+  LtMatmulPlan& operator=(const LtMatmulPlan&) = delete;
+  ~LtMatmulPlan();
+
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  size_t workspace = 0;  // bytes the algorithm needs
+  bool usable = false;
+};
+
+struct LtPlanStats {
+  uint64_t hits = 0, misses = 0, evictions = 0;
+  uint64_t fallbacks = 0;  // products routed to cublasGemmEx because no plan was usable
+  size_t size = 0;
+};
+
+// Least-recently-used cache of matmul plans, bounded at `capacity` entries. Not
+// synchronised: DeviceContext users hold blas_mutex().
+class LtPlanCache {
+ public:
+  explicit LtPlanCache(size_t capacity) : cap_(capacity < 1 ? 1 : capacity) {}
+  // The plan for `k` (now the most recent), or nullptr.
+  LtMatmulPlan* find(const LtMatmulKey& k);
+  // Stores `p` for `k`, evicting the least recently used plan when full.
+  LtMatmulPlan* insert(const LtMatmulKey& k, std::unique_ptr<LtMatmulPlan> p);
+  void count_fallback() { ++stats_.fallbacks; }
+  LtPlanStats stats() const;
+  void clear();
+
+ private:
+  using Entry = std::pair<LtMatmulKey, std::unique_ptr<LtMatmulPlan>>;
+  size_t cap_;
+  std::list<Entry> lru_;  // most recent first
+  std::unordered_map<LtMatmulKey, std::list<Entry>::iterator, LtMatmulKeyHash> index_;
+  LtPlanStats stats_;
+};
+
 class DeviceContext {
  public:
   explicit DeviceContext(int index, const DeviceProps& props);
@@ -66,6 +127,14 @@ class DeviceContext {
   // used by two threads at once: hold blas_mutex() around calls that use it.
   cublasHandle_t blas(const char* op);
   std::mutex& blas_mutex() { return blas_call_mu_; }
+  // cuBLASLt handle (created on first use) and the workspace it shares with the
+  // cuBLAS handle; both libraries run on stream(), so the workspace is never used
+  // by two calls at once. The plan cache is guarded by blas_mutex().
+  cublasLtHandle_t blas_lt(const char* op);
+  void* blas_workspace() const { return blas_workspace_; }
+  size_t blas_workspace_size() const { return blas_workspace_bytes_; }
+  LtPlanCache& matmul_plans() { return lt_plans_; }
+  static constexpr size_t kMatmulPlanCapacity = 256;
 
   void copy_from_host(const void* src, void* dst, size_t nbytes);
   void copy_to_host(const void* src, void* dst, size_t nbytes);
@@ -108,6 +177,13 @@ class DeviceContext {
   std::mutex blas_mu_, blas_call_mu_;
   cublasHandle_t blas_ = nullptr;
   void* blas_workspace_ = nullptr;
+  size_t blas_workspace_bytes_ = 0;
+  void ensure_blas_workspace(const char* op);  // caller holds blas_mu_
+  struct LtHandleDeleter {
+    void operator()(cublasLtContext* h) const noexcept;
+  };
+  std::unique_ptr<cublasLtContext, LtHandleDeleter> blas_lt_;  // destroyed after lt_plans_
+  LtPlanCache lt_plans_{kMatmulPlanCapacity};
 
   std::mutex staging_mu_;
   static constexpr size_t kStagingBytes = size_t{4} << 20;
