@@ -16,6 +16,7 @@
 
 #include "core/primitives.h"
 #include "core/tensor_impl.h"
+#include "jit/jit.h"
 #include "tmath/error.h"
 #include "tmath/ops.h"
 #include "tmath/transforms.h"
@@ -540,7 +541,8 @@ std::function<std::pair<Tensor, TensorList>(const TensorList&)> value_and_grad(
     TensorList g = backward(*tr.tape, tr.leaves, tr.outputs, {ones_like(y)}, &order);
     Tensor value = y;
     tr = Trace{};  // drop the tape: the gradient graph keeps what it needs
-    if (top_level()) {
+    // Evaluated here unless an outer transform or a compile() trace still needs the graph.
+    if (top_level() && !jit::tracing()) {
       TensorList roots;
       for (int i : order) roots.push_back(g[i]);
       roots.push_back(value);

@@ -121,10 +121,25 @@ struct CompiledFunction::Impl {
   static void plan_fusion(Trace& tr, const std::vector<Tensor>& ph);
 };
 
+namespace {
+thread_local int t_tracing = 0;
+struct TracingScope {
+  TracingScope() { ++t_tracing; }
+  ~TracingScope() { --t_tracing; }
+  TracingScope(const TracingScope&) = delete;
+  TracingScope& operator=(const TracingScope&) = delete;
+};
+}  // namespace
+
+bool jit::tracing() {
+  return t_tracing > 0;
+}
+
 std::shared_ptr<const Trace> CompiledFunction::Impl::trace(const std::vector<Tensor>& args) {
   using detail::TensorImpl;
   static const auto placeholder = std::make_shared<PlaceholderPrim>();
   EagerScope lazy(false);
+  TracingScope tracing;
   std::vector<Tensor> ph;
   std::unordered_map<const TensorImpl*, int> arg_of;
   for (size_t k = 0; k < args.size(); ++k) {

@@ -57,6 +57,9 @@ TMATH_API void count_cache(CacheEvent e, double compile_ms = 0.0);
 void count_fused(uint64_t ops);
 void count_skipped();
 void count_trace();
+// True while compile() traces a function on this thread (its arguments are
+// placeholders: nothing may be evaluated).
+bool tracing();
 void count_compiled_call();
 
 // On-disk cache of compiled kernels. `key` is the full text that determines the

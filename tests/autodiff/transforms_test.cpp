@@ -301,6 +301,43 @@ TEST(Checkpoint, SameGradientsAsWithout) {
   EXPECT_NEAR(read1(gg), -std::sin(0.7) * 0.7 + 2 * std::cos(0.7), 1e-12);
 }
 
+// A gradient under compile(): traced once, replayed with fusion; equal to the eager
+// gradient (the same kernels in the same order).
+TEST(Compile, CompiledGradientEqualsEagerGradient) {
+  Mlp m = make_mlp(3, 16, float32, 11);
+  Tensor x = random::normal(random::key(5), {6, 16}, float32);
+  TensorList args{x};
+  for (auto& w : m.w) args.push_back(w);
+  for (auto& b : m.b) args.push_back(b);
+  std::vector<int> params;
+  for (size_t i = 1; i < args.size(); ++i) params.push_back(static_cast<int>(i));
+  auto vg = value_and_grad([](const TensorList& a) { return mlp_loss(a, 3, 0); }, params);
+  auto flat = [vg](const TensorList& a) {
+    auto [v, g] = vg(a);
+    TensorList out{v};
+    out.insert(out.end(), g.begin(), g.end());
+    return out;
+  };
+  const TensorList want = flat(args);
+  reset_jit_stats();
+  const CompiledFunction cf = compile(flat);
+  for (int call = 0; call < 2; ++call) {
+    TensorList got = cf(args);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(read(got[i]), read(want[i])) << "output " << i;
+  }
+  const JitStats js = jit_stats();
+  EXPECT_EQ(js.traces, 1u);
+  EXPECT_EQ(js.compiled_calls, 2u);
+  // Other arguments of the same signature replay the trace.
+  TensorList args2 = args;
+  args2[0] = random::normal(random::key(6), {6, 16}, float32);
+  const TensorList want2 = flat(args2);
+  const TensorList got2 = cf(args2);
+  for (size_t i = 0; i < got2.size(); ++i) EXPECT_EQ(read(got2[i]), read(want2[i])) << "output " << i;
+  EXPECT_EQ(jit_stats().traces, 1u);
+}
+
 // Peak bytes above the starting level of one value_and_grad of the 10-layer MLP
 // (512 wide, batch 256, float32) with respect to `argnums`.
 uint64_t backward_peak(size_t seg, const std::vector<int>& argnums, const TensorList& args) {

@@ -1,0 +1,72 @@
+// Where the time of a small op goes: host issue time against total time.
+//
+//   host_overhead [cpu|cuda] [reps]
+//
+// For each case, `reps` eager calls (each result evaluated) are issued back to
+// back and synchronised once. Printed per call: the host's issue time (wall time
+// until the last call returns, before the synchronisation) and the total (after
+// it). When the two are equal the op is host-bound; when the total is larger,
+// the device is the bottleneck and host time is hidden behind it.
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+
+#include "tmath/tmath.h"
+
+using namespace tmath;
+
+namespace {
+double now_us() {
+  return std::chrono::duration<double, std::micro>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+void measure(Backend& be, Device dev, const char* name, const std::function<void()>& fn,
+             int reps) {
+  for (int i = 0; i < 50; ++i) fn();
+  be.synchronize(dev);
+  double best_host = 1e300, best_total = 1e300;
+  for (int round = 0; round < 5; ++round) {
+    const double t0 = now_us();
+    for (int i = 0; i < reps; ++i) fn();
+    const double t1 = now_us();
+    be.synchronize(dev);
+    const double t2 = now_us();
+    best_host = std::min(best_host, (t1 - t0) / reps);
+    best_total = std::min(best_total, (t2 - t0) / reps);
+  }
+  std::printf("%-28s host %7.2f us/call   total %7.2f us/call\n", name, best_host, best_total);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string dev_name = argc > 1 ? argv[1] : "cpu";
+  const int reps = argc > 2 ? std::stoi(argv[2]) : 2000;
+  const Device dev = dev_name == "cuda" ? Device{DeviceType::CUDA, 0} : kCPU;
+  auto be = get_backend(dev_name);
+  if (!be || !be->available()) {
+    std::printf("backend %s not available\n", dev_name.c_str());
+    return 0;
+  }
+  auto make = [&](Shape s, uint64_t seed) {
+    return random::normal(random::key(seed), s).to(dev).eval();
+  };
+  for (int64_t n : {8, 1024 * 1024, 4096 * 4096}) {
+    Tensor a = make({n}, 1), b = make({n}, 2);
+    const std::string sz = n == 8 ? "8" : n == 1024 * 1024 ? "1024^2" : "4096^2";
+    const int r = n > 1024 * 1024 ? reps / 20 : reps;
+    measure(*be, dev, ("add " + sz).c_str(), [&] { (a + b).eval(); }, r);
+    measure(*be, dev, ("tanh " + sz).c_str(), [&] { tanh(a).eval(); }, r);
+    measure(*be, dev, ("sum " + sz).c_str(), [&] { sum(a).eval(); }, r);
+  }
+  for (int64_t n : {128, 512, 1024}) {
+    for (DType dt : {float32, bfloat16}) {
+      Tensor a = make({n, n}, 3).astype(dt).eval(), b = make({n, n}, 4).astype(dt).eval();
+      const std::string name =
+          "matmul " + std::to_string(n) + " " + std::string(dtype_name(dt));
+      measure(*be, dev, name.c_str(), [&] { matmul(a, b).eval(); }, reps / 4);
+    }
+  }
+  return 0;
+}
