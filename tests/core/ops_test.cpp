@@ -1,5 +1,7 @@
 // Elementwise, reduction, NN-style and matmul-class ops against float64 references
 // computed here with plain loops and std:: functions.
+#include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 
@@ -143,6 +145,36 @@ TEST(OpsUnary, SpecialValues) {
                             tt::Tol{1e-5, 0}));
   EXPECT_TRUE(tt::all_close(log1p(make({1e-7}, float32)), {std::log1p(double(float(1e-7)))},
                             tt::Tol{1e-5, 0}));
+}
+
+// float32 tanh on the CPU (a rational approximation): error in ulp against the
+// float64 tanh over a grid of bit patterns covering every binade, with -0, denormals,
+// the saturation region and the non-finite values.
+TEST(OpsUnary, TanhFloat32WithinSixUlp) {
+  std::vector<float> xs;
+  for (uint32_t bits = 0; bits < 0x7f800000u; bits += 997) {
+    float v;
+    std::memcpy(&v, &bits, sizeof v);
+    xs.push_back(v);
+    xs.push_back(-v);
+  }
+  for (float v : {8.4379663f, 8.99f, 9.0f, 9.01f, 20.0f, 1e-40f, -0.0f}) xs.push_back(v);
+  Tensor x = from_blob(xs.data(), {static_cast<int64_t>(xs.size())}, float32);
+  const std::vector<float> got = tmath::tanh(x).to_vector<float>();
+  double worst = 0.0;
+  float worst_x = 0.0f;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double want = std::tanh(static_cast<double>(xs[i]));
+    const float wf = static_cast<float>(want);
+    const double ulp = wf == 0.0f ? std::numeric_limits<float>::denorm_min()
+                                  : std::abs(std::nextafter(wf, 2.0f * wf) - wf);
+    const double err = std::abs(static_cast<double>(got[i]) - want) / ulp;
+    if (err > worst) worst = err, worst_x = xs[i];
+    if (std::signbit(got[i]) != std::signbit(xs[i])) ADD_FAILURE() << "sign of tanh(" << xs[i] << ")";
+  }
+  EXPECT_LE(worst, 6.0) << "at x = " << worst_x;
+  Tensor s = tmath::tanh(make({kNaN, kInf, -kInf, 9.5, -30.0}, float32));
+  EXPECT_TRUE(tt::all_equal(s, {kNaN, 1, -1, 1, -1}));
 }
 
 TEST(OpsUnary, IntegerAndBoolInputs) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/simd_unary.h"
 #include "backend/cpu/thread_pool.h"
 #include "tmath/error.h"
 
@@ -43,6 +44,34 @@ void gather(const ArrayRef& in, int64_t start, int64_t len, char* dst) {
       idx[d] = 0;
     }
   }
+}
+
+// The vectorised float kernels the unfused ops use for contiguous operands (a
+// scalar operand has stride 0), called directly: the generic entry points plan
+// the strided iteration again for every tile. Returns false when not applicable.
+bool simd_instr(const FusedInstr& in, DType ta, DType tb, const char* a, int64_t sa,
+                const char* b, int64_t sb, char* y, int64_t len) {
+  const auto n = static_cast<size_t>(len);
+  if (in.dtype != DType::Float32 && in.dtype != DType::Float64) return false;
+  const bool f32 = in.dtype == DType::Float32;
+  if (in.kind == Kind::Unary) {
+    auto so = simd_op(in.op);
+    if (!so || ta != in.dtype || sa != 1) return false;
+    return f32 ? simd_unary_f32(*so, reinterpret_cast<const float*>(a), reinterpret_cast<float*>(y), n)
+               : simd_unary_f64(*so, reinterpret_cast<const double*>(a),
+                                reinterpret_cast<double*>(y), n);
+  }
+  if (in.kind == Kind::Binary) {
+    auto so = simd_binary_op(in.op);
+    if (!so || ta != in.dtype || tb != in.dtype || (sa == 0 && sb == 0)) return false;
+    return f32 ? simd_binary_f32(*so, reinterpret_cast<const float*>(a), sa == 0,
+                                 reinterpret_cast<const float*>(b), sb == 0,
+                                 reinterpret_cast<float*>(y), n)
+               : simd_binary_f64(*so, reinterpret_cast<const double*>(a), sa == 0,
+                                 reinterpret_cast<const double*>(b), sb == 0,
+                                 reinterpret_cast<double*>(y), n);
+  }
+  return false;
 }
 
 }  // namespace
@@ -148,6 +177,12 @@ void fused(const FusedProgram& p, std::span<const ArrayRef> inputs, const ArrayR
         ptr[i] = i == ni - 1 ? static_cast<char*>(out.data) + start * static_cast<int64_t>(isz)
                              : base + slot[i] * slot_bytes;
         stride[i] = 1;
+        const DType ta = in.a >= 0 ? p.instrs[in.a].dtype : in.dtype;
+        const DType tb = in.b >= 0 ? p.instrs[in.b].dtype : in.dtype;
+        if ((in.kind == Kind::Unary || in.kind == Kind::Binary) &&
+            simd_instr(in, ta, tb, ptr[in.a], stride[in.a], in.b >= 0 ? ptr[in.b] : nullptr,
+                       in.b >= 0 ? stride[in.b] : 1, ptr[i], len))
+          continue;
         const ArrayRef dst = view(i, in.dtype);
         switch (in.kind) {
           case Kind::Unary:
