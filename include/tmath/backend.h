@@ -255,6 +255,23 @@ class TMATH_API Backend {
   virtual std::optional<NativeReference> native_reference(std::string_view op,
                                                           std::span<const ArrayRef> inputs,
                                                           MatmulPrecision precision);
+
+  // ---- interop with other libraries' queues (DLPack) ----
+  // The handle of the queue the engine runs device d's work on, as an integer (CUDA:
+  // its cudaStream_t); 0 where work is not queued (the default).
+  virtual uintptr_t native_stream(Device d) {
+    (void)d;
+    return 0;
+  }
+  // Orders a foreign queue of device d (a handle as above; CUDA also takes 1 and 2, the
+  // legacy and per-thread default streams, as DLPack does) against the engine's without
+  // blocking the host. foreign_waits: work queued later on `stream` waits for the engine's
+  // work queued so far; otherwise the engine's later work waits for what `stream` has
+  // queued so far. Default: synchronize(d) when foreign_waits, else nothing.
+  virtual void order_with_stream(Device d, uintptr_t stream, bool foreign_waits) {
+    (void)stream;
+    if (foreign_waits) synchronize(d);
+  }
 };
 
 // ---- registry and selection ------------------------------------------------

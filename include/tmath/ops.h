@@ -47,11 +47,17 @@ template <class T>
 Tensor from_vector(const std::vector<T>& v) {
   return from_data(v.data(), {static_cast<int64_t>(v.size())}, dtype_v<T>);
 }
-// Wraps existing host memory without copying. `strides` in elements (row-major
-// if empty). `deleter` (may be empty) runs when the last tensor using it dies;
-// the caller keeps the memory alive until then.
+// Wraps existing memory without copying: host memory, or memory of `device` (a
+// CUDA device pointer for cuda:i). `strides` in elements (row-major if empty).
+// `deleter` (may be empty) runs when the last tensor using it dies, not when
+// from_blob throws; the caller keeps the memory alive until then. The engine
+// never frees, caches or writes into this memory itself.
 TMATH_API Tensor from_blob(void* data, const Shape& shape, DType dtype, Strides strides = {},
-                           std::function<void(void*)> deleter = {});
+                           std::function<void(void*)> deleter = {}, Device device = kCPU);
+// Address of element 0 of `a` in its device's memory (evaluates `a`; a device
+// pointer for cuda tensors; layout a.shape()/a.strides()), for handing the memory
+// to another library (DLPack). Valid while a tensor sharing that storage lives.
+TMATH_API void* device_data_ptr(const Tensor& a);
 TMATH_API Tensor astype(const Tensor& a, DType dtype);
 // A new tensor with its own contiguous storage.
 TMATH_API Tensor copy(const Tensor& a);

@@ -50,8 +50,11 @@ inline Tensor& tensor_ref(nb::handle h) { return *nb::inst_ptr<Tensor>(h); }
 Tensor to_tensor(nb::handle h, const char* op);
 Tensor asarray(nb::handle h, std::optional<DType> dtype, std::optional<bool> copy,
                std::optional<Device> device, const char* op);
-// Zero-copy import of a CPU DLPack/buffer-protocol producer; nullopt when `h` is neither.
+// Zero-copy import of a DLPack (CPU or CUDA) or buffer-protocol producer; nullopt when `h` is
+// neither. A CUDA producer's __dlpack__ gets stream=<the engine's stream on that device>.
 std::optional<Tensor> import_array(nb::handle h, const char* op);
+// The backend that owns memory on `d` (DeviceError naming `op` when none is available).
+std::shared_ptr<tmath::Backend> device_backend(Device d, const char* op);
 std::optional<DType> to_dtype(nb::handle h, const char* op);        // None -> nullopt
 DType to_dtype_or(nb::handle h, DType def, const char* op);
 std::optional<Device> to_device(nb::handle h, const char* op);      // None -> nullopt
@@ -64,7 +67,7 @@ std::vector<Tensor> to_tensor_list(nb::handle h, const char* op);
 // Tensor -> Python.
 nb::object item(const Tensor& t);
 nb::object tolist(const Tensor& t);
-// A no-copy nb::ndarray view of an evaluated CPU tensor (keeps the tensor alive).
+// A no-copy nb::ndarray view of a CPU or CUDA tensor (evaluates; keeps the tensor alive).
 nb::ndarray<nb::array_api> export_ndarray(const Tensor& t);
 nb::object to_numpy(const Tensor& t);
 

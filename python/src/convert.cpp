@@ -302,13 +302,28 @@ tmath::Scalar to_scalar(nb::handle h, const char* op) {
 }
 
 // ---- arrays ---------------------------------------------------------------------
-std::optional<Tensor> import_array(nb::handle h, const char* op) {
-  if (!nb::hasattr(h, "__dlpack__") && !PyObject_CheckBuffer(h.ptr())) return std::nullopt;
-  nb::ndarray<nb::ro> arr;
-  if (!nb::try_cast(h, arr, false)) return std::nullopt;
-  if (arr.device_type() != nb::device::cpu::value)
-    throw tmath::UnsupportedError("[" + std::string(op) + "] DLPack import from device type " +
-                                  std::to_string(arr.device_type()) + " is not supported yet (CPU only)");
+std::shared_ptr<tmath::Backend> device_backend(Device d, const char* op) {
+  for (auto& b : tmath::backends())
+    if (b->device_type() == d.type && b->available()) return b;
+  std::string why;
+  for (auto& b : tmath::backends())
+    if (b->device_type() == d.type) why = ": " + b->info().reason;
+  throw tmath::DeviceError("[" + std::string(op) + "] no available tmath backend for " + d.str() + why);
+}
+
+namespace {
+
+constexpr int kDLCPU = 1;
+constexpr int kDLCUDA = 2;
+// DLPack's stream value for the legacy default CUDA stream (also cudaStreamLegacy).
+constexpr uintptr_t kLegacyStream = 1;
+
+// Wraps an imported ndarray (kept alive until the tensor's storage dies) as a tensor on `dev`.
+// `be` (device memory): before the producer's memory is released, the legacy default stream,
+// where PyTorch's and CuPy's allocators reuse freed blocks by default, waits for the engine's
+// queued work on it.
+Tensor wrap_ndarray(nb::ndarray<nb::ro>&& arr, Device dev, std::shared_ptr<tmath::Backend> be,
+                    const char* op) {
   auto dt = dtype_from_dlpack(arr.dtype());
   if (!dt)
     throw tmath::DTypeError("[" + std::string(op) + "] unsupported element type (DLPack code " +
@@ -319,15 +334,83 @@ std::optional<Tensor> import_array(nb::handle h, const char* op) {
     shape[i] = static_cast<int64_t>(arr.shape(i));
     strides[i] = arr.stride(i);
   }
-  auto* keep = new nb::ndarray<nb::ro>(arr);
-  auto deleter = [keep](void*) {
+  void* data = const_cast<void*>(arr.data());
+  auto* keep = new nb::ndarray<nb::ro>(std::move(arr));
+  auto deleter = [keep, be, dev](void*) {
+    if (be) {
+      try {
+        be->order_with_stream(dev, kLegacyStream, true);
+      } catch (...) {  // CUDA shutting down: nothing left to order
+      }
+    }
     if (!Py_IsInitialized()) return;  // interpreter gone: leak rather than crash
     PyGILState_STATE s = PyGILState_Ensure();
     delete keep;
     PyGILState_Release(s);
   };
-  void* data = const_cast<void*>(arr.data());
-  return tmath::from_blob(data, shape, *dt, std::move(strides), deleter);
+  try {
+    return tmath::from_blob(data, shape, *dt, std::move(strides), deleter, dev);
+  } catch (const tmath::Error&) {  // from_blob did not take ownership
+    delete keep;
+    throw;
+  }
+}
+
+// Zero-copy import of a CUDA producer. Its __dlpack__ gets stream=<the engine's stream>, so
+// the producer makes the engine's later work wait for its own pending work (DLPack spec).
+Tensor import_cuda(nb::handle h, int index, const char* op) {
+  using namespace nb::literals;
+  Device dev(tmath::DeviceType::CUDA, index);
+  auto be = device_backend(dev, op);
+  uintptr_t stream = nogil([&] { return be->native_stream(dev); });  // validates the index
+  nb::object dlpack = h.attr("__dlpack__");
+  nb::object cap;
+  bool ordered = true;
+  try {
+    cap = dlpack("stream"_a = stream, "max_version"_a = nb::make_tuple(1, 0));
+  } catch (nb::python_error& e) {
+    if (!e.matches(PyExc_TypeError)) throw;
+    try {  // a producer predating max_version
+      cap = dlpack("stream"_a = stream);
+    } catch (nb::python_error& e2) {
+      if (!e2.matches(PyExc_TypeError)) throw;
+      cap = dlpack();  // no stream argument: the producer assumes the legacy default stream
+      ordered = false;
+    }
+  }
+  nb::ndarray<nb::ro> arr;
+  if (!nb::try_cast(cap, arr, false))
+    throw tmath::UnsupportedError("[" + std::string(op) + "] '" + py_type_name(h) +
+                                  "'.__dlpack__() did not return a readable DLPack capsule");
+  if (arr.device_type() != kDLCUDA || arr.device_id() != index)
+    throw tmath::DeviceError("[" + std::string(op) + "] '" + py_type_name(h) + "' reports device (2, " +
+                             std::to_string(index) + ") but its capsule is on (" +
+                             std::to_string(arr.device_type()) + ", " + std::to_string(arr.device_id()) + ")");
+  if (!ordered) nogil([&] { be->order_with_stream(dev, kLegacyStream, false); return 0; });
+  return wrap_ndarray(std::move(arr), dev, std::move(be), op);
+}
+
+}  // namespace
+
+std::optional<Tensor> import_array(nb::handle h, const char* op) {
+  bool has_dlpack = nb::hasattr(h, "__dlpack__");
+  if (!has_dlpack && !PyObject_CheckBuffer(h.ptr())) return std::nullopt;
+  if (has_dlpack && nb::hasattr(h, "__dlpack_device__")) {
+    nb::object d = h.attr("__dlpack_device__")();
+    if (!PyTuple_Check(d.ptr()) || PyTuple_GET_SIZE(d.ptr()) != 2)
+      throw_type_error("[" + std::string(op) + "] __dlpack_device__() must return a (device_type, device_id) tuple");
+    int type = nb::cast<int>(nb::handle(PyTuple_GET_ITEM(d.ptr(), 0)));
+    if (type == kDLCUDA) return import_cuda(h, nb::cast<int>(nb::handle(PyTuple_GET_ITEM(d.ptr(), 1))), op);
+    if (type != kDLCPU)
+      throw tmath::UnsupportedError("[" + std::string(op) + "] DLPack import from device type " + std::to_string(type) +
+                                    " is not supported (CPU and CUDA only)");
+  }
+  nb::ndarray<nb::ro> arr;
+  if (!nb::try_cast(h, arr, false)) return std::nullopt;
+  if (arr.device_type() != nb::device::cpu::value)
+    throw tmath::UnsupportedError("[" + std::string(op) + "] DLPack import from device type " +
+                                  std::to_string(arr.device_type()) + " is not supported (CPU and CUDA only)");
+  return wrap_ndarray(std::move(arr), tmath::kCPU, nullptr, op);
 }
 
 Tensor asarray(nb::handle h, std::optional<DType> dtype, std::optional<bool> copy,
@@ -489,11 +572,29 @@ nb::object tolist(const Tensor& t) {
   return nb::none();
 }
 
+namespace {
+void release_exported(void* p) noexcept {
+  delete static_cast<Tensor*>(p);
+}
+// A device tensor handed to a consumer: before its memory can return to the engine's
+// allocator, the engine's stream waits for the work queued so far on the legacy default
+// stream (where PyTorch and CuPy run by default), so the consumer's last reads come first.
+void release_exported_device(void* p) noexcept {
+  auto* t = static_cast<Tensor*>(p);
+  try {
+    device_backend(t->device(), "__dlpack__")->order_with_stream(t->device(), 1, false);
+  } catch (...) {  // CUDA shutting down: nothing left to order
+  }
+  delete t;
+}
+}  // namespace
+
 nb::ndarray<nb::array_api> export_ndarray(const Tensor& t) {
   Tensor e = t;
-  nogil([&] { e.eval(); return 0; });
-  if (e.device().type != tmath::DeviceType::CPU)
-    throw tmath::UnsupportedError("[__dlpack__] export of " + e.device().str() + " tensors is not supported yet");
+  void* data = nogil([&] { return tmath::device_data_ptr(e); });  // evaluates
+  const Device dev = e.device();
+  if (dev.type != tmath::DeviceType::CPU && dev.type != tmath::DeviceType::CUDA)
+    throw tmath::UnsupportedError("[__dlpack__] export of " + dev.str() + " tensors is not supported");
   std::vector<size_t> shape(e.ndim());
   std::vector<int64_t> strides(e.ndim());
   const auto& st = e.strides();
@@ -501,10 +602,10 @@ nb::ndarray<nb::array_api> export_ndarray(const Tensor& t) {
     shape[i] = static_cast<size_t>(e.shape()[i]);
     strides[i] = st[i];
   }
-  auto* owner_t = new Tensor(e);
-  nb::capsule owner(owner_t, [](void* p) noexcept { delete static_cast<Tensor*>(p); });
-  return nb::ndarray<nb::array_api>(e.data_ptr(), shape.size(), shape.data(), owner, strides.data(), dlpack_dtype(e.dtype()),
-                       nb::device::cpu::value, 0);
+  const bool cpu = dev.type == tmath::DeviceType::CPU;
+  nb::capsule owner(new Tensor(e), cpu ? &release_exported : &release_exported_device);
+  return nb::ndarray<nb::array_api>(data, shape.size(), shape.data(), owner, strides.data(), dlpack_dtype(e.dtype()),
+                                    cpu ? nb::device::cpu::value : nb::device::cuda::value, cpu ? 0 : dev.index);
 }
 
 nb::object to_numpy(const Tensor& t) {

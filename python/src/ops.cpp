@@ -130,7 +130,8 @@ void bind_ops(nb::module_& m) {
         return *t;
       },
       "x"_a, nb::kw_only(), "device"_a = nb::none(), "copy"_a = nb::none(),
-      "Imports a DLPack producer (NumPy, PyTorch, ...) without a copy (CPU).");
+      "Imports a DLPack producer (NumPy, PyTorch, CuPy, ...) without a copy, on the CPU or a CUDA device. "
+      "A CUDA producer is asked (stream=) to order the engine's stream after its pending work.");
 
   m.def(
       "zeros",
@@ -585,6 +586,24 @@ void bind_ops(nb::module_& m) {
   m.def(
       "set_default_device", [](nb::handle d) { tmath::set_default_device(*to_device(d, "set_default_device")); },
       "device"_a);
+  m.def(
+      "synchronize",
+      [](nb::handle d) {
+        Device dev = to_device_or_default(d, "synchronize");
+        auto be = device_backend(dev, "synchronize");
+        nogil([&] { be->synchronize(dev); return 0; });
+      },
+      "device"_a = nb::none(), "Waits until the engine's queued work on `device` (default: the default device) is done.");
+  m.def(
+      "native_stream",
+      [](nb::handle d) {
+        Device dev = to_device_or_default(d, "native_stream");
+        auto be = device_backend(dev, "native_stream");
+        return nogil([&] { return be->native_stream(dev); });
+      },
+      "device"_a = nb::none(),
+      "The handle (int) of the stream the engine queues work on for `device`: a cudaStream_t on CUDA "
+      "(for torch.cuda.ExternalStream / cupy.cuda.ExternalStream), 0 on the CPU.");
   m.def(
       "memory_stats",
       [](nb::handle d) { return stats_dict(tmath::memory_stats(to_device(d, "memory_stats").value_or(tmath::kCPU))); },

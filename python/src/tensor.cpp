@@ -69,6 +69,29 @@ nb::tuple shape_tuple(const Tensor& t) {
   return nb::steal<nb::tuple>(tup);
 }
 
+// The stream argument of __dlpack__ for a CUDA producer (DLPack spec): None means the
+// legacy default stream (1); -1 asks for no ordering (nullopt); 0 is ambiguous and refused.
+std::optional<uintptr_t> consumer_stream(nb::handle s, const char* op) {
+  if (s.is_none()) return uintptr_t{1};
+  if (PyBool_Check(s.ptr()) || !PyLong_Check(s.ptr()))
+    throw nb::type_error(("[" + std::string(op) + "] stream must be an int or None, got '" +
+                          std::string(nb::type_name(s.type()).c_str()) + "'")
+                             .c_str());
+  int overflow = 0;
+  long long v = PyLong_AsLongLongAndOverflow(s.ptr(), &overflow);
+  if (overflow > 0) {
+    unsigned long long u = PyLong_AsUnsignedLongLong(s.ptr());
+    if (PyErr_Occurred()) throw nb::python_error();
+    return static_cast<uintptr_t>(u);
+  }
+  if (overflow == 0 && v == -1) return std::nullopt;
+  if (overflow < 0 || v <= 0)
+    throw nb::value_error(("[" + std::string(op) + "] stream=" + std::string(nb::repr(s).c_str()) +
+                           " is not a valid CUDA stream (DLPack: None, -1, 1, 2 or a stream handle)")
+                              .c_str());
+  return static_cast<uintptr_t>(v);
+}
+
 Tensor scalar_of(const Tensor& t, const char* op) {
   if (t.size() != 1)
     throw nb::type_error((std::string("[") + op + "] only a tensor with one element converts to a Python scalar, got " +
@@ -242,10 +265,28 @@ void bind_tensor(nb::module_& m) {
               src = nogil([&] { return tmath::copy(t).eval(); });
               kwargs["copy"] = nb::none();
             }
-            nb::object a = nb::cast(export_ndarray(src));
+            nb::object a = nb::cast(export_ndarray(src));  // evaluates
+            if (src.device().type != tmath::DeviceType::CPU) {
+              nb::object s = kwargs.contains("stream") ? nb::object(kwargs["stream"]) : nb::none();
+              if (std::optional<uintptr_t> stream = consumer_stream(s, "__dlpack__")) {
+                Device d = src.device();
+                auto be = device_backend(d, "__dlpack__");
+                nogil([&] { be->order_with_stream(d, *stream, true); return 0; });
+              }
+              kwargs["stream"] = nb::none();
+            }
             return a.attr("__dlpack__")(**kwargs);
           },
-          nb::arg("kwargs"), "DLPack capsule of this (evaluated, CPU) tensor; no copy.")
+          nb::arg("kwargs"),
+          "DLPack capsule of this (evaluated) tensor; no copy. On CUDA, stream=S (DLPack: None or 1 = "
+          "legacy default stream, 2 = per-thread default stream, -1 = no ordering) makes S wait for "
+          "the engine's queued work, without blocking the host.")
+      .def(
+          "data_ptr",
+          [](const Tensor& t) {
+            return reinterpret_cast<uintptr_t>(nogil([&] { return tmath::device_data_ptr(t); }));
+          },
+          "Address of element 0 in the tensor's device memory (a device pointer on CUDA); evaluates.")
       .def("__dlpack_device__",
            [](const Tensor& t) {
              Device d = t.device();

@@ -114,3 +114,43 @@ def test_buffer_protocol_zero_copy():
         memoryview(tm.ones((2,), dtype=tm.bfloat16))
     assert memoryview(tm.asarray([True, False])).tolist() == [True, False]
     assert memoryview(tm.asarray([1 + 2j], dtype=tm.complex128)).format == "Zd"
+
+
+def test_data_ptr_and_native_stream_on_cpu():
+    a = np.arange(6, dtype=np.float32)
+    t = tm.from_dlpack(a)
+    assert t.data_ptr() == ptr(a)
+    assert t[2:].data_ptr() == ptr(a) + 8  # views keep their offset
+    assert tm.native_stream("cpu") == 0  # the CPU backend queues nothing
+    tm.synchronize("cpu")
+
+
+def _has_cuda():
+    try:
+        tm.zeros((1,), device="cuda").eval()
+        return True
+    except tm.Error:
+        return False
+
+
+class _FakeProducer:
+    def __init__(self, device):
+        self.device = device
+
+    def __dlpack_device__(self):
+        return self.device
+
+    def __dlpack__(self, **kwargs):
+        raise AssertionError("__dlpack__ must not be called")
+
+
+def test_cuda_producer_without_cuda_backend():
+    if _has_cuda():
+        pytest.skip("a cuda backend is available (tests/test_dlpack_cuda.py covers CUDA)")
+    with pytest.raises(tm.DeviceError, match="cuda:0"):
+        tm.from_dlpack(_FakeProducer((2, 0)))
+
+
+def test_dlpack_import_from_unsupported_device():
+    with pytest.raises(NotImplementedError, match="device type 14"):
+        tm.asarray(_FakeProducer((14, 0)))  # kDLMetal

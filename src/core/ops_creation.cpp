@@ -111,24 +111,32 @@ Tensor from_data(const void* data, const Shape& shape, DType dtype, Device devic
 }
 
 Tensor from_blob(void* data, const Shape& shape, DType dtype, Strides strides,
-                 std::function<void(void*)> deleter) {
+                 std::function<void(void*)> deleter, Device device) {
   check_shape(shape, "from_blob");
   if (!strides.empty() && strides.size() != shape.size())
     throw ShapeError("[from_blob] strides has " + std::to_string(strides.size()) +
                      " entries for a " + std::to_string(shape.size()) + "-d shape");
   if (!data && detail::shape_size(shape) > 0) throw ValueError("[from_blob] null data pointer");
-  auto buf = std::make_shared<detail::Buffer>();
-  buf->ptr = data;
-  buf->nbytes = 0;  // unknown extent: never donated or reused
-  buf->device = kCPU;
-  buf->deleter = std::move(deleter);
+  if (device.type != DeviceType::CPU) detail::primary_backend(device);  // DeviceError if none
   auto p = std::make_shared<TensorImpl>();
   p->shape = shape;
   p->size = detail::shape_size(shape);
   p->dtype = dtype;
-  p->device = kCPU;
-  p->set_view(std::move(buf), strides.empty() ? detail::contiguous_strides(shape) : std::move(strides), 0);
+  p->device = device;
+  if (strides.empty()) strides = detail::contiguous_strides(shape);
+  auto buf = std::make_shared<detail::Buffer>();
+  buf->ptr = data;
+  buf->nbytes = 0;  // unknown extent: never donated or reused
+  buf->device = device;
+  buf->deleter = std::move(deleter);  // last: nothing below throws, so a throw never runs it
+  p->set_view(std::move(buf), std::move(strides), 0);  // no allocator: never cached or freed
   return Tensor(std::move(p));
+}
+
+void* device_data_ptr(const Tensor& a) {
+  if (!a.defined()) throw ValueError("[device_data_ptr] undefined tensor");
+  a.eval();
+  return a.impl()->data();
 }
 
 Tensor astype(const Tensor& a, DType dtype) {

@@ -737,3 +737,72 @@ TEST(TensorBasics, MetadataAndHandles) {
   EXPECT_FALSE(Scalar(2.5).str().empty());
   EXPECT_TRUE(Tensor(3).weak_type());
 }
+
+// ---- from_blob on a device, device_data_ptr (DLPack interop) --------------------
+
+TEST(TensorCreate, FromBlobWithDeviceCpu) {
+  std::vector<float> host = {0, 1, 2, 3, 4, 5};
+  std::atomic<int> deleted{0};
+  {
+    auto count = [&](void* p) {
+      EXPECT_EQ(p, static_cast<void*>(host.data()));
+      deleted++;
+    };
+    Tensor t = from_blob(host.data(), {2, 3}, float32, {}, count, kCPU);
+    EXPECT_EQ(t.device(), kCPU);
+    EXPECT_EQ(device_data_ptr(t), static_cast<void*>(host.data()));
+    EXPECT_EQ(device_data_ptr(t[1]), static_cast<void*>(host.data() + 3))
+        << "views keep their offset";
+    Tensor e = exp(t);
+    e.eval();
+    EXPECT_NE(device_data_ptr(e), static_cast<void*>(host.data())) << "never written in place";
+    EXPECT_TRUE(tt::all_equal(t, {0, 1, 2, 3, 4, 5}));
+    EXPECT_EQ(deleted.load(), 0);
+  }
+  EXPECT_EQ(deleted.load(), 1);
+  EXPECT_THROW(device_data_ptr(Tensor()), ValueError);
+  // A backend without queues: no stream handle, ordering is a no-op (synchronize).
+  auto cpu = get_backend("cpu");
+  ASSERT_TRUE(cpu);
+  EXPECT_EQ(cpu->native_stream(kCPU), 0u);
+  EXPECT_NO_THROW(cpu->order_with_stream(kCPU, 1, true));
+  EXPECT_NO_THROW(cpu->order_with_stream(kCPU, 1, false));
+}
+
+TEST(TensorCreate, FromBlobOnCudaDevice) {
+  const Device dev("cuda:0");
+  bool cuda = false;
+  for (auto& b : backends())
+    if (b->name() == "cuda" && b->available()) cuda = true;
+  std::atomic<int> deleted{0};
+  auto count = [&](void*) { deleted++; };
+  if (!cuda) {
+    // No CUDA backend: refused with DeviceError, and the deleter is not run.
+    float dummy[2] = {0, 0};
+    EXPECT_THROW(from_blob(dummy, {2}, float32, {}, count, dev), DeviceError);
+    EXPECT_EQ(deleted.load(), 0);
+    GTEST_SKIP() << "no available cuda backend: only the refusal was tested";
+  }
+  // Wrap device memory the engine owns elsewhere; the wrapper shares it, never frees it.
+  Tensor owner = arange(int64_t{0}, int64_t{6}, int64_t{1}, float32, dev);
+  void* p = device_data_ptr(owner);
+  ASSERT_NE(p, nullptr);
+  {
+    Tensor w = from_blob(p, {2, 3}, float32, {}, count, dev);
+    EXPECT_EQ(w.device(), dev);
+    EXPECT_EQ(device_data_ptr(w), p);
+    EXPECT_EQ(device_data_ptr(w[1]), static_cast<void*>(static_cast<float*>(p) + 3));
+    EXPECT_TRUE(tt::all_equal(w, {0, 1, 2, 3, 4, 5}));
+    Tensor wt = from_blob(p, {3, 2}, float32, {1, 3}, {}, dev);  // transposed view
+    EXPECT_TRUE(tt::all_equal(wt, {0, 3, 1, 4, 2, 5}));
+    EXPECT_TRUE(tt::all_equal(exp(w) - exp(owner.reshape({2, 3})), {0, 0, 0, 0, 0, 0}));
+    EXPECT_EQ(deleted.load(), 0);
+  }
+  EXPECT_EQ(deleted.load(), 1);
+  auto be = get_backend("cuda");
+  EXPECT_NE(be->native_stream(dev), 0u);
+  EXPECT_NO_THROW(be->order_with_stream(dev, 1, true));   // legacy default stream waits
+  EXPECT_NO_THROW(be->order_with_stream(dev, 1, false));  // engine waits
+  be->synchronize(dev);
+  EXPECT_TRUE(tt::all_equal(owner, {0, 1, 2, 3, 4, 5}));
+}

@@ -170,6 +170,29 @@ class CudaBackend final : public Backend {
     return cuda::native_reference(ctx(inputs[0].device, "native_reference"), op, inputs, prec);
   }
 
+  uintptr_t native_stream(Device d) override {
+    return reinterpret_cast<uintptr_t>(ctx(d, "native_stream").stream());
+  }
+  // One event recorded on the waited-for stream and waited on by the other: the host
+  // never blocks. Handles 1 and 2 are cudaStreamLegacy and cudaStreamPerThread.
+  void order_with_stream(Device d, uintptr_t stream, bool foreign_waits) override {
+    DeviceContext& dc = ctx(d, "order_with_stream");
+    auto other = reinterpret_cast<cudaStream_t>(stream);
+    if (other == dc.stream()) return;
+    cudaStream_t first = foreign_waits ? dc.stream() : other;
+    cudaStream_t then = foreign_waits ? other : dc.stream();
+    cudaEvent_t ev = nullptr;
+    TM_CUDA("order_with_stream", cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+    cudaError_t e = cudaEventRecord(ev, first);
+    const char* call = "cudaEventRecord";
+    if (e == cudaSuccess) {
+      e = cudaStreamWaitEvent(then, ev, 0);
+      call = "cudaStreamWaitEvent";
+    }
+    (void)cudaEventDestroy(ev);  // released once the recorded work completes
+    if (e != cudaSuccess) throw_cuda_error("order_with_stream", call, e);
+  }
+
  private:
   static DeviceContext& ctx(Device d, const char* op) {
     if (d.type != DeviceType::CUDA)
