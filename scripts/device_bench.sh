@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The GPU machine's extra measurements, after scripts/device_check.sh has built
+# build-gpu: fusion start-up (cold and warm kernel cache), host issue time per
+# small op, the MLP gradient (engine and PyTorch autograd), and the Python CUDA
+# DLPack tests against PyTorch and CuPy. Logs go to $OUT (default ./device-out).
+# Usage: scripts/device_bench.sh
+set -uo pipefail
+export PATH=$PATH:/usr/local/cuda/bin
+cd "$(dirname "$0")/.."
+OUT=${OUT:-device-out}
+mkdir -p "$OUT"
+LIBDIR=/opt/deps/usr/lib/x86_64-linux-gnu
+export LD_LIBRARY_PATH=$LIBDIR:$LIBDIR/openblas-pthread:${LD_LIBRARY_PATH:-}
+for b in jit_startup host_overhead mlp_grad; do
+  g++ -O2 -std=c++20 -Iinclude "bench/$b.cpp" -o "build-gpu/$b" -Lbuild-gpu -ltmath \
+    -Wl,-rpath,"$PWD/build-gpu" || echo "build of $b failed"
+done
+cache=$(mktemp -d)
+{
+  echo "== jit_startup (cold disk cache, then warm)"
+  TMATH_CACHE_DIR=$cache build-gpu/jit_startup cuda 4096
+  TMATH_CACHE_DIR=$cache build-gpu/jit_startup cuda 4096
+  echo "== host_overhead"
+  build-gpu/host_overhead cuda 2000
+  echo "== mlp_grad"
+  build-gpu/mlp_grad cuda 30
+  python3 bench/torch_mlp_grad.py cuda
+} > "$OUT/bench.txt" 2>&1
+echo "bench: rc $?"
+rm -rf "$cache"
+if ls python/tmath/_tmath*.so > /dev/null 2>&1; then
+  PYTHONPATH=$PWD/python timeout 300 python3 -m pytest -q -p no:cacheprovider \
+    python/tests/test_dlpack_cuda.py python/tests/test_dlpack.py > "$OUT/pytest_dlpack.txt" 2>&1
+  echo "pytest dlpack: rc $?"
+  tail -5 "$OUT/pytest_dlpack.txt"
+else
+  echo "no Python extension in build-gpu (nanobind not found?)"
+fi
+cat "$OUT/bench.txt"
