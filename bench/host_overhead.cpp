@@ -60,6 +60,14 @@ int main(int argc, char** argv) {
     measure(*be, dev, ("tanh " + sz).c_str(), [&] { tanh(a).eval(); }, r);
     measure(*be, dev, ("sum " + sz).c_str(), [&] { sum(a).eval(); }, r);
   }
+  for (int64_t n : {1024, 4096}) {
+    Tensor a = make({n, n}, 5);
+    const std::string sz = std::to_string(n) + "^2";
+    const int r = n > 1024 ? reps / 20 : reps;
+    measure(*be, dev, ("softmax " + sz).c_str(), [&] { softmax(a).eval(); }, r);
+    measure(*be, dev, ("layer_norm " + sz).c_str(), [&] { layer_norm(a).eval(); }, r);
+    measure(*be, dev, ("relu " + sz).c_str(), [&] { relu(a).eval(); }, r);
+  }
   for (int64_t n : {128, 512, 1024}) {
     for (DType dt : {float32, bfloat16}) {
       Tensor a = make({n, n}, 3).astype(dt).eval(), b = make({n, n}, 4).astype(dt).eval();

@@ -83,6 +83,24 @@ int main(int argc, char** argv) {
   const double grad = median_ms(*be, dev, [&] { eval(flat(args)); }, reps);
   const double cf = median_ms(*be, dev, [&] { eval(cfwd(args)); }, reps);
   const double cg = median_ms(*be, dev, [&] { eval(cgrad(args)); }, reps);
+  // Work per call: kernels (fused programs), host<->device copies, allocations.
+  auto per_call = [&](const char* what, const std::function<void()>& fn) {
+    const MemoryStats m0 = memory_stats(dev);
+    reset_jit_stats();
+    fn();
+    be->synchronize(dev);
+    const MemoryStats m1 = memory_stats(dev);
+    std::printf("  per call, %-16s fused kernels %llu, h2d copies %llu, d2h copies %llu, "
+                "allocations %llu\n",
+                what, static_cast<unsigned long long>(jit_stats().fused_kernels),
+                static_cast<unsigned long long>(m1.host_to_device_copies - m0.host_to_device_copies),
+                static_cast<unsigned long long>(m1.device_to_host_copies - m0.device_to_host_copies),
+                static_cast<unsigned long long>(m1.allocations - m0.allocations));
+  };
+  per_call("forward", [&] { loss(args).eval(); });
+  per_call("compiled forward", [&] { eval(cfwd(args)); });
+  per_call("grad", [&] { eval(flat(args)); });
+  per_call("compiled grad", [&] { eval(cgrad(args)); });
   std::printf("mlp 10x512, batch 256, float32 on %s (median of %d)\n", dev_name.c_str(), reps);
   std::printf("  forward          %8.3f ms\n", fwd);
   std::printf("  value_and_grad   %8.3f ms   (%.2fx forward)\n", grad, grad / fwd);

@@ -993,6 +993,7 @@ int run_profile(const Args& args) {
   const std::vector<std::string> saved_priority = backend_priority();
   std::vector<Row> rows;
   std::map<std::string, NativeResult> f32_matmul;  // host f16/bf16 rows reuse the f32 reference
+  std::set<std::string> warmed;  // devices whose first row has run untimed once
   int failures = 0;
   uint64_t seed = 1;
   Inputs inputs;
@@ -1044,6 +1045,11 @@ int run_profile(const Args& args) {
       try {
         if (in.size() != inputs.tensors.size()) throw Error("the inputs could not be placed");
         set_backend_priority({name});
+        // A device's first row would also measure its wake-up (clocks, first library
+        // calls on both sides): run that row once untimed first.
+        if (!host && warmed.insert(name).second)
+          (void)measure_engine(c, in, target, budget, device_ref ? &*device_ref : nullptr,
+                               &native.ms);
         er = measure_engine(c, in, target, budget, device_ref ? &*device_ref : nullptr, &native.ms);
       } catch (const std::exception& e) {
         progress.note("tmath profile: " + c.key() + " on " + name + " failed: " + e.what());
