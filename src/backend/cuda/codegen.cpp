@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <limits>
 #include <string>
+#include <unordered_set>
 
 #include "backend/cuda/params.h"
 #include "tmath/error.h"
@@ -15,7 +16,9 @@ namespace {
 
 using O = OpCode;
 
-const char* const kPrelude = R"(
+// The prelude in sections: a program gets the base and only the sections whose
+// names its text uses (with_prelude), so NVRTC parses less per program.
+const char* const kBase = R"(
 typedef signed char i8; typedef short i16; typedef int i32; typedef long long i64;
 typedef unsigned char u8; typedef unsigned short u16; typedef unsigned int u32;
 typedef unsigned long long u64;
@@ -62,8 +65,10 @@ template <> struct St<c128_t> { static TM_DI c128_t of(cd v) { c128_t r; r.re = 
 
 TM_DI float tm_inf(float) { return __int_as_float(0x7f800000); }
 TM_DI double tm_inf(double) { return __longlong_as_double(0x7ff0000000000000LL); }
+)";
 
-// ---- complex arithmetic ----
+// Complex arithmetic (operators on cplx<R> and the c_* functions).
+const char* const kComplex = R"(
 template <class R> TM_DI cplx<R> mk(R a, R b) { cplx<R> z; z.re = a; z.im = b; return z; }
 template <class R> TM_DI cplx<R> operator+(cplx<R> a, cplx<R> b) { return mk(a.re + b.re, a.im + b.im); }
 template <class R> TM_DI cplx<R> operator-(cplx<R> a, cplx<R> b) { return mk(a.re - b.re, a.im - b.im); }
@@ -121,8 +126,10 @@ template <class R> TM_DI cplx<R> c_pow(cplx<R> a, cplx<R> b) {
 template <class R> TM_DI bool c_isnan(cplx<R> z) { return isnan(z.re) || isnan(z.im); }
 template <class R> TM_DI bool c_isinf(cplx<R> z) { return isinf(z.re) || isinf(z.im); }
 template <class R> TM_DI bool c_isfinite(cplx<R> z) { return isfinite(z.re) && isfinite(z.im); }
+)";
 
-// ---- integer and real helpers (CPU semantics) ----
+// Integer and real helpers (CPU semantics).
+const char* const kIntHelpers = R"(
 template <class T> TM_DI bool tm_signed() { return (T)(-1) < (T)0; }
 template <class T> TM_DI T tm_neg_wrap(T a) { return (T)(0ULL - (u64)(i64)a); }
 template <class T> TM_DI T tm_idiv(T a, T b) {
@@ -171,8 +178,10 @@ TM_DI bool tm_truthy(bool x) { return x; }
 template <class T> TM_DI bool tm_truthy(T x) { return x != (T)0; }
 template <class R> TM_DI bool tm_truthy(cplx<R> z) { return z.re != (R)0 || z.im != (R)0; }
 template <class T> TM_DI bool tm_isnan(T x) { return x != x; }
+)";
 
-// ---- warp shuffles for every accumulator type ----
+// Warp shuffles for every accumulator type.
+const char* const kShuffles = R"(
 #define TM_SHFL(NAME, FN)                                                               \
   TM_DI int NAME(int v, int d) { return FN(0xffffffffu, v, d); }                        \
   TM_DI bool NAME(bool v, int d) { return FN(0xffffffffu, (int)v, d) != 0; }            \
@@ -190,12 +199,32 @@ TM_SHFL(tm_shfl_up, __shfl_up_sync)
 TM_SHFL(tm_shfl_xor, __shfl_xor_sync)
 )";
 
+// Names whose use pulls in a prelude section. Complex programs also name their
+// storage or arithmetic types (operators on cplx<R> have no name of their own).
+const char* const kComplexNames[] = {
+    "c64_t", "c128_t",  "cf",     "cd",    "mk",      "c_abs",   "c_exp",
+    "c_log", "c_sqrt",  "c_sin",  "c_cos", "c_sinh",  "c_cosh",  "c_tanh",
+    "c_tan", "c_recip", "c_sign", "c_pow", "c_isnan", "c_isinf", "c_isfinite"};
+const char* const kIntHelperNames[] = {"tm_signed",   "tm_neg_wrap", "tm_idiv",
+                                       "tm_floordiv", "tm_irem",     "tm_ipow",
+                                       "tm_frem",     "tm_truthy",   "tm_isnan"};
+const char* const kShuffleNames[] = {"tm_shfl_down", "tm_shfl_up", "tm_shfl_xor"};
+
+struct ParamsText {
+  const char* name;
+  const char* text;
+};
+const ParamsText kParams[] = {
+    {"EwParams", TM_XSTR(TM_EW_PARAMS)},     {"EwcParams", TM_XSTR(TM_EWC_PARAMS)},
+    {"FwParams", TM_XSTR(TM_FW_PARAMS)},     {"FwcParams", TM_XSTR(TM_FWC_PARAMS)},
+    {"RedParams", TM_XSTR(TM_RED_PARAMS)},   {"AxisParams", TM_XSTR(TM_AXIS_PARAMS)},
+    {"RowParams", TM_XSTR(TM_ROW_PARAMS)},   {"TakeParams", TM_XSTR(TM_TAKE_PARAMS)},
+    {"RandParams", TM_XSTR(TM_RAND_PARAMS)}, {"MmParams", TM_XSTR(TM_MM_PARAMS)}};
+
 std::string build_prelude() {
   std::string s = "// tmath CUDA kernels (generated)\n";
-  s += TM_XSTR(TM_EW_PARAMS) "\n" TM_XSTR(TM_EWC_PARAMS) "\n" TM_XSTR(TM_FW_PARAMS) "\n" TM_XSTR(
-      TM_FWC_PARAMS) "\n" TM_XSTR(TM_RED_PARAMS) "\n" TM_XSTR(TM_AXIS_PARAMS) "\n" TM_XSTR(
-      TM_ROW_PARAMS) "\n" TM_XSTR(TM_TAKE_PARAMS) "\n" TM_XSTR(TM_RAND_PARAMS) "\n" TM_XSTR(TM_MM_PARAMS) "\n";
-  s += kPrelude;
+  for (const auto& p : kParams) s.append(p.text).append("\n");
+  s.append(kBase).append(kComplex).append(kIntHelpers).append(kShuffles);
   return s;
 }
 
@@ -362,21 +391,69 @@ std::string convert(DType from, const std::string& x, DType to, bool saturate) {
   return "(" + std::string(stor(to)) + ")(" + x + ")";
 }
 
-// Float -> int helpers used by convert() for every integer dtype.
-std::string int_conversion_helpers() {
+// The float -> int helpers of convert() (tm_f2i_T, tm_sat_T) whose names `used`
+// accepts.
+template <class Used>
+std::string int_conversion_helpers(const Used& used) {
   std::string s;
   for (DType dt : {DType::Int8, DType::Int16, DType::Int32, DType::Int64, DType::UInt8}) {
     const std::string T = stor(dt);
     // Elementwise casts: NaN/inf/out of range give 0 (as the CPU kernels).
-    s += "TM_DI " + T + " tm_f2i_" + T + "(double f) { return (f > " + num(int_min_d(dt) - 1.0) +
-         " && f < " + num(int_max_d(dt) + 1.0) + ") ? (" + T + ")f : (" + T + ")0; }\n";
+    if (used("tm_f2i_" + T))
+      s += "TM_DI " + T + " tm_f2i_" + T + "(double f) { return (f > " + num(int_min_d(dt) - 1.0) +
+           " && f < " + num(int_max_d(dt) + 1.0) + ") ? (" + T + ")f : (" + T + ")0; }\n";
     // Reductions: saturate, NaN -> 0.
+    if (!used("tm_sat_" + T)) continue;
     for (const char* F : {"float", "double"}) {
       s += "TM_DI " + T + " tm_sat_" + T + "(" + F + " v) { if (v != v) return (" + T +
            ")0; if (v <= (" + F + ")" + int_min(dt) + ") return " + int_min(dt) + "; if (v >= (" +
            F + ")" + int_max(dt) + ") return " + int_max(dt) + "; return (" + T + ")v; }\n";
     }
   }
+  return s;
+}
+
+// The identifiers in `text`.
+std::unordered_set<std::string> identifiers(const std::string& text) {
+  std::unordered_set<std::string> ids;
+  auto head = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  auto tail = [&](char c) { return head(c) || (c >= '0' && c <= '9'); };
+  for (size_t i = 0; i < text.size();) {
+    if (!head(text[i])) {
+      // Skip a number's letters (1e5f, 0x7fLL) with it.
+      if (text[i] >= '0' && text[i] <= '9')
+        while (i < text.size() && tail(text[i])) ++i;
+      else
+        ++i;
+      continue;
+    }
+    const size_t b = i;
+    while (i < text.size() && tail(text[i])) ++i;
+    ids.emplace(text, b, i - b);
+  }
+  return ids;
+}
+
+// A whole program: the prelude parts that `body` uses, then `body`. Parsing the
+// unused helpers (complex math, integer helpers, shuffles, parameter structs)
+// is a measurable part of a small program's compile time.
+std::string with_prelude(const std::string& body) {
+  const auto ids = identifiers(body);
+  auto used = [&](const std::string& id) { return ids.count(id) > 0; };
+  auto any = [&](const auto& names) {
+    for (const char* n : names)
+      if (used(n)) return true;
+    return false;
+  };
+  std::string s = "// tmath CUDA kernels (generated)\n";
+  for (const auto& p : kParams)
+    if (used(p.name)) s.append(p.text).append("\n");
+  s += kBase;
+  if (any(kComplexNames)) s += kComplex;
+  if (any(kIntHelperNames)) s += kIntHelpers;
+  if (any(kShuffleNames)) s += kShuffles;
+  s += int_conversion_helpers(used);
+  s += body;
   return s;
 }
 
@@ -569,7 +646,7 @@ std::string ew_kernels(int nin, int vec, const std::string& cp = "EwcParams",
   };
   const std::string tid = "blockIdx.x * (long long)blockDim.x + threadIdx.x";
   const std::string V = std::to_string(vec);
-  // `only` >= 0 emits just that kernel (0: tm_c, 1: tm_v, 2/3: tm_s32 and tm_s64).
+  // `only` >= 0 emits just that kernel (0: tm_c, 1: tm_v, 2: tm_s32, 3: tm_s64).
   if (only < 0 || only == 0) {
   // Contiguous (inputs contiguous or single elements).
   s += "extern \"C\" __global__ void __launch_bounds__(256) tm_c(const " + cp + " p) {\n" + ptrs() +
@@ -583,31 +660,28 @@ std::string ew_kernels(int nin, int vec, const std::string& cp = "EwcParams",
   s += "    o[i] = tm_call(" + args("a") + (nin ? ", " : "") + "i);\n  }\n}\n";
   }
   if (only < 0 || only == 1) {
-  // Vectorised contiguous.
+  // Vectorised contiguous: items 0..nv-1 are packs of V elements; the n % V tail
+  // elements follow as items of one element each (loaded into every lane, only
+  // lane 0 stored), so the kernel holds one inlined copy of tm_call per lane and
+  // none for a separate tail.
   s += "extern \"C\" __global__ void __launch_bounds__(256) tm_v(const " + cp + " p) {\n" + ptrs() +
        "  const long long step = (long long)gridDim.x * blockDim.x;\n"
-       "  const long long nv = p.n / " +
-       V +
-       ";\n"
-       "  for (long long i = " +
-       tid + "; i < nv; i += step) {\n";
+       "  const long long nv = p.n / " + V + ", items = nv + (p.n - nv * " + V + ");\n"
+       "  for (long long i = " + tid + "; i < items; i += step) {\n"
+       "    const bool full = i < nv;\n"
+       "    const long long e = nv * " + V + " + (i - nv);\n";
   for (int k = 1; k <= nin; ++k) {
     const std::string K = std::to_string(k);
-    s += "    Pack<T" + K + ", " + V + "> q" + K + ";\n    if (s" + K + ") {\n      const T" + K +
-         " t = i" + K + "[0];\n      #pragma unroll\n      for (int j = 0; j < " + V + "; ++j) q" +
-         K + ".v[j] = t;\n    } else {\n      q" + K + " = ((const Pack<T" + K + ", " + V + ">*)i" +
-         K + ")[i];\n    }\n";
+    s += "    Pack<T" + K + ", " + V + "> q" + K + ";\n    if (s" + K + " || !full) {\n      const T" +
+         K + " t = i" + K + "[s" + K + " ? 0 : e];\n      #pragma unroll\n      for (int j = 0; j < " +
+         V + "; ++j) q" + K + ".v[j] = t;\n    } else {\n      q" + K + " = ((const Pack<T" + K +
+         ", " + V + ">*)i" + K + ")[i];\n    }\n";
   }
   s += "    Pack<TO, " + V + "> r;\n    #pragma unroll\n    for (int j = 0; j < " + V +
        "; ++j) r.v[j] = tm_call(";
   for (int k = 1; k <= nin; ++k) s += "q" + std::to_string(k) + ".v[j], ";
-  s += "i * " + V + " + j);\n    ((Pack<TO, " + V + ">*)o)[i] = r;\n  }\n";
-  s += "  const long long t = nv * " + V + " + " + tid + ";\n  if (t < p.n) o[t] = tm_call(";
-  for (int k = 1; k <= nin; ++k) {
-    const std::string K = std::to_string(k);
-    s += "i" + K + "[s" + K + " ? 0 : t], ";
-  }
-  s += "t);\n}\n";
+  s += "full ? i * " + V + " + j : e);\n    if (full) ((Pack<TO, " + V +
+       ">*)o)[i] = r;\n    else o[e] = r.v[0];\n  }\n}\n";
   }
   if (only < 0 || only >= 2) {
   // Strided, 32- and 64-bit index arithmetic.
@@ -630,11 +704,13 @@ std::string ew_kernels(int nin, int vec, const std::string& cp = "EwcParams",
   }
   s += "    o[o0] = tm_call(";
   for (int k = 1; k <= nin; ++k) s += "i" + std::to_string(k) + "[o" + std::to_string(k) + "], ";
-  s += "(long long)i);\n  }\n}\n"
-       "extern \"C\" __global__ void __launch_bounds__(256) tm_s32(const " +
-       sp + " p) { tm_strided<unsigned>(p); }\n" +
-       "extern \"C\" __global__ void __launch_bounds__(256) tm_s64(const " + sp +
-       " p) { tm_strided<unsigned long long>(p); }\n";
+  s += "(long long)i);\n  }\n}\n";
+  if (only != 3)
+    s += "extern \"C\" __global__ void __launch_bounds__(256) tm_s32(const " + sp +
+         " p) { tm_strided<unsigned>(p); }\n";
+  if (only != 2)
+    s += "extern \"C\" __global__ void __launch_bounds__(256) tm_s64(const " + sp +
+         " p) { tm_strided<unsigned long long>(p); }\n";
   }
   return s;
 }
@@ -642,7 +718,7 @@ std::string ew_kernels(int nin, int vec, const std::string& cp = "EwcParams",
 ProgramSource ew_program(const std::string& name, const std::string& body) {
   ProgramSource p;
   p.name = name;
-  p.source = prelude() + int_conversion_helpers() + body;
+  p.source = with_prelude(body);
   p.kernels = {"tm_c", "tm_v", "tm_s32", "tm_s64"};
   return p;
 }
@@ -978,11 +1054,12 @@ ProgramSource fill(size_t isz) {
   ProgramSource p;
   p.name = "fill_" + std::to_string(isz);
   const std::string T = uint_of_size(isz);
-  p.source = prelude() + "typedef " + T + " TO;\n" +
-             "extern \"C\" __global__ void __launch_bounds__(256) tm_fill(const EwParams p) {\n"
-             "  TO v;\n  memcpy(&v, p.bits, sizeof(TO));\n  TO* o = (TO*)p.ptr[0];\n"
-             "  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < p.n;"
-             " i += (long long)gridDim.x * blockDim.x) o[i] = v;\n}\n";
+  p.source = with_prelude(
+      "typedef " + T + " TO;\n" +
+      "extern \"C\" __global__ void __launch_bounds__(256) tm_fill(const EwParams p) {\n"
+      "  TO v;\n  memcpy(&v, p.bits, sizeof(TO));\n  TO* o = (TO*)p.ptr[0];\n"
+      "  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < p.n;"
+      " i += (long long)gridDim.x * blockDim.x) o[i] = v;\n}\n");
   p.kernels = {"tm_fill"};
   return p;
 }
@@ -997,13 +1074,14 @@ ProgramSource arange(DType out) {
     conv = "(" + std::string(stor(out)) + ")(long long)v";
   else
     conv = convert(DType::Float64, "v", out, false);
-  p.source = prelude() + "typedef " + stor(out) + " TO;\n" +
-             "extern \"C\" __global__ void __launch_bounds__(256) tm_arange(const EwParams p) {\n"
-             "  TO* o = (TO*)p.ptr[0];\n"
-             "  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < p.n;"
-             " i += (long long)gridDim.x * blockDim.x) {\n"
-             "    const double v = p.d0 + (double)i * p.d1;\n    o[i] = " +
-             conv + ";\n  }\n}\n";
+  p.source = with_prelude(
+      "typedef " + std::string(stor(out)) + " TO;\n" +
+      "extern \"C\" __global__ void __launch_bounds__(256) tm_arange(const EwParams p) {\n"
+      "  TO* o = (TO*)p.ptr[0];\n"
+      "  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < p.n;"
+      " i += (long long)gridDim.x * blockDim.x) {\n"
+      "    const double v = p.d0 + (double)i * p.d1;\n    o[i] = " +
+      conv + ";\n  }\n}\n");
   p.kernels = {"tm_arange"};
   return p;
 }
@@ -1015,7 +1093,7 @@ DType reduce_acc(OpCode op, DType in) {
 ProgramSource reduce(OpCode op, DType in, DType out) {
   const RedSpec r = red_spec(op, in);
   const std::string A = calc(r.acc);
-  std::string s = prelude() + int_conversion_helpers();
+  std::string s;
   s += "typedef " + std::string(stor(in)) + " TX;\ntypedef " + stor(out) + " TO;\ntypedef " + A +
        " A;\n";
   s += "TM_DI A comb(A a, A b) { return " + r.combine + "; }\n";
@@ -1145,7 +1223,7 @@ extern "C" __global__ void __launch_bounds__(256) tm_finish_block(const RedParam
   ProgramSource p;
   p.name =
       lower(op_name(op)) + "_" + std::string(dtype_name(in)) + "_" + std::string(dtype_name(out));
-  p.source = std::move(s);
+  p.source = with_prelude(s);
   p.kernels = {"tm_row_warp", "tm_row_block", "tm_col", "tm_finish", "tm_finish_block"};
   return p;
 }
@@ -1153,8 +1231,7 @@ extern "C" __global__ void __launch_bounds__(256) tm_finish_block(const RedParam
 ProgramSource arg_reduce(OpCode op, DType in) {
   const bool mx = op == O::ArgMax;
   const DType acc = calc_dtype(in);
-  std::string s = prelude();
-  s += "typedef " + std::string(stor(in)) + " TX;\ntypedef " + calc(acc) + " A;\n";
+  std::string s = "typedef " + std::string(stor(in)) + " TX;\ntypedef " + calc(acc) + " A;\n";
   s += std::string(
            "TM_DI bool better(A v, A best) { if (tm_isnan(v)) return !tm_isnan(best); "
            "return v ") +
@@ -1206,7 +1283,7 @@ extern "C" __global__ void __launch_bounds__(256) tm_thread(const AxisParams p) 
 )";
   ProgramSource p;
   p.name = lower(op_name(op)) + "_" + std::string(dtype_name(in));
-  p.source = std::move(s);
+  p.source = with_prelude(s);
   p.kernels = {"tm_warp", "tm_thread"};
   return p;
 }
@@ -1215,7 +1292,7 @@ ProgramSource scan(OpCode op, DType in, DType out) {
   const bool sum = op == O::CumSum;
   const RedSpec r = red_spec(sum ? O::Sum : O::Prod, in);
   const std::string A = calc(r.acc);
-  std::string s = prelude() + int_conversion_helpers();
+  std::string s;
   s += "typedef " + std::string(stor(in)) + " TX;\ntypedef " + stor(out) + " TO;\ntypedef " + A +
        " A;\n";
   s += "TM_DI A comb(A a, A b) { return " + r.combine + "; }\n";
@@ -1292,7 +1369,7 @@ extern "C" __global__ void __launch_bounds__(256) tm_thread(const AxisParams p) 
   ProgramSource p;
   p.name =
       lower(op_name(op)) + "_" + std::string(dtype_name(in)) + "_" + std::string(dtype_name(out));
-  p.source = std::move(s);
+  p.source = with_prelude(s);
   p.kernels = {"tm_block", "tm_thread"};
   return p;
 }
@@ -1303,7 +1380,7 @@ namespace {
 // lane (rows up to 32 * E), or a block per row streaming from memory.
 std::string row_header(DType dt) {
   const std::string A = dt == DType::Float64 ? "double" : "float";
-  return prelude() + "typedef " + stor(dt) + " TX;\ntypedef " + A + " A;\n" + kBlockReduce +
+  return "typedef " + std::string(stor(dt)) + " TX;\ntypedef " + A + " A;\n" + kBlockReduce +
          R"(
 TM_DI A amax(A a, A b) { return (b > a || b != b) ? b : a; }
 TM_DI A block_all(A v, A* sh, bool is_max) {
@@ -1440,7 +1517,7 @@ template <int E> TM_DI void row_block(const RowParams& p) {
   s += row_entry_points();
   ProgramSource p;
   p.name = lower(op_name(op)) + "_" + std::string(dtype_name(dt));
-  p.source = std::move(s);
+  p.source = with_prelude(s);
   p.kernels = row_kernel_names();
   return p;
 }
@@ -1537,7 +1614,7 @@ template <int E> TM_DI void row_block(const RowParams& p) {
   s += row_entry_points();
   ProgramSource p;
   p.name = "layer_norm_" + std::string(dtype_name(dt)) + "_" + std::to_string(flags);
-  p.source = std::move(s);
+  p.source = with_prelude(s);
   p.kernels = row_kernel_names();
   return p;
 }
@@ -1545,7 +1622,7 @@ template <int E> TM_DI void row_block(const RowParams& p) {
 ProgramSource take(size_t isz) {
   ProgramSource p;
   p.name = "take_" + std::to_string(isz);
-  p.source = prelude() + "typedef " + uint_of_size(isz) + " T;\n" + R"(
+  p.source = with_prelude("typedef " + std::string(uint_of_size(isz)) + " T;\n" + R"(
 extern "C" __global__ void __launch_bounds__(256) tm_take(const TakeParams p) {
   const T* x = (const T*)p.x;
   const i64* idx = (const i64*)p.idx;
@@ -1564,7 +1641,7 @@ extern "C" __global__ void __launch_bounds__(256) tm_take(const TakeParams p) {
     o[i] = x[xo + idx[io] * p.axis_stride];
   }
 }
-)";
+)");
   p.kernels = {"tm_take"};
   return p;
 }
@@ -1607,7 +1684,7 @@ ProgramSource random(OpCode op, DType dt) {
   ProgramSource p;
   p.name = lower(op_name(op)) + "_" + std::string(dtype_name(dt));
   p.philox = true;
-  p.source = "#include \"philox.h\"\n" + prelude() + R"(
+  p.source = "#include \"philox.h\"\n" + with_prelude(R"(
 extern "C" __global__ void __launch_bounds__(256) tm_rand(const RandParams p) {
   const long long nb = (p.n + )" +
              P + R"( - 1) / )" + P + R"(;
@@ -1619,10 +1696,10 @@ extern "C" __global__ void __launch_bounds__(256) tm_rand(const RandParams p) {
     const int m = p.n - base < )" +
              P + " ? (int)(p.n - base) : " + P + R"(;
     )" + body +
-             R"(
+                                                     R"(
   }
 }
-)";
+)");
   p.kernels = {"tm_rand"};
   return p;
 }
@@ -1632,7 +1709,7 @@ ProgramSource int_matmul(DType dt) {
   const std::string T = stor(dt);
   ProgramSource p;
   p.name = "matmul_" + std::string(dtype_name(dt));
-  p.source = prelude() + kOffsets + "typedef " + T + " T;\n" + "typedef " + calc(dt) + " C;\n" +
+  p.source = with_prelude(kOffsets + ("typedef " + T + " T;\n") + "typedef " + calc(dt) + " C;\n" +
              "TM_DI C step(C acc, C x, C y) { return " +
              (b ? std::string("acc || (x && y)") : std::string("(C)(acc + x * y)")) + "; }\n" +
              R"(
@@ -1647,7 +1724,7 @@ extern "C" __global__ void __launch_bounds__(256) tm_mm(const MmParams p) {
     ((T*)p.out)[e] = St<T>::of(acc);
   }
 }
-)";
+)");
   p.kernels = {"tm_mm"};
   return p;
 }

@@ -78,7 +78,8 @@ ProgramSource random(OpCode op, DType dt);
 // Integer and bool matmul (exact, accumulates in the dtype as the CPU does); kernels: {matmul}.
 ProgramSource int_matmul(DType dt);
 
-// The common prelude (types, conversions, complex math), for tools that check sources.
+// The whole prelude (types, conversions, complex math, helpers, parameter structs), for
+// tools that check sources; a generated program holds only the parts its text uses.
 const std::string& prelude();
 
 }  // namespace tmath::cuda::gen

@@ -5,8 +5,12 @@
 //   tmath_cuda_codegen_check [sm_XY|compute_XY] [threads]
 //   tmath_cuda_codegen_check --dump NAME   print the source and PTX of the programs
 //                                          whose name contains NAME (e.g. tanh_float32)
+//   tmath_cuda_codegen_check --time [RUNS] NVRTC time of the chain10 fused program per
+//                                          kernel variant (median of RUNS, default 7):
+//                                          front end (compute_90 PTX) and full (sm_90 CUBIN)
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -34,6 +38,34 @@ DType unary_out(OpCode op, DType dt) {
   if ((op == OpCode::Abs || op == OpCode::Real || op == OpCode::Imag) && is_complex(dt))
     return real_type(dt);
   return dt;
+}
+
+// chain10 as the fusion planner forms it (src/jit/fusion.cpp build_program):
+// x -> tanh(x * 1.01 + 0.5) five times, float32, 15 ops; an input enters where it is
+// first read and the two scalar constants each take one input (equal constants share).
+FusedProgram chain10() {
+  using K = FusedInstr::Kind;
+  FusedProgram f;
+  f.instrs = {{K::Input, OpCode::Count, DType::Float32, 0}};
+  int x = 0, c101 = -1, c05 = -1;
+  auto input = [&](int& v, int index) {
+    if (v < 0) {
+      f.instrs.push_back({K::Input, OpCode::Count, DType::Float32, index});
+      v = static_cast<int>(f.instrs.size()) - 1;
+    }
+    return v;
+  };
+  auto push = [&](FusedInstr in) {
+    f.instrs.push_back(in);
+    return static_cast<int>(f.instrs.size()) - 1;
+  };
+  for (int i = 0; i < 5; ++i) {
+    const int m = push({K::Binary, OpCode::Multiply, DType::Float32, x, input(c101, 1)});
+    const int a = push({K::Binary, OpCode::Add, DType::Float32, m, input(c05, 2)});
+    x = push({K::Unary, OpCode::Tanh, DType::Float32, a});
+  }
+  f.num_inputs = 3;
+  return f;
 }
 
 std::vector<tmath::cuda::ProgramSource> all_programs() {
@@ -105,23 +137,7 @@ std::vector<tmath::cuda::ProgramSource> all_programs() {
     if (gen::fused_supported(f) && dt == DType::Float16)
       for (int variant = 0; variant < 4; ++variant) ps.push_back(gen::fused(f, variant));
   }
-  {  // chain10: tanh(x * 1.01 + 0.5), five times
-    FusedProgram f;
-    f.instrs = {{K::Input, OpCode::Count, DType::Float32, 0},
-                {K::Input, OpCode::Count, DType::Float32, 1},
-                {K::Input, OpCode::Count, DType::Float32, 2}};
-    int v = 0;
-    for (int i = 0; i < 5; ++i) {
-      f.instrs.push_back({K::Binary, OpCode::Multiply, DType::Float32, v, 1});
-      f.instrs.push_back({K::Binary, OpCode::Add, DType::Float32,
-                          static_cast<int32_t>(f.instrs.size()) - 1, 2});
-      f.instrs.push_back({K::Unary, OpCode::Tanh, DType::Float32,
-                          static_cast<int32_t>(f.instrs.size()) - 1});
-      v = static_cast<int>(f.instrs.size()) - 1;
-    }
-    f.num_inputs = 3;
-    ps.push_back(gen::fused(f));
-  }
+  ps.push_back(gen::fused(chain10()));
   for (DType dt : {DType::Float32, DType::Float64, DType::Complex64, DType::Complex128})
     ps.push_back(tmath::cuda::linalg_kernels(dt));
   return ps;
@@ -143,7 +159,55 @@ int dump(const std::string& name) {
   return found ? 0 : 1;
 }
 
+// Wall time (ms) of one compile of `src` for `arch_option`.
+double compile_ms(const tmath::cuda::ProgramSource& src, const std::string& arch_option) {
+  const auto t0 = std::chrono::steady_clock::now();
+  (void)tmath::cuda::compile_program(src, arch_option, "time");
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Compile times of the chain10 program: each variant alone (as a first call compiles
+// it) and all four kernels in one program. The runs are interleaved across variants
+// so that a change in machine load affects them alike; median and minimum per column.
+int time_chain10(int runs) {
+  const FusedProgram f = chain10();
+  // NVRTC's one-time start-up cost, paid by the first program of a process.
+  std::printf("first compile in the process (tm_v, sm_90): %.1f ms\n",
+              compile_ms(gen::fused(f, 1), "--gpu-architecture=sm_90"));
+  std::vector<tmath::cuda::ProgramSource> srcs;
+  for (int variant : {0, 1, 2, 3, -1}) srcs.push_back(gen::fused(f, variant));
+  std::vector<std::vector<double>> ptx(srcs.size()), cubin(srcs.size());
+  for (int r = 0; r < runs; ++r)
+    for (size_t v = 0; v < srcs.size(); ++v) {
+      ptx[v].push_back(compile_ms(srcs[v], "--gpu-architecture=compute_90"));
+      cubin[v].push_back(compile_ms(srcs[v], "--gpu-architecture=sm_90"));
+    }
+  auto stats = [](std::vector<double>& ms) {
+    std::sort(ms.begin(), ms.end());
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%6.1f / %6.1f", ms[ms.size() / 2], ms[0]);
+    return std::string(buf);
+  };
+  std::printf("chain10 (%zu instructions, %d inputs), %d runs, median / min ms\n", f.instrs.size(),
+              f.num_inputs, runs);
+  std::printf("%-8s %9s  %-24s %-24s\n", "variant", "source B", "PTX (front end + NVVM)",
+              "CUBIN (PTX + ptxas)");
+  static const char* const kNames[] = {"tm_c", "tm_v", "tm_s32", "tm_s64", "all 4"};
+  for (size_t v = 0; v < srcs.size(); ++v)
+    std::printf("%-8s %9zu  %-24s %-24s\n", kNames[v], srcs[v].source.size(), stats(ptx[v]).c_str(),
+                stats(cubin[v]).c_str());
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--time") {
+    try {
+      return time_chain10(argc > 2 ? std::max(1, std::atoi(argv[2])) : 7);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return 1;
+    }
+  }
   if (argc > 2 && std::string(argv[1]) == "--dump") {
     try {
       return dump(argv[2]);
