@@ -626,9 +626,10 @@ std::string binary_expr(O op, DType dt, DType out) {
 
 // Four kernels over n elements: operand 0 (type TO) is written with `call`, a
 // function of the input storage values named v1..vN (types T1..TN). `cp`/`sp`:
-// the parameter structs of the contiguous and strided kernels.
+// the parameter structs of the contiguous and strided kernels. `fold_tail`: tm_v
+// handles the n % V tail in its main loop (see there).
 std::string ew_kernels(int nin, int vec, const std::string& cp = "EwcParams",
-                       const std::string& sp = "EwParams", int only = -1) {
+                       const std::string& sp = "EwParams", int only = -1, bool fold_tail = false) {
   std::string s;
   auto ptrs = [&] {
     std::string p = "  TO* o = (TO*)p.ptr[0];\n";
@@ -659,11 +660,40 @@ std::string ew_kernels(int nin, int vec, const std::string& cp = "EwcParams",
   }
   s += "    o[i] = tm_call(" + args("a") + (nin ? ", " : "") + "i);\n  }\n}\n";
   }
-  if (only < 0 || only == 1) {
-  // Vectorised contiguous: items 0..nv-1 are packs of V elements; the n % V tail
-  // elements follow as items of one element each (loaded into every lane, only
-  // lane 0 stored), so the kernel holds one inlined copy of tm_call per lane and
-  // none for a separate tail.
+  if ((only < 0 || only == 1) && !fold_tail) {
+  // Vectorised contiguous.
+  s += "extern \"C\" __global__ void __launch_bounds__(256) tm_v(const " + cp + " p) {\n" + ptrs() +
+       "  const long long step = (long long)gridDim.x * blockDim.x;\n"
+       "  const long long nv = p.n / " +
+       V +
+       ";\n"
+       "  for (long long i = " +
+       tid + "; i < nv; i += step) {\n";
+  for (int k = 1; k <= nin; ++k) {
+    const std::string K = std::to_string(k);
+    s += "    Pack<T" + K + ", " + V + "> q" + K + ";\n    if (s" + K + ") {\n      const T" + K +
+         " t = i" + K + "[0];\n      #pragma unroll\n      for (int j = 0; j < " + V + "; ++j) q" +
+         K + ".v[j] = t;\n    } else {\n      q" + K + " = ((const Pack<T" + K + ", " + V + ">*)i" +
+         K + ")[i];\n    }\n";
+  }
+  s += "    Pack<TO, " + V + "> r;\n    #pragma unroll\n    for (int j = 0; j < " + V +
+       "; ++j) r.v[j] = tm_call(";
+  for (int k = 1; k <= nin; ++k) s += "q" + std::to_string(k) + ".v[j], ";
+  s += "i * " + V + " + j);\n    ((Pack<TO, " + V + ">*)o)[i] = r;\n  }\n";
+  s += "  const long long t = nv * " + V + " + " + tid + ";\n  if (t < p.n) o[t] = tm_call(";
+  for (int k = 1; k <= nin; ++k) {
+    const std::string K = std::to_string(k);
+    s += "i" + K + "[s" + K + " ? 0 : t], ";
+  }
+  s += "t);\n}\n";
+  }
+  if ((only < 0 || only == 1) && fold_tail) {
+  // Vectorised contiguous, the tail folded into the main loop: items 0..nv-1 are
+  // packs of V elements, the n % V tail elements follow as items of one element
+  // each (loaded into every lane, lane 0 stored). The kernel then holds one inlined
+  // copy of tm_call per lane and none for a separate tail: a shorter compile when
+  // tm_call is long. (For a short tm_call NVVM unrolls the loop and the folded
+  // form is the larger one.)
   s += "extern \"C\" __global__ void __launch_bounds__(256) tm_v(const " + cp + " p) {\n" + ptrs() +
        "  const long long step = (long long)gridDim.x * blockDim.x;\n"
        "  const long long nv = p.n / " + V + ", items = nv + (p.n - nv * " + V + ");\n"
@@ -955,6 +985,50 @@ bool fused_supported(const FusedProgram& p) {
   return true;
 }
 
+namespace {
+// Whether a fused program's tm_call is long: a math library function, complex
+// arithmetic or many ops. Its tm_v folds the tail into the main loop (ew_kernels).
+bool long_body(const FusedProgram& p) {
+  int ops = 0;
+  for (const auto& in : p.instrs) {
+    if (in.kind != FusedInstr::Kind::Unary && in.kind != FusedInstr::Kind::Binary) continue;
+    ++ops;
+    if (is_complex(p.instrs[in.a].dtype)) return true;
+    switch (in.op) {
+      case O::Exp:
+      case O::Expm1:
+      case O::Log:
+      case O::Log1p:
+      case O::Log2:
+      case O::Log10:
+      case O::Sin:
+      case O::Cos:
+      case O::Tan:
+      case O::Asin:
+      case O::Acos:
+      case O::Atan:
+      case O::Sinh:
+      case O::Cosh:
+      case O::Tanh:
+      case O::Sigmoid:
+      case O::Gelu:
+      case O::GeluTanh:
+      case O::Silu:
+      case O::Erf:
+      case O::Erfinv:
+      case O::Power:
+      case O::Atan2:
+      case O::Hypot:
+      case O::Remainder:
+        return true;
+      default:
+        break;
+    }
+  }
+  return ops >= 16;
+}
+}  // namespace
+
 ProgramSource fused(const FusedProgram& p, int variant) {
   using K = FusedInstr::Kind;
   const auto& ins = p.instrs;
@@ -1008,7 +1082,7 @@ ProgramSource fused(const FusedProgram& p, int variant) {
     }
   }
   b += "  return s" + std::to_string(ins.size() - 1) + ";\n}\n";
-  b += ew_kernels(nin, vec_width(max_isz), "FwcParams", "FwParams", variant);
+  b += ew_kernels(nin, vec_width(max_isz), "FwcParams", "FwParams", variant, long_body(p));
   ProgramSource src = ew_program("fused_" + std::to_string(ins.size()), b);
   static const char* const kNames[] = {"tm_c", "tm_v", "tm_s32", "tm_s64"};
   if (variant >= 0 && variant < 4) src.kernels = {kNames[variant]};
