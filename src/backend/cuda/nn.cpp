@@ -16,11 +16,14 @@ namespace {
 // 16, 32 elements per thread} (gen::row_kernel_names) for rows of p.len.
 void launch_rows(DeviceContext& dc, const char* op, const Program& prog, const RowParams& p) {
   if (p.rows == 0 || p.len == 0) return;
-  if (p.len <= 1024) {
+  // Warp per row, unless that leaves most of the GPU idle (fewer than two blocks per
+  // SM) for rows long enough to share a block: then block per row in registers.
+  const int64_t warp_blocks = (p.rows + kThreads / 32 - 1) / (kThreads / 32);
+  const bool few_rows = warp_blocks < 2 * int64_t{dc.props().sm_count} && p.len > 256;
+  if (p.len <= 1024 && !few_rows) {
     int k = 0;
     while ((int64_t{32} << k) < p.len) ++k;
-    const int64_t blocks = (p.rows + kThreads / 32 - 1) / (kThreads / 32);
-    launch(op, prog[static_cast<size_t>(k)], static_cast<unsigned>(blocks), 1, kThreads, 0,
+    launch(op, prog[static_cast<size_t>(k)], static_cast<unsigned>(warp_blocks), 1, kThreads, 0,
            dc.stream(), p);
   } else if (p.len <= int64_t{32} * kThreads) {
     const size_t k = p.len <= int64_t{8} * kThreads ? 7 : p.len <= int64_t{16} * kThreads ? 8 : 9;
