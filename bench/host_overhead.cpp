@@ -7,32 +7,28 @@
 // until the last call returns, before the synchronisation) and the total (after
 // it). When the two are equal the op is host-bound; when the total is larger,
 // the device is the bottleneck and host time is hidden behind it.
-#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <string>
 
+#include "standalone.h"
 #include "tmath/tmath.h"
 
 using namespace tmath;
+using bench::now_ms;
 
 namespace {
-double now_us() {
-  return std::chrono::duration<double, std::micro>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 void measure(Backend& be, Device dev, const char* name, const std::function<void()>& fn,
              int reps) {
   for (int i = 0; i < 50; ++i) fn();
   be.synchronize(dev);
   double best_host = 1e300, best_total = 1e300;
   for (int round = 0; round < 5; ++round) {
-    const double t0 = now_us();
+    const double t0 = 1e3 * now_ms();
     for (int i = 0; i < reps; ++i) fn();
-    const double t1 = now_us();
+    const double t1 = 1e3 * now_ms();
     be.synchronize(dev);
-    const double t2 = now_us();
+    const double t2 = 1e3 * now_ms();
     best_host = std::min(best_host, (t1 - t0) / reps);
     best_total = std::min(best_total, (t2 - t0) / reps);
   }
@@ -41,14 +37,11 @@ void measure(Backend& be, Device dev, const char* name, const std::function<void
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string dev_name = argc > 1 ? argv[1] : "cpu";
   const int reps = argc > 2 ? std::stoi(argv[2]) : 2000;
-  const Device dev = dev_name == "cuda" ? Device{DeviceType::CUDA, 0} : kCPU;
-  auto be = get_backend(dev_name);
-  if (!be || !be->available()) {
-    std::printf("backend %s not available\n", dev_name.c_str());
-    return 0;
-  }
+  const bench::Target target = bench::target_from_args(argc, argv);
+  if (!target.be) return 0;
+  const Device dev = target.dev;
+  Backend* be = target.be.get();
   auto make = [&](Shape s, uint64_t seed) {
     return random::normal(random::key(seed), s).to(dev).eval();
   };

@@ -8,21 +8,17 @@
 // call's time, the JIT statistics, and the cost per call of a compile()d chain10
 // on 64-element tensors (10000 calls queued, one synchronisation). Run it twice
 // with the same TMATH_CACHE_DIR to see a cold and a warm disk cache.
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "standalone.h"
 #include "tmath/tmath.h"
 
 using namespace tmath;
+using bench::now_ms;
 
 namespace {
-double now_ms() {
-  return std::chrono::duration<double, std::milli>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 Tensor chain10(Tensor x) {
   for (int i = 0; i < 5; ++i) x = tanh(x * 1.01 + 0.5);
   return x;
@@ -30,14 +26,12 @@ Tensor chain10(Tensor x) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string dev_name = argc > 1 ? argv[1] : "cpu";
   const int64_t n = argc > 2 ? std::stoll(argv[2]) : 4096;
-  const Device dev = dev_name == "cuda" ? Device{DeviceType::CUDA, 0} : kCPU;
-  auto be = get_backend(dev_name);
-  if (!be || !be->available()) {
-    std::printf("backend %s not available\n", dev_name.c_str());
-    return 0;
-  }
+  const bench::Target target = bench::target_from_args(argc, argv);
+  if (!target.be) return 0;
+  const std::string& dev_name = target.name;
+  const Device dev = target.dev;
+  Backend* be = target.be.get();
   // Device start-up and the input, outside the timed region.
   Tensor x = (random::normal(random::key(1), {n, n}) * 0.5).to(dev).eval();
   be->synchronize(dev);

@@ -6,7 +6,6 @@
 //
 //   mlp_grad [cpu|cuda] [reps]
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -14,9 +13,11 @@
 #include <vector>
 
 #include "tmath/autodiff.h"
+#include "standalone.h"
 #include "tmath/tmath.h"
 
 using namespace tmath;
+using bench::now_ms;
 
 namespace {
 constexpr int kLayers = 10;
@@ -28,11 +29,6 @@ Tensor loss(const TensorList& a) {
   return mean(h * h);
 }
 
-double now_ms() {
-  return std::chrono::duration<double, std::milli>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 double median_ms(Backend& be, Device dev, const std::function<void()>& fn, int reps) {
   for (int i = 0; i < 5; ++i) fn();
@@ -50,14 +46,12 @@ double median_ms(Backend& be, Device dev, const std::function<void()>& fn, int r
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string dev_name = argc > 1 ? argv[1] : "cpu";
   const int reps = argc > 2 ? std::stoi(argv[2]) : 30;
-  const Device dev = dev_name == "cuda" ? Device{DeviceType::CUDA, 0} : kCPU;
-  auto be = get_backend(dev_name);
-  if (!be || !be->available()) {
-    std::printf("backend %s not available\n", dev_name.c_str());
-    return 0;
-  }
+  const bench::Target target = bench::target_from_args(argc, argv);
+  if (!target.be) return 0;
+  const std::string& dev_name = target.name;
+  const Device dev = target.dev;
+  Backend* be = target.be.get();
   TensorList args;
   args.push_back(random::normal(random::key(1), {kBatch, kWidth}).to(dev));
   for (int i = 0; i < kLayers; ++i)

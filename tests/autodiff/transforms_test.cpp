@@ -249,6 +249,13 @@ Mlp make_mlp(int layers, int64_t width, DType dt, uint64_t seed) {
   }
   return m;
 }
+// The argument list (x, w..., b...) that mlp_loss takes.
+TensorList mlp_args(const Tensor& x, const Mlp& m) {
+  TensorList args{x};
+  args.insert(args.end(), m.w.begin(), m.w.end());
+  args.insert(args.end(), m.b.begin(), m.b.end());
+  return args;
+}
 // Layers [lo, hi) of the MLP (weights passed as arguments so they can be differentiated).
 Tensor layers(const TensorList& ws, const TensorList& bs, Tensor h, size_t lo, size_t hi) {
   for (size_t i = lo; i < hi; ++i) h = gelu(matmul(h, ws[i]) + bs[i]);
@@ -280,9 +287,7 @@ Tensor mlp_loss(const TensorList& a, size_t n, size_t seg) {
 TEST(Checkpoint, SameGradientsAsWithout) {
   Mlp m = make_mlp(4, 16, float64, 7);
   Tensor x = random::normal(random::key(3), {5, 16}, float64);
-  TensorList args{x};
-  for (auto& w : m.w) args.push_back(w);
-  for (auto& b : m.b) args.push_back(b);
+  TensorList args = mlp_args(x, m);
   std::vector<int> all;
   for (size_t i = 0; i < args.size(); ++i) all.push_back(static_cast<int>(i));
   auto g0 = grad([](const TensorList& a) { return mlp_loss(a, 4, 0); }, all)(args);
@@ -306,9 +311,7 @@ TEST(Checkpoint, SameGradientsAsWithout) {
 TEST(Compile, CompiledGradientEqualsEagerGradient) {
   Mlp m = make_mlp(3, 16, float32, 11);
   Tensor x = random::normal(random::key(5), {6, 16}, float32);
-  TensorList args{x};
-  for (auto& w : m.w) args.push_back(w);
-  for (auto& b : m.b) args.push_back(b);
+  TensorList args = mlp_args(x, m);
   std::vector<int> params;
   for (size_t i = 1; i < args.size(); ++i) params.push_back(static_cast<int>(i));
   auto vg = value_and_grad([](const TensorList& a) { return mlp_loss(a, 3, 0); }, params);
@@ -356,9 +359,7 @@ TEST(Checkpoint, CutsBackwardPeakMemoryOfTheMlp) {
   Mlp m = make_mlp(10, 512, float32, 11);
   Tensor x = random::normal(random::key(5), {256, 512}, float32);
   x.eval();
-  TensorList args{x};
-  for (auto& w : m.w) args.push_back(w);
-  for (auto& b : m.b) args.push_back(b);
+  TensorList args = mlp_args(x, m);
   std::vector<int> all;
   for (size_t i = 0; i < args.size(); ++i) all.push_back(static_cast<int>(i));
   // Gradient with respect to the input (sensitivity): the backward pass holds only
