@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <complex>
 #include <limits>
 #include <numeric>
 #include <string>
@@ -34,15 +35,32 @@ Tensor unsq2(const Tensor& x) { return expand_dims(expand_dims(x, -1), -1); }
   throw UnsupportedError("[" + op + "] " + what + " is not implemented yet");
 }
 
-// The matrix that eigh/cholesky actually read: the chosen triangle mirrored.
+Tensor cj(const Tensor& x) { return is_complex(x.dtype()) ? conj(x) : x; }
+Tensor re(const Tensor& x) { return is_complex(x.dtype()) ? real(x) : x; }
+// The diagonal of x as a matrix (zeros elsewhere).
+Tensor diag_part(const Tensor& x) { return tril(triu(x)); }
+// (..., n) -> (..., n, n) diagonal matrices.
+Tensor diag_embed(const Tensor& v) {
+  const int64_t n = v.shape(-1);
+  return eye(n, n, 0, v.dtype(), v.device()) * expand_dims(v, -2);
+}
+// The real part of x's diagonal as a matrix of x's dtype.
+Tensor real_diag(const Tensor& x) {
+  return is_complex(x.dtype()) ? astype(real(diag_part(x)), x.dtype()) : diag_part(x);
+}
+
+// The matrix that eigh/cholesky actually read: the chosen triangle mirrored (conjugated
+// for complex input; LAPACK reads only the real part of the diagonal).
 Tensor sym_from(const Tensor& a, bool upper) {
-  return upper ? triu(a) + mT(triu(a, 1)) : tril(a) + mT(tril(a, -1));
+  Tensor t = upper ? triu(a, 1) : tril(a, -1);
+  return t + mH(t) + real_diag(a);
 }
 // Gradient with respect to a of a function of sym_from(a), given the gradient g on the
-// symmetric matrix: the read triangle gets g + g^T (diagonal g), the other triangle 0.
+// Hermitian matrix (conjugate convention, see below): the read triangle gets g + g^H,
+// the diagonal Re(g), the other triangle 0.
 Tensor to_triangle(const Tensor& g, bool upper) {
-  Tensor s = g + mT(g);
-  return upper ? triu(s, 1) + (triu(g) - triu(g, 1)) : tril(s, -1) + (tril(g) - tril(g, -1));
+  Tensor s = g + mH(g);
+  return (upper ? triu(s, 1) : tril(s, -1)) + real_diag(g);
 }
 
 class LinalgPrim : public Primitive {
@@ -453,8 +471,27 @@ Tensor matrix_exp(const Tensor& a) {
 
 // ---- gradient rules -----------------------------------------------------------------
 // Conventions as the other primitives: cotangents are transposed without conjugation
-// (JAX's convention); an undefined cotangent counts as zero. eigh and cholesky read one
-// triangle, so their gradients live on that triangle (exact for the function computed).
+// (JAX's convention: for a real loss L of z = x + iy the gradient is dL/dx - i dL/dy);
+// an undefined cotangent counts as zero. The rules for non-holomorphic decompositions
+// (cholesky, eigh, svd, qr, eig's normalised eigenvectors, slogdet's sign) are written
+// in the conjugate convention of the matrix-backprop literature (gradient dL/dx + i dL/dy,
+// Hermitian transposes) and converted: g_ours(c) = conj(g_conj(conj(c))), a no-op for
+// real inputs. eigh and cholesky read one triangle, so their gradients live on that
+// triangle (exact for the function computed). Rules without a forward counterpart get
+// one from the autodiff engine by transposing the vjp (linear in the cotangents).
+
+namespace {
+// a: (..., m, n) -> P (..., m, m) with P[perm[j], j] = 1 in dtype dt.
+Tensor perm_matrix(const Tensor& perm, DType dt) {
+  const int64_t m = perm.shape(-1);
+  Tensor rows = expand_dims(arange(int64_t{0}, m, int64_t{1}, int64, perm.device()), -1);
+  return astype(equal(rows, expand_dims(perm, -2)), dt);
+}
+// X R^-H for upper triangular R (..., k, k).
+Tensor right_solve_upper_h(const Tensor& R, const Tensor& X) {
+  return mH(solve_triangular(R, mH(X), /*lower=*/false));
+}
+}  // namespace
 
 std::vector<Tensor> LinalgPrim::vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
                                     const std::vector<int>& argnums,
@@ -485,24 +522,30 @@ std::vector<Tensor> LinalgPrim::vjp(const std::vector<Tensor>& p, const std::vec
     }
     case OpCode::Det:
       return pick(unsq2(ct[0] * outs[0]) * mT(inv(A)), Tensor());
-    case OpCode::Slogdet:
-      if (cplx) no_grad(name_, "the gradient of slogdet for complex inputs");
-      if (!defined(1)) return pick(zeros_like(A), Tensor());
-      return pick(unsq2(ct[1]) * mT(inv(A)), Tensor());
+    case OpCode::Slogdet: {
+      // d logabsdet = Re t, d sign = sign * i Im t, t = tr(A^-1 dA):
+      // gA = (g_logabsdet + i Im(g_sign * sign)) A^-T.
+      Tensor alpha = defined(1) ? astype(ct[1], A.dtype())
+                                : zeros(batch_of(A, 2), A.dtype(), A.device());
+      if (cplx && defined(0))
+        alpha = alpha + astype(imag(ct[0] * outs[0]), A.dtype()) *
+                            Tensor(std::complex<double>(0.0, 1.0));
+      return pick(unsq2(alpha) * mT(inv(A)), Tensor());
+    }
     case OpCode::Cholesky: {
-      if (cplx) no_grad(name_, "the gradient of cholesky for complex inputs");
-      Tensor Lm = args_.upper ? mT(outs[0]) : outs[0];
-      Tensor gL = args_.upper ? mT(ct[0]) : ct[0];
-      const int64_t n = A.shape(-1);
-      // G = L^-T Phi(L^T gL) L^-1, Phi = lower triangle with the diagonal halved.
-      Tensor P = tril(matmul(mT(Lm), gL)) * (1 - eye(n, n, 0, A.dtype(), A.device()) * 0.5);
-      Tensor X = solve_triangular(mT(Lm), P, /*lower=*/false);
-      Tensor G = mT(solve_triangular(mT(Lm), mT(X), /*lower=*/false));
-      Tensor Gs = (G + mT(G)) * 0.5;
-      return pick(to_triangle(Gs, false), Tensor());
+      // Conjugate convention (Murray 2016): with Y = L^H gL,
+      // G = L^-H (tril(Y, -1) + diag(Y) / 2) L^-1 on the Hermitian matrix read.
+      Tensor Lm = args_.upper ? mH(outs[0]) : outs[0];
+      Tensor g = cj(ct[0]);
+      Tensor gL = args_.upper ? mH(g) : g;
+      Tensor Y = matmul(mH(Lm), gL);
+      Tensor Z = tril(Y, -1) + diag_part(Y) * 0.5;
+      Tensor X = solve_triangular(mH(Lm), Z, /*lower=*/false);
+      Tensor G = right_solve_upper_h(mH(Lm), X);  // X L^-1
+      return pick(cj(to_triangle(G, false)), Tensor());
     }
     case OpCode::Eigh: {
-      if (cplx) no_grad(name_, "the gradient of eigh for complex inputs");
+      // Conjugate convention: G = V (diag(gw) + F o (V^H gV)) V^H, F_ij = 1 / (w_j - w_i).
       Tensor w, V;
       if (args_.compute_uv) {
         w = outs[0], V = outs[1];
@@ -511,25 +554,206 @@ std::vector<Tensor> LinalgPrim::vjp(const std::vector<Tensor>& p, const std::vec
         w = e.eigenvalues, V = e.eigenvectors;
       }
       const int64_t n = A.shape(-1);
-      Tensor I = eye(n, n, 0, A.dtype(), A.device());
-      Tensor inner = defined(0) ? I * expand_dims(ct[0], -2) : zeros_like(V);
+      Tensor I = eye(n, n, 0, w.dtype(), A.device());
+      Tensor inner = defined(0) ? astype(I * expand_dims(ct[0], -2), A.dtype()) : zeros_like(V);
       if (args_.compute_uv && defined(1)) {
         // F_ij = 1 / (w_j - w_i) off the diagonal, 0 on it.
         Tensor F = reciprocal(expand_dims(w, -2) - expand_dims(w, -1) + I) - I;
-        inner = inner + F * matmul(mT(V), ct[1]);
+        inner = inner + F * matmul(mH(V), cj(ct[1]));
       }
-      Tensor G = matmul(matmul(V, inner), mT(V));
-      return pick(to_triangle((G + mT(G)) * 0.5, args_.upper), Tensor());
+      Tensor G = matmul(matmul(V, inner), mH(V));
+      return pick(cj(to_triangle(G, args_.upper)), Tensor());
     }
     case OpCode::Svd: {
-      if (cplx) no_grad(name_, "the gradient of svd for complex inputs");
-      if (args_.compute_uv && (defined(0) || defined(2)))
-        no_grad(name_, "the gradient through the singular vectors U and Vh (use svdvals for the "
-                       "gradient of the singular values)");
+      // Conjugate convention (Townsend 2016; the complex phase term as Wan & Zhang 2019),
+      // reduced factors U (m, k), S (k), V = Vh^H (n, k), F_ij = 1 / (s_j^2 - s_i^2):
+      //   gA = U [diag(gS) + (J + J^H) S + S (K + K^H) + i Im diag(U^H gU - V^H gV) / 2S] V^H
+      //        + (I - U U^H) gU S^-1 V^H + U S^-1 gV^H (I - V V^H),
+      // J = F o (U^H gU), K = F o (V^H gV). With full_matrices the cotangents of the
+      // columns past k (an arbitrary basis of the complement) are ignored, as PyTorch does.
+      const int64_t m = A.shape(-2), n = A.shape(-1), k = std::min(m, n);
       const size_t si = args_.compute_uv ? 1 : 0;
-      if (!defined(si)) return pick(zeros_like(A), Tensor());
-      auto d = svd(A, false);
-      return pick(matmul(d.U * expand_dims(ct[si], -2), d.Vh), Tensor());
+      const bool vecs = args_.compute_uv && (defined(0) || defined(2));
+      Tensor U, S, Vh;
+      if (args_.compute_uv) {
+        U = outs[0], S = outs[1], Vh = outs[2];
+        if (args_.full_matrices) U = slice(U, -1, 0, k), Vh = slice(Vh, -2, 0, k);
+      } else {
+        auto d = svd(A, false);
+        U = d.U, S = d.S, Vh = d.Vh;
+      }
+      if (!defined(si) && !vecs) return pick(zeros_like(A), Tensor());
+      Tensor Sc = astype(S, A.dtype());
+      Tensor inner = defined(si) ? diag_embed(astype(ct[si], A.dtype()))
+                                 : zeros(cat(batch_of(A, 2), {k, k}), A.dtype(), A.device());
+      Tensor gA_extra;
+      if (vecs) {
+        Tensor gU = defined(0) ? cj(ct[0]) : Tensor();
+        Tensor gVh = defined(2) ? cj(ct[2]) : Tensor();
+        if (args_.full_matrices) {
+          if (gU.defined()) gU = slice(gU, -1, 0, k);
+          if (gVh.defined()) gVh = slice(gVh, -2, 0, k);
+        }
+        Tensor I = eye(k, k, 0, S.dtype(), A.device());
+        Tensor S2 = S * S;
+        Tensor F = astype(reciprocal(expand_dims(S2, -2) - expand_dims(S2, -1) + I) - I, A.dtype());
+        Tensor phase;  // Im diag(U^H gU - V^H gV), complex only
+        if (gU.defined()) {
+          Tensor UhgU = matmul(mH(U), gU);
+          Tensor J = F * UhgU;
+          inner = inner + (J + mH(J)) * expand_dims(Sc, -2);
+          if (cplx) phase = imag(diagonal(UhgU));
+          if (m > k) {
+            Tensor gUS = gU / expand_dims(Sc, -2);
+            gA_extra = matmul(gUS - matmul(U, matmul(mH(U), gUS)), Vh);
+          }
+        }
+        if (gVh.defined()) {
+          Tensor VhgV = matmul(Vh, mH(gVh));  // V^H gV
+          Tensor K = F * VhgV;
+          inner = inner + expand_dims(Sc, -1) * (K + mH(K));
+          if (cplx) {
+            Tensor d = imag(diagonal(VhgV));
+            phase = phase.defined() ? phase - d : neg(d);
+          }
+          if (n > k) {
+            Tensor SgVh = gVh / expand_dims(Sc, -1);
+            Tensor t = matmul(U, SgVh - matmul(matmul(SgVh, mH(Vh)), Vh));
+            gA_extra = gA_extra.defined() ? gA_extra + t : t;
+          }
+        }
+        if (phase.defined())
+          inner = inner + diag_embed(astype(phase / (S * 2.0), A.dtype()) *
+                                     Tensor(std::complex<double>(0.0, 1.0)));
+      }
+      Tensor gA = matmul(matmul(U, inner), Vh);
+      if (gA_extra.defined()) gA = gA + gA_extra;
+      return pick(cj(gA), Tensor());
+    }
+    case OpCode::Qr: {
+      // Conjugate convention (Walter & Lehmann 2018; the wide case as PyTorch): for
+      // m >= n, with N = gR R^H - Q^H gQ and sym(N) its upper triangle mirrored Hermitian
+      // (real diagonal), gA = (gQ + Q sym(N)) R^-H. For m < n, A = Q [X | Y] with X square:
+      // Y = Q^H A_Y adds A_Y gR_Y^H to gQ, and gA_Y = Q gR_Y.
+      const int64_t m = A.shape(-2), n = A.shape(-1);
+      if (args_.full_matrices && m > n)
+        throw UnsupportedError(
+            "[qr] the gradient of mode 'complete' is not defined for matrices with more rows "
+            "than columns (" + std::to_string(m) + " > " + std::to_string(n) +
+            "): the last m - n columns of Q are an arbitrary basis of the complement; use "
+            "mode 'reduced'");
+      Tensor Q, R, gQ, gR;
+      if (args_.compute_uv) {
+        Q = outs[0], R = outs[1];
+        if (defined(0)) gQ = cj(ct[0]);
+        if (defined(1)) gR = cj(ct[1]);
+      } else {
+        auto d = qr(A, QrMode::Reduced);
+        Q = d.Q, R = d.R;
+        if (defined(0)) gR = cj(ct[0]);
+      }
+      if (!gQ.defined() && !gR.defined()) return pick(zeros_like(A), Tensor());
+      if (!gQ.defined()) gQ = zeros_like(Q);
+      if (!gR.defined()) gR = zeros_like(R);
+      Tensor Rx = R, gRx = gR, gAy;
+      if (m < n) {
+        Rx = slice(R, -1, 0, m);
+        gRx = slice(gR, -1, 0, m);
+        Tensor gRy = slice(gR, -1, m, n);
+        gQ = gQ + matmul(slice(A, -1, m, n), mH(gRy));
+        gAy = matmul(Q, gRy);
+      }
+      Tensor N = matmul(gRx, mH(Rx)) - matmul(mH(Q), gQ);
+      Tensor Nu = triu(N, 1);
+      Tensor X = gQ + matmul(Q, Nu + mH(Nu) + real_diag(N));
+      Tensor gA = right_solve_upper_h(Rx, X);
+      if (gAy.defined()) gA = concatenate({gA, gAy}, -1);
+      return pick(cj(gA), Tensor());
+    }
+    case OpCode::Lu: {
+      // Packed LU (..., m, n) of P^T A = L U, k = min(m, n), L1/U1 the leading k x k
+      // factors (conjugate convention, the rule is holomorphic): with
+      //   X = tril(L1^H gL1, -1) + triu(gU1 U1^H)
+      //       (m > n: minus L2^H gL2 in the upper part; m < n: minus gU2 U2^H in the lower),
+      //   gA = P [L1^-H X U1^-H | L1^-H gU2]  (m < n)  or  P [L1^-H X U1^-H ; gL2 U1^-H].
+      if (!defined(0)) return pick(zeros_like(A), Tensor());
+      const Tensor& LU = outs[0];
+      const int64_t m = A.shape(-2), n = A.shape(-1), k = std::min(m, n);
+      Tensor g = cj(ct[0]);
+      Tensor sq = slice(slice(LU, -2, 0, k), -1, 0, k);
+      Tensor gsq = slice(slice(g, -2, 0, k), -1, 0, k);
+      Tensor L1 = tril(sq, -1) + eye(k, k, 0, A.dtype(), A.device());
+      Tensor U1 = triu(sq);
+      Tensor lowp = matmul(mH(L1), tril(gsq, -1));
+      Tensor upp = matmul(triu(gsq), mH(U1));
+      Tensor gL2, gU2;
+      if (m > n) {
+        gL2 = slice(g, -2, n, m);
+        upp = upp - matmul(mH(slice(LU, -2, n, m)), gL2);
+      } else if (m < n) {
+        gU2 = slice(g, -1, m, n);
+        lowp = lowp - matmul(gU2, mH(slice(LU, -1, m, n)));
+      }
+      Tensor X = tril(lowp, -1) + triu(upp);
+      Tensor Y = solve_triangular(mH(L1), X, /*lower=*/false, /*unit_diagonal=*/true);
+      Tensor Z = right_solve_upper_h(U1, Y);
+      if (m > n) Z = concatenate({Z, right_solve_upper_h(U1, gL2)}, -2);
+      if (m < n)
+        Z = concatenate({Z, solve_triangular(mH(L1), gU2, /*lower=*/false, true)}, -1);
+      return pick(cj(matmul(perm_matrix(outs[2], A.dtype()), Z)), Tensor());
+    }
+    case OpCode::LuSolve: {
+      // x = U^-1 L^-1 P^T b (conjugate convention, holomorphic): gb = P L^-H U^-H gx and,
+      // as gA = -gb x^H pulled back to the packed factors,
+      // gLU = -(tril(w (U x)^H, -1) + triu(z x^H)), z = U^-H gx, w = L^-H z.
+      // P = (lu_solve of the identity factors)^T, so no pivot arithmetic is needed here.
+      const Tensor& LU = A;
+      const Tensor& x = outs[0];
+      const int64_t n = LU.shape(-1);
+      Tensor gx = cj(ct[0]);
+      Tensor z = solve_triangular(mH(LU), gx, /*lower=*/true);
+      Tensor w = solve_triangular(mH(LU), z, /*lower=*/false, /*unit_diagonal=*/true);
+      std::vector<Tensor> r;
+      for (int i : argnums) {
+        if (i == 0) {
+          Tensor Ux = matmul(triu(LU), x);
+          r.push_back(cj(neg(tril(matmul(w, mH(Ux)), -1) + triu(matmul(z, mH(x))))));
+        } else if (i == 2) {
+          Tensor I = broadcast_to(eye(n, n, 0, LU.dtype(), LU.device()), LU.shape());
+          Tensor Pt = lu_solve(I, p[1], I);  // P^T
+          r.push_back(cj(matmul(mT(Pt), w)));
+        } else {
+          r.push_back(Tensor());
+        }
+      }
+      return r;
+    }
+    case OpCode::Eig: {
+      // Conjugate convention (PyTorch's rule; unit-norm eigenvectors):
+      //   gA = V^-H (diag(gw) + (V^H gV - V^H V Re diag(V^H gV)) / conj(E)) V^H,
+      // E_ij = w_j - w_i off the diagonal (the division keeps only off-diagonal terms).
+      // Real input: the real part.
+      Tensor w, V;
+      if (args_.compute_uv) {
+        w = outs[0], V = outs[1];
+      } else {
+        auto e = eig(A);
+        w = e.eigenvalues, V = e.eigenvectors;
+      }
+      const bool gvec = args_.compute_uv && defined(1);
+      if (!defined(0) && !gvec) return pick(zeros_like(A), Tensor());
+      const int64_t n = A.shape(-1);
+      Tensor I = eye(n, n, 0, w.dtype(), A.device());
+      Tensor inner = defined(0) ? diag_embed(cj(ct[0])) : zeros_like(V);
+      if (gvec) {
+        Tensor VhgV = matmul(mH(V), cj(ct[1]));
+        Tensor d = astype(real(diagonal(VhgV)), V.dtype());
+        Tensor T = VhgV - matmul(mH(V), V * expand_dims(d, -2));
+        Tensor F = reciprocal(conj(expand_dims(w, -2) - expand_dims(w, -1)) + I) - I;
+        inner = inner + F * T;
+      }
+      Tensor gA = cj(solve(mH(V), matmul(inner, mH(V))));
+      return pick(cplx ? gA : real(gA), Tensor());
     }
     default:
       no_grad(name_, "the reverse-mode gradient");
@@ -567,36 +791,37 @@ std::vector<Tensor> LinalgPrim::jvp(const std::vector<Tensor>& p,
     }
     case OpCode::Det:
       return {det(A) * trace(solve(A, tA))};
-    case OpCode::Slogdet:
-      if (cplx) no_grad(name_, "the gradient of slogdet for complex inputs");
-      return {zeros(batch_of(A, 2), A.dtype(), A.device()), trace(solve(A, tA))};
+    case OpCode::Slogdet: {
+      Tensor t = trace(solve(A, tA));
+      if (!cplx) return {zeros(batch_of(A, 2), A.dtype(), A.device()), t};
+      Tensor sign = slogdet(A).sign;
+      return {sign * astype(imag(t), A.dtype()) * Tensor(std::complex<double>(0.0, 1.0)),
+              real(t)};
+    }
     case OpCode::Cholesky: {
-      if (cplx) no_grad(name_, "the gradient of cholesky for complex inputs");
       Tensor Lm = cholesky(A, false);
-      const int64_t n = A.shape(-1);
       Tensor S = sym_from(tA, false);
-      // X = L^-1 S L^-T; dL = L Phi(X).
+      // X = L^-1 S L^-H; dL = L (tril(X, -1) + Re diag(X) / 2).
       Tensor Y = solve_triangular(Lm, S, /*lower=*/true);
-      Tensor X = mT(solve_triangular(Lm, mT(Y), /*lower=*/true));
-      Tensor dL = matmul(Lm, tril(X) * (1 - eye(n, n, 0, A.dtype(), A.device()) * 0.5));
-      return {args_.upper ? mT(dL) : dL};
+      Tensor X = mH(solve_triangular(Lm, mH(Y), /*lower=*/true));
+      Tensor dL = matmul(Lm, tril(X, -1) + real_diag(X) * 0.5);
+      return {args_.upper ? mH(dL) : dL};
     }
     case OpCode::Eigh: {
-      if (cplx) no_grad(name_, "the gradient of eigh for complex inputs");
       auto e = eigh(A, args_.upper ? 'U' : 'L');
-      Tensor M = matmul(matmul(mT(e.eigenvectors), sym_from(tA, args_.upper)), e.eigenvectors);
-      Tensor dw = diagonal(M);
+      Tensor M = matmul(matmul(mH(e.eigenvectors), sym_from(tA, args_.upper)), e.eigenvectors);
+      Tensor dw = re(diagonal(M));
       if (!args_.compute_uv) return {dw};
       const int64_t n = A.shape(-1);
-      Tensor I = eye(n, n, 0, A.dtype(), A.device());
+      Tensor I = eye(n, n, 0, dw.dtype(), A.device());
       Tensor F = reciprocal(expand_dims(e.eigenvalues, -2) - expand_dims(e.eigenvalues, -1) + I) - I;
       return {dw, matmul(e.eigenvectors, F * M)};
     }
     case OpCode::Svd: {
-      if (cplx || args_.compute_uv)
-        no_grad(name_, "the forward-mode gradient of svd (other than real svdvals)");
+      // Singular values only; the singular vectors' forward rule is the transposed vjp.
+      if (args_.compute_uv) no_grad(name_, "the forward-mode rule of the singular vectors");
       auto d = svd(A, false);
-      return {diagonal(matmul(matmul(mT(d.U), tA), mT(d.Vh)))};
+      return {re(diagonal(matmul(matmul(mH(d.U), tA), mH(d.Vh))))};
     }
     default:
       no_grad(name_, "the forward-mode gradient");
