@@ -167,6 +167,13 @@ class TMATH_API Backend {
   // Copy host memory into `dst` (device-side contiguous) and back.
   virtual void copy_from_host(const void* src, const ArrayRef& dst) = 0;
   virtual void copy_to_host(const ArrayRef& src, void* dst) = 0;
+  // Host memory holding src's elements (src is contiguous), shared instead of copied
+  // where the device's memory is host memory (MLX's CPU build), or nullptr to have the
+  // engine copy. The memory must stay valid and unchanged until release(ptr) is called.
+  virtual void* share_with_host(const ArrayRef& src, std::function<void(void*)>& release) {
+    (void)src, (void)release;
+    return nullptr;
+  }
 
   // Kernels. `out` is contiguous and freshly allocated (or a donated input
   // buffer of the same size); inputs are already broadcast to out's shape

@@ -8,7 +8,9 @@
 
 namespace tmath {
 
-enum class DeviceType : uint8_t { CPU, CUDA };
+// MLX: memory owned by the mlx backend (MLX arrays; host memory with MLX's CPU build).
+enum class DeviceType : uint8_t { CPU, CUDA, MLX };
+inline constexpr int kNumDeviceTypes = 3;
 
 struct TMATH_API Device {
   DeviceType type = DeviceType::CPU;
@@ -16,7 +18,7 @@ struct TMATH_API Device {
 
   constexpr Device() = default;
   constexpr Device(DeviceType t, int i = 0) : type(t), index(i) {}  // NOLINT
-  // Parses "cpu", "cuda", "cuda:1"; throws DeviceError on anything else.
+  // Parses "cpu", "cuda", "cuda:1", "mlx"; throws DeviceError on anything else.
   explicit Device(std::string_view spec);
   Device(const char* spec) : Device(std::string_view(spec)) {}  // NOLINT
 

@@ -122,7 +122,48 @@ MachineInfo machine_info() {
   return m;
 }
 
+namespace {
+// `tmath info --fallbacks`: per device backend, the (op, dtype) pairs it has no kernel for
+// and that run on the cpu backend instead (copies counted; TMATH_FALLBACK=error refuses).
+int print_fallbacks() {
+  auto cpu = get_backend("cpu");
+  int shown = 0;
+  for (const auto& b : backends()) {
+    if (b->device_type() == DeviceType::CPU || !b->available()) continue;
+    ++shown;
+    int native = 0, fallback = 0;
+    std::vector<std::string> lines;
+    for (int oi = 0; oi < kNumOpCodes; ++oi) {
+      const auto op = static_cast<OpCode>(oi);
+      std::vector<std::string> dts;
+      int cpu_dts = 0;
+      for (int di = 0; di < kNumDTypes; ++di) {
+        const auto dt = static_cast<DType>(di);
+        if (cpu && !cpu->supports(op, dt)) continue;
+        ++cpu_dts;
+        if (b->supports(op, dt)) {
+          ++native;
+        } else {
+          ++fallback;
+          dts.emplace_back(dtype_name(dt));
+        }
+      }
+      if (dts.empty()) continue;
+      lines.push_back("    " + std::string(op_name(op)) + ": " +
+                      (static_cast<int>(dts.size()) == cpu_dts ? std::string("every dtype")
+                                                                : join(dts, " ")));
+    }
+    std::printf("%s: %d (op, dtype) pairs native, %d fall back to the cpu backend:\n",
+                std::string(b->name()).c_str(), native, fallback);
+    for (const auto& l : lines) std::printf("%s\n", l.c_str());
+  }
+  if (!shown) std::printf("no device backend available: every op runs on the cpu backend\n");
+  return 0;
+}
+}  // namespace
+
 int run_info(const Args& args) {
+  if (args.size() == 1 && args[0] == "--fallbacks") return print_fallbacks();
   if (!args.empty()) {
     std::fprintf(stderr, "tmath info: unexpected argument '%s'\n\n", args[0].c_str());
     print_usage();
@@ -179,7 +220,7 @@ int run_info(const Args& args) {
   std::printf("\nenvironment:\n");
   bool any = false;
   for (const char* var : {"TMATH_EAGER", "TMATH_BACKEND", "TMATH_FALLBACK", "TMATH_NUM_THREADS",
-                          "TMATH_MEMORY_LIMIT", "TMATH_DEVICE", "OPENBLAS_NUM_THREADS"}) {
+                          "TMATH_MEMORY_LIMIT", "TMATH_DEVICE", "TMATH_MLX", "OPENBLAS_NUM_THREADS"}) {
     if (const char* v = std::getenv(var)) {
       std::printf("  %s=%s\n", var, v);
       any = true;

@@ -13,6 +13,8 @@ void print_usage() {
                "\n"
                "commands:\n"
                "  info                      version, backends, BLAS, threads\n"
+               "      --fallbacks           per device backend, the (op, dtype) pairs that\n"
+               "                            fall back to the cpu backend\n"
                "  profile [options]         time the op table against native references\n"
                "      --quick               fewer repeats (under a minute on 2 cores)\n"
                "      --json FILE           also write the results as JSON\n"

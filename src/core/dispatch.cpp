@@ -72,9 +72,11 @@ Device::Device(std::string_view spec) {
     type = DeviceType::CPU;
   } else if (kind == "cuda") {
     type = DeviceType::CUDA;
+  } else if (kind == "mlx") {
+    type = DeviceType::MLX;
   } else {
     throw DeviceError("[device] unknown device '" + std::string(spec) +
-                      "' (expected cpu or cuda[:N])");
+                      "' (expected cpu, cuda[:N] or mlx)");
   }
   index = 0;
   if (colon != std::string_view::npos) {
@@ -88,7 +90,14 @@ Device::Device(std::string_view spec) {
 }
 
 std::string Device::str() const {
-  return type == DeviceType::CPU ? std::string("cpu") : "cuda:" + std::to_string(index);
+  switch (type) {
+    case DeviceType::CPU:
+      return "cpu";
+    case DeviceType::MLX:
+      return index == 0 ? std::string("mlx") : "mlx:" + std::to_string(index);
+    default:
+      return "cuda:" + std::to_string(index);
+  }
 }
 
 namespace {
@@ -173,8 +182,8 @@ Registry& registry() {
 // Per-thread selection cache keyed by (device type, op, dtype), invalidated by generation.
 struct SelectCache {
   uint64_t generation = 0;
-  std::array<Backend*, 2 * kNumOpCodes * kNumDTypes> table{};
-  std::array<bool, 2 * kNumOpCodes * kNumDTypes> filled{};
+  std::array<Backend*, kNumDeviceTypes * kNumOpCodes * kNumDTypes> table{};
+  std::array<bool, kNumDeviceTypes * kNumOpCodes * kNumDTypes> filled{};
 };
 thread_local SelectCache t_cache;
 
@@ -362,7 +371,7 @@ void count_donation() {
 Backend& primary_backend(Device device) {
   auto& r = registry();
   thread_local uint64_t cached_gen = 0;
-  thread_local std::array<Backend*, 2> cached{};
+  thread_local std::array<Backend*, kNumDeviceTypes> cached{};
   uint64_t gen = r.generation.load(std::memory_order_acquire);
   if (cached_gen != gen) {
     cached.fill(nullptr);

@@ -1,7 +1,7 @@
-// Loads optional backend plugins at start-up. libtmath never links CUDA: it
-// looks for libtmath_cuda.so next to itself and dlopens it; the plugin's
-// tmath_cuda_register() adds the real backend. When the plugin is absent or
-// cannot load (no driver, missing libraries) a "cuda" entry that reports
+// Loads optional backend plugins at start-up. libtmath never links CUDA or MLX:
+// it looks for libtmath_cuda.so and libtmath_mlx.so next to itself and dlopens
+// them; a plugin's tmath_<name>_register() adds the real backend. When the plugin is absent or
+// cannot load (no driver, missing libraries) a "cuda" (or "mlx") entry that reports
 // itself unavailable, with the reason, is registered instead, so `tmath info`
 // can say why and one binary runs with and without CUDA. Nothing here throws.
 #include <dlfcn.h>
@@ -93,46 +93,58 @@ bool env_off(const char* name) {
   return v == "0" || v == "off" || v == "OFF" || v == "false" || v == "no";
 }
 
-void register_unavailable(bool built, std::string reason) {
-  register_backend(
-      std::make_shared<UnavailableBackend>("cuda", DeviceType::CUDA, built, std::move(reason)));
-}
+// One optional backend plugin: lib<file>.so next to libtmath (or $<path_env>), whose
+// extern "C" <symbol>() registers the backend; env <off_env>=0 disables it.
+struct PluginSpec {
+  const char* backend;   // registered name ("cuda", "mlx")
+  DeviceType type;
+  const char* file;      // libtmath_cuda.so
+  const char* symbol;    // tmath_cuda_register
+  const char* off_env;   // TMATH_CUDA
+  const char* path_env;  // TMATH_CUDA_PLUGIN
+  const char* missing;   // hint when the file is absent
+  const char* lib_hint;  // substring of a dlopen error naming the framework's library
+  const char* lib_why;   // what that error means
+};
 
-void load_cuda_plugin() {
+void load_plugin(const PluginSpec& s) {
+  auto unavailable = [&](bool built, std::string reason) {
+    register_backend(
+        std::make_shared<UnavailableBackend>(s.backend, s.type, built, std::move(reason)));
+  };
   try {
-    if (env_off("TMATH_CUDA")) {
-      register_unavailable(true,
-                           "disabled by TMATH_CUDA=" + std::string(std::getenv("TMATH_CUDA")));
+    if (env_off(s.off_env)) {
+      unavailable(true, std::string("disabled by ") + s.off_env + "=" + std::getenv(s.off_env));
       return;
     }
     std::string path;
-    if (const char* p = std::getenv("TMATH_CUDA_PLUGIN"); p && *p) {
+    if (const char* p = std::getenv(s.path_env); p && *p) {
       path = p;
     } else {
-      path = own_directory() + "/libtmath_cuda.so";
+      path = own_directory() + "/" + s.file;
     }
     if (access(path.c_str(), F_OK) != 0) {
-      register_unavailable(false, path + " not found (built without the CUDA toolkit?)");
+      unavailable(false, path + " not found (" + s.missing + ")");
       return;
     }
     void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!h) {
       const char* err = dlerror();
       std::string why = err ? err : "unknown dlopen error";
-      if (why.find("libcuda.so") != std::string::npos) why += " (no NVIDIA driver installed?)";
-      register_unavailable(true, "cannot load " + path + ": " + why);
+      if (why.find(s.lib_hint) != std::string::npos) why += std::string(" (") + s.lib_why + ")";
+      unavailable(true, "cannot load " + path + ": " + why);
       return;
     }
     using RegisterFn = void (*)();
-    auto fn = reinterpret_cast<RegisterFn>(dlsym(h, "tmath_cuda_register"));
+    auto fn = reinterpret_cast<RegisterFn>(dlsym(h, s.symbol));
     if (!fn) {
-      register_unavailable(true, path + " has no tmath_cuda_register()");
+      unavailable(true, path + " has no " + s.symbol + "()");
       return;
     }
     fn();
   } catch (const std::exception& e) {
     try {
-      register_unavailable(true, e.what());
+      unavailable(true, e.what());
     } catch (...) {
     }
   } catch (...) {
@@ -140,7 +152,12 @@ void load_cuda_plugin() {
 }
 
 const bool kPluginsLoaded = [] {
-  load_cuda_plugin();
+  load_plugin({"cuda", DeviceType::CUDA, "libtmath_cuda.so", "tmath_cuda_register", "TMATH_CUDA",
+               "TMATH_CUDA_PLUGIN", "built without the CUDA toolkit?", "libcuda.so",
+               "no NVIDIA driver installed?"});
+  load_plugin({"mlx", DeviceType::MLX, "libtmath_mlx.so", "tmath_mlx_register", "TMATH_MLX",
+               "TMATH_MLX_PLUGIN", "built without MLX?", "libmlx.so",
+               "MLX's library moved or removed?"});
   return true;
 }();
 

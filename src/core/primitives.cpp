@@ -668,8 +668,22 @@ void ToDevicePrim::eval(Backend*, const std::vector<Tensor>& in,
   Tensor src = in[0];
   if (!x.contiguous) src = copy(in[0]).eval();
   const TensorImpl& s = *src.impl();
-  alloc_output(o, {}, false);
   size_t nbytes = static_cast<size_t>(o.size) * itemsize(o.dtype);
+  if (o.device.type == DeviceType::CPU && s.device.type != DeviceType::CPU) {
+    // A device whose memory is host memory may lend it instead of copying (never
+    // donated or reused: the buffer has no allocator).
+    std::function<void(void*)> release;
+    if (void* p = detail::primary_backend(s.device).share_with_host(s.ref(), release)) {
+      auto buf = std::make_shared<detail::Buffer>();
+      buf->ptr = p;
+      buf->nbytes = nbytes;
+      buf->device = kCPU;
+      buf->deleter = std::move(release);
+      o.set_contiguous(std::move(buf));
+      return;
+    }
+  }
+  alloc_output(o, {}, false);
   if (s.device.type == DeviceType::CPU && o.device.type == DeviceType::CPU) {
     if (nbytes) std::memcpy(o.data(), s.data(), nbytes);
   } else if (s.device.type == DeviceType::CPU) {
