@@ -1,0 +1,791 @@
+// The mlx backend: tmath primitives on MLX arrays (libmlx), built as the plugin
+// libtmath_mlx.so. libtmath dlopens it at start-up (src/core/plugin_loader.cpp)
+// and calls tmath_mlx_register().
+//
+// Tensors on the "mlx" device keep their values as mlx::core::array between ops.
+// The core hands backends raw addresses (ArrayRef::data), so this backend's
+// allocator gives out addresses of a reserved, never-dereferenced range and keeps
+// a slot (the MLX array that holds the bytes) per allocation; a kernel looks its
+// inputs up by address and stores its result, still lazy, in the output's slot.
+// MLX evaluates the graph when the engine reads data (copy_to_host), on
+// synchronize(), and every kMaxPending stored results (bounds graph growth).
+// Strided views become MLX reshapes/broadcasts or as_strided. Writes into part of
+// a buffer (concatenate, slice assignment) and dtypes MLX lacks (complex128) take a
+// host path over the evaluated bytes (MLX's CPU memory is host memory).
+//
+// Everything not claimed in supports() goes through the engine's cross-device
+// fallback (cpu backend, copies counted, TMATH_LOG/TMATH_FALLBACK).
+#include <mlx/fast.h>
+#include <mlx/mlx.h>
+
+#include <algorithm>
+#include <complex>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tmath/backend.h"
+#include "tmath/error.h"
+
+namespace tmath::mlxb {
+namespace {
+
+namespace mx = mlx::core;
+
+constexpr int kMaxPending = 512;  // stored lazy results before a forced evaluation
+
+std::optional<mx::Dtype> to_mx(DType dt) {
+  switch (dt) {
+    case DType::Bool: return mx::bool_;
+    case DType::Int8: return mx::int8;
+    case DType::Int16: return mx::int16;
+    case DType::Int32: return mx::int32;
+    case DType::Int64: return mx::int64;
+    case DType::UInt8: return mx::uint8;
+    case DType::Float16: return mx::float16;
+    case DType::BFloat16: return mx::bfloat16;
+    case DType::Float32: return mx::float32;
+    case DType::Float64: return mx::float64;
+    case DType::Complex64: return mx::complex64;
+    default: return std::nullopt;  // complex128
+  }
+}
+
+mx::Dtype mx_dtype(DType dt, const char* op) {
+  auto d = to_mx(dt);
+  if (!d)
+    throw UnsupportedError(std::string("[") + op + "] the mlx backend has no dtype " +
+                           std::string(dtype_name(dt)));
+  return *d;
+}
+
+mx::Shape mx_shape(std::span<const int64_t> s) {
+  mx::Shape r;
+  for (auto v : s) r.push_back(static_cast<mx::ShapeElem>(v));
+  return r;
+}
+
+// ---- storage ---------------------------------------------------------------
+
+struct Slot {
+  size_t nbytes = 0;
+  std::optional<mx::array> arr;  // any shape/dtype covering nbytes; empty: never written
+};
+
+class Store;
+
+class MlxAllocator final : public Allocator {
+ public:
+  explicit MlxAllocator(Store& s) : store_(s) {}
+  void* allocate(size_t nbytes) override;
+  void deallocate(void* p, size_t nbytes) override;
+  MemoryStats stats() const override {
+    std::lock_guard lk(mu_);
+    return stats_;
+  }
+  void reset_peak() override {
+    std::lock_guard lk(mu_);
+    stats_.peak_bytes = stats_.active_bytes;
+  }
+  void empty_cache() override { mx::clear_cache(); }
+  void set_limit(uint64_t bytes) override {
+    std::lock_guard lk(mu_);
+    stats_.limit_bytes = bytes;
+    if (bytes) mx::set_memory_limit(bytes);
+  }
+  void count_transfer(bool to_device, uint64_t bytes) override {
+    std::lock_guard lk(mu_);
+    if (to_device) {
+      ++stats_.host_to_device_copies;
+      stats_.host_to_device_bytes += bytes;
+    } else {
+      ++stats_.device_to_host_copies;
+      stats_.device_to_host_bytes += bytes;
+    }
+  }
+  void note_alloc(size_t n) {
+    std::lock_guard lk(mu_);
+    ++stats_.allocations;
+    ++stats_.cache_misses;
+    stats_.active_bytes += n;
+    stats_.requested_bytes += n;
+    stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.active_bytes);
+  }
+  void note_free(size_t n) {
+    std::lock_guard lk(mu_);
+    stats_.active_bytes -= std::min<uint64_t>(n, stats_.active_bytes);
+    stats_.requested_bytes -= std::min<uint64_t>(n, stats_.requested_bytes);
+  }
+
+ private:
+  Store& store_;
+  mutable std::mutex mu_;
+  MemoryStats stats_;
+};
+
+// Address -> slot. Addresses start high and only grow (a 64-byte step at least), so
+// a stale address can never name a newer slot.
+class Store {
+ public:
+  std::recursive_mutex mu;  // every MLX call of the backend runs under it
+  std::map<uintptr_t, Slot> slots;
+  uintptr_t next = uintptr_t{1} << 46;
+  int pending = 0;
+
+  // The slot holding address p and p's byte offset in it.
+  std::pair<Slot*, size_t> find(const void* p, const char* op) {
+    auto a = reinterpret_cast<uintptr_t>(p);
+    auto it = slots.upper_bound(a);
+    if (it == slots.begin()) bad(op);
+    --it;
+    if (a - it->first > it->second.nbytes) bad(op);
+    return {&it->second, a - it->first};
+  }
+  [[noreturn]] static void bad(const char* op) {
+    throw DeviceError(std::string("[") + op +
+                      "] the mlx backend got an address it did not allocate (not an mlx tensor)");
+  }
+};
+
+void* MlxAllocator::allocate(size_t nbytes) {
+  std::lock_guard lk(store_.mu);
+  uintptr_t a = store_.next;
+  store_.next += (std::max<size_t>(nbytes, 1) + 63) / 64 * 64;
+  store_.slots.emplace(a, Slot{nbytes, std::nullopt});
+  note_alloc(nbytes);
+  return reinterpret_cast<void*>(a);
+}
+void MlxAllocator::deallocate(void* p, size_t nbytes) {
+  std::lock_guard lk(store_.mu);
+  store_.slots.erase(reinterpret_cast<uintptr_t>(p));
+  note_free(nbytes);
+}
+
+// ---- host-side element access (the slow path) --------------------------------
+
+struct Val {
+  bool is_int = false;
+  int64_t i = 0;
+  std::complex<double> c;
+};
+
+Val load(const char* p, DType dt) {
+  Val v;
+  auto setf = [&](double d) { v.c = d; };
+  auto seti = [&](int64_t i) {
+    v.is_int = true;
+    v.i = i;
+    v.c = static_cast<double>(i);
+  };
+  switch (dt) {
+    case DType::Bool: seti(*reinterpret_cast<const bool*>(p) ? 1 : 0); break;
+    case DType::Int8: seti(*reinterpret_cast<const int8_t*>(p)); break;
+    case DType::Int16: seti(*reinterpret_cast<const int16_t*>(p)); break;
+    case DType::Int32: seti(*reinterpret_cast<const int32_t*>(p)); break;
+    case DType::Int64: seti(*reinterpret_cast<const int64_t*>(p)); break;
+    case DType::UInt8: seti(*reinterpret_cast<const uint8_t*>(p)); break;
+    case DType::Float16: setf(float(*reinterpret_cast<const Half*>(p))); break;
+    case DType::BFloat16: setf(float(*reinterpret_cast<const BFloat16*>(p))); break;
+    case DType::Float32: setf(*reinterpret_cast<const float*>(p)); break;
+    case DType::Float64: setf(*reinterpret_cast<const double*>(p)); break;
+    case DType::Complex64: v.c = *reinterpret_cast<const complex64_t*>(p); break;
+    case DType::Complex128: v.c = *reinterpret_cast<const complex128_t*>(p); break;
+  }
+  return v;
+}
+
+void store(char* p, DType dt, const Val& v) {
+  const double d = v.c.real();
+  auto as_int = [&]() -> int64_t { return v.is_int ? v.i : static_cast<int64_t>(d); };
+  switch (dt) {
+    case DType::Bool: *reinterpret_cast<bool*>(p) = v.is_int ? v.i != 0 : v.c != 0.0; break;
+    case DType::Int8: *reinterpret_cast<int8_t*>(p) = static_cast<int8_t>(as_int()); break;
+    case DType::Int16: *reinterpret_cast<int16_t*>(p) = static_cast<int16_t>(as_int()); break;
+    case DType::Int32: *reinterpret_cast<int32_t*>(p) = static_cast<int32_t>(as_int()); break;
+    case DType::Int64: *reinterpret_cast<int64_t*>(p) = as_int(); break;
+    case DType::UInt8: *reinterpret_cast<uint8_t*>(p) = static_cast<uint8_t>(as_int()); break;
+    case DType::Float16: *reinterpret_cast<Half*>(p) = Half(static_cast<float>(d)); break;
+    case DType::BFloat16: *reinterpret_cast<BFloat16*>(p) = BFloat16(static_cast<float>(d)); break;
+    case DType::Float32: *reinterpret_cast<float*>(p) = static_cast<float>(d); break;
+    case DType::Float64: *reinterpret_cast<double*>(p) = d; break;
+    case DType::Complex64: *reinterpret_cast<complex64_t*>(p) = complex64_t(v.c); break;
+    case DType::Complex128: *reinterpret_cast<complex128_t*>(p) = v.c; break;
+  }
+}
+
+// ---- the backend ---------------------------------------------------------------
+
+class MlxBackend final : public Backend {
+ public:
+  MlxBackend() : alloc_(store_) {}
+
+  std::string_view name() const override { return "mlx"; }
+  DeviceType device_type() const override { return DeviceType::MLX; }
+
+  BackendInfo info() const override {
+    BackendInfo i;
+    i.name = "mlx";
+    const bool gpu = mx::is_available(mx::Device::gpu);
+    i.devices.push_back(std::string("mlx: MLX ") + (gpu ? "gpu" : "cpu") + " stream" +
+                        (gpu ? "" : " (host memory)"));
+    i.libraries.emplace_back("libmlx", mx::version());
+    i.threads = 1;
+    return i;
+  }
+
+  bool supports(OpCode op, DType dt) const override {
+    using O = OpCode;
+    const bool F = is_floating(dt);
+    const bool I = is_integral(dt);
+    const bool B = dt == DType::Bool;
+    if (op == O::Copy) return true;  // complex128 and partial writes: host path
+    if (!to_mx(dt)) return false;
+    const bool C = dt == DType::Complex64;
+    // MLX's CPU kernels evaluate these in float32 precision for float64 inputs (measured
+    // by tests/backend_ops: ~1e-7 relative error): float64 falls back to the cpu backend.
+    if (dt == DType::Float64) {
+      switch (op) {
+        case O::Exp: case O::Sin: case O::Cos: case O::Sigmoid: case O::Gelu: case O::Silu:
+        case O::Erf: case O::Erfinv: case O::Softmax: case O::LogSoftmax: case O::LayerNorm:
+          return false;
+        default: break;
+      }
+    }
+    switch (op) {
+      case O::Neg: case O::Abs: case O::Square: case O::Sign:
+        return I || F;
+      case O::Relu:
+        return I || F;
+      case O::Exp: case O::Expm1: case O::Log: case O::Log1p: case O::Log2: case O::Log10:
+      case O::Sqrt: case O::Rsqrt: case O::Reciprocal: case O::Sin: case O::Cos: case O::Tan:
+      case O::Asin: case O::Acos: case O::Atan: case O::Sinh: case O::Cosh: case O::Tanh:
+      case O::Sigmoid: case O::Gelu: case O::GeluTanh: case O::Silu: case O::Erf:
+      case O::Erfinv: case O::Floor: case O::Ceil: case O::Round:
+        return F;
+      case O::IsNan: case O::IsInf: case O::IsFinite:
+        return F;
+      case O::LogicalNot:
+        return B;
+      case O::Real: case O::Imag: case O::Conj:
+        return C;
+      case O::Add: case O::Subtract: case O::Multiply: case O::Maximum: case O::Minimum:
+        return I || F;
+      case O::Divide: case O::Power: case O::Atan2: case O::Hypot: case O::FloorDivide:
+      case O::Remainder:
+        return F;
+      case O::Equal: case O::NotEqual: case O::Less: case O::LessEqual: case O::Greater:
+      case O::GreaterEqual:
+        return I || F || B;
+      case O::LogicalAnd: case O::LogicalOr: case O::LogicalXor:
+        return B;
+      case O::Where:
+        return !C;
+      case O::Sum: case O::Prod:
+        return B || I || F;
+      case O::Max: case O::Min:
+        return I || F;
+      case O::Any: case O::All:
+        return B || I || F;
+      case O::ArgMax: case O::ArgMin:
+        return I || F;
+      case O::CumSum: case O::CumProd:
+        return I || F;
+      case O::Softmax: case O::LogSoftmax: case O::LayerNorm:
+        return F;
+      case O::Matmul:
+        return F;
+      case O::Fill: case O::Arange:
+        return !C;
+      case O::Take: case O::TakeAlongAxis:
+        return !C;
+      default:
+        return false;  // random streams (Philox), linear algebra: cpu fallback
+    }
+  }
+
+  Allocator& allocator(Device d) override {
+    check(d, "allocate");
+    return alloc_;
+  }
+  void synchronize(Device d) override {
+    check(d, "synchronize");
+    std::lock_guard lk(store_.mu);
+    eval_pending();
+  }
+
+  void copy_from_host(const void* src, const ArrayRef& dst) override {
+    std::lock_guard lk(store_.mu);
+    const size_t n = static_cast<size_t>(dst.size()) * itemsize(dst.dtype);
+    auto [slot, off] = store_.find(dst.data, "copy_from_host");
+    if (off == 0 && n == slot->nbytes) {
+      const auto dt = to_mx(dst.dtype);
+      mx::array a(mx::allocator::malloc(std::max<size_t>(n, 1)),
+                  dt ? mx_shape(dst.shape) : mx::Shape{static_cast<mx::ShapeElem>(n)},
+                  dt ? *dt : mx::uint8);
+      if (n) std::memcpy(a.data<char>(), src, n);
+      slot->arr = std::move(a);
+      return;
+    }
+    std::vector<char> img = bytes_of(*slot);
+    std::memcpy(img.data() + off, src, n);
+    slot->arr = from_bytes(img);
+  }
+
+  void copy_to_host(const ArrayRef& src, void* dst) override {
+    std::lock_guard lk(store_.mu);
+    const size_t n = static_cast<size_t>(src.size()) * itemsize(src.dtype);
+    if (!n) return;
+    auto [slot, off] = store_.find(src.data, "copy_to_host");
+    if (!slot->arr) {
+      std::memset(dst, 0xFF, n);
+      return;
+    }
+    mx::array a = flat_evaluated(*slot);
+    std::memcpy(dst, a.data<char>() + off, n);  // src is contiguous (the core's contract)
+  }
+
+  // MLX's CPU build keeps arrays in host memory: the cpu device borrows the evaluated
+  // array (kept alive by `release`) instead of copying. MLX never writes into an array
+  // that something else holds, so the memory stays unchanged.
+  void* share_with_host(const ArrayRef& src, std::function<void(void*)>& release) override {
+    if (gpu_) return nullptr;
+    std::lock_guard lk(store_.mu);
+    if (src.size() == 0) return nullptr;
+    auto [slot, off] = store_.find(src.data, "share_with_host");
+    if (!slot->arr) return nullptr;
+    auto keep = std::make_shared<mx::array>(flat_evaluated(*slot));
+    release = [keep](void*) mutable { keep.reset(); };
+    return keep->data<char>() + off;
+  }
+
+  void unary(OpCode op, const ArrayRef& x, const ArrayRef& out) override {
+    std::lock_guard lk(store_.mu);
+    mx::array a = in(x, "unary");
+    put(out, unary_op(op, a));
+  }
+
+  void binary(OpCode op, const ArrayRef& a, const ArrayRef& b, const ArrayRef& out) override {
+    std::lock_guard lk(store_.mu);
+    put(out, binary_op(op, in(a, "binary"), in(b, "binary")));
+  }
+
+  void where(const ArrayRef& c, const ArrayRef& a, const ArrayRef& b,
+             const ArrayRef& out) override {
+    std::lock_guard lk(store_.mu);
+    mx::array cond = in(c, "where");
+    if (cond.dtype() != mx::bool_) cond = mx::astype(cond, mx::bool_);
+    put(out, mx::where(cond, in(a, "where"), in(b, "where")));
+  }
+
+  void copy(const ArrayRef& src, const ArrayRef& dst) override {
+    std::lock_guard lk(store_.mu);
+    if (to_mx(src.dtype) && to_mx(dst.dtype) && whole(dst)) {
+      put(dst, in(src, "copy"));
+      return;
+    }
+    host_copy(src, dst);
+  }
+
+  void fill(const ArrayRef& out, Scalar v) override {
+    std::lock_guard lk(store_.mu);
+    const mx::Dtype dt = mx_dtype(out.dtype, "fill");
+    mx::array val = v.kind() == Scalar::Kind::Int    ? mx::array(v.as_int(), mx::int64)
+                    : v.kind() == Scalar::Kind::Bool ? mx::array(v.as_int() != 0)
+                                                     : mx::array(v.as_double(), mx::float64);
+    put(out, mx::full(mx_shape(out.shape), mx::astype(val, dt), dt));
+  }
+
+  void arange(const ArrayRef& out, double start, double step) override {
+    std::lock_guard lk(store_.mu);
+    const int64_t n = out.size();
+    mx::array i = mx::arange(0.0, static_cast<double>(n), 1.0, mx::float64);
+    mx::array v = mx::add(mx::multiply(i, mx::array(step, mx::float64)),
+                          mx::array(start, mx::float64));
+    put(out, mx::reshape(v, mx_shape(out.shape)));
+  }
+
+  void reduce(OpCode op, const ArrayRef& x, std::span<const int> axes,
+              const ArrayRef& out) override {
+    std::lock_guard lk(store_.mu);
+    mx::array a = in(x, "reduce");
+    std::vector<int> ax(axes.begin(), axes.end());
+    const mx::Dtype odt = mx_dtype(out.dtype, "reduce");
+    switch (op) {
+      case OpCode::Sum:
+      case OpCode::Prod: {
+        // Accumulate in the output dtype (int64 for small ints), f32 for f16/bf16.
+        mx::Dtype acc = is_low_precision(x.dtype) ? mx::float32 : odt;
+        if (a.dtype() != acc) a = mx::astype(a, acc);
+        put(out, op == OpCode::Sum ? mx::sum(a, ax, true) : mx::prod(a, ax, true));
+        return;
+      }
+      case OpCode::Max: put(out, mx::max(a, ax, true)); return;
+      case OpCode::Min: put(out, mx::min(a, ax, true)); return;
+      case OpCode::Any: put(out, mx::any(a, ax, true)); return;
+      case OpCode::All: put(out, mx::all(a, ax, true)); return;
+      default: unsupported(op);
+    }
+  }
+
+  void arg_reduce(OpCode op, const ArrayRef& x, int axis, const ArrayRef& out) override {
+    std::lock_guard lk(store_.mu);
+    mx::array a = in(x, "arg_reduce");
+    put(out, op == OpCode::ArgMax ? mx::argmax(a, axis, true) : mx::argmin(a, axis, true));
+  }
+
+  void scan(OpCode op, const ArrayRef& x, int axis, const ArrayRef& out) override {
+    std::lock_guard lk(store_.mu);
+    mx::array a = in(x, "scan");
+    const mx::Dtype odt = mx_dtype(out.dtype, "scan");
+    mx::Dtype acc = is_low_precision(x.dtype) ? mx::float32 : odt;
+    if (a.dtype() != acc) a = mx::astype(a, acc);
+    put(out, op == OpCode::CumSum ? mx::cumsum(a, axis) : mx::cumprod(a, axis));
+  }
+
+  void softmax(OpCode op, const ArrayRef& x, const ArrayRef& out) override {
+    std::lock_guard lk(store_.mu);
+    mx::array a = in(x, "softmax");
+    if (op == OpCode::Softmax) {
+      put(out, mx::softmax(a, std::vector<int>{-1}, /*precise=*/true));
+    } else {
+      mx::array up = is_low_precision(x.dtype) ? mx::astype(a, mx::float32) : a;
+      put(out, mx::subtract(up, mx::logsumexp(up, -1, true)));
+    }
+  }
+
+  void layer_norm(const ArrayRef& x, const ArrayRef& w, const ArrayRef& b,
+                  const LayerNormArgs& args, const ArrayRef& out) override {
+    std::lock_guard lk(store_.mu);
+    const int64_t inner = std::max<int64_t>(args.inner, 1);
+    const int64_t rows = x.size() / inner;
+    mx::array a = mx::reshape(in(x, "layer_norm"), {static_cast<mx::ShapeElem>(rows),
+                                                    static_cast<mx::ShapeElem>(inner)});
+    auto vec = [&](const ArrayRef& r) -> std::optional<mx::array> {
+      if (!r.data) return std::nullopt;
+      mx::array v = mx::reshape(in(r, "layer_norm"), {static_cast<mx::ShapeElem>(inner)});
+      if (v.dtype() != a.dtype()) v = mx::astype(v, a.dtype());
+      return v;
+    };
+    mx::array y = mx::fast::layer_norm(a, vec(w), vec(b), static_cast<float>(args.eps));
+    put(out, mx::reshape(y, mx_shape(out.shape)));
+  }
+
+  void matmul(const ArrayRef& a, const ArrayRef& b, const ArrayRef& out,
+              const MatmulOptions&) override {
+    std::lock_guard lk(store_.mu);
+    put(out, mx::matmul(in(a, "matmul"), in(b, "matmul")));
+  }
+
+  void take(OpCode op, const ArrayRef& x, const ArrayRef& idx, int axis,
+            const ArrayRef& out) override {
+    std::lock_guard lk(store_.mu);
+    mx::array a = in(x, "take"), i = in(idx, "take");
+    put(out, op == OpCode::Take ? mx::take(a, i, axis) : mx::take_along_axis(a, i, axis));
+  }
+
+  void random(OpCode op, const RandomArgs&, const ArrayRef&) override { unsupported(op); }
+
+  // MLX called directly on the profile's inputs (evaluated first): one call + eval.
+  std::optional<NativeReference> native_reference(std::string_view op,
+                                                  std::span<const ArrayRef> inputs,
+                                                  MatmulPrecision) override {
+    if (inputs.empty()) return std::nullopt;
+    std::lock_guard lk(store_.mu);
+    std::vector<mx::array> xs;
+    for (const ArrayRef& r : inputs) xs.push_back(in(r, "native_reference"));
+    mx::eval(xs);
+    auto ref = [this](std::string name, auto fn) {
+      return NativeReference{std::move(name), [this, fn] {
+                               std::lock_guard lk(store_.mu);
+                               mx::array r = fn();
+                               mx::eval(r);
+                             }};
+    };
+    const mx::array a = xs[0];
+    const mx::array b = xs.size() > 1 ? xs[1] : xs[0];
+    if (op == "matmul") return ref("mlx matmul", [a, b] { return mx::matmul(a, b); });
+    if (op == "add") return ref("mlx add", [a, b] { return mx::add(a, b); });
+    if (op == "relu") return ref("mlx relu", [a] { return mx::maximum(a, mx::array(0.0f)); });
+    if (op == "tanh") return ref("mlx tanh", [a] { return mx::tanh(a); });
+    if (op == "exp") return ref("mlx exp", [a] { return mx::exp(a); });
+    if (op == "softmax")
+      return ref("mlx softmax", [a] { return mx::softmax(a, std::vector<int>{-1}, true); });
+    if (op == "sum") return ref("mlx sum", [a] { return mx::sum(a); });
+    if (op == "layer_norm")
+      return ref("mlx layer_norm",
+                 [a] { return mx::fast::layer_norm(a, std::nullopt, std::nullopt, 1e-5f); });
+    if (op == "copy") return ref("mlx copy", [a] { return mx::copy(a); });
+    return std::nullopt;
+  }
+
+ private:
+  static void check(Device d, const char* op) {
+    if (d.type != DeviceType::MLX)
+      throw DeviceError("[" + std::string(op) + "] the mlx backend got a " + d.str() + " tensor");
+  }
+  [[noreturn]] static void unsupported(OpCode op) {
+    throw UnsupportedError("[" + std::string(op_name(op)) + "] not implemented by the mlx backend");
+  }
+
+  // A flat view of a slot's bytes as dtype dt (poison 0xFF bytes when never written).
+  mx::array flat(const Slot& s, mx::Dtype dt) {
+    const int n = static_cast<int>(s.nbytes / dt.size());
+    if (!s.arr) {
+      mx::array p = mx::full({static_cast<mx::ShapeElem>(s.nbytes)}, mx::array(255, mx::uint8),
+                             mx::uint8);
+      return dt == mx::uint8 ? p : mx::view(p, dt);
+    }
+    mx::array a = *s.arr;
+    if (a.ndim() != 1) a = mx::reshape(a, {static_cast<mx::ShapeElem>(a.size())});
+    if (a.dtype() != dt) a = mx::view(a, dt);
+    if (static_cast<int>(a.size()) != n) a = mx::reshape(a, {n});
+    return a;
+  }
+
+  // The MLX array for an input view.
+  mx::array in(const ArrayRef& r, const char* op) {
+    const mx::Dtype dt = mx_dtype(r.dtype, op);
+    auto [slot, off_bytes] = store_.find(r.data, op);
+    const size_t isz = itemsize(r.dtype);
+    const int64_t off = static_cast<int64_t>(off_bytes / isz);
+    const int64_t n = r.size();
+    const mx::Shape shape = mx_shape(r.shape);
+    // Whole buffer, same dtype and shape: the stored array itself.
+    if (slot->arr && off == 0 && slot->arr->dtype() == dt && slot->arr->shape() == shape &&
+        r.is_contiguous())
+      return *slot->arr;
+    const int64_t elems = static_cast<int64_t>(slot->nbytes / isz);
+    mx::array f = flat(*slot, dt);
+    if (off == 0 && r.is_contiguous() && n == elems) return mx::reshape(f, shape);
+    // A broadcast of the whole buffer: zero strides over a contiguous layout.
+    if (off == 0) {
+      mx::Shape kept;
+      int64_t expect = 1, kept_n = 1;
+      bool ok = true;
+      for (int i = r.ndim() - 1; i >= 0; --i) {
+        if (r.shape[i] == 1 || r.strides[i] == 0) continue;
+        if (r.strides[i] != expect) ok = false;
+        expect *= r.shape[i];
+        kept_n *= r.shape[i];
+      }
+      if (ok && kept_n == elems) {
+        mx::Shape s1 = shape;
+        for (int i = 0; i < r.ndim(); ++i)
+          if (r.strides[i] == 0) s1[i] = 1;
+        return mx::broadcast_to(mx::reshape(f, s1), shape);
+      }
+    }
+    mx::Strides st(r.strides.begin(), r.strides.end());
+    return mx::as_strided(f, shape, st, static_cast<size_t>(off));
+  }
+
+  bool whole(const ArrayRef& r) {
+    auto [slot, off] = store_.find(r.data, "put");
+    return off == 0 && r.is_contiguous() &&
+           static_cast<size_t>(r.size()) * itemsize(r.dtype) == slot->nbytes;
+  }
+
+  // Stores a kernel's (lazy) result in out's buffer.
+  void put(const ArrayRef& out, mx::array r) {
+    const mx::Dtype dt = mx_dtype(out.dtype, "put");
+    if (r.dtype() != dt) r = mx::astype(r, dt);
+    const mx::Shape shape = mx_shape(out.shape);
+    if (r.shape() != shape) {
+      if (static_cast<int64_t>(r.size()) == out.size())
+        r = mx::reshape(r, shape);
+      else
+        r = mx::broadcast_to(r, shape);
+    }
+    auto [slot, off] = store_.find(out.data, "put");
+    if (off == 0 && out.is_contiguous() &&
+        static_cast<size_t>(out.size()) * itemsize(out.dtype) == slot->nbytes) {
+      slot->arr = std::move(r);
+      if (++store_.pending >= kMaxPending) eval_pending();
+      return;
+    }
+    // Part of a buffer: write the evaluated values into a host image of it.
+    r = mx::contiguous(r);
+    mx::eval(r);
+    std::vector<char> img = bytes_of(*slot);
+    const char* src = r.data<char>();
+    const size_t isz = itemsize(out.dtype);
+    strided_for_each(out, [&](int64_t i, int64_t dst_el) {
+      std::memcpy(img.data() + off + dst_el * isz, src + i * isz, isz);
+    });
+    slot->arr = from_bytes(img);
+  }
+
+  // fn(linear index, element offset) for every element of a strided view, row-major.
+  template <class F>
+  static void strided_for_each(const ArrayRef& r, F&& fn) {
+    const int nd = r.ndim();
+    const int64_t n = r.size();
+    std::vector<int64_t> idx(nd, 0);
+    int64_t pos = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      fn(i, pos);
+      for (int d = nd - 1; d >= 0; --d) {
+        if (++idx[d] < r.shape[d]) {
+          pos += r.strides[d];
+          break;
+        }
+        pos -= r.strides[d] * (r.shape[d] - 1);
+        idx[d] = 0;
+      }
+    }
+  }
+
+  // The slot's bytes, evaluated and contiguous.
+  mx::array flat_evaluated(Slot& s) {
+    mx::array a = *s.arr;
+    if (!a.flags().row_contiguous || a.status() == mx::array::Status::unscheduled) {
+      mx::eval(a);
+      if (!a.flags().row_contiguous) {
+        a = mx::contiguous(a);
+        mx::eval(a);
+      }
+      s.arr = a;
+    }
+    return a;
+  }
+  std::vector<char> bytes_of(Slot& s) {
+    std::vector<char> img(s.nbytes, static_cast<char>(0xFF));
+    if (s.arr && s.nbytes) {
+      mx::array a = flat_evaluated(s);
+      std::memcpy(img.data(), a.data<char>(), s.nbytes);
+    }
+    return img;
+  }
+  static mx::array from_bytes(const std::vector<char>& img) {
+    mx::array a(mx::allocator::malloc(std::max<size_t>(img.size(), 1)),
+                {static_cast<mx::ShapeElem>(img.size())}, mx::uint8);
+    if (!img.empty()) std::memcpy(a.data<char>(), img.data(), img.size());
+    return a;
+  }
+
+  // Element-wise strided copy with conversion, on the evaluated bytes.
+  void host_copy(const ArrayRef& src, const ArrayRef& dst) {
+    auto [sslot, soff] = store_.find(src.data, "copy");
+    std::vector<char> sbytes = bytes_of(*sslot);
+    auto [dslot, doff] = store_.find(dst.data, "copy");
+    std::vector<char> img = dslot == sslot ? sbytes : bytes_of(*dslot);
+    const size_t si = itemsize(src.dtype), di = itemsize(dst.dtype);
+    std::vector<int64_t> spos(static_cast<size_t>(src.size()));
+    strided_for_each(src, [&](int64_t i, int64_t p) { spos[static_cast<size_t>(i)] = p; });
+    strided_for_each(dst, [&](int64_t i, int64_t p) {
+      const char* s = sbytes.data() + soff + spos[static_cast<size_t>(i)] * si;
+      char* d = img.data() + doff + p * di;
+      if (src.dtype == dst.dtype)
+        std::memcpy(d, s, di);
+      else
+        store(d, dst.dtype, load(s, src.dtype));
+    });
+    dslot->arr = from_bytes(img);
+  }
+
+  void eval_pending() {
+    std::vector<mx::array> todo;
+    for (auto& [addr, s] : store_.slots)
+      if (s.arr && s.arr->status() == mx::array::Status::unscheduled) todo.push_back(*s.arr);
+    store_.pending = 0;
+    if (!todo.empty()) mx::eval(todo);
+  }
+
+  static mx::array unary_op(OpCode op, const mx::array& x) {
+    using O = OpCode;
+    auto c = [&](double v) { return mx::array(v, x.dtype()); };
+    switch (op) {
+      case O::Neg: return mx::negative(x);
+      case O::Abs: return mx::abs(x);
+      case O::Sign: return mx::sign(x);
+      case O::Exp: return mx::exp(x);
+      case O::Expm1: return mx::expm1(x);
+      case O::Log: return mx::log(x);
+      case O::Log1p: return mx::log1p(x);
+      case O::Log2: return mx::log2(x);
+      case O::Log10: return mx::log10(x);
+      case O::Sqrt: return mx::sqrt(x);
+      case O::Rsqrt: return mx::rsqrt(x);
+      case O::Square: return mx::square(x);
+      case O::Reciprocal: return mx::reciprocal(x);
+      case O::Sin: return mx::sin(x);
+      case O::Cos: return mx::cos(x);
+      case O::Tan: return mx::tan(x);
+      case O::Asin: return mx::arcsin(x);
+      case O::Acos: return mx::arccos(x);
+      case O::Atan: return mx::arctan(x);
+      case O::Sinh: return mx::sinh(x);
+      case O::Cosh: return mx::cosh(x);
+      case O::Tanh: return mx::tanh(x);
+      case O::Sigmoid: return mx::sigmoid(x);
+      case O::Relu: return mx::maximum(x, c(0));
+      case O::Gelu:  // x/2 (1 + erf(x/sqrt 2))
+        return mx::multiply(mx::multiply(x, c(0.5)),
+                            mx::add(c(1), mx::erf(mx::multiply(x, c(0.7071067811865476)))));
+      case O::GeluTanh: {  // x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        mx::array inner = mx::multiply(
+            c(0.7978845608028654), mx::add(x, mx::multiply(c(0.044715), mx::multiply(x, mx::square(x)))));
+        return mx::multiply(mx::multiply(x, c(0.5)), mx::add(c(1), mx::tanh(inner)));
+      }
+      case O::Silu: return mx::multiply(x, mx::sigmoid(x));
+      case O::Erf: return mx::erf(x);
+      case O::Erfinv: return mx::erfinv(x);
+      case O::Floor: return mx::floor(x);
+      case O::Ceil: return mx::ceil(x);
+      case O::Round: return mx::round(x);
+      case O::IsNan: return mx::isnan(x);
+      case O::IsInf: return mx::isinf(x);
+      case O::IsFinite: return mx::isfinite(x);
+      case O::LogicalNot: return mx::logical_not(x);
+      case O::Real: return mx::real(x);
+      case O::Imag: return mx::imag(x);
+      case O::Conj: return mx::conjugate(x);
+      default: unsupported(op);
+    }
+  }
+
+  static mx::array binary_op(OpCode op, const mx::array& a, const mx::array& b) {
+    using O = OpCode;
+    switch (op) {
+      case O::Add: return mx::add(a, b);
+      case O::Subtract: return mx::subtract(a, b);
+      case O::Multiply: return mx::multiply(a, b);
+      case O::Divide: return mx::divide(a, b);
+      case O::FloorDivide: return mx::floor_divide(a, b);
+      case O::Remainder: return mx::remainder(a, b);
+      case O::Power: return mx::power(a, b);
+      case O::Maximum: return mx::maximum(a, b);
+      case O::Minimum: return mx::minimum(a, b);
+      case O::Atan2: return mx::arctan2(a, b);
+      case O::Hypot: return mx::sqrt(mx::add(mx::square(a), mx::square(b)));
+      case O::Equal: return mx::equal(a, b);
+      case O::NotEqual: return mx::not_equal(a, b);
+      case O::Less: return mx::less(a, b);
+      case O::LessEqual: return mx::less_equal(a, b);
+      case O::Greater: return mx::greater(a, b);
+      case O::GreaterEqual: return mx::greater_equal(a, b);
+      case O::LogicalAnd: return mx::logical_and(a, b);
+      case O::LogicalOr: return mx::logical_or(a, b);
+      case O::LogicalXor: return mx::not_equal(mx::astype(a, mx::bool_), mx::astype(b, mx::bool_));
+      default: unsupported(op);
+    }
+  }
+
+  Store store_;
+  MlxAllocator alloc_;
+  const bool gpu_ = mx::is_available(mx::Device::gpu);
+};
+
+}  // namespace
+}  // namespace tmath::mlxb
+
+// Called by libtmath's plugin loader after dlopen.
+extern "C" TMATH_API void tmath_mlx_register() {
+  // Never destroyed: it outlives every tensor, including those released during static
+  // destruction.
+  static auto* backend = new tmath::mlxb::MlxBackend();
+  tmath::register_backend(std::shared_ptr<tmath::Backend>(backend, [](tmath::Backend*) {}));
+}
