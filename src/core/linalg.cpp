@@ -710,7 +710,10 @@ std::vector<Tensor> LinalgPrim::vjp(const std::vector<Tensor>& p, const std::vec
       const Tensor& LU = A;
       const Tensor& x = outs[0];
       const int64_t n = LU.shape(-1);
-      Tensor gx = cj(ct[0]);
+      // Adding the solution of A y = 0 (exactly 0) runs lu_solve's own check first: a
+      // singular LU raises "[lu_solve] singular matrix" instead of an error of the
+      // triangular solves below.
+      Tensor gx = cj(ct[0]) + lu_solve(LU, p[1], zeros_like(slice(x, -1, 0, 1)));
       Tensor z = solve_triangular(mH(LU), gx, /*lower=*/true);
       Tensor w = solve_triangular(mH(LU), z, /*lower=*/false, /*unit_diagonal=*/true);
       std::vector<Tensor> r;

@@ -160,12 +160,16 @@ std::vector<Case> make_cases() {
                  auto f = linalg::lu_factor(wc(x[0]));
                  return flat_real({linalg::lu_solve(f.LU, f.pivots, x[1])});
                }});
-  // The packed factors as an independent input: the rule with respect to LU itself.
+  // The packed factors as an independent input: the rule with respect to LU itself
+  // (pivots of a fixed matrix, factors moved by x0).
   c.push_back({"lu_solve_packed",
                {{3, 3}, {3, 2}},
                [](const TensorList& x) {
-                 auto f = linalg::lu_factor(wc(x[0]));
-                 Tensor LU = stop_gradient(f.LU) + tril(x[0], -1) * 0.1 + triu(x[0]) * 0.1;
+                 Tensor c = astype(tt::make({0.5, 3, 1, 3, 1, -1, 1, 0.5, 4}, {3, 3}, float64),
+                                   x[0].dtype())
+                                .to(x[0].device());
+                 auto f = linalg::lu_factor(c);
+                 Tensor LU = f.LU + x[0] * 0.1;
                  return flat_real({linalg::lu_solve(LU, f.pivots, x[1])});
                }});
 
