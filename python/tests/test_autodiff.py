@@ -128,5 +128,29 @@ def test_errors():
     with pytest.raises(ValueError, match=r"^\[jacobian\]"):
         tm.jacobian(lambda a: a, x, mode="sideways")
     with pytest.raises(NotImplementedError, match=r"^\[qr\]"):
-        tm.grad(lambda a: tm.sum(tm.linalg.qr(a)[1]))(T(np.eye(2) + 1))
+        tm.grad(lambda a: tm.sum(tm.linalg.qr(a, mode="complete")[1]))(T(np.ones((3, 2)) + np.eye(3, 2)))
     np.testing.assert_allclose(x.numpy(), [1.0, 2.0])
+
+
+def test_grad_through_qr_and_svd(rng):
+    """Gradients through the factors of qr and svd against NumPy finite differences."""
+    x = rng.normal(size=(4, 3))
+    c = np.arange(1.0, 4.0)
+
+    def f_tm(a):
+        q, r = tm.linalg.qr(a)
+        u, s, vh = tm.linalg.svd(a, full_matrices=False)
+        # Sign-invariant in the singular vectors: U diag(c) U^T and U diag(s^2) Vh.
+        return (tm.sum(q * q * q) + tm.sum(tm.sin(r))
+                + tm.sum(tm.matmul(u * T(c), tm.matrix_transpose(u)) ** 2)
+                + tm.sum(tm.matmul(u * s ** 2, vh) * a))
+
+    def f_np(a):
+        q, r = np.linalg.qr(a)
+        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        return (np.sum(q ** 3) + np.sum(np.sin(r)) + np.sum(((u * c) @ u.T) ** 2)
+                + np.sum(((u * s ** 2) @ vh) * a))
+
+    assert abs(f_tm(T(x)).item() - f_np(x)) < 1e-10
+    g = tm.grad(f_tm)(T(x))
+    np.testing.assert_allclose(g.numpy(), fd_grad(f_np, x), rtol=1e-6, atol=1e-8)
