@@ -4,6 +4,7 @@
 #   make build  set up and build (CLI at build/tmath, Python package tmath in .venv)
 #   make asan   build and run the C++ tests under ASan/UBSan (build-asan/; CPU only:
 #               the CUDA plugin is left out, its code cannot run without a GPU)
+#   make asan-build  the build half of `make asan`
 #   make bench  build and run the Google Benchmark programs in bench/
 #   make format clang-format the C++ sources
 SHELL := /bin/bash
@@ -12,7 +13,7 @@ JOBS ?= $(shell nproc)
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: all setup configure build run test test-cpp test-python asan bench format clean
+.PHONY: all setup configure build run test test-cpp test-python asan asan-build bench format clean
 
 all: build
 
@@ -54,8 +55,12 @@ test-python:
 build-asan/CMakeCache.txt:
 	cmake --preset asan-ubsan
 
-asan: setup build-asan/CMakeCache.txt
+# The sanitizer build alone (`make asan` builds and runs); .ci/run starts it in the
+# background while the release steps run.
+asan-build: setup build-asan/CMakeCache.txt
 	cmake --build build-asan -j$(JOBS) --target tmath_tests
+
+asan: asan-build
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir build-asan --output-on-failure -j$(JOBS)
