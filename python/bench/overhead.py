@@ -1,13 +1,20 @@
 """Per-op overhead from Python on tiny CPU tensors (8 float32 elements).
 
-Usage: PYTHONPATH=python .venv/bin/python python/bench/overhead.py [--number N]
+Usage: PYTHONPATH=python .venv/bin/python python/bench/overhead.py [--number N] [--timer wall|cpu]
 
 Prints the best of 7 timeit repeats (microseconds per call) for tmath in eager
 mode (each op recorded and evaluated) and lazy mode, next to NumPy's same
 expression measured in the same run. The work is ~2 ns; the rest is the
 binding plus the engine's own per-op overhead (node, dispatch, allocation).
+
+--timer cpu times with the process's CPU clock instead of the wall clock: on a
+machine shared with other jobs it leaves out the time the process waits for a
+core (cache and frequency effects of the other jobs remain). The header shows
+the load average at the start.
 """
 import argparse
+import os
+import time
 import timeit
 
 import numpy as np
@@ -15,14 +22,20 @@ import numpy as np
 import tmath as tm
 
 
+TIMER = time.perf_counter
+
+
 def best_us(stmt, g, number, repeat=7):
-    return min(timeit.repeat(stmt, globals=g, number=number, repeat=repeat)) / number * 1e6
+    return min(timeit.repeat(stmt, globals=g, number=number, repeat=repeat, timer=TIMER)) / number * 1e6
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--number", type=int, default=100_000)
+    ap.add_argument("--timer", choices=("wall", "cpu"), default="wall")
     args = ap.parse_args()
+    global TIMER
+    TIMER = time.process_time if args.timer == "cpu" else time.perf_counter
     x = tm.asarray(np.arange(8, dtype=np.float32)).eval()
     y = tm.asarray(np.ones(8, np.float32)).eval()
     xn, yn = np.arange(8, dtype=np.float32), np.ones(8, np.float32)
@@ -34,6 +47,7 @@ def main():
     with tm.eager():
         best_us("x + y; tm.sum(x); x @ y; x * 2.0", g, args.number // 2, repeat=3)
     best_us("x + y", g, args.number // 2, repeat=3)
+    print(f"timer {args.timer}, load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"{'op':16s} {'eager us':>9s} {'lazy us':>9s} {'numpy us':>9s}")
     for stmt, ref in rows:
         with tm.eager():

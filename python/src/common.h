@@ -81,6 +81,37 @@ inline auto nogil(F&& f) {
   return f();
 }
 
+// Ops on small evaluated inputs keep the GIL: releasing and re-taking it costs about as much
+// as the whole engine call of a tiny op. An unevaluated input may stand for a large pending
+// graph that the op evaluates (eager mode), so it always releases. The limit bounds the work
+// done with the GIL held to a few microseconds.
+constexpr int64_t kHoldGilElems = 4096;
+inline bool small_input(const Tensor& t) { return t.size() <= kHoldGilElems && t.is_evaluated(); }
+// Elements of the broadcast of two shapes (no validation: the op reports bad shapes).
+inline int64_t broadcast_size(const Shape& a, const Shape& b) {
+  const size_t na = a.size(), nb_ = b.size(), n = na > nb_ ? na : nb_;
+  int64_t s = 1;
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t da = i < na ? a[na - 1 - i] : 1, db = i < nb_ ? b[nb_ - 1 - i] : 1;
+    s *= da == 1 ? db : da;
+  }
+  return s;
+}
+inline bool small_binary(const Tensor& a, const Tensor& b) {
+  return small_input(a) && small_input(b) && broadcast_size(a.shape(), b.shape()) <= kHoldGilElems;
+}
+// Matmul's work is bounded by the product of its operands' sizes.
+inline bool small_matmul(const Tensor& a, const Tensor& b) {
+  return small_input(a) && small_input(b) && a.size() * b.size() <= 64 * kHoldGilElems;
+}
+// Runs `f` with the GIL held when `small`, else released.
+template <class F>
+inline auto nogil_unless(bool small, F&& f) {
+  if (small) return f();
+  nb::gil_scoped_release release;
+  return f();
+}
+
 [[noreturn]] void throw_type_error(const std::string& msg);
 [[noreturn]] void throw_value_error(const std::string& msg);
 

@@ -132,10 +132,13 @@ void bind_linalg(nb::module_& parent) {
     auto r = nogil([&] { return la::lstsq(A, B, rcond); });
     return nb::make_tuple(r.solution, r.residuals, r.rank, r.singular_values);
   }, "a"_a, "b"_a, "rcond"_a = nb::none());
-  m.def("pinv", [](nb::handle a, std::optional<double> rcond, bool hermitian) {
+  // rtol (Array API, keyword-only) is NumPy's rcond under its Array API name.
+  m.def("pinv", [](nb::handle a, std::optional<double> rcond, bool hermitian, std::optional<double> rtol) {
     Tensor A = T(a, "pinv");
-    return nogil([&] { return la::pinv(A, rcond.value_or(1e-15), hermitian); });
-  }, "a"_a, "rcond"_a = nb::none(), "hermitian"_a = false);
+    if (rcond && rtol) throw_value_error("[pinv] give rcond or rtol, not both");
+    double cut = rtol ? *rtol : rcond.value_or(1e-15);
+    return nogil([&] { return la::pinv(A, cut, hermitian); });
+  }, "a"_a, "rcond"_a = nb::none(), "hermitian"_a = false, nb::kw_only(), "rtol"_a = nb::none());
   m.def("matrix_rank", [](nb::handle a, std::optional<double> tol, bool hermitian,
                           std::optional<double> rtol) {
     Tensor A = T(a, "matrix_rank");
@@ -171,8 +174,11 @@ void bind_linalg(nb::module_& parent) {
   m.def("matrix_power", [](nb::handle a, int64_t n) {
     return la::matrix_power(T(a, "matrix_power"), n);
   }, "a"_a, "n"_a);
-  m.def("trace", [](nb::handle x, int64_t offset) { return la::trace(T(x, "trace"), offset); },
-        "x"_a, nb::kw_only(), "offset"_a = 0);
+  m.def("trace", [](nb::handle x, int64_t offset, nb::handle dtype) {
+    Tensor X = T(x, "trace");
+    if (auto dt = to_dtype(dtype, "trace"); dt && *dt != X.dtype()) X = tmath::astype(X, *dt);
+    return la::trace(X, offset);
+  }, "x"_a, nb::kw_only(), "offset"_a = 0, "dtype"_a = nb::none());
   m.def("diagonal", [](nb::handle x, int64_t offset) {
     return la::diagonal(T(x, "diagonal"), offset);
   }, "x"_a, nb::kw_only(), "offset"_a = 0);

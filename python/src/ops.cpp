@@ -18,15 +18,21 @@ Tensor arg_array(nb::handle h, const char* op) {
   return asarray(h, std::nullopt, std::nullopt, std::nullopt, op);
 }
 
+// A signature string for nb::sig, kept alive for the module's lifetime.
+const char* signature(std::string s) { return (new std::string(std::move(s)))->c_str(); }
+
+// Elementwise functions take their arrays positionally only (as the Array API
+// specifies). The arguments carry no nb::arg names, which also selects nanobind's
+// cheapest call path; nb::sig gives them their names in docstrings and stubs.
 template <UnFn F>
 void def_unary(nb::module_& m, const char* name, const char* doc = nullptr) {
   m.def(
       name,
       [name](nb::handle x) {
         Tensor t = arg_array(x, name);
-        return nogil([&] { return F(t); });
+        return nogil_unless(small_input(t), [&] { return F(t); });
       },
-      "x"_a, doc ? doc : "");
+      nb::sig(signature(std::string("def ") + name + "(x: object, /) -> Tensor")), doc ? doc : "");
 }
 
 // Binary functions: Python scalars are weakly typed, as with operators.
@@ -36,9 +42,9 @@ void def_binary(nb::module_& m, const char* name) {
       name,
       [name](nb::handle a, nb::handle b) {
         Tensor ta = to_tensor(a, name), tb = to_tensor(b, name);
-        return nogil([&] { return F(ta, tb); });
+        return nogil_unless(small_binary(ta, tb), [&] { return F(ta, tb); });
       },
-      "x1"_a, "x2"_a);
+      nb::sig(signature(std::string("def ") + name + "(x1: object, x2: object, /) -> Tensor")));
 }
 
 template <RedFn F>
@@ -49,7 +55,7 @@ void def_reduce(nb::module_& m, const char* name) {
         Tensor t = arg_array(x, name);
         auto axes = to_axes(axis, name);
         auto dt = to_dtype(dtype, name);
-        return nogil([&] {
+        return nogil_unless(small_input(t), [&] {
           Tensor in = dt ? tmath::astype(t, *dt) : t;
           Tensor r = F(in, axes, keepdims);
           return dt && r.dtype() != *dt ? tmath::astype(r, *dt) : r;
@@ -355,12 +361,15 @@ void bind_ops(nb::module_& m) {
   // ---- shape ops ------------------------------------------------------------------------
   m.def(
       "reshape",
-      [](nb::handle x, nb::handle shape) {
+      [](nb::handle x, nb::handle shape, std::optional<bool> copy) {
         Tensor t = arg_array(x, "reshape");
         Shape s = to_shape(shape, "reshape");
-        return nogil([&] { return tmath::reshape(t, s); });
+        // copy=False: refuse what cannot be a view (a strided evaluated input).
+        if (copy && !*copy && t.is_evaluated() && !t.is_contiguous())
+          throw_value_error("[reshape] copy=False but the input is not contiguous: the result would be a copy");
+        return nogil([&] { return copy && *copy ? tmath::copy(tmath::reshape(t, s)) : tmath::reshape(t, s); });
       },
-      "x"_a, "shape"_a);
+      "x"_a, "shape"_a, nb::kw_only(), "copy"_a = nb::none());
   m.def("flatten", [](nb::handle x) { return tmath::flatten(arg_array(x, "flatten")); }, "x"_a);
   m.def(
       "permute_dims",
@@ -410,7 +419,7 @@ void bind_ops(nb::module_& m) {
         if (axis.is_none()) return tmath::squeeze(t);
         return tmath::squeeze(t, to_axes(axis, "squeeze"));
       },
-      "x"_a, nb::kw_only(), "axis"_a = nb::none());
+      "x"_a, "axis"_a = nb::none());
   m.def(
       "flip",
       [](nb::handle x, nb::handle axis) {
@@ -432,7 +441,7 @@ void bind_ops(nb::module_& m) {
         Tensor t = arg_array(x, "take_along_axis"), i = arg_array(idx, "take_along_axis");
         return nogil([&] { return tmath::take_along_axis(t, i, axis); });
       },
-      "x"_a, "indices"_a, "axis"_a = -1);
+      "x"_a, "indices"_a, nb::kw_only(), "axis"_a = -1);
   m.def(
       "concat",
       [](nb::handle xs, std::optional<int> axis) {
@@ -517,7 +526,7 @@ void bind_ops(nb::module_& m) {
       "matmul",
       [](nb::handle a, nb::handle b) {
         Tensor ta = arg_array(a, "matmul"), tb = arg_array(b, "matmul");
-        return nogil([&] { return tmath::matmul(ta, tb); });
+        return nogil_unless(small_matmul(ta, tb), [&] { return tmath::matmul(ta, tb); });
       },
       "x1"_a, "x2"_a);
   m.def(

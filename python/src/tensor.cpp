@@ -25,15 +25,18 @@ bool operand(nb::handle h, Tensor& out, const char* op) {
   return false;
 }
 
+// The GIL stays held for small evaluated operands (common.h); matmul bounds its work differently.
+template <BinFn F>
+bool small_operands(const Tensor& a, const Tensor& b) {
+  if constexpr (F == &tmath::matmul) return small_matmul(a, b);
+  else return small_binary(a, b);
+}
+
 template <BinFn F>
 nb::object binop(const Tensor& a, nb::handle b) {
   Tensor tb;
   if (!operand(b, tb, "operator")) return nb::borrow(Py_NotImplemented);
-  Tensor r;
-  {
-    nb::gil_scoped_release g;
-    r = F(a, tb);
-  }
+  Tensor r = nogil_unless(small_operands<F>(a, tb), [&] { return F(a, tb); });
   return nb::cast(std::move(r));
 }
 
@@ -41,11 +44,7 @@ template <BinFn F>
 nb::object rbinop(const Tensor& a, nb::handle b) {
   Tensor tb;
   if (!operand(b, tb, "operator")) return nb::borrow(Py_NotImplemented);
-  Tensor r;
-  {
-    nb::gil_scoped_release g;
-    r = F(tb, a);
-  }
+  Tensor r = nogil_unless(small_operands<F>(tb, a), [&] { return F(tb, a); });
   return nb::cast(std::move(r));
 }
 
@@ -352,37 +351,37 @@ void bind_tensor(nb::module_& m) {
              throw nb::type_error("[__setitem__] tmath tensors are immutable; item assignment is not supported");
            })
       // Operators: Python scalars are weakly typed (float32 x * 2.0 -> float32).
-      .def("__add__", &binop<tmath::add>, nb::arg("other").none())
-      .def("__radd__", &rbinop<tmath::add>, nb::arg("other").none())
-      .def("__sub__", &binop<tmath::subtract>, nb::arg("other").none())
-      .def("__rsub__", &rbinop<tmath::subtract>, nb::arg("other").none())
-      .def("__mul__", &binop<tmath::multiply>, nb::arg("other").none())
-      .def("__rmul__", &rbinop<tmath::multiply>, nb::arg("other").none())
-      .def("__truediv__", &binop<tmath::divide>, nb::arg("other").none())
-      .def("__rtruediv__", &rbinop<tmath::divide>, nb::arg("other").none())
-      .def("__floordiv__", &binop<tmath::floor_divide>, nb::arg("other").none())
-      .def("__rfloordiv__", &rbinop<tmath::floor_divide>, nb::arg("other").none())
-      .def("__mod__", &binop<tmath::remainder>, nb::arg("other").none())
-      .def("__rmod__", &rbinop<tmath::remainder>, nb::arg("other").none())
-      .def("__pow__", &binop<tmath::power>, nb::arg("other").none())
-      .def("__rpow__", &rbinop<tmath::power>, nb::arg("other").none())
-      .def("__matmul__", &binop<tmath::matmul>, nb::arg("other").none())
-      .def("__rmatmul__", &rbinop<tmath::matmul>, nb::arg("other").none())
-      .def("__and__", &binop<and_>, nb::arg("other").none())
-      .def("__rand__", &rbinop<and_>, nb::arg("other").none())
-      .def("__or__", &binop<or_>, nb::arg("other").none())
-      .def("__ror__", &rbinop<or_>, nb::arg("other").none())
-      .def("__xor__", &binop<xor_>, nb::arg("other").none())
-      .def("__rxor__", &rbinop<xor_>, nb::arg("other").none())
-      .def("__eq__", &binop<tmath::equal>, nb::arg("other").none())
-      .def("__ne__", &binop<tmath::not_equal>, nb::arg("other").none())
-      .def("__lt__", &binop<tmath::less>, nb::arg("other").none())
-      .def("__le__", &binop<tmath::less_equal>, nb::arg("other").none())
-      .def("__gt__", &binop<tmath::greater>, nb::arg("other").none())
-      .def("__ge__", &binop<tmath::greater_equal>, nb::arg("other").none())
-      .def("__neg__", [](const Tensor& a) { return nogil([&] { return tmath::neg(a); }); })
+      .def("__add__", &binop<tmath::add>, nb::is_operator())
+      .def("__radd__", &rbinop<tmath::add>, nb::is_operator())
+      .def("__sub__", &binop<tmath::subtract>, nb::is_operator())
+      .def("__rsub__", &rbinop<tmath::subtract>, nb::is_operator())
+      .def("__mul__", &binop<tmath::multiply>, nb::is_operator())
+      .def("__rmul__", &rbinop<tmath::multiply>, nb::is_operator())
+      .def("__truediv__", &binop<tmath::divide>, nb::is_operator())
+      .def("__rtruediv__", &rbinop<tmath::divide>, nb::is_operator())
+      .def("__floordiv__", &binop<tmath::floor_divide>, nb::is_operator())
+      .def("__rfloordiv__", &rbinop<tmath::floor_divide>, nb::is_operator())
+      .def("__mod__", &binop<tmath::remainder>, nb::is_operator())
+      .def("__rmod__", &rbinop<tmath::remainder>, nb::is_operator())
+      .def("__pow__", &binop<tmath::power>, nb::is_operator())
+      .def("__rpow__", &rbinop<tmath::power>, nb::is_operator())
+      .def("__matmul__", &binop<tmath::matmul>, nb::is_operator())
+      .def("__rmatmul__", &rbinop<tmath::matmul>, nb::is_operator())
+      .def("__and__", &binop<and_>, nb::is_operator())
+      .def("__rand__", &rbinop<and_>, nb::is_operator())
+      .def("__or__", &binop<or_>, nb::is_operator())
+      .def("__ror__", &rbinop<or_>, nb::is_operator())
+      .def("__xor__", &binop<xor_>, nb::is_operator())
+      .def("__rxor__", &rbinop<xor_>, nb::is_operator())
+      .def("__eq__", &binop<tmath::equal>, nb::is_operator())
+      .def("__ne__", &binop<tmath::not_equal>, nb::is_operator())
+      .def("__lt__", &binop<tmath::less>, nb::is_operator())
+      .def("__le__", &binop<tmath::less_equal>, nb::is_operator())
+      .def("__gt__", &binop<tmath::greater>, nb::is_operator())
+      .def("__ge__", &binop<tmath::greater_equal>, nb::is_operator())
+      .def("__neg__", [](const Tensor& a) { return nogil_unless(small_input(a), [&] { return tmath::neg(a); }); })
       .def("__pos__", [](const Tensor& a) { return a; })
-      .def("__abs__", [](const Tensor& a) { return nogil([&] { return tmath::abs(a); }); })
+      .def("__abs__", [](const Tensor& a) { return nogil_unless(small_input(a), [&] { return tmath::abs(a); }); })
       .def("__invert__", [](const Tensor& a) {
         return nogil([&] { return tmath::logical_not(bool_only("__invert__", a)); });
       });

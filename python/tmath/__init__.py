@@ -65,15 +65,15 @@ _kinds = {
 }
 
 
-def isdtype(dtype_, kind) -> "_builtins.bool":  # noqa: F821
-    """Array API isdtype: whether `dtype_` is of `kind` (a name, a dtype or a tuple of them)."""
+def isdtype(dtype, kind) -> "_builtins.bool":  # noqa: F821
+    """Array API isdtype: whether `dtype` is of `kind` (a name, a dtype or a tuple of them)."""
     if isinstance(kind, tuple):
-        return _builtins.any(isdtype(dtype_, k) for k in kind)
+        return _builtins.any(isdtype(dtype, k) for k in kind)
     if isinstance(kind, str):
         if kind not in _kinds:
             raise ValueError(f"[isdtype] unknown kind {kind!r}")
-        return dtype_.kind in _kinds[kind]
-    return dtype_ == kind
+        return dtype.kind in _kinds[kind]
+    return dtype == kind
 
 
 def result_type(*arrays_and_dtypes):
@@ -207,8 +207,12 @@ def signbit(x, /):
 
 
 def copysign(x1, x2, /):
-    """|x1| with the sign of x2."""
-    return where(signbit(x2), -abs(x1), abs(x1))  # noqa: F405
+    """|x1| with the sign of x2 (in the promoted dtype of x1 and x2)."""
+    x1, x2 = asarray(x1), asarray(x2)  # noqa: F405
+    dt = result_type(x1, x2)
+    if x1.dtype != dt:
+        x1 = x1.astype(dt)
+    return where(signbit(x1) != signbit(x2), -x1, x1)  # noqa: F405
 
 
 def logaddexp(x1, x2, /):
@@ -383,7 +387,7 @@ class _NamespaceInfo:
     """Array API inspection (__array_namespace_info__())."""
 
     def capabilities(self):
-        return {"boolean indexing": True, "data-dependent shapes": False, "max dimensions": None}
+        return {"boolean indexing": True, "data-dependent shapes": True, "max dimensions": None}
 
     def default_device(self):
         return default_device()  # noqa: F405
@@ -405,10 +409,12 @@ def __array_namespace_info__():
 
 
 def asinh(x, /):
-    """Inverse hyperbolic sine (composed: sign(x) * log1p(|x| + x^2 / (1 + sqrt(1 + x^2))))."""
+    """Inverse hyperbolic sine (composed: sign(x) * log1p(|x| + x^2 / (1 + sqrt(1 + x^2))),
+    log(2|x|) beyond 1e8 where x^2 would overflow; +-0 and +-inf map to themselves)."""
     x = asarray(x)  # noqa: F405
     a = abs(x)  # noqa: F405
-    return sign(x) * log1p(a + a * a / (1 + sqrt(1 + a * a)))  # noqa: F405
+    r = where(a > 1e8, log(a) + _math.log(2.0), log1p(a + a * a / (1 + sqrt(1 + a * a))))  # noqa: F405
+    return where(isinf(x) | (x == 0), x, sign(x) * r)  # noqa: F405
 
 
 def acosh(x, /):
@@ -475,3 +481,113 @@ cumsum = cumulative_sum
 cumprod = cumulative_prod
 Tensor.cumulative_sum = _method(cumulative_sum)
 Tensor.cumulative_prod = _method(cumulative_prod)
+
+
+# ---- sorting, searching and set functions (evaluated on the host) ----------------------------
+# The engine has no sort kernel yet, and unique_* have data-dependent shapes: these
+# evaluate their input, run NumPy on the host and return tensors on the input's device
+# (as nonzero does).
+import collections as _collections  # noqa: E402
+
+
+def _host(x):
+    x = asarray(x)  # noqa: F405
+    return x, x.numpy()
+
+
+def _back(a, like, dtype_=None):
+    import numpy as _np
+
+    a = _np.ascontiguousarray(a)
+    r = asarray(a, dtype=dtype_)  # noqa: F405
+    return r if like.device == r.device else r.to_device(like.device)
+
+
+def _stable_argsort(a, axis, descending):
+    import numpy as _np
+
+    if not descending:
+        return _np.argsort(a, axis=axis, kind="stable")
+    # Stable descending order: sort the reversed array ascending, then undo the reversal.
+    n = a.shape[axis]
+    idx = _np.flip(_np.argsort(_np.flip(a, axis=axis), axis=axis, kind="stable"), axis=axis)
+    return n - 1 - idx
+
+
+def argsort(x, /, *, axis=-1, descending=False, stable=True):
+    """Indices that sort `x` along `axis` (int64; stable; evaluates and sorts on the host)."""
+    t, a = _host(x)
+    if a.ndim == 0:
+        raise ValueError("[argsort] x must have at least one dimension")
+    return _back(_stable_argsort(a, axis, descending).astype("int64"), t)
+
+
+def sort(x, /, *, axis=-1, descending=False, stable=True):
+    """`x` sorted along `axis` (NaNs last; evaluates and sorts on the host)."""
+    import numpy as _np
+
+    t, a = _host(x)
+    if a.ndim == 0:
+        raise ValueError("[sort] x must have at least one dimension")
+    if descending:
+        r = _np.take_along_axis(a, _stable_argsort(a, axis, True), axis=axis)
+    else:
+        r = _np.sort(a, axis=axis, kind="stable")
+    return _back(r, t, t.dtype)
+
+
+def searchsorted(x1, x2, /, *, side="left", sorter=None):
+    """Insertion indices of `x2` into the sorted 1-d `x1` (int64; evaluated on the host)."""
+    import numpy as _np
+
+    if side not in ("left", "right"):
+        raise ValueError("[searchsorted] side must be 'left' or 'right'")
+    t1, a1 = _host(x1)
+    _, a2 = _host(x2)
+    if a1.ndim != 1:
+        raise ValueError("[searchsorted] x1 must be 1-d")
+    s = None if sorter is None else asarray(sorter).numpy()  # noqa: F405
+    return _back(_np.searchsorted(a1, a2, side=side, sorter=s).astype("int64"), t1)
+
+
+UniqueAllResult = _collections.namedtuple("UniqueAllResult", ["values", "indices", "inverse_indices", "counts"])
+UniqueCountsResult = _collections.namedtuple("UniqueCountsResult", ["values", "counts"])
+UniqueInverseResult = _collections.namedtuple("UniqueInverseResult", ["values", "inverse_indices"])
+
+
+def _unique(x, **kw):
+    import numpy as _np
+
+    t, a = _host(x)
+    # NaNs are distinct (Array API); the inverse has x's shape.
+    return t, a, _np.unique(a.reshape(-1), equal_nan=False, **kw)
+
+
+def unique_values(x, /):
+    """Sorted unique elements of `x` (flattened; every NaN distinct; evaluated on the host)."""
+    t, _, v = _unique(x)
+    return _back(v, t, t.dtype)
+
+
+def unique_counts(x, /):
+    """(values, counts) of the unique elements of `x` (evaluated on the host)."""
+    t, _, (v, c) = _unique(x, return_counts=True)
+    return UniqueCountsResult(_back(v, t, t.dtype), _back(c.astype("int64"), t))
+
+
+def unique_inverse(x, /):
+    """(values, inverse_indices): x == values[inverse_indices] (evaluated on the host)."""
+    t, a, (v, inv) = _unique(x, return_inverse=True)
+    return UniqueInverseResult(_back(v, t, t.dtype), _back(inv.astype("int64").reshape(a.shape), t))
+
+
+def unique_all(x, /):
+    """(values, indices, inverse_indices, counts) of the unique elements of `x` (evaluated on the host)."""
+    t, a, (v, idx, inv, c) = _unique(x, return_index=True, return_inverse=True, return_counts=True)
+    return UniqueAllResult(_back(v, t, t.dtype), _back(idx.astype("int64"), t),
+                           _back(inv.astype("int64").reshape(a.shape), t), _back(c.astype("int64"), t))
+
+
+# The linalg extension also carries these main-namespace functions.
+linalg.matrix_transpose = matrix_transpose
+linalg.tensordot = tensordot  # noqa: F405
