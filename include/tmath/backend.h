@@ -231,6 +231,11 @@ class TMATH_API Backend {
   virtual void linalg(OpCode op, std::span<const ArrayRef> inputs,
                       std::span<const ArrayRef> outputs, const LinalgArgs& args);
 
+  // Called when eval() has run every kernel behind `root`, a tensor the caller asked for,
+  // on this backend's device: a backend that records work lazily (mlx) starts computing
+  // it here without waiting, as a queued kernel would. Default: nothing.
+  virtual void commit(const ArrayRef& root) { (void)root; }
+
   // Fused elementwise programs (src/jit). `inputs` are broadcast to out's shape
   // (zero strides), with the dtypes of the program's Input instructions; out is
   // contiguous and may share its buffer with an input of the same layout (each

@@ -20,6 +20,8 @@ void print_usage() {
                "      --json FILE           also write the results as JSON\n"
                "      --backend NAME        only this backend (default: every available one)\n"
                "      --ops LIST            only these ops, comma separated (e.g. matmul,tanh)\n"
+               "      --dtypes LIST         only these dtypes (e.g. float32,float64)\n"
+               "      --sizes LIST          only these sizes n of the (n, n) rows (e.g. 512,1024)\n"
                "      --no-numpy            skip the NumPy reference (cpu rows)\n"
                "      --no-torch            skip the PyTorch reference (GPU rows; the Python\n"
                "                            in $TMATH_TORCH_PYTHON, .venv or python3 with torch)\n"

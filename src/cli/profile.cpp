@@ -44,6 +44,8 @@ struct Options {
   std::string json_path;
   std::string backend;        // empty: every available backend
   std::set<std::string> ops;  // empty: all ops
+  std::set<DType> dtypes;     // empty: every dtype of the table
+  std::set<int64_t> sizes;    // empty: every size of the table
 };
 
 // ---- timing ----------------------------------------------------------------
@@ -223,9 +225,13 @@ struct Case {
 std::vector<Case> make_cases(const Options& opt) {
   std::vector<Case> cases;
   auto wanted = [&](const std::string& op) { return opt.ops.empty() || opt.ops.count(op); };
+  auto size_ok = [&](int64_t n) { return opt.sizes.empty() || opt.sizes.count(n); };
+  auto dtype_ok = [&](DType dt) { return opt.dtypes.empty() || opt.dtypes.count(dt); };
   for (int64_t n : kMatmulSizes) {
+    if (!size_ok(n)) continue;
     const Scope size_scope = n > 2048 ? Scope::Device : Scope::All;
     for (DType dt : kMatmulDTypes) {
+      if (!dtype_ok(dt)) continue;
       // --quick keeps the host's low-precision rows to n <= 1024 (2048 costs seconds each).
       const Scope scope =
           opt.quick && is_low_precision(dt) && n > 1024 ? Scope::Device : size_scope;
@@ -245,6 +251,7 @@ std::vector<Case> make_cases(const Options& opt) {
     }
   }
   for (int64_t n : kLoopSizes) {
+    if (!size_ok(n) || !dtype_ok(float32)) continue;
     for (const LoopOp& op : kLoopOps) {
       if (wanted(op.name)) cases.push_back({Kind::Loop, op.name, {n, n}, float32, &op});
     }
@@ -934,6 +941,21 @@ bool parse_options(const Args& args, Options& opt) {
           return false;
         }
         opt.ops.insert(op);
+      }
+    } else if (a == "--dtypes" || a == "--sizes") {
+      std::string list;
+      if (!value(list)) return false;
+      std::stringstream ss(list);
+      for (std::string item; std::getline(ss, item, ',');) {
+        try {
+          if (a == "--dtypes")
+            opt.dtypes.insert(dtype_from_name(item));
+          else
+            opt.sizes.insert(std::stoll(item));
+        } catch (const std::exception&) {
+          std::fprintf(stderr, "tmath profile: bad %s entry '%s'\n", a.c_str() + 2, item.c_str());
+          return false;
+        }
       }
     } else {
       std::fprintf(stderr, "tmath profile: unknown option '%s'\n", a.c_str());

@@ -278,16 +278,31 @@ std::atomic<bool> g_eager{eager_default()};
 
 using detail::TensorImpl;
 
+namespace {
+// Device roots: let a lazily recording backend start on what was asked for.
+void commit_roots(const std::vector<TensorImpl*>& roots) {
+  for (TensorImpl* r : roots)
+    if (r->device.type != DeviceType::CPU && r->evaluated())
+      detail::primary_backend(r->device).commit(r->ref());
+}
+}  // namespace
+
 void eval(const std::vector<Tensor>& xs) {
   std::vector<TensorImpl*> roots;
   roots.reserve(xs.size());
   for (const auto& x : xs)
     if (x.defined() && !x.impl()->evaluated()) roots.push_back(x.impl().get());
-  if (!roots.empty()) detail::eval_graph(roots);
+  if (!roots.empty()) {
+    detail::eval_graph(roots);
+    commit_roots(roots);
+  }
 }
 
 void eval(const Tensor& x) {
-  if (x.defined() && !x.impl()->evaluated()) detail::eval_graph({x.impl().get()});
+  if (x.defined() && !x.impl()->evaluated()) {
+    detail::eval_graph({x.impl().get()});
+    commit_roots({x.impl().get()});
+  }
 }
 
 bool eager_mode() { return detail::t_eager_set ? detail::t_eager : detail::g_eager.load(); }

@@ -316,6 +316,18 @@ class MlxBackend final : public Backend {
     eval_pending();
   }
 
+  // eval() on an mlx tensor: MLX starts computing it (async_eval) like a queued kernel, so
+  // a result nobody keeps is still computed, and synchronize() waits for it.
+  void commit(const ArrayRef& root) override {
+    std::lock_guard lk(store_.mu);
+    if (root.size() == 0) return;
+    auto [slot, off] = store_.find(root.data, "eval");
+    if (slot->arr && slot->arr->status() == mx::array::Status::unscheduled) {
+      mx::async_eval(*slot->arr);
+      store_.pending = 0;
+    }
+  }
+
   void copy_from_host(const void* src, const ArrayRef& dst) override {
     std::lock_guard lk(store_.mu);
     const size_t n = static_cast<size_t>(dst.size()) * itemsize(dst.dtype);
@@ -641,8 +653,9 @@ class MlxBackend final : public Backend {
   // The slot's bytes, evaluated and contiguous.
   mx::array flat_evaluated(Slot& s) {
     mx::array a = *s.arr;
-    if (!a.flags().row_contiguous || a.status() == mx::array::Status::unscheduled) {
+    if (!a.is_available() || !a.flags().row_contiguous) {
       mx::eval(a);
+      a.wait();  // work started by commit()
       if (!a.flags().row_contiguous) {
         a = mx::contiguous(a);
         mx::eval(a);
@@ -689,9 +702,11 @@ class MlxBackend final : public Backend {
   void eval_pending() {
     std::vector<mx::array> todo;
     for (auto& [addr, s] : store_.slots)
-      if (s.arr && s.arr->status() == mx::array::Status::unscheduled) todo.push_back(*s.arr);
+      if (s.arr && !s.arr->is_available()) todo.push_back(*s.arr);
     store_.pending = 0;
-    if (!todo.empty()) mx::eval(todo);
+    if (todo.empty()) return;
+    mx::eval(todo);
+    for (auto& a : todo) a.wait();
   }
 
   static mx::array unary_op(OpCode op, const mx::array& x) {
