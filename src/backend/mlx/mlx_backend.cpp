@@ -314,6 +314,7 @@ class MlxBackend final : public Backend {
     check(d, "synchronize");
     std::lock_guard lk(store_.mu);
     eval_pending();
+    mx::synchronize();  // also work started by commit() for results already released
   }
 
   // eval() on an mlx tensor: MLX starts computing it (async_eval) like a queued kernel, so
