@@ -47,3 +47,13 @@ if ((${#need[@]})); then
   log "pip install ${need[*]}"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${need[@]}"
 fi
+
+# MLX for the optional mlx backend (libmlx, headers and CMake config ship in the wheels;
+# on Linux the CPU build comes as the extra `mlx[cpu]`). Optional: the build skips the
+# backend without it, so a failed install only warns. TMATH_MLX=OFF skips it.
+MLX_SPEC=${MLX_SPEC:-mlx[cpu]==0.32.4}
+if [ "${TMATH_MLX:-AUTO}" != "OFF" ] && ! "$VENV/bin/python" -c 'import mlx.core' >/dev/null 2>&1; then
+  log "pip install $MLX_SPEC (mlx backend)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$MLX_SPEC" ||
+    log "warning: $MLX_SPEC did not install; the mlx backend will not be built"
+fi
