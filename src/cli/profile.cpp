@@ -215,8 +215,8 @@ struct Case {
   std::string key() const { return op + " " + shape_str() + " " + std::string(dtype_name(dtype)); }
   bool runs_on(const Backend& be) const {
     const bool host = be.device_type() == DeviceType::CPU;
-    // The mlx backend of a Linux build computes on the host (MLX's CPU stream, reference
-    // BLAS): it runs the rows every backend runs, not the GPU-sized ones.
+    // The mlx backend of a Linux build computes on the host (MLX's CPU stream): it runs
+    // the rows every backend runs, not the GPU-sized ones.
     if (be.device_type() == DeviceType::MLX) return scope == Scope::All;
     return scope == Scope::All || (scope == Scope::Host) == host;
   }
