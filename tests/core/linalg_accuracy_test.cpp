@@ -204,27 +204,10 @@ std::string size_str(const Size& s) {
   return (s.batch > 1 ? std::to_string(s.batch) + "x" : "") + std::to_string(s.m) + "x" +
          std::to_string(s.n);
 }
-// Largest size of the study. Under ASan/UBSan (CI's second run, where this study is the
-// slow part) it is 512: 512 x 512 takes the same code paths as 1024 x 1024 (above the
-// CPU kernels' parallel thresholds, one LAPACK call per matrix) at an eighth of the
-// O(n^3) cost; the release run checks the 1024 ones.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr int64_t kLargest = 512;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr int64_t kLargest = 512;
-#else
-constexpr int64_t kLargest = 1024;
-#endif
-#else
-constexpr int64_t kLargest = 1024;
-#endif
-
 // Square sizes of every family; one batch; the large ones for the random family only.
 std::vector<Size> square_sizes(Family f, int64_t large) {
   std::vector<Size> s = {{1, 1, 1}, {1, 2, 2}, {1, 5, 5}, {1, 16, 16}, {1, 33, 33}, {1, 100, 100},
                          {6, 12, 12}};
-  large = std::min(large, kLargest);
   if (f == Family::Random && large > 0) s.push_back({1, large, large});
   return s;
 }
