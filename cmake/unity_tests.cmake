@@ -4,7 +4,7 @@
 # compiles the inline helpers of tests/test_util.h again: 3.7 s of CPU per file under
 # ASan (-O1 -g1) before any test code, and the templates the files share are compiled
 # once per file. In batches that is paid once per batch (backend_ops, dtype and random
-# tests: 55.5 s of CPU as three files, 39.8 s as one batch). The batches are listed
+# tests: 55.4 s of CPU as three files, 39.8 s as one batch). The batches are listed
 # here by hand (UNITY_BUILD_MODE GROUP):
 # - files whose anonymous-namespace helpers share a name cannot share a batch
 #   (gradcheck_test with backend_ops_test, cuda_test and linalg_grad_test, which
