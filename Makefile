@@ -55,9 +55,9 @@ test-python:
 build-asan/CMakeCache.txt:
 	cmake --preset asan-ubsan
 
-# The sanitizer build alone (`make asan` builds and runs); .ci/run starts it in the
-# background while the release steps run.
-asan-build: setup build-asan/CMakeCache.txt
+# The sanitizer build alone (`make asan` builds and runs); .ci/run runs set-up once and
+# then starts it in the background (NO_SETUP=1) while the release steps run.
+asan-build: $(if $(NO_SETUP),,setup) build-asan/CMakeCache.txt
 	cmake --build build-asan -j$(JOBS) --target tmath_tests
 
 asan: asan-build
