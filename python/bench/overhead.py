@@ -1,6 +1,6 @@
 """Per-op overhead from Python on tiny CPU tensors (8 float32 elements).
 
-Usage: PYTHONPATH=python .venv/bin/python python/bench/overhead.py [--number N] [--timer wall|cpu]
+Usage: PYTHONPATH=python .venv/bin/python python/bench/overhead.py [--number N] [--repeat R] [--timer wall|cpu]
 
 Prints the best of 7 timeit repeats (microseconds per call) for tmath in eager
 mode (each op recorded and evaluated) and lazy mode, next to NumPy's same
@@ -9,8 +9,9 @@ binding plus the engine's own per-op overhead (node, dispatch, allocation).
 
 --timer cpu times with the process's CPU clock instead of the wall clock: on a
 machine shared with other jobs it leaves out the time the process waits for a
-core (cache and frequency effects of the other jobs remain). The header shows
-the load average at the start.
+core (cache and frequency effects of the other jobs remain). On a loaded
+machine many short batches (--number 2000 --repeat 200) give a better chance
+that the best batch ran undisturbed. The header shows the load average.
 """
 import argparse
 import os
@@ -25,16 +26,22 @@ import tmath as tm
 TIMER = time.perf_counter
 
 
-def best_us(stmt, g, number, repeat=7):
+REPEAT = 7
+
+
+def best_us(stmt, g, number, repeat=None):
+    repeat = repeat or REPEAT
     return min(timeit.repeat(stmt, globals=g, number=number, repeat=repeat, timer=TIMER)) / number * 1e6
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--number", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--timer", choices=("wall", "cpu"), default="wall")
     args = ap.parse_args()
-    global TIMER
+    global TIMER, REPEAT
+    REPEAT = args.repeat
     TIMER = time.process_time if args.timer == "cpu" else time.perf_counter
     x = tm.asarray(np.arange(8, dtype=np.float32)).eval()
     y = tm.asarray(np.ones(8, np.float32)).eval()
