@@ -10,11 +10,11 @@
 #   (gradcheck_test with backend_ops_test, cuda_test and linalg_grad_test, which
 #   also clashes with cuda_test; linalg_test with linalg_decomp_test and ops_test);
 # - the batches are of about equal line count; their CPU times differ (-O1 -g1:
-#   40, 97, 72 and 89 s), which two cores still finish at about the same time.
+#   48, 97, 72 and 89 s), which two cores still finish at about the same time.
 # A test file named in no batch (a new one) is compiled on its own as usual.
 
 set(_tmath_unity_groups
-  "backend_ops/backend_ops_test.cpp,core/dtype_test.cpp,core/random_test.cpp"
+  "backend_ops/backend_ops_test.cpp,core/dtype_test.cpp,core/random_test.cpp,mlx/mlx_test.cpp"
   "core/ops_test.cpp,core/tensor_test.cpp,core/backend_test.cpp,autodiff/linalg_grad_test.cpp"
   "core/linalg_test.cpp,cuda/cuda_test.cpp,core/linalg_accuracy_test.cpp"
   "autodiff/transforms_test.cpp,autodiff/gradcheck_test.cpp,jit/fusion_test.cpp,core/linalg_decomp_test.cpp,core/errors_test.cpp,core/philox_test.cpp,core/memory_test.cpp,core/thread_test.cpp")
