@@ -128,6 +128,46 @@ TEST_P(Fusion, BroadcastScalarsAndWhere) {
   EXPECT_TRUE(tt::all_close(fused, ref, tt::Tol{1e-6, 1e-7}));
 }
 
+// A chain of every vectorised unary op and of binary ops with a scalar on either
+// side runs in registers on the CPU (one pass per tile); it must equal the
+// op-by-op result bit for bit, at lengths with and without a vector tail and for
+// an output large enough for non-temporal stores (>= 32 MiB).
+TEST_P(Fusion, RegisterChainsOfEveryStepKindMatchUnfused) {
+  auto f = [](Tensor x) {
+    x = 3.0 - x * 0.75;
+    x = exp(x / 4.0);
+    x = log(x + 1.0);
+    x = sigmoid(2.0 * x);
+    x = sqrt(x);
+    x = silu(x - 0.1);
+    x = gelu(x, true);
+    x = tanh(x * 3.0);
+    x = expm1(x);
+    x = log2(1.5 + x);
+    x = log10(x * 10.0);
+    x = log1p(x);
+    return 1.0 / (x / 3.0);
+  };
+  std::mt19937 rng(11);
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    for (int64_t n : {int64_t{1}, int64_t{63}, int64_t{64 * 37 + 5}, int64_t{9 << 20}}) {
+      if (n > 100000 && dt == DType::Float64) continue;
+      auto x = tt::rand_tensor(rng, {n}, dt, -4.0, 4.0);
+      Tensor xd = on(x.t);
+      f(xd).eval();
+      reset_jit_stats();
+      Tensor fused = f(xd).eval();
+      EXPECT_EQ(jit_stats().fused_kernels, 1u) << dtype_name(dt) << " n=" << n;
+      Tensor unfused;
+      {
+        JitScope off(false);
+        unfused = f(xd).eval();
+      }
+      EXPECT_TRUE(same_values(fused, unfused)) << dtype_name(dt) << " n=" << n;
+    }
+  }
+}
+
 // Every float dtype, with casts inside the chain: fused == unfused bit for bit.
 TEST_P(Fusion, MixedDtypesWithCastsMatchUnfused) {
   for (DType dt : {DType::Float16, DType::BFloat16, DType::Float32, DType::Float64}) {

@@ -6,6 +6,7 @@
 // instruction runs the exact kernel of the unfused op, so fused results are
 // bit-identical to unfused ones.
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -20,6 +21,7 @@ namespace {
 using Kind = FusedInstr::Kind;
 
 constexpr int64_t kTileBytes = 16384;
+constexpr int64_t kStreamBytes = int64_t{32} << 20;
 
 enum class InputMode : uint8_t { Contiguous, Scalar, Gather };
 
@@ -110,19 +112,85 @@ void fused(const FusedProgram& p, std::span<const ArrayRef> inputs, const ArrayR
     mode[k] = scalar ? InputMode::Scalar
                      : in.is_contiguous() ? InputMode::Contiguous : InputMode::Gather;
   }
+  // Register chains: a run of vectorised unary ops and binary ops with a
+  // broadcast scalar, each consuming the previous value and its only user, runs
+  // as one pass (simd_chain_*) with the intermediate values in registers.
+  // Chains[i] is set on the instruction that ends a chain; the instructions it
+  // absorbs are skipped.
+  std::vector<int> uses(ni, 0);
+  for (const auto& in : p.instrs)
+    if (in.kind != Kind::Input)
+      for (int32_t o : {in.a, in.b, in.c})
+        if (o >= 0) ++uses[o];
+  auto scalar_input = [&](int32_t v) {
+    return p.instrs[v].kind == Kind::Input && mode[p.instrs[v].a] == InputMode::Scalar;
+  };
+  struct Chain {
+    int src = -1;
+    std::vector<ChainStep> steps;
+  };
+  std::vector<Chain> chains(ni);
+  std::vector<char> absorbed(ni, 0);
+  for (int i = 0; i < ni; ++i) {
+    const auto& in = p.instrs[i];
+    const DType dt = in.dtype;
+    if (dt != DType::Float32 && dt != DType::Float64) continue;
+    ChainStep step;
+    int src = -1;
+    if (in.kind == Kind::Unary) {
+      auto so = simd_op(in.op);
+      if (!so || p.instrs[in.a].dtype != dt) continue;
+      step.unary = true;
+      step.uop = *so;
+      src = in.a;
+    } else if (in.kind == Kind::Binary) {
+      auto so = simd_binary_op(in.op);
+      if (!so || p.instrs[in.a].dtype != dt || p.instrs[in.b].dtype != dt) continue;
+      const bool sa = scalar_input(in.a), sb = scalar_input(in.b);
+      if (sa == sb) continue;
+      step.bop = *so;
+      step.scalar_left = sa;
+      src = sa ? in.b : in.a;
+      const ArrayRef& s = inputs[p.instrs[sa ? in.a : in.b].a];
+      step.value = dt == DType::Float32 ? static_cast<double>(*static_cast<const float*>(s.data))
+                                        : *static_cast<const double*>(s.data);
+    } else {
+      continue;
+    }
+    if (scalar_input(src)) continue;
+    Chain& c = chains[i];
+    if (!chains[src].steps.empty() && uses[src] == 1 &&
+        chains[src].steps.size() < kMaxChainSteps) {
+      c = std::move(chains[src]);
+      chains[src] = Chain{};
+      absorbed[src] = 1;
+    } else {
+      c.src = src;
+    }
+    c.steps.push_back(step);
+  }
+  // The values an instruction reads when it runs (a chain reads only its source).
+  auto operands = [&](int i) -> std::array<int32_t, 3> {
+    const auto& in = p.instrs[i];
+    if (in.kind == Kind::Input || absorbed[i]) return {-1, -1, -1};
+    if (!chains[i].steps.empty()) return {chains[i].src, -1, -1};
+    return {in.a, in.b, in.c};
+  };
+
   // Tile buffers: each computed value (and each gathered input) gets a slot,
   // reused after the value's last use. The last instruction writes the output.
   std::vector<int> last_use(ni, -1), slot(ni, -1);
   for (int i = 0; i < ni; ++i)
-    for (int32_t o : {p.instrs[i].a, p.instrs[i].b, p.instrs[i].c})
-      if (o >= 0 && p.instrs[i].kind != Kind::Input) last_use[o] = i;
+    for (int32_t o : operands(i))
+      if (o >= 0) last_use[o] = i;
   int num_slots = 0;
   {
     std::vector<int> free_slots;
     for (int i = 0; i < ni; ++i) {
       const auto& in = p.instrs[i];
       // A value never shares a slot with its own operands (casts change the width).
-      const bool needs = i != ni - 1 && (in.kind != Kind::Input || mode[in.a] == InputMode::Gather);
+      const bool needs = i != ni - 1 && !absorbed[i] &&
+                         (in.kind != Kind::Input || mode[in.a] == InputMode::Gather);
       if (needs) {
         if (free_slots.empty()) {
           slot[i] = num_slots++;
@@ -131,13 +199,15 @@ void fused(const FusedProgram& p, std::span<const ArrayRef> inputs, const ArrayR
           free_slots.pop_back();
         }
       }
-      if (in.kind == Kind::Input) continue;
-      for (int32_t o : {in.a, in.b, in.c})
+      for (int32_t o : operands(i))
         if (o >= 0 && last_use[o] == i && slot[o] >= 0 &&
             std::find(free_slots.begin(), free_slots.end(), slot[o]) == free_slots.end())
           free_slots.push_back(slot[o]);
     }
   }
+  // Outputs far larger than the caches are written with non-temporal stores
+  // (no read for ownership of lines that are about to be overwritten).
+  const bool stream = n * static_cast<int64_t>(itemsize(out.dtype)) >= kStreamBytes;
   const int64_t tiles = (n + tile - 1) / tile;
   const int64_t slot_bytes = tile * static_cast<int64_t>(max_isz);
   parallel_for(tiles, std::max<int64_t>(1, kGrain / tile), [&](int64_t t0, int64_t t1) {
@@ -174,9 +244,20 @@ void fused(const FusedProgram& p, std::span<const ArrayRef> inputs, const ArrayR
           }
           continue;
         }
+        if (absorbed[i]) continue;
         ptr[i] = i == ni - 1 ? static_cast<char*>(out.data) + start * static_cast<int64_t>(isz)
                              : base + slot[i] * slot_bytes;
         stride[i] = 1;
+        if (const Chain& c = chains[i]; !c.steps.empty() && (c.steps.size() > 1 || (stream && i == ni - 1))) {
+          const bool st = stream && i == ni - 1;
+          if (in.dtype == DType::Float32)
+            simd_chain_f32(c.steps.data(), c.steps.size(), reinterpret_cast<const float*>(ptr[c.src]),
+                           reinterpret_cast<float*>(ptr[i]), static_cast<size_t>(len), st);
+          else
+            simd_chain_f64(c.steps.data(), c.steps.size(), reinterpret_cast<const double*>(ptr[c.src]),
+                           reinterpret_cast<double*>(ptr[i]), static_cast<size_t>(len), st);
+          continue;
+        }
         const DType ta = in.a >= 0 ? p.instrs[in.a].dtype : in.dtype;
         const DType tb = in.b >= 0 ? p.instrs[in.b].dtype : in.dtype;
         if ((in.kind == Kind::Unary || in.kind == Kind::Binary) &&

@@ -7,6 +7,7 @@
 #define HWY_DISABLED_TARGETS (HWY_SSSE3 | HWY_AVX3_DL)
 #endif
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/cache_control.h>
 #include <hwy/highway.h>
 #include <hwy/contrib/math/math-inl.h>
 
@@ -90,8 +91,10 @@ struct TanhOp {
       q = hn::MulAdd(q, s, hn::Set(d, 4.6714434239e-01f));
       q = hn::MulAdd(q, s, hn::Set(d, 1.0f));
       const V t = hn::Div(hn::Mul(xc, p), q);
-      // |x| >= 9 (and ±inf): exactly ±1, as the correctly rounded tanh gives from 9.01.
-      const V r = hn::IfThenElse(hn::Lt(hn::Abs(x), c), t, hn::CopySign(hn::Set(d, 1.0f), x));
+      // Clamped to [-1, 1]: |x| >= 9 (and ±inf) gives exactly ±1, as the correctly
+      // rounded tanh does from 9.01 (the fit is 1 + 1 ulp at 9).
+      const V one = hn::Set(d, 1.0f);
+      const V r = hn::Min(hn::Max(t, hn::Neg(one)), one);
       return hn::IfThenElse(hn::IsNaN(x), x, r);
     } else {
       return hn::IfThenElse(hn::IsNaN(x), x, hn::Tanh(d, x));
@@ -202,6 +205,110 @@ bool BinaryF64(int op, const double* a, bool as, const double* b, bool bs, doubl
   return BinaryImpl(op, a, as, b, bs, y, n);
 }
 
+// A register chain: blocks of kChainBlock vectors stay in registers while every
+// step runs on them (one dispatch per step per block); the code of each step is
+// the standalone kernel's, so roundings are identical.
+constexpr size_t kChainBlock = 8;
+
+template <class D, class V>
+HWY_INLINE void ChainStepBlock(D d, int code, V s, V& v0, V& v1, V& v2, V& v3, V& v4, V& v5,
+                               V& v6, V& v7) {
+#define TM_ONE(v, expr_of_x) \
+  {                          \
+    const V x = v;           \
+    v = expr_of_x;           \
+  }
+#define TM_CHAIN_STEP(e)                                                                  \
+  do {                                                                                    \
+    TM_ONE(v0, e) TM_ONE(v1, e) TM_ONE(v2, e) TM_ONE(v3, e) TM_ONE(v4, e) TM_ONE(v5, e) \
+    TM_ONE(v6, e) TM_ONE(v7, e)                                                           \
+  } while (0)
+  switch (code) {
+    case 0: TM_CHAIN_STEP(ExpOp::apply(d, x)); break;
+    case 1: TM_CHAIN_STEP(Expm1Op::apply(d, x)); break;
+    case 2: TM_CHAIN_STEP(LogOp<0>::apply(d, x)); break;
+    case 3: TM_CHAIN_STEP(LogOp<2>::apply(d, x)); break;
+    case 4: TM_CHAIN_STEP(LogOp<10>::apply(d, x)); break;
+    case 5: TM_CHAIN_STEP(Log1pOp::apply(d, x)); break;
+    case 6: TM_CHAIN_STEP(TanhOp::apply(d, x)); break;
+    case 7: TM_CHAIN_STEP(SigmoidOp::apply(d, x)); break;
+    case 8: TM_CHAIN_STEP(SiluOp::apply(d, x)); break;
+    case 9: TM_CHAIN_STEP(GeluTanhOp::apply(d, x)); break;
+    case 10: TM_CHAIN_STEP(SqrtOp::apply(d, x)); break;
+    case 16: TM_CHAIN_STEP(hn::Add(x, s)); break;
+    case 17: TM_CHAIN_STEP(hn::Add(s, x)); break;
+    case 18: TM_CHAIN_STEP(hn::Sub(x, s)); break;
+    case 19: TM_CHAIN_STEP(hn::Sub(s, x)); break;
+    case 20: TM_CHAIN_STEP(hn::Mul(x, s)); break;
+    case 21: TM_CHAIN_STEP(hn::Mul(s, x)); break;
+    case 22: TM_CHAIN_STEP(hn::Div(x, s)); break;
+    case 23: TM_CHAIN_STEP(hn::Div(s, x)); break;
+    default: break;
+  }
+#undef TM_CHAIN_STEP
+#undef TM_ONE
+}
+
+template <class T>
+bool ChainImpl(const ChainStep* steps, size_t ns, const T* x, T* y, size_t n, bool stream) {
+  static_assert(static_cast<int>(SimdOp::Sqrt) == 10 && static_cast<int>(SimdBinaryOp::Divide) == 3);
+  if (ns > kMaxChainSteps) return false;
+  int code[kMaxChainSteps];
+  T sval[kMaxChainSteps];
+  for (size_t k = 0; k < ns; ++k) {
+    code[k] = steps[k].unary ? static_cast<int>(steps[k].uop)
+                             : 16 + 2 * static_cast<int>(steps[k].bop) + (steps[k].scalar_left ? 1 : 0);
+    sval[k] = static_cast<T>(steps[k].value);
+  }
+  const hn::ScalableTag<T> d;
+  const size_t N = hn::Lanes(d);
+  using V = hn::Vec<decltype(d)>;
+  constexpr size_t B = kChainBlock;
+  stream = stream && reinterpret_cast<uintptr_t>(y) % (N * sizeof(T)) == 0;
+  size_t i = 0;
+  for (; i + B * N <= n; i += B * N) {
+    V v0 = hn::LoadU(d, x + i), v1 = hn::LoadU(d, x + i + N), v2 = hn::LoadU(d, x + i + 2 * N),
+      v3 = hn::LoadU(d, x + i + 3 * N), v4 = hn::LoadU(d, x + i + 4 * N),
+      v5 = hn::LoadU(d, x + i + 5 * N), v6 = hn::LoadU(d, x + i + 6 * N),
+      v7 = hn::LoadU(d, x + i + 7 * N);
+    for (size_t k = 0; k < ns; ++k)
+      ChainStepBlock(d, code[k], hn::Set(d, sval[k]), v0, v1, v2, v3, v4, v5, v6, v7);
+    if (stream) {
+      hn::Stream(v0, d, y + i), hn::Stream(v1, d, y + i + N), hn::Stream(v2, d, y + i + 2 * N);
+      hn::Stream(v3, d, y + i + 3 * N), hn::Stream(v4, d, y + i + 4 * N);
+      hn::Stream(v5, d, y + i + 5 * N), hn::Stream(v6, d, y + i + 6 * N);
+      hn::Stream(v7, d, y + i + 7 * N);
+    } else {
+      hn::StoreU(v0, d, y + i), hn::StoreU(v1, d, y + i + N), hn::StoreU(v2, d, y + i + 2 * N);
+      hn::StoreU(v3, d, y + i + 3 * N), hn::StoreU(v4, d, y + i + 4 * N);
+      hn::StoreU(v5, d, y + i + 5 * N), hn::StoreU(v6, d, y + i + 6 * N);
+      hn::StoreU(v7, d, y + i + 7 * N);
+    }
+  }
+  if (stream) hwy::FlushStream();
+  if (i < n) {  // the tail, through a zero-padded buffer of one block
+    HWY_ALIGN T buf[B * hn::MaxLanes(d)] = {};
+    std::memcpy(buf, x + i, (n - i) * sizeof(T));
+    V v0 = hn::Load(d, buf), v1 = hn::Load(d, buf + N), v2 = hn::Load(d, buf + 2 * N),
+      v3 = hn::Load(d, buf + 3 * N), v4 = hn::Load(d, buf + 4 * N), v5 = hn::Load(d, buf + 5 * N),
+      v6 = hn::Load(d, buf + 6 * N), v7 = hn::Load(d, buf + 7 * N);
+    for (size_t k = 0; k < ns; ++k)
+      ChainStepBlock(d, code[k], hn::Set(d, sval[k]), v0, v1, v2, v3, v4, v5, v6, v7);
+    hn::Store(v0, d, buf), hn::Store(v1, d, buf + N), hn::Store(v2, d, buf + 2 * N);
+    hn::Store(v3, d, buf + 3 * N), hn::Store(v4, d, buf + 4 * N), hn::Store(v5, d, buf + 5 * N);
+    hn::Store(v6, d, buf + 6 * N), hn::Store(v7, d, buf + 7 * N);
+    std::memcpy(y + i, buf, (n - i) * sizeof(T));
+  }
+  return true;
+}
+
+bool ChainF32(const ChainStep* s, size_t ns, const float* x, float* y, size_t n, bool stream) {
+  return ChainImpl(s, ns, x, y, n, stream);
+}
+bool ChainF64(const ChainStep* s, size_t ns, const double* x, double* y, size_t n, bool stream) {
+  return ChainImpl(s, ns, x, y, n, stream);
+}
+
 bool UnaryF32(int op, const float* x, float* y, size_t n) { return UnaryImpl(op, x, y, n); }
 bool UnaryF64(int op, const double* x, double* y, size_t n) { return UnaryImpl(op, x, y, n); }
 
@@ -214,6 +321,17 @@ HWY_EXPORT(UnaryF32);
 HWY_EXPORT(UnaryF64);
 HWY_EXPORT(BinaryF32);
 HWY_EXPORT(BinaryF64);
+HWY_EXPORT(ChainF32);
+HWY_EXPORT(ChainF64);
+
+bool simd_chain_f32(const ChainStep* steps, size_t nsteps, const float* x, float* y, size_t n,
+                    bool stream) {
+  return HWY_DYNAMIC_DISPATCH(ChainF32)(steps, nsteps, x, y, n, stream);
+}
+bool simd_chain_f64(const ChainStep* steps, size_t nsteps, const double* x, double* y, size_t n,
+                    bool stream) {
+  return HWY_DYNAMIC_DISPATCH(ChainF64)(steps, nsteps, x, y, n, stream);
+}
 
 bool simd_binary_f32(SimdBinaryOp op, const float* a, bool a_scalar, const float* b,
                      bool b_scalar, float* y, size_t n) {

@@ -48,4 +48,24 @@ bool simd_binary_f64(SimdBinaryOp op, const double* a, bool a_scalar, const doub
 bool simd_unary_f32(SimdOp op, const float* x, float* y, size_t n);
 bool simd_unary_f64(SimdOp op, const double* x, double* y, size_t n);
 
+// One step of a register chain: a vectorised unary op, or a binary op with one
+// broadcast scalar operand (y = v op s, or s op v when scalar_left).
+struct ChainStep {
+  bool unary = false;
+  SimdOp uop = SimdOp::Exp;
+  SimdBinaryOp bop = SimdBinaryOp::Add;
+  bool scalar_left = false;
+  double value = 0.0;  // the scalar (exact: it is a value of the chain's dtype)
+};
+inline constexpr size_t kMaxChainSteps = 64;
+
+// y[i] = steps applied in order to x[i], each rounded to the dtype as the
+// separate kernels round it: bit-identical to running the steps one by one,
+// without a pass over memory per step. `stream` writes y with non-temporal
+// stores (for outputs far larger than the caches). nsteps <= kMaxChainSteps.
+bool simd_chain_f32(const ChainStep* steps, size_t nsteps, const float* x, float* y, size_t n,
+                    bool stream);
+bool simd_chain_f64(const ChainStep* steps, size_t nsteps, const double* x, double* y, size_t n,
+                    bool stream);
+
 }  // namespace tmath::cpu
