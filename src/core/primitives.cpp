@@ -138,7 +138,8 @@ std::vector<Tensor> UnaryPrim::vjp(const std::vector<Tensor>& p, const std::vect
     case OpCode::Imag:
       return {astype(g, x.dtype()) * Tensor(std::complex<double>(0.0, -1.0))};
     case OpCode::Conj: return {conj(g)};
-    case OpCode::Abs: return {g * sign(x)};
+    // |z| of a complex z: d|z| = Re(conj(z)/|z| dz), so the gradient is conj(z)/|z|.
+    case OpCode::Abs: return {is_complex(x.dtype()) ? g * conj(sign(x)) : g * sign(x)};
     case OpCode::Sign: case OpCode::Floor: case OpCode::Ceil: case OpCode::Round:
       return {zeros_like(x)};
     default: return Primitive::vjp(p, ct, {0}, outs);
@@ -147,7 +148,9 @@ std::vector<Tensor> UnaryPrim::vjp(const std::vector<Tensor>& p, const std::vect
 
 std::vector<Tensor> UnaryPrim::jvp(const std::vector<Tensor>& p, const std::vector<Tensor>& t,
                                    const std::vector<int>& argnums) {
-  // For elementwise unary f, the jvp equals the vjp with the tangent as cotangent.
+  // For elementwise unary f, the jvp equals the vjp with the tangent as cotangent,
+  // except for |z| of a complex z (real output): Re(conj(z)/|z| dz).
+  if (op_ == OpCode::Abs && is_complex(p[0].dtype())) return {real(t[0] * conj(sign(p[0])))};
   std::vector<Tensor> outs{detail::apply_unary(op_, p[0])};
   return vjp(p, t, argnums, outs);
 }

@@ -453,3 +453,26 @@ TEST(AutodiffErrors, MissingRulesNameTheOp) {
 }
 
 }  // namespace
+
+namespace {
+// |z| of complex z: gradient conj(z)/|z| (the dL/dx - i dL/dy convention), forward
+// derivative Re(conj(z)/|z| dz), a real tangent.
+TEST(Grad, ComplexAbsConjugatesTheSign) {
+  Tensor z = tt::make_c({{3.0, 4.0}, {-1.0, 0.5}}, {2}, complex128);
+  auto g = grad([](const TensorList& a) { return sum(abs(a[0])); })({z});
+  auto gv = tt::read_c(g[0]);
+  const double r1 = std::hypot(-1.0, 0.5);
+  EXPECT_NEAR(gv[0].real(), 0.6, 1e-14);
+  EXPECT_NEAR(gv[0].imag(), -0.8, 1e-14);
+  EXPECT_NEAR(gv[1].real(), -1.0 / r1, 1e-14);
+  EXPECT_NEAR(gv[1].imag(), -0.5 / r1, 1e-14);
+  // Forward mode: tangents 1 and i at 3+4i give 0.6 and 0.8, real-valued.
+  Tensor t = tt::make_c({{1.0, 0.0}, {0.0, 1.0}}, {2}, complex128);
+  Tensor z2 = tt::make_c({{3.0, 4.0}, {3.0, 4.0}}, {2}, complex128);
+  auto [out, tan] = jvp([](const TensorList& a) { return TensorList{abs(a[0])}; }, {z2}, {t});
+  EXPECT_EQ(tan[0].dtype(), float64);
+  auto tv = read(tan[0]);
+  EXPECT_NEAR(tv[0], 0.6, 1e-14);
+  EXPECT_NEAR(tv[1], 0.8, 1e-14);
+}
+}  // namespace

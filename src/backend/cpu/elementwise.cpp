@@ -116,6 +116,7 @@ auto unary_fn(T v) {
   else if constexpr (op == OpCode::Abs) {
     if constexpr (is_cplx<T>) return std::abs(x);
     else if constexpr (std::is_unsigned_v<T>) return v;
+    else if constexpr (std::is_floating_point_v<C>) return static_cast<T>(std::fabs(x));  // |-0| = +0
     else return static_cast<T>(x < C(0) ? -x : x);
   } else if constexpr (op == OpCode::Sign) {
     if constexpr (is_cplx<T>) return x == C(0) ? T(0) : T(x / std::abs(x));

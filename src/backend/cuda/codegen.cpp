@@ -476,6 +476,7 @@ std::string unary_expr(O op, DType dt, DType out) {
     case O::Abs:
       if (cx) return st("c_abs(x)");
       if (dt == DType::UInt8) return st("x");
+      if (is_floating(dt)) return cast("fabs(x)");  // |-0| = +0
       return cast("x < (" + C + ")0 ? -x : x");
     case O::Sign:
       if (cx) return st("c_sign(x)");
@@ -1249,6 +1250,15 @@ extern "C" __global__ void __launch_bounds__(256) tm_row_warp(const RedParams p)
   for (int d = 16; d > 0; d >>= 1) acc = comb(acc, tm_shfl_down(acc, d));
   if (lane == 0) emit(p, j, s, acc);
 }
+// Combines the splits of output j with the whole block: a fixed assignment of
+// splits to threads and a fixed tree, so the result is deterministic.
+TM_DI void finish_out(const RedParams& p, long long j, A* sh) {
+  const A* part = (const A*)p.partial;
+  A acc = ident();
+  for (long long s = threadIdx.x; s < p.splits; s += blockDim.x) acc = comb(acc, part[s * p.n_out + j]);
+  acc = tm_block_reduce(acc, sh, [](A a, A b) { return comb(a, b); });
+  if (threadIdx.x == 0) ((TO*)p.out)[j] = store(acc);
+}
 // One block per (output, split).
 extern "C" __global__ void __launch_bounds__(256) tm_row_block(const RedParams p) {
   __shared__ A sh[32];
@@ -1260,6 +1270,18 @@ extern "C" __global__ void __launch_bounds__(256) tm_row_block(const RedParams p
   A acc = row_acc(p, x, r0, threadIdx.x, r1, blockDim.x);
   acc = tm_block_reduce(acc, sh, [](A a, A b) { return comb(a, b); });
   if (threadIdx.x == 0) emit(p, j, s, acc);
+  if (p.splits == 1 || !p.counter) return;
+  // The last block to finish a split of output j combines the partials.
+  __shared__ bool last;
+  if (threadIdx.x == 0) {
+    __threadfence();
+    last = atomicAdd((unsigned*)p.counter + j, 1u) == (unsigned)(p.splits - 1);
+  }
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  finish_out(p, j, sh);
+  if (threadIdx.x == 0) ((unsigned*)p.counter)[j] = 0u;
 }
 // One thread per output (consecutive outputs read consecutive addresses); blockIdx.y = split.
 extern "C" __global__ void __launch_bounds__(256) tm_col(const RedParams p) {
@@ -1286,12 +1308,7 @@ extern "C" __global__ void __launch_bounds__(256) tm_finish(const RedParams p) {
 // a fixed assignment of splits to threads and a fixed tree, so still deterministic.
 extern "C" __global__ void __launch_bounds__(256) tm_finish_block(const RedParams p) {
   __shared__ A sh[32];
-  const long long j = blockIdx.x;
-  const A* part = (const A*)p.partial;
-  A acc = ident();
-  for (long long s = threadIdx.x; s < p.splits; s += blockDim.x) acc = comb(acc, part[s * p.n_out + j]);
-  acc = tm_block_reduce(acc, sh, [](A a, A b) { return comb(a, b); });
-  if (threadIdx.x == 0) ((TO*)p.out)[j] = store(acc);
+  finish_out(p, blockIdx.x, sh);
 }
 )";
   ProgramSource p;
