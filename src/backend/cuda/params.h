@@ -47,10 +47,12 @@
   };
 
 // Reductions over arbitrary axes: output j (row-major over the kept dims) reduces
-// the elements r in [0, n_red); splits > 1 writes partial results first.
+// the elements r in [0, n_red); splits > 1 writes partial results first. With
+// `counter` (zeroed uint per output), the row-block kernel's last block of each
+// output combines the partials itself (no second kernel) and re-zeroes it.
 #define TM_RED_PARAMS                            \
   struct RedParams {                             \
-    unsigned long long x, out, partial;          \
+    unsigned long long x, out, partial, counter; \
     long long n_out, n_red, nk, nr;              \
     long long kshape[TM_MAXD], kstride[TM_MAXD]; \
     long long rshape[TM_MAXD], rstride[TM_MAXD]; \

@@ -217,6 +217,10 @@ void reduce(DeviceContext& dc, OpCode op, const ArrayRef& x, std::span<const int
     p.partial = reinterpret_cast<unsigned long long>(partial->get());
   }
   const int64_t work = n_out * splits;
+  // Many splits of few outputs in blocks: the last block of each output combines
+  // its partials in the same kernel (a second launch costs more than the combine).
+  const bool combine_in_place = splits >= 64 && n_out <= DeviceContext::kReduceCounters && kernel == 1;
+  if (combine_in_place) p.counter = reinterpret_cast<unsigned long long>(dc.reduce_counters(name));
   if (kernel == 0) {
     launch(name, prog[0], static_cast<unsigned>(ceil_div(work, kThreads / 32)), 1, kThreads, 0,
            dc.stream(), p);
@@ -226,7 +230,7 @@ void reduce(DeviceContext& dc, OpCode op, const ArrayRef& x, std::span<const int
     launch(name, prog[2], static_cast<unsigned>(ceil_div(n_out, kThreads)),
            static_cast<unsigned>(splits), kThreads, 0, dc.stream(), p);
   }
-  if (splits > 1) {
+  if (splits > 1 && !combine_in_place) {
     // Many splits per output and few outputs: a block per output combines them
     // (a thread walking 1000 partials one after another is latency-bound).
     if (splits >= 64 && n_out <= 4096) {

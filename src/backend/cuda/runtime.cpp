@@ -195,6 +195,20 @@ void DeviceContext::ensure_blas_workspace(const char* op) {
   blas_workspace_bytes_ = ws;
 }
 
+unsigned* DeviceContext::reduce_counters(const char* op) {
+  std::lock_guard<std::mutex> lk(counters_mu_);
+  if (reduce_counters_) return reduce_counters_;
+  const size_t bytes = static_cast<size_t>(kReduceCounters) * sizeof(unsigned);
+  void* p = nullptr;
+  TM_CUDA(op, cudaMalloc(&p, bytes));
+  if (cudaError_t e = cudaMemsetAsync(p, 0, bytes, stream_); e != cudaSuccess) {
+    cudaFree(p);
+    TM_CUDA(op, e);
+  }
+  reduce_counters_ = static_cast<unsigned*>(p);
+  return reduce_counters_;
+}
+
 cublasHandle_t DeviceContext::blas(const char* op) {
   std::lock_guard<std::mutex> lk(blas_mu_);
   if (blas_) return blas_;

@@ -136,6 +136,11 @@ class DeviceContext {
   LtPlanCache& matmul_plans() { return lt_plans_; }
   static constexpr size_t kMatmulPlanCapacity = 256;
 
+  // kReduceCounters zeroed uints on this device (stream-ordered use only: kernels
+  // that take them leave them zero again), allocated on first use.
+  static constexpr int64_t kReduceCounters = 4096;
+  unsigned* reduce_counters(const char* op);
+
   void copy_from_host(const void* src, void* dst, size_t nbytes);
   void copy_to_host(const void* src, void* dst, size_t nbytes);
   void synchronize(const char* op);
@@ -184,6 +189,9 @@ class DeviceContext {
   };
   std::unique_ptr<cublasLtContext, LtHandleDeleter> blas_lt_;  // destroyed after lt_plans_
   LtPlanCache lt_plans_{kMatmulPlanCapacity};
+
+  std::mutex counters_mu_;
+  unsigned* reduce_counters_ = nullptr;
 
   std::mutex staging_mu_;
   static constexpr size_t kStagingBytes = size_t{4} << 20;
