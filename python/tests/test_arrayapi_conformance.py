@@ -175,7 +175,6 @@ NO_COMPLEX = {"acos", "acosh", "asin", "asinh", "atan", "atanh", "expm1", "log1p
 # Spec functions that exist but are restricted (values tests skip the unsupported part).
 PARTIAL = {
     **{n: "no complex dtypes" for n in sorted(NO_COMPLEX)},
-    "abs": "abs(-0.0) is -0.0 (the standard: +0.0)",
     "bitwise_and": "bool only (no integer bitwise kernels)",
     "bitwise_or": "bool only", "bitwise_xor": "bool only", "bitwise_invert": "bool only",
     "argsort": "host NumPy", "sort": "host NumPy", "searchsorted": "host NumPy",
@@ -448,7 +447,7 @@ def _compare(name, got, want, dt):
                                    equal_nan=True, err_msg=name)
     else:
         np.testing.assert_array_equal(got, want, err_msg=name)
-        if got.dtype.kind == "f" and name in EXACT and name != "abs":  # the sign of zero too
+        if got.dtype.kind == "f" and name in EXACT:  # the sign of zero too
             np.testing.assert_array_equal(np.signbit(got), np.signbit(want), err_msg=f"{name}: sign of zero")
 
 
@@ -713,7 +712,6 @@ def test_data_type_functions():
     assert tm.astype(x, tm.int32, copy=False) is x or tm.astype(x, tm.int32, copy=False).dtype == tm.int32
 
 
-@pytest.mark.xfail(strict=True, reason=PARTIAL["abs"])
 def test_abs_of_negative_zero():
     assert not np.signbit(_to_np(tm.abs(tm.asarray([-0.0])))[0])
 
