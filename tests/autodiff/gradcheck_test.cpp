@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 
+#include "backend_util.h"
 #include "test_util.h"
 #include "tmath/autodiff.h"
 #include "tmath/linalg.h"
@@ -23,16 +24,8 @@ namespace {
 
 const Device kGPU(DeviceType::CUDA, 0);
 
-bool cuda_ok() {
-  auto b = get_backend("cuda");
-  return b && b->available();
-}
-std::string cuda_reason() {
-  auto b = get_backend("cuda");
-  if (!b) return "no cuda backend registered";
-  std::string r = b->info().reason;
-  return r.empty() ? "unavailable" : r;
-}
+bool cuda_ok() { return tt::backend_ok("cuda"); }
+std::string cuda_reason() { return tt::backend_reason("cuda"); }
 
 struct In {
   Shape shape;

@@ -17,6 +17,7 @@
 // factors are compared directly.
 #include <functional>
 
+#include "backend_util.h"
 #include "test_util.h"
 #include "tmath/autodiff.h"
 #include "tmath/linalg.h"
@@ -27,16 +28,8 @@ namespace {
 
 const Device kGPU(DeviceType::CUDA, 0);
 
-bool cuda_ok() {
-  auto b = get_backend("cuda");
-  return b && b->available();
-}
-std::string cuda_reason() {
-  auto b = get_backend("cuda");
-  if (!b) return "no cuda backend registered";
-  std::string r = b->info().reason;
-  return r.empty() ? "unavailable" : r;
-}
+bool cuda_ok() { return tt::backend_ok("cuda"); }
+std::string cuda_reason() { return tt::backend_reason("cuda"); }
 
 Tensor mT(const Tensor& x) { return swapaxes(x, -1, -2); }
 Tensor mH(const Tensor& x) { return is_complex(x.dtype()) ? conj(mT(x)) : mT(x); }

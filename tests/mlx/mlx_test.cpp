@@ -4,6 +4,7 @@
 // plugin (a build without MLX) the device tests skip and say why.
 #include <cstdio>
 
+#include "backend_util.h"
 #include "test_util.h"
 #include "tmath/linalg.h"
 #include "tmath/random.h"
@@ -14,15 +15,8 @@ namespace {
 
 const Device kMlx(DeviceType::MLX, 0);
 
-bool mlx_ok() {
-  auto b = get_backend("mlx");
-  return b && b->available();
-}
-std::string mlx_reason() {
-  auto b = get_backend("mlx");
-  if (!b) return "no mlx backend registered";
-  return b->info().reason;
-}
+bool mlx_ok() { return tt::backend_ok("mlx"); }
+std::string mlx_reason() { return tt::backend_reason("mlx"); }
 
 #define REQUIRE_MLX() \
   if (!mlx_ok()) GTEST_SKIP() << "no mlx backend: " << mlx_reason()
