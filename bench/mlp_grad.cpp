@@ -84,9 +84,11 @@ int main(int argc, char** argv) {
     fn();
     be->synchronize(dev);
     const MemoryStats m1 = memory_stats(dev);
-    std::printf("  per call, %-16s fused kernels %llu, h2d copies %llu, d2h copies %llu, "
-                "allocations %llu\n",
-                what, static_cast<unsigned long long>(jit_stats().fused_kernels),
+    const JitStats js = jit_stats();
+    std::printf("  per call, %-16s fused kernels %llu, graph launches %llu, h2d copies %llu, "
+                "d2h copies %llu, allocations %llu\n",
+                what, static_cast<unsigned long long>(js.fused_kernels),
+                static_cast<unsigned long long>(js.graph_replays),
                 static_cast<unsigned long long>(m1.host_to_device_copies - m0.host_to_device_copies),
                 static_cast<unsigned long long>(m1.device_to_host_copies - m0.device_to_host_copies),
                 static_cast<unsigned long long>(m1.allocations - m0.allocations));

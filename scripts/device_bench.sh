@@ -15,8 +15,14 @@ for b in jit_startup host_overhead mlp_grad; do
   g++ -O2 -std=c++20 -Iinclude "bench/$b.cpp" -o "build-gpu/$b" -Lbuild-gpu -ltmath \
     -Wl,-rpath,"$PWD/build-gpu" || echo "build of $b failed"
 done
+g++ -O2 -std=c++20 bench/cuda/nvrtc_startup.cpp -o build-gpu/nvrtc_startup -I/usr/local/cuda/include \
+  -L/usr/local/cuda/lib64 -lnvrtc -Wl,-rpath,/usr/local/cuda/lib64 || echo "build of nvrtc_startup failed"
 cache=$(mktemp -d)
 {
+  echo "== nvrtc_startup (fresh processes)"
+  build-gpu/nvrtc_startup sm_90
+  build-gpu/nvrtc_startup sm_90
+  build-gpu/nvrtc_startup compute_90
   echo "== jit_startup (cold disk cache, then warm)"
   TMATH_CACHE_DIR=$cache build-gpu/jit_startup cuda 4096
   TMATH_CACHE_DIR=$cache build-gpu/jit_startup cuda 4096
@@ -24,6 +30,8 @@ cache=$(mktemp -d)
   build-gpu/host_overhead cuda 2000
   echo "== mlp_grad"
   build-gpu/mlp_grad cuda 30
+  echo "== mlp_grad, TMATH_CUDA_GRAPHS=0 (compiled calls node by node)"
+  TMATH_CUDA_GRAPHS=0 build-gpu/mlp_grad cuda 30
   python3 bench/torch_mlp_grad.py cuda
 } > "$OUT/bench.txt" 2>&1
 echo "bench: rc $?"

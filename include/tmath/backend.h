@@ -87,6 +87,24 @@ struct ArrayRef {
   }
 };
 
+// Device work recorded once (Backend::begin_capture/end_capture) that replays with
+// one launch. It owns the memory the recorded work wrote, including the outputs
+// the recording handed out: those return to it when released.
+class TMATH_API CapturedWork {
+ public:
+  virtual ~CapturedWork() = default;
+  // True when every block the recording writes is back with it, i.e. no output of
+  // its last run is still held, so a replay may overwrite them.
+  virtual bool idle() const = 0;
+  // Whether p is the start of a block of the recording's memory.
+  virtual bool owns(const void* p) const = 0;
+  // Replays the work on the device's queue, handing out again the blocks `outputs`
+  // (starts of blocks it owns; they return when deallocated). Requires idle().
+  virtual void replay(std::span<void* const> outputs) = 0;
+  // Device memory the recording keeps.
+  virtual uint64_t bytes() const = 0;
+};
+
 class TMATH_API Allocator {
  public:
   virtual ~Allocator() = default;
@@ -267,6 +285,24 @@ class TMATH_API Backend {
   virtual std::optional<NativeReference> native_reference(std::string_view op,
                                                           std::span<const ArrayRef> inputs,
                                                           MatmulPrecision precision);
+
+  // ---- recorded replay (compile(): CUDA graphs) ----
+  // Starts recording the work the calling thread queues on device d instead of
+  // running it; memory allocated meanwhile comes from a pool private to the
+  // recording. Operations that need the host (copies to or from it, waits,
+  // solvers that report status) throw while recording. False: the backend cannot
+  // record (the default).
+  virtual bool begin_capture(Device d) {
+    (void)d;
+    return false;
+  }
+  // Ends the recording begun by begin_capture on this thread. With keep == false, or
+  // when the device refused the recording, returns nullptr and says why in `why`.
+  virtual std::unique_ptr<CapturedWork> end_capture(Device d, bool keep, std::string& why) {
+    (void)d, (void)keep;
+    why = "the backend does not record work";
+    return nullptr;
+  }
 
   // ---- interop with other libraries' queues (DLPack) ----
   // The handle of the queue the engine runs device d's work on, as an integer (CUDA:

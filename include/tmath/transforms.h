@@ -64,6 +64,10 @@ struct JitStats {
   double compile_ms = 0.0;          // time spent compiling kernels
   uint64_t traces = 0;              // compile(): functions traced
   uint64_t compiled_calls = 0;      // compile(): calls replayed from a trace
+  uint64_t graph_captures = 0;      // compile(): replays recorded as a device graph
+  uint64_t graph_replays = 0;       // compile(): calls run as one graph launch
+  uint64_t graph_fallbacks = 0;     // compile(): calls that could have, but ran node by node
+                                    // (recording failed, or the last outputs still held)
 };
 TMATH_API JitStats jit_stats();
 TMATH_API void reset_jit_stats();

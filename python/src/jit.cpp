@@ -48,6 +48,9 @@ void bind_jit(nb::module_& m) {
         d["compile_ms"] = s.compile_ms;
         d["traces"] = s.traces;
         d["compiled_calls"] = s.compiled_calls;
+        d["graph_captures"] = s.graph_captures;
+        d["graph_replays"] = s.graph_replays;
+        d["graph_fallbacks"] = s.graph_fallbacks;
         return d;
       },
       "Fusion and kernel-cache counters (see docs/jit.md).");

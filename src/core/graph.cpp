@@ -133,6 +133,7 @@ Tensor make_node(Shape shape, DType dtype, Device device, std::shared_ptr<Primit
 }
 
 void set_node_observer(NodeObserver observer) { t_node_observer = observer; }
+bool node_observer_active() { return t_node_observer != nullptr; }
 
 std::vector<Tensor> make_nodes(std::vector<Shape> shapes, std::vector<DType> dtypes, Device device,
                                std::shared_ptr<Primitive> prim, std::vector<Tensor> inputs) {

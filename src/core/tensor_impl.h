@@ -83,6 +83,7 @@ Tensor make_evaluated(Shape shape, DType dtype, Device device);
 // evaluated; autodiff records its traces through it. Null when no transform is active.
 using NodeObserver = void (*)(const std::vector<Tensor>& outputs);
 void set_node_observer(NodeObserver observer);
+bool node_observer_active();
 
 inline TensorImpl& impl(const Tensor& t) { return *t.impl(); }
 

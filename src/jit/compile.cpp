@@ -6,12 +6,29 @@
 // elementwise nodes that compute the same thing from the same operands are
 // merged. A replay re-creates the recorded nodes on the real arguments and
 // evaluates the outputs together, so fusion sees the whole function.
+//
+// Recorded replay (CUDA graphs): on a backend that can record work
+// (Backend::begin_capture), the second call of a signature records its replay
+// as one device graph, and later calls launch that graph instead of queueing
+// every kernel. The recording reads arguments in place while the caller passes
+// the same tensors (same storage and layout); an argument seen with different
+// storage is copied into a buffer of the recording before each launch (learned
+// per argument, re-recorded once). Outputs live in the recording's memory: a
+// call whose last outputs are all released reuses it; while they are still
+// held a second recording serves the call (two at most, so a loop that feeds
+// outputs back as arguments alternates between them), else the call runs node
+// by node. Functions the device cannot record (host copies, solvers) run node
+// by node from then on, with the reason in TMATH_LOG=jit.
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "core/dispatch.h"
+#include "core/tensor_impl.h"
 #include "core/primitives.h"
 #include "jit/jit.h"
 #include "tmath/error.h"
@@ -109,12 +126,71 @@ std::string ref_key(const Ref& r) {
          std::to_string(r.output);
 }
 
+// ---- recorded replay (CUDA graphs) ----
+
+bool graphs_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("TMATH_CUDA_GRAPHS");
+    return !(e && (std::strcmp(e, "0") == 0 || std::strcmp(e, "off") == 0));
+  }();
+  return on;
+}
+
+// Largest recording kept: the sum of the trace's node outputs (an upper bound of
+// its memory), TMATH_CUDA_GRAPH_MAX_MB, default 256 MiB. Graphs pay off for
+// launch-bound work on small tensors; large ones would pin their memory.
+uint64_t graph_max_bytes() {
+  static const uint64_t v = [] {
+    const char* e = std::getenv("TMATH_CUDA_GRAPH_MAX_MB");
+    const double mb = e && *e ? std::strtod(e, nullptr) : 256.0;
+    return static_cast<uint64_t>(std::max(0.0, mb) * 1024.0 * 1024.0);
+  }();
+  return v;
+}
+
+struct Recording {
+  std::unique_ptr<CapturedWork> work;
+  std::vector<Tensor> staged;  // per argument: the recording's own copy (varying ones)
+  // Per argument read in place: the buffer and layout the recording reads.
+  std::vector<std::weak_ptr<detail::Buffer>> arg_buf;
+  std::vector<int64_t> arg_off;
+  std::vector<Strides> arg_strides;
+  struct Out {
+    enum class From : uint8_t { Block, Arg, Staged, Const };
+    From from = From::Block;
+    int index = 0;  // block, argument or constant
+    Shape shape;
+    Strides strides;
+    int64_t offset = 0;
+    DType dtype = float32;
+    bool weak = false;
+  };
+  std::vector<Out> outs;
+  std::vector<void*> blocks;  // the recording's blocks that outputs live in
+  std::vector<size_t> block_bytes;
+};
+
+struct GraphState {
+  std::mutex mu;
+  bool off = false;
+  int calls = 0;
+  int captures = 0;
+  Backend* be = nullptr;
+  Device dev;
+  std::vector<char> varying;  // per argument: copied into the recording before a launch
+  std::vector<std::unique_ptr<Recording>> recs;
+};
+
+constexpr int kMaxRecordings = 2;
+constexpr int kMaxCaptures = 6;
+
 }  // namespace
 
 struct CompiledFunction::Impl {
   TensorFunction fn;
   std::mutex mu;
   std::map<std::string, std::shared_ptr<const Trace>> traces;
+  std::map<std::string, std::shared_ptr<GraphState>> graphs;
   int64_t ntraces = 0;
 
   std::shared_ptr<const Trace> trace(const std::vector<Tensor>& args);
@@ -320,46 +396,29 @@ void CompiledFunction::Impl::plan_fusion(Trace& tr, const std::vector<Tensor>& p
   }
 }
 
-std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& args) const {
-  if (!impl_) throw ValueError("[compile] empty compiled function");
-  const std::string sig = signature_of(args);
-  std::shared_ptr<const Trace> tr;
-  {
-    std::lock_guard<std::mutex> lk(impl_->mu);
-    auto it = impl_->traces.find(sig);
-    if (it != impl_->traces.end()) {
-      tr = it->second;
-    } else {
-      tr = impl_->trace(args);
-      impl_->traces.emplace(sig, tr);
-      ++impl_->ntraces;
-      jit::count_trace();
-      if (jit::log_enabled("jit"))
-        jit::log("jit", "compile: traced " + std::to_string(tr->nodes.size()) +
-                            " nodes for signature " + sig);
-    }
-  }
-  jit::count_compiled_call();
-  // Re-create the recorded nodes on the arguments, then evaluate all outputs at once.
+namespace {
+
+// The recorded nodes re-created on `args`, all outputs evaluated at once.
+std::vector<Tensor> replay_nodes(const Trace& tr, const std::vector<Tensor>& args) {
   EagerScope lazy(false);
-  std::vector<std::vector<Tensor>> vals(tr->nodes.size());
+  std::vector<std::vector<Tensor>> vals(tr.nodes.size());
   auto get = [&](const Ref& r) -> const Tensor& {
     switch (r.kind) {
       case Ref::Kind::Arg:
         return args[r.index];
       case Ref::Kind::Const:
-        return tr->consts[r.index];
+        return tr.consts[r.index];
       default:
         return vals[r.index][r.output];
     }
   };
-  for (size_t i = 0; i < tr->nodes.size(); ++i) {
-    const TNode& n = tr->nodes[i];
-    const int fid = tr->fused_of.empty() ? -1 : tr->fused_of[i];
+  for (size_t i = 0; i < tr.nodes.size(); ++i) {
+    const TNode& n = tr.nodes[i];
+    const int fid = tr.fused_of.empty() ? -1 : tr.fused_of[i];
     if (fid == -2) continue;  // computed inside a fused program
     std::vector<Tensor> inputs;
     if (fid >= 0) {
-      const auto& f = tr->fused[fid];
+      const auto& f = tr.fused[fid];
       inputs.reserve(f.leaves.size());
       for (const auto& r : f.leaves) inputs.push_back(get(r));
       vals[i] = {detail::make_node(n.shapes[0], n.dtypes[0], n.device, f.prim, std::move(inputs))};
@@ -370,11 +429,269 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& args
     vals[i] = instantiate(n, std::move(inputs));
   }
   std::vector<Tensor> out;
-  out.reserve(tr->outputs.size());
-  for (const auto& r : tr->outputs) out.push_back(get(r));
+  out.reserve(tr.outputs.size());
+  for (const auto& r : tr.outputs) out.push_back(get(r));
   vals.clear();
   eval(out);
   return out;
+}
+
+void graph_log(const std::string& msg) {
+  if (jit::log_enabled("jit")) jit::log("jit", "compile: " + msg);
+}
+
+// Whether a signature may be recorded at all: every argument and node on one
+// device whose backend records work, and a bounded amount of memory.
+std::shared_ptr<GraphState> graph_state_for(const Trace& tr, const std::vector<Tensor>& args) {
+  auto gs = std::make_shared<GraphState>();
+  gs->off = true;
+  if (!graphs_enabled() || args.empty()) return gs;
+  const Device dev = args[0].device();
+  if (dev.type != DeviceType::CUDA) return gs;
+  for (const auto& a : args)
+    if (a.device() != dev) return gs;
+  uint64_t bytes = 0;
+  for (const auto& n : tr.nodes) {
+    if (n.device != dev) return gs;
+    for (size_t k = 0; k < n.shapes.size(); ++k)
+      bytes += static_cast<uint64_t>(detail::shape_size(n.shapes[k])) * itemsize(n.dtypes[k]);
+  }
+  if (bytes > graph_max_bytes()) {
+    graph_log("no CUDA graph: the traced nodes hold " + std::to_string(bytes >> 20) +
+              " MiB (TMATH_CUDA_GRAPH_MAX_MB)");
+    return gs;
+  }
+  gs->be = &detail::primary_backend(dev);
+  gs->dev = dev;
+  gs->varying.assign(args.size(), 0);
+  gs->off = false;
+  return gs;
+}
+
+bool same_buffer(const Recording& rec, size_t k, const Tensor& a) {
+  const auto& im = detail::impl(a);
+  return im.buffer && im.buffer == rec.arg_buf[k].lock() && im.offset == rec.arg_off[k] &&
+         im.strides == rec.arg_strides[k];
+}
+
+// Whether `rec` can serve a call on `args` now: its memory is free and every argument
+// it reads in place is the same storage as when it was recorded.
+bool usable(const Recording& rec, const GraphState& gs, const std::vector<Tensor>& args) {
+  for (size_t k = 0; k < args.size(); ++k) {
+    if (gs.varying[k]) {
+      if (!rec.staged[k].defined() || rec.staged[k].impl()->buffer.use_count() > 1) return false;
+    } else if (!same_buffer(rec, k, args[k])) {
+      return false;
+    }
+  }
+  return rec.work->idle();
+}
+
+// One launch of `rec`: varying arguments copied in, the graph replayed, its outputs
+// handed out as tensors over the recording's blocks.
+std::vector<Tensor> launch_recording(Recording& rec, GraphState& gs, const Trace& tr,
+                                     const std::vector<Tensor>& args) {
+  for (size_t k = 0; k < args.size(); ++k)
+    if (gs.varying[k]) gs.be->copy(detail::impl(args[k]).ref(), detail::impl(rec.staged[k]).ref());
+  rec.work->replay(rec.blocks);
+  Allocator& alloc = gs.be->allocator(gs.dev);
+  std::vector<std::shared_ptr<detail::Buffer>> bufs(rec.blocks.size());
+  for (size_t i = 0; i < bufs.size(); ++i) {
+    auto b = std::make_shared<detail::Buffer>();
+    b->ptr = rec.blocks[i];
+    b->nbytes = rec.block_bytes[i];
+    b->device = gs.dev;
+    b->allocator = &alloc;
+    bufs[i] = std::move(b);
+  }
+  std::vector<Tensor> out;
+  out.reserve(rec.outs.size());
+  for (const auto& o : rec.outs) {
+    std::shared_ptr<detail::Buffer> buf;
+    switch (o.from) {
+      case Recording::Out::From::Block: buf = bufs[o.index]; break;
+      case Recording::Out::From::Arg: buf = detail::impl(args[o.index]).buffer; break;
+      case Recording::Out::From::Staged: buf = detail::impl(rec.staged[o.index]).buffer; break;
+      case Recording::Out::From::Const: buf = detail::impl(tr.consts[o.index]).buffer; break;
+    }
+    auto im = std::make_shared<detail::TensorImpl>();
+    im->shape = o.shape;
+    im->size = detail::shape_size(o.shape);
+    im->dtype = o.dtype;
+    im->device = gs.dev;
+    im->weak = o.weak;
+    im->set_view(std::move(buf), o.strides, o.offset);
+    out.emplace_back(std::move(im));
+  }
+  jit::count_graph(jit::GraphEvent::Replay);
+  return out;
+}
+
+// Records a replay of `tr` on `args` as a device graph; nullptr (and gs.off with the
+// reason logged) when the device refuses it.
+std::unique_ptr<Recording> record(GraphState& gs, const Trace& tr,
+                                  const std::vector<Tensor>& args) {
+  auto rec = std::make_unique<Recording>();
+  const size_t na = args.size();
+  rec->staged.resize(na);
+  rec->arg_buf.resize(na);
+  rec->arg_off.assign(na, 0);
+  rec->arg_strides.resize(na);
+  std::vector<Tensor> cargs(args);
+  for (size_t k = 0; k < na; ++k) {
+    const auto& im = detail::impl(args[k]);
+    if (gs.varying[k]) {
+      rec->staged[k] = detail::make_evaluated(args[k].shape(), args[k].dtype(), gs.dev);
+      rec->staged[k].impl()->weak = im.weak;
+      cargs[k] = rec->staged[k];
+    } else {
+      rec->arg_buf[k] = im.buffer;
+      rec->arg_off[k] = im.offset;
+      rec->arg_strides[k] = im.strides;
+    }
+  }
+  auto refuse = [&](const std::string& why) -> std::unique_ptr<Recording> {
+    gs.off = true;
+    gs.recs.clear();
+    graph_log("no CUDA graph for this signature, it runs node by node: " + why);
+    return nullptr;
+  };
+  if (!gs.be->begin_capture(gs.dev)) return refuse("the backend does not record work");
+  std::string why;
+  std::vector<Tensor> outs;
+  try {
+    outs = replay_nodes(tr, cargs);
+  } catch (const std::exception& e) {
+    why = e.what();
+    outs.clear();
+  }
+  std::string end_why;
+  rec->work = gs.be->end_capture(gs.dev, why.empty(), end_why);
+  if (!rec->work) return refuse(why.empty() ? end_why : why);
+  ++gs.captures;
+  jit::count_graph(jit::GraphEvent::Capture);
+  if (rec->work->bytes() > graph_max_bytes())
+    return refuse("the recording would keep " + std::to_string(rec->work->bytes() >> 20) +
+                  " MiB (TMATH_CUDA_GRAPH_MAX_MB)");
+  // Where each output lives: a block of the recording, an argument, a constant.
+  std::unordered_map<const void*, int> block_of;
+  for (const auto& o : outs) {
+    const auto& im = detail::impl(o);
+    Recording::Out d;
+    d.shape = im.shape;
+    d.strides = im.strides;
+    d.offset = im.offset;
+    d.dtype = im.dtype;
+    d.weak = im.weak;
+    if (im.device != gs.dev || !im.buffer) return refuse("an output is not on the device");
+    const detail::Buffer* b = im.buffer.get();
+    bool found = false;
+    if (rec->work->owns(b->ptr)) {
+      auto [it, fresh] = block_of.emplace(b->ptr, static_cast<int>(rec->blocks.size()));
+      if (fresh) {
+        rec->blocks.push_back(b->ptr);
+        rec->block_bytes.push_back(b->nbytes);
+      }
+      d.from = Recording::Out::From::Block;
+      d.index = it->second;
+      found = true;
+    }
+    for (size_t k = 0; k < na && !found; ++k)
+      if (detail::impl(cargs[k]).buffer.get() == b) {
+        d.from = gs.varying[k] ? Recording::Out::From::Staged : Recording::Out::From::Arg;
+        d.index = static_cast<int>(k);
+        found = true;
+      }
+    for (size_t c = 0; c < tr.consts.size() && !found; ++c)
+      if (detail::impl(tr.consts[c]).buffer.get() == b) {
+        d.from = Recording::Out::From::Const;
+        d.index = static_cast<int>(c);
+        found = true;
+      }
+    if (!found) return refuse("an output lives in memory outside the recording");
+    rec->outs.push_back(std::move(d));
+  }
+  outs.clear();  // nothing was computed yet: the recording's memory returns to it
+  if (!rec->work->idle()) return refuse("memory of the recording is still held after it");
+  graph_log("recorded a CUDA graph (" + std::to_string(rec->work->bytes() >> 10) + " KiB)");
+  return rec;
+}
+
+// The call through a recording, or nothing when it must run node by node.
+std::optional<std::vector<Tensor>> graph_call(GraphState& gs, const Trace& tr,
+                                              const std::vector<Tensor>& args) {
+  // Transforms (grad, vjp, ...) must see the nodes; tracing must not run anything.
+  if (detail::node_observer_active() || jit::tracing() || !jit::enabled()) return std::nullopt;
+  if (++gs.calls < 2) return std::nullopt;  // the first call compiles its kernels
+  bool pending = false;
+  for (const auto& a : args) pending = pending || !a.impl()->evaluated();
+  if (pending) eval(args);
+  // Arguments read in place that now come with other storage are copied from now on;
+  // recordings that read them in place are dropped.
+  for (size_t k = 0; k < args.size(); ++k) {
+    if (gs.varying[k]) continue;
+    for (const auto& r : gs.recs)
+      if (!same_buffer(*r, k, args[k])) {
+        gs.varying[k] = 1;
+        break;
+      }
+  }
+  std::erase_if(gs.recs, [&](const std::unique_ptr<Recording>& r) {
+    for (size_t k = 0; k < args.size(); ++k)
+      if (gs.varying[k] && !r->staged[k].defined()) return true;
+    return false;
+  });
+  for (auto& r : gs.recs)
+    if (usable(*r, gs, args)) return launch_recording(*r, gs, tr, args);
+  if (static_cast<int>(gs.recs.size()) >= kMaxRecordings || gs.captures >= kMaxCaptures) {
+    if (gs.captures >= kMaxCaptures && gs.recs.empty()) gs.off = true;
+    jit::count_graph(jit::GraphEvent::Fallback);
+    return std::nullopt;
+  }
+  auto rec = record(gs, tr, args);
+  if (!rec) {
+    jit::count_graph(jit::GraphEvent::Fallback);
+    return std::nullopt;
+  }
+  gs.recs.push_back(std::move(rec));
+  return launch_recording(*gs.recs.back(), gs, tr, args);
+}
+
+}  // namespace
+
+std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& args) const {
+  if (!impl_) throw ValueError("[compile] empty compiled function");
+  const std::string sig = signature_of(args);
+  std::shared_ptr<const Trace> tr;
+  std::shared_ptr<GraphState> gs;
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    auto it = impl_->traces.find(sig);
+    if (it != impl_->traces.end()) {
+      tr = it->second;
+      gs = impl_->graphs[sig];
+    } else {
+      tr = impl_->trace(args);
+      impl_->traces.emplace(sig, tr);
+      gs = graph_state_for(*tr, args);
+      impl_->graphs[sig] = gs;
+      ++impl_->ntraces;
+      jit::count_trace();
+      if (jit::log_enabled("jit"))
+        jit::log("jit", "compile: traced " + std::to_string(tr->nodes.size()) +
+                            " nodes for signature " + sig);
+    }
+  }
+  jit::count_compiled_call();
+  if (gs && !gs->off) {
+    std::unique_lock<std::mutex> lk(gs->mu, std::try_to_lock);
+    if (lk.owns_lock() && !gs->off) {
+      if (auto out = graph_call(*gs, *tr, args)) return std::move(*out);
+    } else if (!lk.owns_lock()) {
+      jit::count_graph(jit::GraphEvent::Fallback);  // another thread is launching it
+    }
+  }
+  return replay_nodes(*tr, args);
 }
 
 int64_t CompiledFunction::traces() const {

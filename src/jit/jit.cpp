@@ -50,7 +50,8 @@ thread_local int t_override = -1;  // -1: none, 0/1: JitScope
 
 struct Counters {
   std::atomic<uint64_t> fused_kernels{0}, fused_ops{0}, skipped{0}, mem_hits{0}, disk_hits{0},
-      misses{0}, rejected{0}, traces{0}, calls{0};
+      misses{0}, rejected{0}, traces{0}, calls{0}, graph_captures{0}, graph_replays{0},
+      graph_fallbacks{0};
   std::atomic<int64_t> compile_us{0};
 };
 Counters g_c;
@@ -119,6 +120,12 @@ void count_fused(uint64_t ops) {
 void count_skipped() { g_c.skipped.fetch_add(1, std::memory_order_relaxed); }
 void count_trace() { g_c.traces.fetch_add(1, std::memory_order_relaxed); }
 void count_compiled_call() { g_c.calls.fetch_add(1, std::memory_order_relaxed); }
+void count_graph(GraphEvent e) {
+  auto& c = e == GraphEvent::Capture  ? g_c.graph_captures
+            : e == GraphEvent::Replay ? g_c.graph_replays
+                                      : g_c.graph_fallbacks;
+  c.fetch_add(1, std::memory_order_relaxed);
+}
 
 // ---- disk cache ----
 namespace {
@@ -245,13 +252,17 @@ JitStats jit_stats() {
   s.compile_ms = static_cast<double>(jit::g_c.compile_us.load()) / 1000.0;
   s.traces = jit::g_c.traces.load();
   s.compiled_calls = jit::g_c.calls.load();
+  s.graph_captures = jit::g_c.graph_captures.load();
+  s.graph_replays = jit::g_c.graph_replays.load();
+  s.graph_fallbacks = jit::g_c.graph_fallbacks.load();
   return s;
 }
 
 void reset_jit_stats() {
   auto& c = jit::g_c;
   for (auto* a : {&c.fused_kernels, &c.fused_ops, &c.skipped, &c.mem_hits, &c.disk_hits,
-                  &c.misses, &c.rejected, &c.traces, &c.calls})
+                  &c.misses, &c.rejected, &c.traces, &c.calls, &c.graph_captures,
+                  &c.graph_replays, &c.graph_fallbacks})
     a->store(0);
   c.compile_us.store(0);
 }

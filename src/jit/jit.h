@@ -61,6 +61,8 @@ void count_trace();
 // placeholders: nothing may be evaluated).
 bool tracing();
 void count_compiled_call();
+enum class GraphEvent { Capture, Replay, Fallback };
+void count_graph(GraphEvent e);
 
 // On-disk cache of compiled kernels. `key` is the full text that determines the
 // binary (engine version, device arch, compiler version, options, program text);

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "test_util.h"
+#include "tmath/autodiff.h"
 #include "tmath/linalg.h"
 
 using namespace tmath;
@@ -753,4 +754,185 @@ TEST(Cuda, MatmulPlanCacheReuseViewsAndEviction) {
     }
   }
   set_matmul_precision(saved);
+}
+
+// ---- compile() through CUDA graphs ------------------------------------------------------
+
+namespace {
+
+std::vector<Tensor> mlp3(const std::vector<Tensor>& a) {
+  Tensor h = a[0];
+  for (int i = 0; i < 3; ++i) h = gelu(matmul(h, a[1]) + a[2]);
+  return {sum(h * h, {1}), h};
+}
+
+std::vector<Tensor> mlp3_args(uint64_t seed) {
+  const auto k = random::key(seed);
+  return {random::normal(k, {64, 128}, float32, 0, 1, kGPU).eval(),
+          random::normal(random::fold_in(k, 1), {128, 128}, float32, 0, 0.09, kGPU).eval(),
+          random::normal(random::fold_in(k, 2), {128}, float32, 0, 0.1, kGPU).eval()};
+}
+
+void expect_same(const std::vector<Tensor>& got, const std::vector<std::vector<double>>& want,
+                 const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].device(), kGPU) << what;
+    EXPECT_EQ(tt::read(got[i]), want[i]) << what << ", output " << i;
+  }
+}
+
+std::vector<std::vector<double>> read_all(const std::vector<Tensor>& ts) {
+  std::vector<std::vector<double>> v;
+  for (const auto& t : ts) v.push_back(tt::read(t));
+  return v;
+}
+
+}  // namespace
+
+// The second call of a signature is recorded as one CUDA graph and later calls launch
+// it: the results are bit-identical to the node-by-node first call (same kernels) and
+// match the uncompiled function.
+TEST(CudaGraphs, CompiledReplayLaunchesOneGraphWithTheSameResults) {
+  REQUIRE_CUDA();
+  const auto args = mlp3_args(21);
+  const auto eager = read_all([&] { auto r = mlp3(args); eval(r); return r; }());
+  auto f = compile(mlp3);
+  reset_jit_stats();
+  const auto first = read_all(f(args));
+  for (size_t i = 0; i < first.size(); ++i)
+    for (size_t j = 0; j < first[i].size(); ++j)
+      ASSERT_NEAR(first[i][j], eager[i][j], 1e-4 * (1.0 + std::abs(eager[i][j])));
+  for (int i = 0; i < 5; ++i) expect_same(f(args), first, "replay " + std::to_string(i));
+  const JitStats js = jit_stats();
+  EXPECT_EQ(js.graph_captures, 1u);
+  EXPECT_EQ(js.graph_replays, 5u);
+  EXPECT_EQ(js.graph_fallbacks, 0u);
+  EXPECT_EQ(f.traces(), 1);
+}
+
+// While the outputs of the last launch are held, a second recording serves the call;
+// with both held the call runs node by node. Held outputs are never overwritten.
+TEST(CudaGraphs, HeldOutputsAreNeverOverwritten) {
+  REQUIRE_CUDA();
+  const auto args = mlp3_args(22);
+  auto f = compile(mlp3);
+  const auto want = read_all(f(args));
+  reset_jit_stats();
+  auto a = f(args);  // recording 1
+  auto b = f(args);  // recording 1 is busy: recording 2
+  auto c = f(args);  // both busy: node by node
+  JitStats js = jit_stats();
+  EXPECT_EQ(js.graph_captures, 2u);
+  EXPECT_EQ(js.graph_replays, 2u);
+  EXPECT_EQ(js.graph_fallbacks, 1u);
+  expect_same(a, want, "first held result");
+  expect_same(b, want, "second held result");
+  expect_same(c, want, "node-by-node result");
+  a.clear();
+  expect_same(f(args), want, "after releasing the first");
+  expect_same(b, want, "second held result after another launch");
+  EXPECT_EQ(jit_stats().graph_replays, 3u);
+}
+
+// Arguments with new storage on every call are copied into the recording: after one
+// re-recording every call is a graph launch, each with its own inputs' result.
+TEST(CudaGraphs, NewArgumentsEveryCallAreCopiedIn) {
+  REQUIRE_CUDA();
+  const auto params = mlp3_args(23);
+  auto f = compile(mlp3);
+  reset_jit_stats();
+  for (uint64_t i = 0; i < 6; ++i) {
+    const Tensor x = random::normal(random::key(100 + i), {64, 128}, float32, 0, 1, kGPU).eval();
+    const std::vector<Tensor> args{x, params[1], params[2]};
+    auto want = mlp3(args);
+    eval(want);
+    const auto got = f(args);
+    for (size_t o = 0; o < got.size(); ++o)
+      EXPECT_TRUE(same_as_cpu(got[o], want[o].to(kCPU), Tol{1e-5, 1e-6},
+                              "call " + std::to_string(i) + " output " + std::to_string(o)));
+  }
+  const JitStats js = jit_stats();
+  EXPECT_EQ(js.graph_captures, 2u) << "once in place, once more with the argument copied in";
+  EXPECT_EQ(js.graph_replays, 5u);
+}
+
+// A loop that feeds the outputs back as arguments (an optimiser step) alternates
+// between two recordings and matches the uncompiled loop.
+TEST(CudaGraphs, OutputsFedBackAsArguments) {
+  REQUIRE_CUDA();
+  const auto k = random::key(24);
+  const Tensor p0 = random::normal(k, {32, 64}, float32, 0, 1, kGPU).eval();
+  const Tensor w = random::normal(random::fold_in(k, 1), {64, 64}, float32, 0, 0.1, kGPU).eval();
+  auto step = [](const std::vector<Tensor>& a) {
+    return std::vector<Tensor>{a[0] * 0.5 + tanh(matmul(a[0], a[1]))};
+  };
+  auto f = compile(step);
+  reset_jit_stats();
+  Tensor p = p0, q = p0;
+  for (int i = 0; i < 10; ++i) {
+    p = f({p, w})[0];
+    q = step({q, w})[0].eval();
+  }
+  EXPECT_TRUE(same_as_cpu(p, q.to(kCPU), Tol{1e-5, 1e-6}, "10 compiled steps"));
+  const JitStats js = jit_stats();
+  EXPECT_LE(js.graph_captures, 3u);
+  EXPECT_GE(js.graph_replays, 8u);
+  EXPECT_EQ(js.graph_fallbacks, 0u);
+}
+
+// Functions the device cannot record (a solver that reports to the host) run node by
+// node, correctly, and recording is not attempted again for that signature.
+TEST(CudaGraphs, UnrecordableFunctionsRunNodeByNode) {
+  REQUIRE_CUDA();
+  const std::vector<double> av = {4, 1, 0, 1, 3, 1, 0, 1, 2};
+  const Tensor a = tt::make(av, {3, 3}, float64).to(kGPU).eval();
+  const Tensor b = tt::make({1, 2, 3}, {3}, float64).to(kGPU).eval();
+  auto f = compile([](const std::vector<Tensor>& x) {
+    return std::vector<Tensor>{linalg::solve(x[0], x[1]) * 2.0};
+  });
+  reset_jit_stats();
+  const auto want = tt::read(linalg::solve(a, b) * 2.0);
+  for (int i = 0; i < 4; ++i) {
+    const auto got = tt::read(f({a, b})[0]);
+    ASSERT_EQ(got.size(), 3u);
+    for (size_t j = 0; j < 3; ++j) EXPECT_NEAR(got[j], want[j], 1e-12);
+  }
+  const JitStats js = jit_stats();
+  EXPECT_EQ(js.graph_captures, 0u);
+  EXPECT_EQ(js.graph_replays, 0u);
+  EXPECT_EQ(js.graph_fallbacks, 1u);
+}
+
+// Outputs that are an argument or a view of one, and constants, come back right
+// from a launch; the recording's memory returns to the cache with the function.
+TEST(CudaGraphs, AliasedOutputsAndMemoryReturn) {
+  REQUIRE_CUDA();
+  const auto args = mlp3_args(25);
+  const Tensor c = full({4}, 3.0, float32, kGPU).eval();
+  const MemoryStats m0 = memory_stats(kGPU);
+  {
+    auto f = compile([c](const std::vector<Tensor>& a) {
+      return std::vector<Tensor>{a[0], reshape(a[1], {128 * 128}), c, exp(a[2])};
+    });
+    const auto want = read_all(f(args));
+    reset_jit_stats();
+    for (int i = 0; i < 3; ++i) expect_same(f(args), want, "aliased outputs");
+    EXPECT_EQ(jit_stats().graph_replays, 3u);
+  }
+  const MemoryStats m1 = memory_stats(kGPU);
+  EXPECT_EQ(m1.active_bytes, m0.active_bytes) << "the recording kept memory after it died";
+}
+
+// A gradient of a compiled function sees its nodes (no graph while a transform records).
+TEST(CudaGraphs, TransformsOfCompiledFunctionsStillDifferentiate) {
+  REQUIRE_CUDA();
+  const auto args = mlp3_args(26);
+  auto f = compile([](const std::vector<Tensor>& a) { return std::vector<Tensor>{sum(mlp3(a)[0])}; });
+  auto g = grad([&](const std::vector<Tensor>& a) { return f(a)[0]; }, {1});
+  auto ge = grad([](const std::vector<Tensor>& a) { return sum(mlp3(a)[0]); }, {1});
+  for (int i = 0; i < 3; ++i) {
+    const Tensor got = g(args)[0];
+    EXPECT_TRUE(same_as_cpu(got, ge(args)[0].to(kCPU), Tol{1e-4, 1e-5}, "gradient"));
+  }
 }

@@ -13,6 +13,10 @@ constexpr size_t kLargeSegment = size_t{20} << 20;
 constexpr size_t kLargeUnit = size_t{2} << 20;
 constexpr size_t kMidSize = size_t{10} << 20;
 
+// The graph pool this thread allocates from (begin_capture .. end_capture).
+thread_local DeviceAllocator::GraphPool* t_pool = nullptr;
+thread_local const DeviceAllocator* t_pool_owner = nullptr;
+
 uint64_t env_limit() {
   const char* e = std::getenv("TMATH_CUDA_MEMORY_LIMIT");
   if (!e || !*e) return 0;
@@ -153,6 +157,7 @@ void* DeviceAllocator::allocate_on(size_t nbytes, cudaStream_t stream) {
   const bool small = size <= kSmallMax;
   std::lock_guard<std::mutex> lk(mu_);
   ++st_.allocations;
+  if (t_pool && t_pool_owner == this) return pool_allocate_locked(t_pool, size, nbytes)->ptr;
   Block* b = find_free_locked(size, stream, small);
   if (b) {
     ++st_.cache_hits;
@@ -176,7 +181,19 @@ void DeviceAllocator::deallocate(void* p, size_t) {
   auto it = live_.find(p);
   if (it == live_.end()) return;
   Block* b = it->second;
-  live_.erase(it);
+  if (b->graph) {  // back to its graph pool, still reserved for the graph
+    if (!b->pool_free) {
+      b->pool_free = true;
+      b->graph->free.emplace(b->size, b);
+      --b->graph->held;
+    }
+    return;
+  }
+  free_block_locked(b);
+}
+
+void DeviceAllocator::free_block_locked(Block* b) {
+  live_.erase(b->ptr);
   st_.active_bytes -= b->size;
   st_.requested_bytes -= b->requested;
   b->allocated = false;
@@ -268,6 +285,95 @@ void DeviceAllocator::set_limit(uint64_t bytes) {
   std::lock_guard<std::mutex> lk(mu_);
   st_.limit_bytes = bytes;
   if (bytes && reserved_ > bytes) release_cached_locked();
+}
+
+// ---- graph pools ----
+
+DeviceAllocator::Block* DeviceAllocator::pool_allocate_locked(GraphPool* gp, size_t size,
+                                                              size_t nbytes) {
+  Block* b = nullptr;
+  if (auto it = gp->free.lower_bound(size); it != gp->free.end()) {
+    b = it->second;
+    gp->free.erase(it);
+    ++st_.cache_hits;
+  } else {
+    const bool small = size <= kSmallMax;
+    b = find_free_locked(size, stream_, small);
+    if (b) {
+      ++st_.cache_hits;
+    } else {
+      ++st_.cache_misses;
+      b = new_segment_locked(size, stream_, small, nbytes);
+    }
+    b->allocated = true;
+    b->graph = gp;
+    b->requested = nbytes;
+    live_.emplace(b->ptr, b);
+    gp->blocks.emplace(b->ptr, b);
+    gp->bytes += b->size;
+    st_.active_bytes += b->size;
+    st_.requested_bytes += nbytes;
+    if (st_.active_bytes > st_.peak_bytes) st_.peak_bytes = st_.active_bytes;
+    st_.cached_bytes = reserved_ - st_.active_bytes;
+  }
+  b->pool_free = false;
+  ++gp->held;
+  return b;
+}
+
+DeviceAllocator::GraphPool* DeviceAllocator::create_pool() {
+  return new GraphPool;
+}
+
+void DeviceAllocator::use_pool(GraphPool* p) {
+  t_pool = p;
+  t_pool_owner = p ? this : nullptr;
+}
+
+void DeviceAllocator::destroy_pool(GraphPool* p) {
+  if (!p) return;
+  std::lock_guard<std::mutex> lk(mu_);
+  for (auto& [ptr, b] : p->blocks) {
+    b->graph = nullptr;
+    if (b->pool_free) {
+      b->pool_free = false;
+      free_block_locked(b);
+    }
+  }
+  if (t_pool == p) use_pool(nullptr);
+  delete p;
+}
+
+bool DeviceAllocator::pool_idle(const GraphPool* p) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return p->held == 0;
+}
+
+bool DeviceAllocator::pool_owns(const GraphPool* p, const void* ptr) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return p->blocks.count(ptr) > 0;
+}
+
+uint64_t DeviceAllocator::pool_bytes(const GraphPool* p) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return p->bytes;
+}
+
+void DeviceAllocator::pool_take(GraphPool* p, void* ptr) {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = p->blocks.find(ptr);
+  if (it == p->blocks.end() || !it->second->pool_free)
+    throw Error("[compile] internal: graph output block is not free in its pool");
+  Block* b = it->second;
+  auto [lo, hi] = p->free.equal_range(b->size);
+  for (auto f = lo; f != hi; ++f)
+    if (f->second == b) {
+      p->free.erase(f);
+      break;
+    }
+  b->pool_free = false;
+  ++p->held;
+  ++st_.allocations;
 }
 
 void DeviceAllocator::count_transfer(bool to_device, uint64_t bytes) {

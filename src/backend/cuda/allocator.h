@@ -7,14 +7,24 @@
 // neighbours when released, so a block is only reused by work ordered after
 // its last use on the same stream. cudaMalloc failures free the cache and
 // retry once before raising OutOfMemoryError with the statistics.
+//
+// Graph pools: while a thread records a CUDA graph, its allocations come from a
+// pool private to that recording. Blocks released during the recording return
+// to the pool (later allocations of the same recording reuse them, in stream
+// order); after it, the pool keeps every block for the graph's replays, and the
+// outputs the graph hands out return to it when released. Destroying the pool
+// gives its free blocks back to the cache; blocks still held are released to
+// the cache when their holder lets go. Pool memory counts as active.
 #pragma once
 
 #include <cuda.h>
 #include <cuda_runtime_api.h>
 
+#include <map>
 #include <mutex>
 #include <set>
 #include <unordered_map>
+#include <vector>
 
 #include "tmath/backend.h"
 
@@ -38,6 +48,20 @@ class DeviceAllocator final : public Allocator {
   // Bytes held from the driver (live + cached).
   uint64_t reserved_bytes() const;
 
+  // ---- graph pools ----
+  struct GraphPool;
+  GraphPool* create_pool();
+  // Routes this thread's allocations on this allocator to `p` (nullptr: back to the cache).
+  void use_pool(GraphPool* p);
+  // Gives the pool's free blocks back to the cache and detaches the held ones.
+  void destroy_pool(GraphPool* p);
+  // No block of the pool is held outside it.
+  bool pool_idle(const GraphPool* p) const;
+  bool pool_owns(const GraphPool* p, const void* ptr) const;
+  uint64_t pool_bytes(const GraphPool* p) const;
+  // Hands out again the free pool block starting at ptr (a graph output).
+  void pool_take(GraphPool* p, void* ptr);
+
   static constexpr size_t kRound = 512;
   static constexpr size_t kSmallMax = size_t{1} << 20;
   static size_t round_size(size_t nbytes);
@@ -52,7 +76,19 @@ class DeviceAllocator final : public Allocator {
     bool small = false;
     Block* prev = nullptr;  // neighbours within the segment
     Block* next = nullptr;
+    GraphPool* graph = nullptr;  // owned by a graph pool (stays `allocated` meanwhile)
+    bool pool_free = false;      // ... and currently not handed out
   };
+
+ public:
+  struct GraphPool {
+    std::multimap<size_t, Block*> free;  // by size
+    std::unordered_map<const void*, Block*> blocks;
+    int64_t held = 0;  // blocks handed out
+    uint64_t bytes = 0;
+  };
+
+ private:
   struct Order {
     bool operator()(const Block* a, const Block* b) const;
   };
@@ -62,6 +98,8 @@ class DeviceAllocator final : public Allocator {
   Block* find_free_locked(size_t size, cudaStream_t stream, bool small);
   Block* new_segment_locked(size_t size, cudaStream_t stream, bool small, size_t nbytes);
   void release_cached_locked();
+  void free_block_locked(Block* b);  // returns a live block to the cache
+  Block* pool_allocate_locked(GraphPool* gp, size_t size, size_t nbytes);
   void make_current() const;
   [[noreturn]] void throw_oom_locked(size_t nbytes, const std::string& why);
 

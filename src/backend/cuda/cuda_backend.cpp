@@ -157,7 +157,19 @@ class CudaBackend final : public Backend {
   }
   void linalg(OpCode op, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
               const LinalgArgs& args) override {
-    cuda::linalg(ctx(in[0].device, "linalg"), op, in, out, args);
+    DeviceContext& dc = ctx(in[0].device, "linalg");
+    // The solvers report status to the host (and some factor on it).
+    if (dc.capturing())
+      dc.refuse_in_capture(std::string(op_name(op)).c_str(), "a cuSOLVER factorisation");
+    cuda::linalg(dc, op, in, out, args);
+  }
+
+  bool begin_capture(Device d) override {
+    ctx(d, "compile").begin_capture();
+    return true;
+  }
+  std::unique_ptr<CapturedWork> end_capture(Device d, bool keep, std::string& why) override {
+    return ctx(d, "compile").end_capture(keep, why);
   }
 
   double time_ms(Device d, const std::function<void()>& fn, int reps) override {

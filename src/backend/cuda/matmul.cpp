@@ -196,6 +196,7 @@ void gemm_ex(DeviceContext& dc, const GemmTypes& gt, const Gemm& g,
              const std::vector<BatchDim>& dims) {
   cublasHandle_t h = dc.blas("matmul");
   std::lock_guard<std::mutex> blas_lock(dc.blas_mutex());
+  TM_CUBLAS("matmul", cublasSetStream(h, dc.stream()));  // the recording stream while capturing
   const Scalars sc;
   const void* alpha = sc.one(gt.scale);
   const void* beta = sc.zero(gt.scale);

@@ -311,6 +311,7 @@ void LtPlanCache::clear() {
 
 void DeviceContext::copy_from_host(const void* src, void* dst, size_t nbytes) {
   if (nbytes == 0) return;
+  refuse_in_capture("copy_from_host", "a copy from the host");
   std::lock_guard<std::mutex> lk(staging_mu_);
   if (!staging_[0]) {
     for (int i = 0; i < 2; ++i) {
@@ -336,12 +337,99 @@ void DeviceContext::copy_from_host(const void* src, void* dst, size_t nbytes) {
 
 void DeviceContext::copy_to_host(const void* src, void* dst, size_t nbytes) {
   if (nbytes == 0) return;
+  refuse_in_capture("copy_to_host", "a copy to the host");
   TM_CUDA("copy_to_host", cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, stream_));
   TM_CUDA("copy_to_host", cudaStreamSynchronize(stream_));
 }
 
 void DeviceContext::synchronize(const char* op) {
+  refuse_in_capture(op, "waiting for the device");
   TM_CUDA(op, cudaStreamSynchronize(stream_));
+}
+
+// ---- graph recording ------------------------------------------------------------------
+
+thread_local DeviceContext::CaptureTarget DeviceContext::t_capture_;
+
+void DeviceContext::refuse_in_capture(const char* op, const char* what) const {
+  if (capturing())
+    throw UnsupportedError("[" + std::string(op) + "] " + what +
+                           " cannot be recorded in a CUDA graph");
+}
+
+namespace {
+
+// An instantiated graph and the pool that holds the memory its nodes write.
+class CudaCapturedWork final : public CapturedWork {
+ public:
+  CudaCapturedWork(DeviceContext& dc, cudaGraphExec_t exec, DeviceAllocator::GraphPool* pool)
+      : dc_(dc), exec_(exec), pool_(pool) {}
+  ~CudaCapturedWork() override {
+    // Replays already queued finish before the pool's memory can be handed to others;
+    // the allocator's stream order covers that, the exec is released after them.
+    (void)cudaGraphExecDestroy(exec_);
+    dc_.allocator().destroy_pool(pool_);
+  }
+  bool idle() const override { return dc_.allocator().pool_idle(pool_); }
+  bool owns(const void* p) const override { return dc_.allocator().pool_owns(pool_, p); }
+  uint64_t bytes() const override { return dc_.allocator().pool_bytes(pool_); }
+  void replay(std::span<void* const> outputs) override {
+    if (!idle()) throw Error("[compile] internal: graph replayed while its outputs are held");
+    for (void* p : outputs) dc_.allocator().pool_take(pool_, p);
+    dc_.make_current();
+    TM_CUDA("compile", cudaGraphLaunch(exec_, dc_.stream()));
+  }
+
+ private:
+  DeviceContext& dc_;
+  cudaGraphExec_t exec_;
+  DeviceAllocator::GraphPool* pool_;
+};
+
+}  // namespace
+
+void DeviceContext::begin_capture() {
+  if (t_capture_.dc) throw Error("[compile] internal: nested graph recording");
+  make_current();
+  cudaStream_t s = nullptr;
+  TM_CUDA("compile", cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  if (cudaError_t e = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
+      e != cudaSuccess) {
+    (void)cudaStreamDestroy(s);
+    throw_cuda_error("compile", "cudaStreamBeginCapture", e);
+  }
+  t_capture_.pool = alloc_->create_pool();
+  t_capture_.stream = s;
+  t_capture_.dc = this;
+  alloc_->use_pool(t_capture_.pool);
+}
+
+std::unique_ptr<CapturedWork> DeviceContext::end_capture(bool keep, std::string& why) {
+  if (t_capture_.dc != this) throw Error("[compile] internal: no graph recording to end");
+  const CaptureTarget t = t_capture_;
+  t_capture_ = CaptureTarget{};
+  alloc_->use_pool(nullptr);
+  cudaGraph_t graph = nullptr;
+  cudaError_t e = cudaStreamEndCapture(t.stream, &graph);
+  (void)cudaStreamDestroy(t.stream);
+  cudaGraphExec_t exec = nullptr;
+  if (e == cudaSuccess && keep && graph) {
+    e = cudaGraphInstantiate(&exec, graph, 0);
+    if (e == cudaSuccess) e = cudaGraphUpload(exec, stream_);
+    if (e != cudaSuccess) why = std::string("cudaGraphInstantiate: ") + cudaGetErrorString(e);
+  } else if (e != cudaSuccess) {
+    why = std::string("cudaStreamEndCapture: ") + cudaGetErrorString(e);
+  } else if (!keep) {
+    why = "the recording was abandoned";
+  }
+  if (graph) (void)cudaGraphDestroy(graph);
+  if (e != cudaSuccess || !keep || !exec) {
+    (void)cudaGetLastError();
+    if (exec) (void)cudaGraphExecDestroy(exec);
+    alloc_->destroy_pool(t.pool);
+    return nullptr;
+  }
+  return std::make_unique<CudaCapturedWork>(*this, exec, t.pool);
 }
 
 // ---- versions ---------------------------------------------------------------------------

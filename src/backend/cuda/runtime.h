@@ -111,7 +111,20 @@ class DeviceContext {
 
   int index() const { return index_; }
   const DeviceProps& props() const { return props_; }
-  cudaStream_t stream() const { return stream_; }
+  // The stream work is queued on: the engine's stream, or while this thread records
+  // a graph on this device (begin_capture), the recording stream.
+  cudaStream_t stream() const {
+    return t_capture_.dc == this ? t_capture_.stream : stream_;
+  }
+  bool capturing() const { return t_capture_.dc == this; }
+  // Throws UnsupportedError naming `op` while this thread records a graph here:
+  // for operations that need the host (copies to or from it, waits).
+  void refuse_in_capture(const char* op, const char* what) const;
+  // Graph recording (compile(): CUDA graphs). begin_capture routes this thread's
+  // work on this device to a recording stream and its allocations to a private
+  // pool; end_capture instantiates the graph (nullptr with `why` on failure).
+  void begin_capture();
+  std::unique_ptr<CapturedWork> end_capture(bool keep, std::string& why);
   DeviceAllocator& allocator() { return *alloc_; }
   // Makes this device's primary context current on the calling thread.
   void make_current() const;
@@ -164,6 +177,13 @@ class DeviceContext {
 
  private:
   std::string arch_option() const;
+
+  struct CaptureTarget {
+    const DeviceContext* dc = nullptr;
+    cudaStream_t stream = nullptr;
+    DeviceAllocator::GraphPool* pool = nullptr;
+  };
+  static thread_local CaptureTarget t_capture_;
 
   int index_;
   DeviceProps props_;
