@@ -41,6 +41,10 @@ if ls python/tmath/_tmath*.so > /dev/null 2>&1; then
     python/tests/test_dlpack_cuda.py python/tests/test_dlpack.py > "$OUT/pytest_dlpack.txt" 2>&1
   echo "pytest dlpack: rc $?"
   tail -5 "$OUT/pytest_dlpack.txt"
+  PYTHONPATH=$PWD/python timeout 120 python3 python/bench/overhead.py --device cuda:0 \
+    > "$OUT/py_overhead_cuda.txt" 2>&1
+  echo "python overhead cuda: rc $?"
+  cat "$OUT/py_overhead_cuda.txt"
 else
   echo "no Python extension in build-gpu (nanobind not found?)"
 fi
