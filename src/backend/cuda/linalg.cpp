@@ -227,6 +227,20 @@ class Call {
     const Program& prog = dc_.program(linalg_kernels_key(dt), [&] { return linalg_kernels(dt); }, op_);
     launch(op_, prog[0], grid_for(dc_, count_ * rows * cols), 1, kThreads, 0, dc_.stream(), p);
   }
+  // Complex eigenvectors (column-major n x n, batch stride dbs) from a real geev's packed
+  // VR (leading dimension ld, batch stride sbs) and its complex eigenvalues w (n per batch
+  // entry, contiguous); rt is the real dtype.
+  void eig_vectors(const void* vr, int64_t ld, int64_t sbs, const void* w, void* dst,
+                   int64_t dbs, int64_t n, DType rt) {
+    LaKernelParams p;
+    p.src = reinterpret_cast<unsigned long long>(vr);
+    p.dst = reinterpret_cast<unsigned long long>(dst);
+    p.aux = reinterpret_cast<unsigned long long>(w);
+    p.batch = count_, p.rows = n, p.cols = n, p.ld = ld, p.sbs = sbs, p.dbs = dbs;
+    if (count_ * n * n == 0) return;
+    const Program& prog = dc_.program(linalg_kernels_key(rt), [&] { return linalg_kernels(rt); }, op_);
+    launch(op_, prog[2], grid_for(dc_, count_ * n * n), 1, kThreads, 0, dc_.stream(), p);
+  }
   void check(const void* src, int64_t ld, int64_t sbs, int64_t rows, int64_t cols, int mode,
              bool diag, DType dt) {
     LaKernelParams p;
@@ -872,35 +886,56 @@ void lusolve_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef>
   c.finish(InfoMeaning::Singular);
 }
 
-// ---- eig (Xgeev; real input factored as complex) -----------------------------------------
+// ---- eig (Xgeev) ----------------------------------------------------------------------------
+// A complex input is factored in complex arithmetic. A real one is factored in real
+// arithmetic, as LAPACK's sgeev/dgeev on the CPU do: the eigenvalues come straight into the
+// complex output (cuSOLVER's mixed real-A / complex-W form: real eigenvalues and both members
+// of each conjugate pair, positive imaginary part first) and the real packed eigenvectors
+// are expanded to complex columns on the device (tm_la_eig_vectors), as the CPU backend
+// expands dgeev's. The conventions are LAPACK's on both backends: pairs adjacent, positive
+// imaginary part first, each vector of unit 2-norm with its largest component real (a
+// column's sign can still differ from the CPU's: LAPACK leaves it free).
+// Factoring a real matrix as complex instead gives neither the pairing nor the real path's
+// order (and real eigenvalues' vectors pick up rounding-level imaginary parts).
 void eig_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
             const LinalgArgs& args) {
   const int64_t n = in[0].shape[in[0].ndim() - 1], B = c.count();
   if (n == 0 || B == 0) return c.finish(InfoMeaning::NoConvergence);
   const DType ct = out[0].dtype;  // complex64 / complex128
-  const size_t csz = itemsize(ct);
-  const cudaDataType ty = cuda_type(ct);
+  const bool real_in = !is_complex(c.dtype());
+  const DType ft = real_in ? real_type(ct) : ct;  // the factored matrix (and VR) dtype
+  const size_t csz = itemsize(ct), fsz = itemsize(ft);
+  const cudaDataType cty = cuda_type(ct), fty = cuda_type(ft);
   const bool uv = args.compute_uv;
   const cusolverEigMode_t jobvr = uv ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
-  auto A = scratch(c.dc(), static_cast<size_t>(B * n * n) * csz);
-  auto V = scratch(c.dc(), static_cast<size_t>(uv ? B * n * n : 1) * csz);
-  c.pack(in[0], A->get(), ct, n, n, n, n * n);
-  c.check(A->get(), n, n * n, n, n, 0, false, ct);
-  void* W = out[0].data;
+  auto A = scratch(c.dc(), static_cast<size_t>(B * n * n) * fsz);
+  auto V = scratch(c.dc(), static_cast<size_t>(uv ? B * n * n : 1) * fsz);  // VR, dtype ft
+  c.pack(in[0], A->get(), ft, n, n, n, n * n);
+  c.check(A->get(), n, n * n, n, n, 0, false, ft);
+  void* W = out[0].data;  // complex, n per batch entry
   Work w;
+  // A, VL, VR and the compute type: ft; W: complex (for a real A the mixed form).
   TM_CUSOLVER(c.op(), cusolverDnXgeev_bufferSize(c.h(), c.params(), CUSOLVER_EIG_MODE_NOVECTOR,
-                                                 jobvr, n, ty, A->get(), n, ty, W, ty, nullptr, 1,
-                                                 ty, V->get(), n, ty, &w.dev_bytes,
+                                                 jobvr, n, fty, A->get(), n, cty, W, fty, nullptr,
+                                                 1, fty, V->get(), n, fty, &w.dev_bytes,
                                                  &w.host_bytes));
   w.make(c.dc());
   for (int64_t b = 0; b < B; ++b)
     TM_CUSOLVER(c.op(), cusolverDnXgeev(c.h(), c.params(), CUSOLVER_EIG_MODE_NOVECTOR, jobvr, n,
-                                        ty, at(A, b * n * n, csz), n, ty,
+                                        fty, at(A, b * n * n, fsz), n, cty,
                                         static_cast<char*>(W) + b * n * static_cast<int64_t>(csz),
-                                        ty, nullptr, 1, ty, at(V, uv ? b * n * n : 0, csz), n, ty,
-                                        w.dev->get(), w.dev_bytes, w.host.data(), w.host_bytes,
-                                        c.info(b)));
-  if (uv) c.unpack_plain(V->get(), ct, n, n, 1, n, n * n, out[1]);
+                                        fty, nullptr, 1, fty, at(V, uv ? b * n * n : 0, fsz), n,
+                                        fty, w.dev->get(), w.dev_bytes, w.host.data(),
+                                        w.host_bytes, c.info(b)));
+  if (uv) {
+    if (real_in) {
+      auto Vc = scratch(c.dc(), static_cast<size_t>(B * n * n) * csz);
+      c.eig_vectors(V->get(), n, n * n, W, Vc->get(), n * n, n, ft);
+      c.unpack_plain(Vc->get(), ct, n, n, 1, n, n * n, out[1]);
+    } else {
+      c.unpack_plain(V->get(), ct, n, n, 1, n, n * n, out[1]);
+    }
+  }
   c.finish(InfoMeaning::NoConvergence);
 }
 

@@ -9,7 +9,7 @@ namespace tmath::cuda {
 namespace {
 const char* kSource = R"(
 struct LaKernelParams {
-  unsigned long long src, dst, flags;
+  unsigned long long src, dst, flags, aux;
   long long batch, rows, cols, ld, sbs, dbs;
   int mode, trans, conj, diag;
 };
@@ -57,6 +57,39 @@ extern "C" __global__ void tm_la_check(LaKernelParams p) {
     if (p.diag && i == j && x == (R)0 && y == (R)0) atomicOr(flags + b, 2);
   }
 }
+
+// Complex right eigenvectors of a real general eigenproblem (real R; any W) from geev's
+// packed real VR (src: column-major n x n, leading dimension ld, batch stride sbs) and
+// the complex eigenvalues (aux: n interleaved (re, im) per batch entry, contiguous). A
+// conjugate pair j, j + 1 comes with the positive imaginary part first; its vectors are
+// v_j = VR(:, j) + i VR(:, j + 1) and v_{j+1} = conj(v_j). A real eigenvalue's vector is
+// VR(:, j). dst: complex column-major n x n, leading dimension n, batch stride dbs.
+extern "C" __global__ void tm_la_eig_vectors(LaKernelParams p) {
+  const R* s = (const R*)p.src;
+  const R* w = (const R*)p.aux;
+  R* d = (R*)p.dst;
+  const long long n = p.rows, per = n * n, total = per * p.batch;
+  for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < total;
+       idx += (long long)gridDim.x * blockDim.x) {
+    const long long b = idx / per, r = idx - b * per, j = r / n, i = r - j * n;
+    const R wi = w[(b * n + j) * 2 + 1];
+    const R* col = s + b * p.sbs + i;
+    R re, im;
+    if (wi > (R)0 && j + 1 < n) {         // first of a pair
+      re = col[j * p.ld];
+      im = col[(j + 1) * p.ld];
+    } else if (wi < (R)0 && j > 0) {      // second of a pair: the conjugate of the first
+      re = col[(j - 1) * p.ld];
+      im = -col[j * p.ld];
+    } else {                              // real eigenvalue
+      re = col[j * p.ld];
+      im = (R)0;
+    }
+    R* o = d + (b * p.dbs + i + j * n) * 2;
+    o[0] = re;
+    o[1] = im;
+  }
+}
 )";
 }  // namespace
 
@@ -74,7 +107,7 @@ ProgramSource linalg_kernels(DType dt) {
   ProgramSource p;
   p.name = "linalg_" + std::string(dtype_name(dt));
   p.source = head + kSource;
-  p.kernels = {"tm_la_unpack", "tm_la_check"};
+  p.kernels = {"tm_la_unpack", "tm_la_check", "tm_la_eig_vectors"};
   return p;
 }
 

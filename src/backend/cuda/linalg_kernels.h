@@ -1,6 +1,7 @@
 // NVRTC source of the small helper kernels of the cuSOLVER linear algebra
 // (src/backend/cuda/linalg.cpp): masked/transposed unpacking of column-major
-// results and the batched NaN/Inf and zero-diagonal checks. Pure string
+// results, the batched NaN/Inf and zero-diagonal checks, and the complex eigenvectors
+// of a real general eigenproblem from geev's packed real form. Pure string
 // building, so tools/nvrtc_check.cpp compiles them without a GPU.
 #pragma once
 
@@ -11,9 +12,10 @@
 
 namespace tmath::cuda {
 
-// Parameters of both kernels (one by-value struct, laid out as in the source).
+// Parameters of the kernels (one by-value struct, laid out as in the source).
 struct LaKernelParams {
   unsigned long long src = 0, dst = 0, flags = 0;
+  unsigned long long aux = 0;  // eig_vectors: the complex eigenvalues (n per batch entry)
   long long batch = 0, rows = 0, cols = 0;
   long long ld = 0;   // src leading dimension (column-major)
   long long sbs = 0;  // src batch stride, elements
@@ -26,7 +28,8 @@ struct LaKernelParams {
   int diag = 0;       // check: also flag (bit 2) an exact zero on the diagonal
 };
 
-// Kernels: {tm_la_unpack, tm_la_check} for float32, float64, complex64, complex128.
+// Kernels: {tm_la_unpack, tm_la_check, tm_la_eig_vectors} for float32, float64,
+// complex64, complex128 (tm_la_eig_vectors is used with the real ones).
 ProgramSource linalg_kernels(DType dt);
 uint64_t linalg_kernels_key(DType dt);
 
