@@ -136,8 +136,8 @@ bool graphs_enabled() {
   return on;
 }
 
-// Largest recording kept: the sum of the trace's node outputs (an upper bound of
-// its memory), TMATH_CUDA_GRAPH_MAX_MB, default 256 MiB. Graphs pay off for
+// Largest recording kept: the sum of the outputs of the nodes a replay materialises
+// (an upper bound of its memory), TMATH_CUDA_GRAPH_MAX_MB, default 256 MiB. Graphs pay off for
 // launch-bound work on small tensors; large ones would pin their memory.
 uint64_t graph_max_bytes() {
   static const uint64_t v = [] {
@@ -450,9 +450,11 @@ std::shared_ptr<GraphState> graph_state_for(const Trace& tr, const std::vector<T
   if (dev.type != DeviceType::CUDA) return gs;
   for (const auto& a : args)
     if (a.device() != dev) return gs;
-  uint64_t bytes = 0;
-  for (const auto& n : tr.nodes) {
+  uint64_t bytes = 0;  // outputs of the nodes a replay materialises (not fused members)
+  for (size_t i = 0; i < tr.nodes.size(); ++i) {
+    const TNode& n = tr.nodes[i];
     if (n.device != dev) return gs;
+    if (!tr.fused_of.empty() && tr.fused_of[i] == -2) continue;
     for (size_t k = 0; k < n.shapes.size(); ++k)
       bytes += static_cast<uint64_t>(detail::shape_size(n.shapes[k])) * itemsize(n.dtypes[k]);
   }
