@@ -398,9 +398,13 @@ void CompiledFunction::Impl::plan_fusion(Trace& tr, const std::vector<Tensor>& p
 
 namespace {
 
-// The recorded nodes re-created on `args`, all outputs evaluated at once.
+// The recorded nodes re-created on `args`, all outputs evaluated at once. Under a
+// transform (grad, vjp, jvp, ...) the planned fused programs, which have no derivative
+// rules, are replaced by their member primitives, which the transform records (and eval
+// fuses again).
 std::vector<Tensor> replay_nodes(const Trace& tr, const std::vector<Tensor>& args) {
   EagerScope lazy(false);
+  const bool planned = !tr.fused_of.empty() && !detail::node_observer_active();
   std::vector<std::vector<Tensor>> vals(tr.nodes.size());
   auto get = [&](const Ref& r) -> const Tensor& {
     switch (r.kind) {
@@ -414,7 +418,7 @@ std::vector<Tensor> replay_nodes(const Trace& tr, const std::vector<Tensor>& arg
   };
   for (size_t i = 0; i < tr.nodes.size(); ++i) {
     const TNode& n = tr.nodes[i];
-    const int fid = tr.fused_of.empty() ? -1 : tr.fused_of[i];
+    const int fid = planned ? tr.fused_of[i] : -1;
     if (fid == -2) continue;  // computed inside a fused program
     std::vector<Tensor> inputs;
     if (fid >= 0) {

@@ -393,7 +393,9 @@ void DeviceContext::begin_capture() {
   make_current();
   cudaStream_t s = nullptr;
   TM_CUDA("compile", cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-  if (cudaError_t e = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
+  // Relaxed: the pool may take a new segment from cudaMalloc while recording (the
+  // stricter modes refuse it); the memory is real, not part of the graph.
+  if (cudaError_t e = cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
       e != cudaSuccess) {
     (void)cudaStreamDestroy(s);
     throw_cuda_error("compile", "cudaStreamBeginCapture", e);
