@@ -4,7 +4,9 @@
 // the device synchronised per call. bench/torch_mlp_grad.py times the same model
 // with PyTorch autograd (and torch.compile) for the reference.
 //
-//   mlp_grad [cpu|cuda] [reps]
+//   mlp_grad [cpu|cuda] [reps] [only]
+// only = forward | grad | compiled-forward | compiled-grad times that one case (for a
+// profiler's kernel table).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -73,6 +75,16 @@ int main(int argc, char** argv) {
   const CompiledFunction cgrad = compile(flat);
   const CompiledFunction cfwd = compile([](const TensorList& a) { return TensorList{loss(a)}; });
 
+  if (argc > 3) {
+    const std::string only = argv[3];
+    const std::function<void()> fn =
+        only == "forward"            ? std::function<void()>([&] { loss(args).eval(); })
+        : only == "grad"             ? std::function<void()>([&] { eval(flat(args)); })
+        : only == "compiled-forward" ? std::function<void()>([&] { eval(cfwd(args)); })
+                                     : std::function<void()>([&] { eval(cgrad(args)); });
+    std::printf("%s: %.3f ms\n", only.c_str(), median_ms(*be, dev, fn, reps));
+    return 0;
+  }
   const double fwd = median_ms(*be, dev, [&] { loss(args).eval(); }, reps);
   const double grad = median_ms(*be, dev, [&] { eval(flat(args)); }, reps);
   const double cf = median_ms(*be, dev, [&] { eval(cfwd(args)); }, reps);

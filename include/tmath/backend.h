@@ -103,6 +103,8 @@ class TMATH_API CapturedWork {
   virtual void replay(std::span<void* const> outputs) = 0;
   // Device memory the recording keeps.
   virtual uint64_t bytes() const = 0;
+  // Operations recorded (kernels, copies, memsets), for logs.
+  virtual size_t operations() const { return 0; }
 };
 
 class TMATH_API Allocator {

@@ -619,7 +619,8 @@ std::unique_ptr<Recording> record(GraphState& gs, const Trace& tr,
   }
   outs.clear();  // nothing was computed yet: the recording's memory returns to it
   if (!rec->work->idle()) return refuse("memory of the recording is still held after it");
-  graph_log("recorded a CUDA graph (" + std::to_string(rec->work->bytes() >> 10) + " KiB)");
+  graph_log("recorded a CUDA graph of " + std::to_string(rec->work->operations()) +
+            " operations (" + std::to_string(rec->work->bytes() >> 10) + " KiB)");
   return rec;
 }
 

@@ -95,7 +95,24 @@ FusedProgram build_program(const std::vector<TensorImpl*>& members,
 
 }  // namespace
 
+namespace {
+Plan plan_impl(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>& roots,
+               bool share);
+}  // namespace
+
 Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>& roots) {
+  return plan_impl(order, roots, true);
+}
+
+namespace {
+// share: a cheap elementwise op over materialised values (its inputs evaluated or not
+// fusible, one or two of them) whose consumers are all fusible elementwise ops may be
+// computed inside each consumer's group instead of being written to memory once and
+// read by each (e.g. z = x W + b, used by gelu(z) in the forward pass and gelu'(z) in
+// the backward pass: no kernel for z). If some consumer's group does not take it after
+// all, the whole graph is planned again without sharing.
+Plan plan_impl(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>& roots,
+               bool share) {
   Plan plan;
   const int n = static_cast<int>(order.size());
   // Nothing to fuse without two elementwise nodes: skip the bookkeeping.
@@ -114,6 +131,32 @@ Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>&
   std::vector<char> taken(order.size(), 0), is_root(order.size(), 0), in_group(order.size(), 0);
   for (auto* r : roots)
     if (auto it = pos.find(r); it != pos.end()) is_root[it->second] = 1;
+  // Nodes that may be computed in several groups (see plan_impl), and those that were.
+  std::vector<char> shareable(order.size(), 0), shared(order.size(), 0);
+  if (share) {
+    std::vector<char> consumers_fusible(order.size(), 1);
+    for (auto* node : order) {
+      const bool f = fusible(node).has_value();
+      for (const auto& in : node->inputs)
+        if (auto it = pos.find(in.impl().get()); it != pos.end()) {
+          const TensorImpl* c = order[it->second];
+          if (!f || node->shape != c->shape || !(node->device == c->device))
+            consumers_fusible[it->second] = 0;
+        }
+    }
+    for (int i = 0; i < n; ++i) {
+      const TensorImpl* c = order[i];
+      if (graph_refs[i] < 2 || !consumers_fusible[i] || is_root[i] || !fusible(c) ||
+          c->inputs.size() > 2)
+        continue;
+      bool leaf_inputs = true;
+      for (const auto& in : c->inputs) {
+        const TensorImpl* x = in.impl().get();
+        leaf_inputs = leaf_inputs && (x->evaluated() || !fusible(x));
+      }
+      shareable[i] = leaf_inputs ? 1 : 0;
+    }
+  }
   // Consumers come after their inputs in `order`: walk from the end so each
   // chain is grown from its last op.
   for (int i = n - 1; i >= 0; --i) {
@@ -142,15 +185,17 @@ Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>&
     // if it is evaluated later (eval them together to materialise both).
     // Returns 1: absorbed, 0: never, -1: not yet (other consumers outside so far).
     bool held_outside = false;  // a member has handles outside the graph
+    bool has_shared = false;    // a member is also computed by another group
     auto try_absorb = [&](const Tensor& t) -> int {
       TensorImpl* c = t.impl().get();
       auto it = pos.find(c);
       if (it == pos.end()) return 0;
       const int ci = it->second;
-      if (taken[ci] || is_root[ci] || in_group[ci]) return 0;
+      if ((taken[ci] && !shared[ci]) || is_root[ci] || in_group[ci]) return 0;
       if (!fusible(c) || c->shape != root->shape || !(c->device == root->device)) return 0;
       if (backend_of(c) != be) return 0;
-      if (edges[c] != graph_refs[ci]) return -1;
+      const bool as_shared = shared[ci] || (edges[c] != graph_refs[ci] && shareable[ci]);
+      if (edges[c] != graph_refs[ci] && !as_shared) return -1;
       // Inputs after absorbing c: c leaves the set, its non-member inputs join.
       std::vector<const TensorImpl*> next;
       for (auto* l : leaves)
@@ -166,6 +211,10 @@ Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>&
       in_group[ci] = 1;
       for (const auto& x : c->inputs) ++edges[x.impl().get()];
       held_outside = held_outside || t.impl().use_count() != graph_refs[ci];
+      if (as_shared) {
+        shared[ci] = 1;
+        has_shared = true;
+      }
       return 1;
     };
     if (leaves.size() <= kMaxLeaves) {
@@ -205,11 +254,12 @@ Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>&
     g.backend = be;
     // Members held outside the graph outlive the run (they stay pending and may
     // read their inputs again): then no input buffer may be reused for the output.
-    g.members_die = !held_outside;
+    // So do members another group computes too.
+    g.members_die = !held_outside && !has_shared;
     const int gid = static_cast<int>(plan.groups.size());
     for (int k : idx) {
+      if (!taken[k]) plan.group_of[k] = gid;
       taken[k] = 1;
-      plan.group_of[k] = gid;
     }
     if (log_enabled("jit"))
       log("jit", "fused " + std::to_string(g.members.size()) + " ops, " +
@@ -217,8 +267,26 @@ Plan plan(const std::vector<TensorImpl*>& order, const std::vector<TensorImpl*>&
                      ": " + describe(g));
     plan.groups.push_back(std::move(g));
   }
+  // A shared node must be computed by the group of every consumer; else plan again
+  // without sharing (its own kernel then writes it once, as before).
+  bool any_shared = false;
+  for (char c : shared) any_shared = any_shared || c;
+  if (any_shared) {
+    for (auto* node : order) {
+      const int u = pos.at(node);
+      for (const auto& in : node->inputs) {
+        auto it = pos.find(in.impl().get());
+        if (it == pos.end() || !shared[it->second]) continue;
+        const int g = plan.group_of[u];
+        const auto& ms = g >= 0 ? plan.groups[g].members : std::vector<TensorImpl*>{};
+        if (std::find(ms.begin(), ms.end(), order[it->second]) == ms.end())
+          return plan_impl(order, roots, false);
+      }
+    }
+  }
   return plan;
 }
+}  // namespace
 
 void launch(Backend& be, const FusedProgram& p, std::span<TensorImpl* const> leaves,
             TensorImpl& out, size_t ops) {

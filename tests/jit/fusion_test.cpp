@@ -242,6 +242,45 @@ TEST_P(Fusion, HeldIntermediates) {
   }
 }
 
+// A cheap op over materialised values whose consumers are all elementwise (z = x W + b,
+// read by gelu(z) and by another chain, as in a layer's forward and backward passes) is
+// computed inside both fused groups: no kernel writes z. When a consumer is not
+// elementwise, z is written once as before.
+TEST_P(Fusion, SharedCheapOpsAreComputedInEachGroup) {
+  std::mt19937 rng(9);
+  auto x = tt::rand_tensor(rng, {48, 32}, DType::Float32, -1.0, 1.0);
+  auto w = tt::rand_tensor(rng, {32, 40}, DType::Float32, -0.3, 0.3);
+  auto b = tt::rand_tensor(rng, {40}, DType::Float32, -0.5, 0.5);
+  Tensor X = on(x.t), W = on(w.t), B = on(b.t);
+  auto outputs = [&] {
+    Tensor z = matmul(X, W) + B;
+    return std::vector<Tensor>{gelu(z), exp(z) * 0.5 - z};
+  };
+  std::vector<Tensor> unfused;
+  {
+    JitScope off(false);
+    unfused = outputs();
+    eval(unfused);
+  }
+  outputs();  // constants onto the device
+  reset_jit_stats();
+  reset_dispatch_stats();
+  std::vector<Tensor> fused = outputs();
+  eval(fused);
+  EXPECT_EQ(jit_stats().fused_kernels, 2u);
+  EXPECT_EQ(dispatch_stats().kernels_launched, 3u) << "matmul and two fused groups, none for z";
+  for (size_t i = 0; i < fused.size(); ++i) EXPECT_TRUE(same_values(fused[i], unfused[i])) << i;
+  {  // A reduction also reads z: z is materialised, the groups read it.
+    Tensor z = matmul(X, W) + B;
+    std::vector<Tensor> r{gelu(z), exp(z) * 0.5 - z, sum(z)};
+    reset_dispatch_stats();
+    eval(r);
+    EXPECT_EQ(dispatch_stats().kernels_launched, 5u);  // matmul, z, two groups, sum
+    EXPECT_TRUE(same_values(r[0], unfused[0]));
+    EXPECT_TRUE(same_values(r[1], unfused[1]));
+  }
+}
+
 // Strided (transposed, sliced) inputs are read in place.
 TEST_P(Fusion, StridedInputs) {
   std::mt19937 rng(9);

@@ -362,8 +362,9 @@ namespace {
 // An instantiated graph and the pool that holds the memory its nodes write.
 class CudaCapturedWork final : public CapturedWork {
  public:
-  CudaCapturedWork(DeviceContext& dc, cudaGraphExec_t exec, DeviceAllocator::GraphPool* pool)
-      : dc_(dc), exec_(exec), pool_(pool) {}
+  CudaCapturedWork(DeviceContext& dc, cudaGraphExec_t exec, DeviceAllocator::GraphPool* pool,
+                   size_t nodes)
+      : dc_(dc), exec_(exec), pool_(pool), nodes_(nodes) {}
   ~CudaCapturedWork() override {
     // Replays already queued finish before the pool's memory can be handed to others;
     // the allocator's stream order covers that, the exec is released after them.
@@ -373,6 +374,7 @@ class CudaCapturedWork final : public CapturedWork {
   bool idle() const override { return dc_.allocator().pool_idle(pool_); }
   bool owns(const void* p) const override { return dc_.allocator().pool_owns(pool_, p); }
   uint64_t bytes() const override { return dc_.allocator().pool_bytes(pool_); }
+  size_t operations() const override { return nodes_; }
   void replay(std::span<void* const> outputs) override {
     if (!idle()) throw Error("[compile] internal: graph replayed while its outputs are held");
     for (void* p : outputs) dc_.allocator().pool_take(pool_, p);
@@ -384,6 +386,7 @@ class CudaCapturedWork final : public CapturedWork {
   DeviceContext& dc_;
   cudaGraphExec_t exec_;
   DeviceAllocator::GraphPool* pool_;
+  size_t nodes_;
 };
 
 }  // namespace
@@ -415,6 +418,11 @@ std::unique_ptr<CapturedWork> DeviceContext::end_capture(bool keep, std::string&
   cudaError_t e = cudaStreamEndCapture(t.stream, &graph);
   (void)cudaStreamDestroy(t.stream);
   cudaGraphExec_t exec = nullptr;
+  size_t nodes = 0;
+  if (e == cudaSuccess && graph && cudaGraphGetNodes(graph, nullptr, &nodes) != cudaSuccess) {
+    (void)cudaGetLastError();
+    nodes = 0;
+  }
   if (e == cudaSuccess && keep && graph) {
     e = cudaGraphInstantiate(&exec, graph, 0);
     if (e == cudaSuccess) e = cudaGraphUpload(exec, stream_);
@@ -431,7 +439,7 @@ std::unique_ptr<CapturedWork> DeviceContext::end_capture(bool keep, std::string&
     alloc_->destroy_pool(t.pool);
     return nullptr;
   }
-  return std::make_unique<CudaCapturedWork>(*this, exec, t.pool);
+  return std::make_unique<CudaCapturedWork>(*this, exec, t.pool, nodes);
 }
 
 // ---- versions ---------------------------------------------------------------------------
