@@ -1283,43 +1283,26 @@ extern "C" __global__ void __launch_bounds__(256) tm_row_block(const RedParams p
   finish_out(p, j, sh);
   if (threadIdx.x == 0) ((unsigned*)p.counter)[j] = 0u;
 }
-// Combines the splits of output j in order (one thread per output).
-TM_DI void finish_in_order(const RedParams& p, long long j) {
-  const A* part = (const A*)p.partial;
-  A acc = part[j];
-  for (long long s = 1; s < p.splits; ++s) acc = comb(acc, part[s * p.n_out + j]);
-  ((TO*)p.out)[j] = store(acc);
-}
-// One thread per output (consecutive outputs read consecutive addresses); blockIdx.y =
-// split. With a counter, the last split block of each group of outputs combines their
-// partials in order (as tm_finish, in the same launch).
+// One thread per output (consecutive outputs read consecutive addresses); blockIdx.y = split.
 extern "C" __global__ void __launch_bounds__(256) tm_col(const RedParams p) {
   const long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  if (j >= p.n_out) return;
   const long long s = blockIdx.y;
-  if (j < p.n_out) {
-    const TX* x = (const TX*)p.x + tm_offset(j, (int)p.nk, p.kshape, p.kstride);
-    const long long r0 = s * p.chunk;
-    const long long r1 = r0 + p.chunk < p.n_red ? r0 + p.chunk : p.n_red;
-    A acc = ident();
-    for (long long r = r0; r < r1; ++r) acc = comb(acc, conv(x[red_off(p, r)]));
-    emit(p, j, s, acc);
-  }
-  if (p.splits == 1 || !p.counter) return;
-  __shared__ bool last;
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0)
-    last = atomicAdd((unsigned*)p.counter + blockIdx.x, 1u) == (unsigned)(p.splits - 1);
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
-  if (j < p.n_out) finish_in_order(p, j);
-  if (threadIdx.x == 0) ((unsigned*)p.counter)[blockIdx.x] = 0u;
+  const TX* x = (const TX*)p.x + tm_offset(j, (int)p.nk, p.kshape, p.kstride);
+  const long long r0 = s * p.chunk;
+  const long long r1 = r0 + p.chunk < p.n_red ? r0 + p.chunk : p.n_red;
+  A acc = ident();
+  for (long long r = r0; r < r1; ++r) acc = comb(acc, conv(x[red_off(p, r)]));
+  emit(p, j, s, acc);
 }
 // Combines the splits of each output in order (one thread per output).
 extern "C" __global__ void __launch_bounds__(256) tm_finish(const RedParams p) {
   const long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x;
-  if (j < p.n_out) finish_in_order(p, j);
+  if (j >= p.n_out) return;
+  const A* part = (const A*)p.partial;
+  A acc = part[j];
+  for (long long s = 1; s < p.splits; ++s) acc = comb(acc, part[s * p.n_out + j]);
+  ((TO*)p.out)[j] = store(acc);
 }
 // Combines the splits of output blockIdx.x with a block (few outputs, many splits):
 // a fixed assignment of splits to threads and a fixed tree, so still deterministic.

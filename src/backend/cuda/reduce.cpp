@@ -5,8 +5,7 @@
 // warp or a block per output) when the reduced elements are contiguous,
 // "column" threads (one per output, consecutive outputs adjacent in memory)
 // otherwise; when there are too few outputs to fill the GPU the reduced range
-// is split and the partial results are combined in a fixed order (by the last
-// block of each output or group of outputs, or by a second kernel),
+// is split and a second kernel combines the partial results in a fixed order,
 // so results are deterministic.
 #include <algorithm>
 #include <numeric>
@@ -220,15 +219,7 @@ void reduce(DeviceContext& dc, OpCode op, const ArrayRef& x, std::span<const int
   const int64_t work = n_out * splits;
   // Many splits of few outputs in blocks: the last block of each output combines
   // its partials in the same kernel (a second launch costs more than the combine).
-  // Column splits that a thread per output would combine (fewer than 64, or many
-  // outputs): the last split block of each group of 256 outputs does it, in the same
-  // order, so the result is the same as with the second kernel.
-  const bool block_finish = splits >= 64 && n_out <= 4096;
-  const bool combine_in_place =
-      splits > 1 &&
-      ((kernel == 1 && block_finish && n_out <= DeviceContext::kReduceCounters) ||
-       (kernel == 2 && !block_finish &&
-        ceil_div(n_out, kThreads) <= DeviceContext::kReduceCounters));
+  const bool combine_in_place = splits >= 64 && n_out <= DeviceContext::kReduceCounters && kernel == 1;
   if (combine_in_place) p.counter = reinterpret_cast<unsigned long long>(dc.reduce_counters(name));
   if (kernel == 0) {
     launch(name, prog[0], static_cast<unsigned>(ceil_div(work, kThreads / 32)), 1, kThreads, 0,
@@ -242,7 +233,7 @@ void reduce(DeviceContext& dc, OpCode op, const ArrayRef& x, std::span<const int
   if (splits > 1 && !combine_in_place) {
     // Many splits per output and few outputs: a block per output combines them
     // (a thread walking 1000 partials one after another is latency-bound).
-    if (block_finish) {
+    if (splits >= 64 && n_out <= 4096) {
       launch(name, prog[4], static_cast<unsigned>(n_out), 1, kThreads, 0, dc.stream(), p);
     } else {
       launch(name, prog[3], static_cast<unsigned>(ceil_div(n_out, kThreads)), 1, kThreads, 0,
