@@ -191,7 +191,14 @@ void bind_tensor(nb::module_& m) {
       .def(
           "__init__", [](Device* d, const std::string& spec) { new (d) Device(std::string_view(spec)); },
           nb::arg("spec"))
-      .def_prop_ro("type", [](const Device& d) { return d.type == tmath::DeviceType::CPU ? "cpu" : "cuda"; })
+      .def_prop_ro("type",
+                   [](const Device& d) {
+                     switch (d.type) {
+                       case tmath::DeviceType::CPU: return "cpu";
+                       case tmath::DeviceType::MLX: return "mlx";
+                       default: return "cuda";
+                     }
+                   })
       .def_ro("index", &Device::index)
       .def("__str__", &Device::str)
       .def("__repr__", [](const Device& d) { return "tmath.Device('" + d.str() + "')"; })

@@ -103,6 +103,13 @@ def test_creation():
     check(tm.full_like(x, 3), np.full((1, 2), 3, np.float32))
 
 
+def test_device_type_names_each_kind():
+    # Device objects need no backend to exist: every kind reports its own type.
+    for spec, kind, index in [("cpu", "cpu", 0), ("cuda:1", "cuda", 1), ("mlx", "mlx", 0)]:
+        d = tm.Device(spec)
+        assert d.type == kind and d.index == index and str(d) == spec
+
+
 def test_properties_and_conversions():
     t = tm.asarray([[1, 2], [3, 4]], dtype=tm.float32)
     assert t.shape == (2, 2) and t.ndim == 2 and t.size == 4 and t.itemsize == 4 and t.nbytes == 16
