@@ -189,8 +189,12 @@ constexpr int kMaxCaptures = 6;
 struct CompiledFunction::Impl {
   TensorFunction fn;
   std::mutex mu;
-  std::map<std::string, std::shared_ptr<const Trace>> traces;
-  std::map<std::string, std::shared_ptr<GraphState>> graphs;
+  // Per argument signature: the trace and its CUDA graph state.
+  struct Entry {
+    std::shared_ptr<const Trace> trace;
+    std::shared_ptr<GraphState> graph;
+  };
+  std::map<std::string, Entry> traces;
   int64_t ntraces = 0;
 
   std::shared_ptr<const Trace> trace(const std::vector<Tensor>& args);
@@ -675,13 +679,12 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& args
     std::lock_guard<std::mutex> lk(impl_->mu);
     auto it = impl_->traces.find(sig);
     if (it != impl_->traces.end()) {
-      tr = it->second;
-      gs = impl_->graphs[sig];
+      tr = it->second.trace;
+      gs = it->second.graph;
     } else {
       tr = impl_->trace(args);
-      impl_->traces.emplace(sig, tr);
       gs = graph_state_for(*tr, args);
-      impl_->graphs[sig] = gs;
+      impl_->traces.emplace(sig, Impl::Entry{tr, gs});
       ++impl_->ntraces;
       jit::count_trace();
       if (jit::log_enabled("jit"))

@@ -158,6 +158,11 @@ void* DeviceAllocator::allocate_on(size_t nbytes, cudaStream_t stream) {
   std::lock_guard<std::mutex> lk(mu_);
   ++st_.allocations;
   if (t_pool && t_pool_owner == this) return pool_allocate_locked(t_pool, size, nbytes)->ptr;
+  return take_block_locked(size, stream, small, nbytes)->ptr;
+}
+
+DeviceAllocator::Block* DeviceAllocator::take_block_locked(size_t size, cudaStream_t stream,
+                                                           bool small, size_t nbytes) {
   Block* b = find_free_locked(size, stream, small);
   if (b) {
     ++st_.cache_hits;
@@ -172,7 +177,7 @@ void* DeviceAllocator::allocate_on(size_t nbytes, cudaStream_t stream) {
   st_.requested_bytes += nbytes;
   if (st_.active_bytes > st_.peak_bytes) st_.peak_bytes = st_.active_bytes;
   st_.cached_bytes = reserved_ - st_.active_bytes;
-  return b->ptr;
+  return b;
 }
 
 void DeviceAllocator::deallocate(void* p, size_t) {
@@ -297,24 +302,10 @@ DeviceAllocator::Block* DeviceAllocator::pool_allocate_locked(GraphPool* gp, siz
     gp->free.erase(it);
     ++st_.cache_hits;
   } else {
-    const bool small = size <= kSmallMax;
-    b = find_free_locked(size, stream_, small);
-    if (b) {
-      ++st_.cache_hits;
-    } else {
-      ++st_.cache_misses;
-      b = new_segment_locked(size, stream_, small, nbytes);
-    }
-    b->allocated = true;
+    b = take_block_locked(size, stream_, size <= kSmallMax, nbytes);
     b->graph = gp;
-    b->requested = nbytes;
-    live_.emplace(b->ptr, b);
     gp->blocks.emplace(b->ptr, b);
     gp->bytes += b->size;
-    st_.active_bytes += b->size;
-    st_.requested_bytes += nbytes;
-    if (st_.active_bytes > st_.peak_bytes) st_.peak_bytes = st_.active_bytes;
-    st_.cached_bytes = reserved_ - st_.active_bytes;
   }
   b->pool_free = false;
   ++gp->held;

@@ -100,6 +100,8 @@ class DeviceAllocator final : public Allocator {
   void release_cached_locked();
   void free_block_locked(Block* b);  // returns a live block to the cache
   Block* pool_allocate_locked(GraphPool* gp, size_t size, size_t nbytes);
+  // A block from the cache (or a new segment), marked live and counted.
+  Block* take_block_locked(size_t size, cudaStream_t stream, bool small, size_t nbytes);
   void make_current() const;
   [[noreturn]] void throw_oom_locked(size_t nbytes, const std::string& why);
 
