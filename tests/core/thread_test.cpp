@@ -3,6 +3,7 @@
 #include <set>
 #include <thread>
 
+#include "backend/cpu/thread_pool.h"
 #include "ref_util.h"
 #include "test_util.h"
 
@@ -63,6 +64,41 @@ TEST(Threads, MixedOpsFromFourThreadsMatchSingleThreaded) {
             << "thread " << t << " result " << i << " element " << j;
     }
   }
+}
+
+TEST(Threads, PoolJobsFromSeveralThreadsEachRunOnlyTheirOwnFunction) {
+  // Many short parallel jobs started from four threads at once: every chunk of a job
+  // must run that job's function exactly once (a worker that lingers after one job
+  // must not take a chunk of the next job with the old function).
+  const int kThreads = 4, kJobs = 5000, kN = 64;
+  const int saved_threads = cpu::num_threads();
+  cpu::set_num_threads(4);  // more pool threads than cores: workers get preempted mid-job
+  std::vector<std::string> errors(kThreads);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < kThreads; ++t)
+    pool.emplace_back([&, t] {
+      std::vector<int> hits(kN);
+      for (int j = 0; j < kJobs && errors[t].empty(); ++j) {
+        std::fill(hits.begin(), hits.end(), 0);
+        const int tag = t * kJobs + j;
+        std::vector<int> seen(kN, -1);
+        cpu::parallel_for(kN, 1, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) {
+            seen[i] = tag;
+            ++hits[i];
+          }
+        });
+        for (int i = 0; i < kN; ++i)
+          if (seen[i] != tag || hits[i] != 1) {
+            errors[t] = "job " + std::to_string(j) + " element " + std::to_string(i) +
+                        ": tag " + std::to_string(seen[i]) + ", hits " + std::to_string(hits[i]);
+            break;
+          }
+      }
+    });
+  for (auto& th : pool) th.join();
+  cpu::set_num_threads(saved_threads);
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(errors[t], "") << "thread " << t;
 }
 
 TEST(Threads, SharedInputReadConcurrently) {

@@ -23,7 +23,11 @@ int default_threads() {
 thread_local bool t_in_pool = false;
 
 // Workers sleep on a condition variable; a job is a range split in chunks that
-// the caller and the workers claim with an atomic counter.
+// the caller and the workers claim with an atomic counter. Each job's counters
+// live in the job itself, and a worker joins a job only under the lock while it
+// is published: the caller unpublishes it and waits for every worker that joined
+// to leave before the job (and the caller's function) goes away, so a slow
+// worker can never claim a chunk of the next job with the previous job's function.
 class Pool {
  public:
   explicit Pool(int n) : target_(n) {}
@@ -42,61 +46,70 @@ class Pool {
   void run(int64_t n, int64_t chunks, const std::function<void(int64_t, int64_t)>& fn) {
     std::lock_guard<std::mutex> job_lock(job_mu_);  // one parallel job at a time
     ensure_workers(static_cast<int>(chunks) - 1);
+    Job job(fn, n, chunks);
     {
       std::lock_guard<std::mutex> lk(mu_);
-      fn_ = &fn;
-      n_ = n;
-      chunks_ = chunks;
-      next_.store(0);
-      remaining_.store(chunks);
-      error_ = nullptr;
+      job_ = &job;
       ++generation_;
     }
     cv_.notify_all();
-    work();
-    while (remaining_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
-    std::exception_ptr err;
+    job.work();
+    while (job.remaining.load(std::memory_order_acquire) > 0) std::this_thread::yield();
     {
       std::lock_guard<std::mutex> lk(mu_);
-      fn_ = nullptr;
-      err = error_;
+      job_ = nullptr;  // no worker joins from now on
     }
-    if (err) std::rethrow_exception(err);
+    while (job.workers.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+    if (job.error) std::rethrow_exception(job.error);
   }
 
  private:
+  struct Job {
+    Job(const std::function<void(int64_t, int64_t)>& f, int64_t n_, int64_t c)
+        : fn(f), n(n_), chunks(c), remaining(c) {}
+    const std::function<void(int64_t, int64_t)>& fn;
+    const int64_t n, chunks;
+    std::atomic<int64_t> next{0}, remaining;
+    std::atomic<int> workers{0};  // pool threads inside work()
+    std::mutex error_mu;
+    std::exception_ptr error;
+
+    void work() {
+      for (;;) {
+        int64_t c = next.fetch_add(1);
+        if (c >= chunks) break;
+        int64_t b = n * c / chunks, e = n * (c + 1) / chunks;
+        try {
+          fn(b, e);
+        } catch (...) {
+          std::lock_guard<std::mutex> lk(error_mu);
+          if (!error) error = std::current_exception();
+        }
+        remaining.fetch_sub(1, std::memory_order_release);
+      }
+    }
+  };
+
   void ensure_workers(int want) {
     want = std::min(want, target_ - 1);
     while (static_cast<int>(workers_.size()) < want) workers_.emplace_back([this] { loop(); });
-  }
-
-  void work() {
-    const auto& fn = *fn_;
-    for (;;) {
-      int64_t c = next_.fetch_add(1);
-      if (c >= chunks_) break;
-      int64_t b = n_ * c / chunks_, e = n_ * (c + 1) / chunks_;
-      try {
-        fn(b, e);
-      } catch (...) {
-        std::lock_guard<std::mutex> lk(mu_);
-        if (!error_) error_ = std::current_exception();
-      }
-      remaining_.fetch_sub(1, std::memory_order_release);
-    }
   }
 
   void loop() {
     t_in_pool = true;
     uint64_t seen = 0;
     for (;;) {
+      Job* job;
       {
         std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [&] { return stop_ || (generation_ != seen && fn_ != nullptr); });
+        cv_.wait(lk, [&] { return stop_ || (generation_ != seen && job_ != nullptr); });
         if (stop_) return;
         seen = generation_;
+        job = job_;
+        job->workers.fetch_add(1, std::memory_order_relaxed);
       }
-      work();
+      job->work();
+      job->workers.fetch_sub(1, std::memory_order_release);
     }
   }
 
@@ -106,10 +119,7 @@ class Pool {
   std::condition_variable cv_;
   bool stop_ = false;
   uint64_t generation_ = 0;
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
-  int64_t n_ = 0, chunks_ = 0;
-  std::atomic<int64_t> next_{0}, remaining_{0};
-  std::exception_ptr error_;
+  Job* job_ = nullptr;
 };
 
 Pool& pool() {

@@ -1,20 +1,22 @@
-// A small persistent thread pool for the CPU kernels.
+// A small persistent thread pool for the CPU kernels (exported for the tests).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 
+#include "tmath/export.h"
+
 namespace tmath::cpu {
 
 // Number of threads kernels use (env TMATH_NUM_THREADS, default: hardware threads).
-int num_threads();
-void set_num_threads(int n);
+TMATH_API int num_threads();
+TMATH_API void set_num_threads(int n);
 
 // Calls fn(begin, end) over [0, n) split into at most num_threads() contiguous
 // chunks of at least `grain` items each; runs inline when one chunk suffices or
 // when called from inside a pool task. Exceptions from fn are rethrown here.
-void parallel_run(int64_t n, int64_t chunks, const std::function<void(int64_t, int64_t)>& fn);
-bool in_pool_thread();
+TMATH_API void parallel_run(int64_t n, int64_t chunks, const std::function<void(int64_t, int64_t)>& fn);
+TMATH_API bool in_pool_thread();
 
 template <class F>
 void parallel_for(int64_t n, int64_t grain, F&& fn) {
