@@ -331,7 +331,14 @@ TMATH_API void register_backend(std::shared_ptr<Backend> b);
 TMATH_API void unregister_backend(std::string_view name);
 TMATH_API std::vector<std::shared_ptr<Backend>> backends();
 TMATH_API std::shared_ptr<Backend> get_backend(std::string_view name);
-// Preferred order of backend names; those not listed follow in registration order.
+// Loads a backend that loads on demand ("torch": LibTorch, about a second to load; it
+// registers "torch" on the cpu device and "torch:cuda" on cuda devices) and returns
+// whether it is available (else get_backend(name)->info().reason says why). For the
+// backends loaded at start-up (cpu, cuda, mlx) it only answers that. Throws ValueError
+// for an unknown name.
+TMATH_API bool load_backend(std::string_view name);
+// Preferred order of backend names; those not listed follow in registration order. A
+// name also ranks the backends named "<name>:..." ("torch" covers "torch:cuda").
 // Env TMATH_BACKEND=name puts one first.
 TMATH_API void set_backend_priority(const std::vector<std::string>& names);
 TMATH_API std::vector<std::string> backend_priority();

@@ -190,7 +190,10 @@ thread_local SelectCache t_cache;
 void reorder_locked(Registry& r) {
   std::stable_sort(r.list.begin(), r.list.end(), [&](const auto& a, const auto& b) {
     auto rank = [&](const std::shared_ptr<Backend>& x) {
-      auto it = std::find(r.priority.begin(), r.priority.end(), x->name());
+      // "torch" also ranks "torch:cuda"
+      const std::string_view n = x->name(), family = n.substr(0, n.find(':'));
+      auto it = std::find_if(r.priority.begin(), r.priority.end(),
+                             [&](const std::string& p) { return p == n || p == family; });
       return it == r.priority.end() ? r.priority.size()
                                     : static_cast<size_t>(it - r.priority.begin());
     };

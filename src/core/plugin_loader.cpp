@@ -1,14 +1,18 @@
-// Loads optional backend plugins at start-up. libtmath never links CUDA or MLX:
-// it looks for libtmath_cuda.so and libtmath_mlx.so next to itself and dlopens
-// them; a plugin's tmath_<name>_register() adds the real backend. When the plugin is absent or
-// cannot load (no driver, missing libraries) a "cuda" (or "mlx") entry that reports
-// itself unavailable, with the reason, is registered instead, so `tmath info`
-// can say why and one binary runs with and without CUDA. Nothing here throws.
+// Loads optional backend plugins. libtmath never links CUDA, MLX or LibTorch: it
+// looks for libtmath_cuda.so and libtmath_mlx.so next to itself and dlopens them at
+// start-up, and libtmath_torch.so when asked for (load_backend("torch"),
+// TMATH_BACKEND=torch, TMATH_TORCH=1); a plugin's tmath_<name>_register() adds the
+// real backend. When the plugin is absent or cannot load (no driver, missing
+// libraries) or is not loaded yet, an entry that reports itself unavailable, with the
+// reason, is registered instead, so `tmath info` can say why and one binary runs with
+// and without CUDA. Loading never throws; load_backend() throws only for unknown names.
 #include <dlfcn.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <mutex>
 #include <string>
+#include <string_view>
 
 #include "tmath/backend.h"
 #include "tmath/error.h"
@@ -151,15 +155,66 @@ void load_plugin(const PluginSpec& s) {
   }
 }
 
+const PluginSpec kCuda{"cuda", DeviceType::CUDA, "libtmath_cuda.so", "tmath_cuda_register",
+                       "TMATH_CUDA", "TMATH_CUDA_PLUGIN", "built without the CUDA toolkit?",
+                       "libcuda.so", "no NVIDIA driver installed?"};
+const PluginSpec kMlx{"mlx", DeviceType::MLX, "libtmath_mlx.so", "tmath_mlx_register", "TMATH_MLX",
+                      "TMATH_MLX_PLUGIN", "built without MLX?", "libmlx.so",
+                      "MLX's library moved or removed?"};
+// Loaded on demand: LibTorch takes about a second to load.
+const PluginSpec kTorch{"torch", DeviceType::CPU, "libtmath_torch.so", "tmath_torch_register",
+                        "TMATH_TORCH", "TMATH_TORCH_PLUGIN", "built without LibTorch?",
+                        "libtorch", "LibTorch's libraries moved or removed?"};
+
+bool env_on(const char* name) {
+  const char* e = std::getenv(name);
+  if (!e) return false;
+  std::string v(e);
+  return v == "1" || v == "on" || v == "ON" || v == "true" || v == "yes";
+}
+
+std::mutex g_torch_mu;
+bool g_torch_tried = false;
+
+void load_torch_locked() {
+  if (g_torch_tried) return;
+  g_torch_tried = true;
+  load_plugin(kTorch);
+}
+
 const bool kPluginsLoaded = [] {
-  load_plugin({"cuda", DeviceType::CUDA, "libtmath_cuda.so", "tmath_cuda_register", "TMATH_CUDA",
-               "TMATH_CUDA_PLUGIN", "built without the CUDA toolkit?", "libcuda.so",
-               "no NVIDIA driver installed?"});
-  load_plugin({"mlx", DeviceType::MLX, "libtmath_mlx.so", "tmath_mlx_register", "TMATH_MLX",
-               "TMATH_MLX_PLUGIN", "built without MLX?", "libmlx.so",
-               "MLX's library moved or removed?"});
+  load_plugin(kCuda);
+  load_plugin(kMlx);
+  const char* be = std::getenv("TMATH_BACKEND");
+  if (env_on("TMATH_TORCH") || (be && std::string_view(be).substr(0, 5) == "torch")) {
+    std::lock_guard lk(g_torch_mu);
+    load_torch_locked();
+  } else if (!env_off(kTorch.off_env)) {
+    const std::string path = own_directory() + "/" + kTorch.file;
+    const bool built = access(path.c_str(), F_OK) == 0;
+    register_backend(std::make_shared<UnavailableBackend>(
+        kTorch.backend, kTorch.type, built,
+        built ? "not loaded: it loads on demand (tmath::load_backend(\"torch\"), "
+                "tmath.load_backend(\"torch\"), TMATH_BACKEND=torch or TMATH_TORCH=1)"
+              : path + " not found (" + kTorch.missing + ")"));
+  } else {
+    load_plugin(kTorch);  // registers it as disabled, with the reason
+  }
   return true;
 }();
 
 }  // namespace
+
+bool load_backend(std::string_view name) {
+  if (name == "torch" || name == "torch:cuda") {
+    std::lock_guard lk(g_torch_mu);
+    if (!env_off(kTorch.off_env)) load_torch_locked();
+  } else if (name != "cpu" && name != "cuda" && name != "mlx") {
+    throw ValueError("[load_backend] unknown backend '" + std::string(name) +
+                     "' (cpu, cuda, mlx, torch, torch:cuda)");
+  }
+  auto b = get_backend(name);
+  return b && b->available();
+}
+
 }  // namespace tmath
