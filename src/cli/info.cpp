@@ -123,13 +123,16 @@ MachineInfo machine_info() {
 }
 
 namespace {
-// `tmath info --fallbacks`: per device backend, the (op, dtype) pairs it has no kernel for
-// and that run on the cpu backend instead (copies counted; TMATH_FALLBACK=error refuses).
+// `tmath info --fallbacks`: per device backend and framework adapter, the (op, dtype)
+// pairs it has no kernel for. A device backend's run on the cpu backend instead (copies
+// counted; TMATH_FALLBACK=error refuses); an adapter that shares a native device's memory
+// (torch, torch:cuda) leaves them to that device's native backend, without copies.
 int print_fallbacks() {
   auto cpu = get_backend("cpu");
   int shown = 0;
   for (const auto& b : backends()) {
-    if (b->device_type() == DeviceType::CPU || !b->available()) continue;
+    if (b->name() == "cpu" || !b->available()) continue;
+    const bool shares = b->device_type() != DeviceType::MLX && b->name() != "cuda";
     ++shown;
     int native = 0, fallback = 0;
     std::vector<std::string> lines;
@@ -153,8 +156,15 @@ int print_fallbacks() {
                       (static_cast<int>(dts.size()) == cpu_dts ? std::string("every dtype")
                                                                 : join(dts, " ")));
     }
-    std::printf("%s: %d (op, dtype) pairs native, %d fall back to the cpu backend:\n",
-                std::string(b->name()).c_str(), native, fallback);
+    if (shares) {
+      const char* dev = b->device_type() == DeviceType::CPU ? "cpu" : "cuda";
+      std::printf("%s: %d (op, dtype) pairs native, %d run on the %s backend (same memory, "
+                  "no copies):\n",
+                  std::string(b->name()).c_str(), native, fallback, dev);
+    } else {
+      std::printf("%s: %d (op, dtype) pairs native, %d fall back to the cpu backend:\n",
+                  std::string(b->name()).c_str(), native, fallback);
+    }
     for (const auto& l : lines) std::printf("%s\n", l.c_str());
   }
   if (!shown) std::printf("no device backend available: every op runs on the cpu backend\n");
@@ -163,6 +173,7 @@ int print_fallbacks() {
 }  // namespace
 
 int run_info(const Args& args) {
+  (void)load_backend("torch");  // on demand elsewhere; info reports it where it was built
   if (args.size() == 1 && args[0] == "--fallbacks") return print_fallbacks();
   if (!args.empty()) {
     std::fprintf(stderr, "tmath info: unexpected argument '%s'\n\n", args[0].c_str());
@@ -196,31 +207,31 @@ int run_info(const Args& args) {
   for (const auto& name : names) {
     auto b = get_backend(name);
     if (!b) {
-      std::printf("  %-6s not built\n", name.c_str());
+      std::printf("  %-10s not built\n", name.c_str());
       continue;
     }
     const BackendInfo bi = b->info();
     if (!bi.built) {
-      std::printf("  %-6s not built%s%s\n", name.c_str(), bi.reason.empty() ? "" : ": ",
+      std::printf("  %-10s not built%s%s\n", name.c_str(), bi.reason.empty() ? "" : ": ",
                   bi.reason.c_str());
       continue;
     }
     if (!bi.available) {
-      std::printf("  %-6s built, unavailable: %s\n", name.c_str(),
+      std::printf("  %-10s built, unavailable: %s\n", name.c_str(),
                   bi.reason.empty() ? "no reason given" : bi.reason.c_str());
       continue;
     }
-    std::printf("  %-6s built, available; devices: %s; threads: %d\n", name.c_str(),
+    std::printf("  %-10s built, available; devices: %s; threads: %d\n", name.c_str(),
                 bi.devices.empty() ? "none" : join(bi.devices, ", ").c_str(), bi.threads);
     std::vector<std::string> libs;
     for (const auto& [lib, ver] : bi.libraries) libs.push_back(lib + " " + ver);
-    if (!libs.empty()) std::printf("         libraries: %s\n", join(libs, ", ").c_str());
+    if (!libs.empty()) std::printf("             libraries: %s\n", join(libs, ", ").c_str());
   }
 
   std::printf("\nenvironment:\n");
   bool any = false;
   for (const char* var : {"TMATH_EAGER", "TMATH_BACKEND", "TMATH_FALLBACK", "TMATH_NUM_THREADS",
-                          "TMATH_MEMORY_LIMIT", "TMATH_DEVICE", "TMATH_MLX", "OPENBLAS_NUM_THREADS"}) {
+                          "TMATH_MEMORY_LIMIT", "TMATH_DEVICE", "TMATH_MLX", "TMATH_TORCH", "OPENBLAS_NUM_THREADS"}) {
     if (const char* v = std::getenv(var)) {
       std::printf("  %s=%s\n", var, v);
       any = true;

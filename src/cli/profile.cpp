@@ -883,6 +883,24 @@ void print_device_targets(const std::vector<Row>& rows, const std::string& backe
   t.print();
 }
 
+// The targets of a framework adapter (mlx, torch, torch:cuda): the engine's time over
+// the framework called directly on the same inputs in the same run.
+void print_adapter_targets(const std::vector<Row>& rows, const std::string& backend) {
+  TargetCheck t(rows, backend);
+  const std::string ref = backend.substr(0, backend.find(':')) + " ";  // "torch ", "mlx "
+  auto overhead = [&](const std::string& op, const std::string& shape) {
+    if (const Row* r = t.find(op, shape, "float32", ref)) {
+      const double q = r->ms / r->reference_ms;
+      t.check(op + " " + shape + " / " + ref + "direct", q, "x", q <= 1.05, "<= 1.05x");
+    }
+  };
+  for (int64_t n : {512, 1024, 2048})
+    overhead("matmul", std::to_string(n) + "x" + std::to_string(n));
+  for (const char* op : {"add", "relu", "tanh", "softmax"})
+    for (const char* shape : {"1024x1024", "4096x4096"}) overhead(op, shape);
+  t.print();
+}
+
 void write_json(const std::string& path, const MachineInfo& m, const PythonRef& np,
                 const PythonRef& torch, const std::vector<Row>& rows, bool quick) {
   auto opt_str = [](const std::string& v) {
@@ -976,6 +994,9 @@ int run_profile(const Args& args) {
   }
   const Budget budget = opt.quick ? kQuickBudget : kFullBudget;
 
+  // The LibTorch adapter loads on demand: the comparison report loads it where it was
+  // built (about a second) unless another backend was asked for.
+  if (opt.backend.empty() || opt.backend.rfind("torch", 0) == 0) (void)load_backend("torch");
   std::vector<std::shared_ptr<Backend>> selected;
   for (const auto& b : backends()) {
     if (!b->available()) continue;
@@ -1053,9 +1074,14 @@ int run_profile(const Args& args) {
         set_backend_priority({name});
         for (const Tensor& x : inputs.tensors) in.push_back(on(x, target, c.dtype));
         const std::string f32_key = "matmul " + c.shape_str();
-        if (!host) {
-          device_ref = device_reference(c, in, *be);  // timed with the engine below
-          if (device_ref) native.name = device_ref->name;
+        // Device backends and framework adapters on the host (torch) answer with their
+        // library called directly, timed with the engine below; the cpu backend is
+        // compared with OpenBLAS and plain loops measured here.
+        if (!host || name != "cpu") device_ref = device_reference(c, in, *be);
+        if (device_ref) {
+          native.name = device_ref->name;
+        } else if (!host || name != "cpu") {
+          // no reference for this case
         } else if (c.kind == Kind::Matmul && c.dtype != float64 && f32_matmul.count(f32_key)) {
           native = f32_matmul[f32_key];
           if (c.dtype != float32) native.name = "openblas sgemm (f32)";
@@ -1121,10 +1147,13 @@ int run_profile(const Args& args) {
   std::printf("\n\n");
   print_table(rows);
   for (const auto& be : selected) {
-    if (be->device_type() == DeviceType::CPU) {
-      print_host_targets(rows, std::string(be->name()));
+    const std::string name(be->name());
+    if (name == "cpu") {
+      print_host_targets(rows, name);
+    } else if (name == "cuda") {
+      print_device_targets(rows, name);
     } else {
-      print_device_targets(rows, std::string(be->name()));
+      print_adapter_targets(rows, name);  // mlx, torch, torch:cuda
     }
   }
   failures += run_profile_linalg({opt.quick, opt.backend, opt.ops});  // its own table
