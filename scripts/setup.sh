@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(build-essential cmake libopenblas-dev liblapacke-dev libhwy-dev libgtest-dev
   libbenchmark-dev ${EXTRA_APT_PACKAGES:-})
+# LibTorch (CPU) for the optional torch backend; TMATH_TORCH=OFF leaves it out.
+if [ "${TMATH_TORCH:-AUTO}" != "OFF" ]; then APT_PACKAGES+=(libtorch-dev); fi
 # Import names (pip accepts them as package names too): nanobind and scikit_build_core build the Python extension.
 PY_PACKAGES=(numpy scipy pytest hypothesis nanobind scikit_build_core)
 VENV=${VENV:-.venv}

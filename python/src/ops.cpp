@@ -590,6 +590,79 @@ void bind_ops(nb::module_& m) {
     return d ? dtype_object(*d) : nb::none();
   });
 
+  // ---- backends: registry, selection, fallbacks ------------------------------------------------
+  m.def(
+      "backends",
+      []() {
+        nb::list out;
+        for (const auto& b : tmath::backends()) {
+          const tmath::BackendInfo bi = b->info();
+          nb::dict d;
+          d["name"] = std::string(b->name());
+          d["device_type"] = Device(b->device_type()).str();
+          d["built"] = bi.built;
+          d["available"] = b->available();
+          d["reason"] = bi.reason;
+          d["devices"] = bi.devices;
+          nb::dict libs;
+          for (const auto& [lib, ver] : bi.libraries) libs[lib.c_str()] = ver;
+          d["libraries"] = libs;
+          out.append(d);
+        }
+        return out;
+      },
+      "The registered backends in priority order, as dicts (name, device_type, built, available, "
+      "reason, devices, libraries).");
+  m.def(
+      "load_backend", [](const std::string& name) { return nogil([&] { return tmath::load_backend(name); }); },
+      "name"_a,
+      "Loads a backend that loads on demand ('torch': LibTorch on the cpu device, and 'torch:cuda' "
+      "where LibTorch has CUDA) and returns whether it is available.");
+  m.def("backend_priority", &tmath::backend_priority, "Backend names in the order they are tried.");
+  m.def("set_backend_priority", &tmath::set_backend_priority, "names"_a,
+        "Tries these backends first, in this order ('torch' also ranks 'torch:cuda'); the others "
+        "follow in registration order.");
+  m.def(
+      "fallback_policy",
+      []() {
+        switch (tmath::fallback_policy()) {
+          case tmath::FallbackPolicy::Allow: return "allow";
+          case tmath::FallbackPolicy::Warn: return "warn";
+          case tmath::FallbackPolicy::Error: return "error";
+        }
+        return "warn";
+      },
+      "What happens when no backend on a tensor's device runs an op: 'allow', 'warn' or 'error'.");
+  m.def(
+      "set_fallback_policy",
+      [](const std::string& p) {
+        if (p == "allow")
+          tmath::set_fallback_policy(tmath::FallbackPolicy::Allow);
+        else if (p == "warn")
+          tmath::set_fallback_policy(tmath::FallbackPolicy::Warn);
+        else if (p == "error")
+          tmath::set_fallback_policy(tmath::FallbackPolicy::Error);
+        else
+          throw tmath::ValueError("[set_fallback_policy] unknown policy '" + p +
+                                  "' (allow, warn, error)");
+      },
+      "policy"_a);
+  m.def(
+      "dispatch_stats",
+      []() {
+        const tmath::DispatchStats s = tmath::dispatch_stats();
+        nb::dict d;
+        d["nodes_evaluated"] = s.nodes_evaluated;
+        d["kernels_launched"] = s.kernels_launched;
+        d["fallbacks"] = s.fallbacks;
+        d["upcasts"] = s.upcasts;
+        d["donated_buffers"] = s.donated_buffers;
+        d["graph_evals"] = s.graph_evals;
+        return d;
+      },
+      "Counters of the dispatcher since the last reset_dispatch_stats().");
+  m.def("reset_dispatch_stats", &tmath::reset_dispatch_stats);
+
   // ---- devices, memory, precision ------------------------------------------------------------------
   m.def("default_device", &tmath::default_device);
   m.def(

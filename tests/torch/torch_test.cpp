@@ -1,0 +1,120 @@
+// The torch backend (LibTorch's ATen kernels on the engine's memory; every (op, dtype)
+// it claims is checked by tests/backend_ops). Skipped where the plugin was not built.
+#include <gtest/gtest.h>
+
+#include "backend_util.h"
+#include "ref_util.h"
+#include "test_util.h"
+
+using namespace tmath;
+
+namespace {
+
+// Loads the plugin once per process; the reason when it cannot run here.
+std::string torch_missing() {
+  static const std::string why = [] {
+    if (load_backend("torch")) return std::string();
+    return "torch backend: " + tt::backend_reason("torch");
+  }();
+  return why;
+}
+
+#define REQUIRE_TORCH()                                            \
+  do {                                                             \
+    if (const std::string why = torch_missing(); !why.empty())     \
+      GTEST_SKIP() << why;                                         \
+  } while (0)
+
+// Restores the backend priority at the end of a test.
+struct PriorityGuard {
+  std::vector<std::string> saved = backend_priority();
+  ~PriorityGuard() { set_backend_priority(saved); }
+};
+
+// A pipeline of 100 ops mixing what the torch backend runs (elementwise, matmul,
+// softmax, sums, cumsum, take) with what it leaves to the cpu backend (Philox random
+// numbers, prod).
+std::vector<Tensor> pipeline() {
+  Tensor x = random::uniform(random::key(7), {64, 64}, float32, -1, 1);
+  Tensor w = random::normal(random::key(8), {64, 64}, float32) * 0.125f;
+  std::vector<Tensor> outs;
+  for (int i = 0; i < 10; ++i) {
+    Tensor h = tanh(matmul(x, w) + 0.25f);                       // 3
+    Tensor s = softmax(h * 2.0f, -1);                            // 2
+    Tensor c = cumsum(s, 1);                                     // 1
+    Tensor r = sum(c, {1}, true) - prod(s + 1.0f, {1}, true);    // 4
+    x = maximum(h, r * 0.01f);                                   // 2  (12 per round)
+    outs.push_back(r);
+  }
+  outs.push_back(take(x, tt::make({3, 1, 2}, {3}, int64), 0));
+  return outs;
+}
+
+}  // namespace
+
+TEST(Torch, LoadsOnDemandAndReportsLibTorch) {
+  REQUIRE_TORCH();
+  auto b = get_backend("torch");
+  ASSERT_TRUE(b && b->available());
+  EXPECT_EQ(b->device_type(), DeviceType::CPU);
+  const BackendInfo bi = b->info();
+  ASSERT_FALSE(bi.libraries.empty());
+  EXPECT_EQ(bi.libraries[0].first, "LibTorch");
+  EXPECT_FALSE(bi.libraries[0].second.empty());
+  EXPECT_TRUE(load_backend("torch")) << "a second load must be a no-op";
+  EXPECT_THROW(load_backend("no-such-backend"), ValueError);
+}
+
+TEST(Torch, PriorityRunsOpsOnTorchAndTheRestOnCpuWithoutCopies) {
+  REQUIRE_TORCH();
+  PriorityGuard guard;
+  set_backend_priority({"cpu"});
+  const std::vector<Tensor> want = pipeline();
+  eval(want);
+
+  set_backend_priority({"torch"});
+  EXPECT_EQ(backend_priority().front(), "torch");
+  EXPECT_EQ(select_backend(OpCode::Matmul, float32, kCPU)->name(), "torch");
+  EXPECT_EQ(select_backend(OpCode::Tanh, float32, kCPU)->name(), "torch");
+  EXPECT_EQ(select_backend(OpCode::Softmax, float32, kCPU)->name(), "torch");
+  // Philox streams and prod stay with the engine's cpu backend, on the same memory.
+  EXPECT_EQ(select_backend(OpCode::RandomUniform, float32, kCPU)->name(), "cpu");
+  EXPECT_EQ(select_backend(OpCode::Prod, float32, kCPU)->name(), "cpu");
+
+  reset_dispatch_stats();
+  const MemoryStats m0 = memory_stats(kCPU);
+  const std::vector<Tensor> got = pipeline();
+  eval(got);
+  const DispatchStats d = dispatch_stats();
+  const MemoryStats m1 = memory_stats(kCPU);
+  EXPECT_EQ(d.fallbacks, 0u) << "no op may leave the cpu device";
+  EXPECT_GE(d.nodes_evaluated, 100u);
+  EXPECT_EQ(m1.host_to_device_copies, m0.host_to_device_copies);
+  EXPECT_EQ(m1.device_to_host_copies, m0.device_to_host_copies);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    const auto g = tt::read(got[i]), w = tt::read(want[i]);
+    ASSERT_EQ(g.size(), w.size());
+    for (size_t j = 0; j < g.size(); ++j)
+      EXPECT_NEAR(g[j], w[j], 1e-4 * (1 + std::fabs(w[j]))) << "output " << i << " element " << j;
+  }
+}
+
+TEST(Torch, StridedBroadcastAndPartialWritesUseTheEngineViews) {
+  REQUIRE_TORCH();
+  PriorityGuard guard;
+  set_backend_priority({"torch"});
+  // A transposed view, a broadcast row and a concatenation (strided copies into parts of
+  // one buffer) run on ATen tensors made over the engine's memory with its strides.
+  Tensor a = tt::make({1, 2, 3, 4, 5, 6}, {2, 3}, float64);
+  Tensor row = tt::make({10, 20}, {2}, float64);
+  Tensor y = transpose(a) + row;  // (3, 2): a^T + row
+  EXPECT_TRUE(tt::all_close(y, {11, 24, 12, 25, 13, 26}, {1e-15, 0}));
+  Tensor z = concatenate({zeros({3, 1}, float64), y, zeros({3, 1}, float64)}, 1);
+  EXPECT_TRUE(tt::all_close(z, {0, 11, 24, 0, 0, 12, 25, 0, 0, 13, 26, 0}, {1e-15, 0}));
+  // Integer and bool results: exact.
+  Tensor i = tt::make({7, -3, 5}, {3}, int32);
+  EXPECT_TRUE(tt::all_equal(maximum(i, Tensor(0).astype(int32)), {7, 0, 5}));
+  EXPECT_TRUE(tt::all_equal(greater(i, Tensor(4).astype(int32)).astype(int32), {1, 0, 1}));
+  EXPECT_TRUE(tt::all_equal(argmax(i, 0), {0}));
+}
