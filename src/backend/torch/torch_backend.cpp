@@ -59,6 +59,12 @@ at::IntArrayRef dims(std::span<const int64_t> s) {
   return at::IntArrayRef(s.data(), s.size());
 }
 
+// LibTorch's float32 matmul precision for the engine's policy: highest = strict
+// float32, high = TF32, medium = bfloat16 tensor-core products.
+const char* precision_mode(MatmulPrecision p) {
+  return p == MatmulPrecision::Highest ? "highest" : p == MatmulPrecision::High ? "high" : "medium";
+}
+
 // Runs fn, turning LibTorch's exceptions into the engine's (named after the op).
 template <class F>
 void guarded(const char* op, F&& fn) {
@@ -343,15 +349,7 @@ class TorchBackend final : public Backend {
   void matmul(const ArrayRef& a, const ArrayRef& b, const ArrayRef& out,
               const MatmulOptions& opts) override {
     run("matmul", out.device, [&] {
-      // The engine's precision policy: highest = strict float32, high = TF32,
-      // medium = bfloat16 tensor-core products.
-      const char* mode = opts.precision == MatmulPrecision::Highest ? "highest"
-                         : opts.precision == MatmulPrecision::High  ? "high"
-                                                                    : "medium";
-      if (mode != precision_) {
-        at::globalContext().setFloat32MatmulPrecision(mode);
-        precision_ = mode;
-      }
+      at::globalContext().setFloat32MatmulPrecision(precision_mode(opts.precision));
       at::Tensor o = view(out);
       at::matmul_out(o, view(a), view(b));
     });
@@ -391,9 +389,7 @@ class TorchBackend final : public Backend {
                              }};
     };
     if (op == "matmul") {
-      const char* mode = precision == MatmulPrecision::Highest ? "highest"
-                         : precision == MatmulPrecision::High  ? "high"
-                                                               : "medium";
+      const char* mode = precision_mode(precision);
       return ref("matmul", [a, b, mode] {
         at::globalContext().setFloat32MatmulPrecision(mode);
         return at::matmul(a, b);
@@ -535,7 +531,6 @@ class TorchBackend final : public Backend {
   mutable std::atomic<Backend*> native_{nullptr};
   // supports() probes: -1 not asked yet, 0 no kernel, 1 runs.
   mutable std::array<std::atomic<int8_t>, kNumOpCodes * kNumDTypes> probed_;
-  std::string precision_;  // the float32 matmul precision last set in LibTorch
 };
 
 }  // namespace
