@@ -898,6 +898,9 @@ void print_adapter_targets(const std::vector<Row>& rows, const std::string& back
     overhead("matmul", std::to_string(n) + "x" + std::to_string(n));
   for (const char* op : {"add", "relu", "tanh", "softmax"})
     for (const char* shape : {"1024x1024", "4096x4096"}) overhead(op, shape);
+  // Fused chains against the framework's own compiler (mx::compile) and eager mode.
+  for (const char* op : {"chain10", "chain10_compiled", "chain10_unfused"})
+    for (const char* shape : {"1024x1024", "4096x4096"}) overhead(op, shape);
   t.print();
 }
 

@@ -134,3 +134,36 @@ TEST_F(MlxTest, UnclaimedOpsFallBackVisibly) {
   EXPECT_THROW(random::normal(random::key(1), {4}, float32, 0.0, 1.0, kMlx).eval(),
                UnsupportedError);
 }
+
+TEST_F(MlxTest, FusedChainsRunThroughMlxCompile) {
+  REQUIRE_MLX();
+  // chain10 (15 elementwise ops) on mlx is one fused program, run as one MLX function
+  // through mx::compile; it matches the same chain op by op and float64 arithmetic.
+  const std::vector<double> xs = {-2.0, -0.75, 0.0, 0.3, 1.5, 4.0};
+  Tensor x = tt::make(xs, {2, 3}, float32).to(kMlx).eval();
+  auto chain = [](Tensor y) {
+    for (int i = 0; i < 5; ++i) y = tanh(y * 1.01 + 0.5);
+    return y;
+  };
+  reset_jit_stats();
+  Tensor fused = chain(x).eval();
+  const JitStats js = jit_stats();
+  EXPECT_EQ(js.fused_kernels, 1u);
+  EXPECT_EQ(js.fused_ops, 15u);
+  Tensor unfused;
+  {
+    JitScope off(false);
+    unfused = chain(x).eval();
+  }
+  std::vector<double> want = xs;
+  for (double& v : want)
+    for (int i = 0; i < 5; ++i) v = std::tanh(static_cast<double>(static_cast<float>(v * 1.01 + 0.5)));
+  EXPECT_TRUE(tt::all_close(fused, want, {1e-6, 1e-7}));
+  EXPECT_TRUE(tt::all_close(fused, tt::read(unfused), {1e-6, 1e-7}));
+  // A program with a comparison, where and a cast, and a broadcast scalar input.
+  Tensor c = where(greater(x, Tensor(0.5f)), x * 2.0f, exp(x)).astype(float16);
+  std::vector<double> wc;
+  for (double v : xs) wc.push_back(v > 0.5 ? v * 2 : std::exp(static_cast<float>(v)));
+  EXPECT_TRUE(tt::all_close(c, wc, tt::tol_for(float16)));
+  EXPECT_EQ(c.device(), kMlx);
+}

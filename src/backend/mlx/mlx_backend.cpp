@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <complex>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -501,6 +502,39 @@ class MlxBackend final : public Backend {
 
   void random(OpCode op, const RandomArgs&, const ArrayRef&) override { unsupported(op); }
 
+  // Fused elementwise programs (src/jit) run as one MLX function through mx::compile,
+  // which fuses them into one kernel (on the CPU: code MLX generates and compiles), one
+  // compiled function per program signature.
+  bool supports_fused(const FusedProgram& p) const override {
+    for (const FusedInstr& in : p.instrs) {
+      const DType ta = in.a >= 0 && in.kind != FusedInstr::Kind::Input ? p.instrs[in.a].dtype
+                                                                         : in.dtype;
+      switch (in.kind) {
+        case FusedInstr::Kind::Input:
+        case FusedInstr::Kind::Cast:
+          if (!to_mx(in.dtype)) return false;
+          break;
+        case FusedInstr::Kind::Unary:
+        case FusedInstr::Kind::Binary:
+          if (!supports(in.op, ta)) return false;
+          break;
+        case FusedInstr::Kind::Where:
+          if (!supports(OpCode::Where, in.dtype)) return false;
+          break;
+      }
+    }
+    return true;
+  }
+
+  void fused(const FusedProgram& p, std::span<const ArrayRef> inputs,
+             const ArrayRef& out) override {
+    std::lock_guard lk(store_.mu);
+    std::vector<mx::array> xs;
+    xs.reserve(inputs.size());
+    for (const ArrayRef& r : inputs) xs.push_back(in(r, "fused"));
+    put(out, compiled(p)(xs).at(0));
+  }
+
   // MLX called directly on the profile's inputs (evaluated first): one call + eval.
   std::optional<NativeReference> native_reference(std::string_view op,
                                                   std::span<const ArrayRef> inputs,
@@ -531,6 +565,20 @@ class MlxBackend final : public Backend {
       return ref("mlx layer_norm",
                  [a] { return mx::fast::layer_norm(a, std::nullopt, std::nullopt, 1e-5f); });
     if (op == "copy") return ref("mlx copy", [a] { return mx::copy(a); });
+    // chain10 (x -> tanh(x * 1.01 + 0.5), five times): MLX eager (one kernel per op) for
+    // the unfused row, mx::compile'd for the fused and compiled rows.
+    const auto chain = [](const std::vector<mx::array>& x) {
+      mx::array y = x[0];
+      for (int i = 0; i < 5; ++i)
+        y = mx::tanh(mx::add(mx::multiply(y, mx::array(1.01f)), mx::array(0.5f)));
+      return std::vector<mx::array>{y};
+    };
+    if (op == "chain10_unfused")
+      return ref("mlx chain10 eager", [a, chain] { return chain({a})[0]; });
+    if (op == "chain10" || op == "chain10_compiled") {
+      auto fn = std::make_shared<MxFn>(mx::compile(MxFn(chain)));
+      return ref("mlx chain10 mx::compile", [a, fn] { return (*fn)({a})[0]; });
+    }
     return std::nullopt;
   }
 
@@ -710,6 +758,37 @@ class MlxBackend final : public Backend {
     for (auto& a : todo) a.wait();
   }
 
+  using MxFn = std::function<std::vector<mx::array>(const std::vector<mx::array>&)>;
+
+  // The program as an MLX function of its inputs, compiled once per signature.
+  MxFn& compiled(const FusedProgram& p) {
+    const std::string key = p.signature();
+    auto it = compiled_.find(key);
+    if (it != compiled_.end()) return it->second;
+    MxFn body = [instrs = p.instrs](const std::vector<mx::array>& ins) {
+      std::vector<mx::array> v;
+      v.reserve(instrs.size());
+      for (const FusedInstr& in : instrs) {
+        switch (in.kind) {
+          case FusedInstr::Kind::Input: v.push_back(ins.at(static_cast<size_t>(in.a))); break;
+          case FusedInstr::Kind::Unary: v.push_back(unary_op(in.op, v[in.a])); break;
+          case FusedInstr::Kind::Binary: v.push_back(binary_op(in.op, v[in.a], v[in.b])); break;
+          case FusedInstr::Kind::Where: {
+            mx::array c = v[in.a];
+            if (c.dtype() != mx::bool_) c = mx::astype(c, mx::bool_);
+            v.push_back(mx::where(c, v[in.b], v[in.c]));
+            break;
+          }
+          case FusedInstr::Kind::Cast:
+            v.push_back(mx::astype(v[in.a], mx_dtype(in.dtype, "fused")));
+            break;
+        }
+      }
+      return std::vector<mx::array>{v.back()};
+    };
+    return compiled_.emplace(key, mx::compile(std::move(body))).first->second;
+  }
+
   static mx::array unary_op(OpCode op, const mx::array& x) {
     using O = OpCode;
     auto c = [&](double v) { return mx::array(v, x.dtype()); };
@@ -792,6 +871,7 @@ class MlxBackend final : public Backend {
 
   Store store_;
   MlxAllocator alloc_;
+  std::map<std::string, MxFn> compiled_;  // fused programs by signature (under store_.mu)
   const bool gpu_ = mx::is_available(mx::Device::gpu);
 };
 
