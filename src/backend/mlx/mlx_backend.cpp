@@ -37,6 +37,7 @@ namespace {
 namespace mx = mlx::core;
 
 constexpr int kMaxPending = 512;  // stored lazy results before a forced evaluation
+constexpr int kMinCompiledOps = 4;  // fused programs shorter than this run as MLX ops
 
 std::optional<mx::Dtype> to_mx(DType dt) {
   switch (dt) {
@@ -502,10 +503,16 @@ class MlxBackend final : public Backend {
 
   void random(OpCode op, const RandomArgs&, const ArrayRef&) override { unsupported(op); }
 
-  // Fused elementwise programs (src/jit) run as one MLX function through mx::compile,
-  // which fuses them into one kernel (on the CPU: code MLX generates and compiles), one
-  // compiled function per program signature.
+  // Fused elementwise programs (src/jit) of at least kMinCompiledOps ops run as one MLX
+  // function through mx::compile, which fuses them into one kernel (on the CPU: code MLX
+  // generates and compiles), one compiled function per program signature.
   bool supports_fused(const FusedProgram& p) const override {
+    // MLX's compile builds a kernel per new program (on the CPU build: generated C++
+    // through the system compiler, ~0.4 s): short chains run as MLX ops instead.
+    const auto ops = std::count_if(p.instrs.begin(), p.instrs.end(), [](const FusedInstr& in) {
+      return in.kind != FusedInstr::Kind::Input && in.kind != FusedInstr::Kind::Cast;
+    });
+    if (ops < kMinCompiledOps) return false;
     for (const FusedInstr& in : p.instrs) {
       const DType ta = in.a >= 0 && in.kind != FusedInstr::Kind::Input ? p.instrs[in.a].dtype
                                                                          : in.dtype;
