@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "backend_util.h"
+#include "tmath/linalg.h"
 #include "ref_util.h"
 #include "test_util.h"
 
@@ -32,8 +33,8 @@ struct PriorityGuard {
 };
 
 // A pipeline of 100 ops mixing what the torch backend runs (elementwise, matmul,
-// softmax, sums, cumsum, take) with what it leaves to the cpu backend (Philox random
-// numbers, prod).
+// softmax, sums, prod, cumsum, take) with what it leaves to the cpu backend (Philox
+// random numbers, solve).
 std::vector<Tensor> pipeline() {
   Tensor x = random::uniform(random::key(7), {64, 64}, float32, -1, 1);
   Tensor w = random::normal(random::key(8), {64, 64}, float32) * 0.125f;
@@ -47,6 +48,7 @@ std::vector<Tensor> pipeline() {
     outs.push_back(r);
   }
   outs.push_back(take(x, tt::make({3, 1, 2}, {3}, int64), 0));
+  outs.push_back(linalg::solve(w + eye(64) * 4.0f, x));
   return outs;
 }
 
@@ -77,9 +79,11 @@ TEST(Torch, PriorityRunsOpsOnTorchAndTheRestOnCpuWithoutCopies) {
   EXPECT_EQ(select_backend(OpCode::Matmul, float32, kCPU)->name(), "torch");
   EXPECT_EQ(select_backend(OpCode::Tanh, float32, kCPU)->name(), "torch");
   EXPECT_EQ(select_backend(OpCode::Softmax, float32, kCPU)->name(), "torch");
-  // Philox streams and prod stay with the engine's cpu backend, on the same memory.
+  EXPECT_EQ(select_backend(OpCode::Prod, float32, kCPU)->name(), "torch");
+  // Philox streams and linear algebra stay with the engine's cpu backend, on the same
+  // memory.
   EXPECT_EQ(select_backend(OpCode::RandomUniform, float32, kCPU)->name(), "cpu");
-  EXPECT_EQ(select_backend(OpCode::Prod, float32, kCPU)->name(), "cpu");
+  EXPECT_EQ(select_backend(OpCode::Solve, float32, kCPU)->name(), "cpu");
 
   reset_dispatch_stats();
   const MemoryStats m0 = memory_stats(kCPU);

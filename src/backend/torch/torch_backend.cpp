@@ -190,17 +190,18 @@ class TorchBackend final : public Backend {
       case O::Where: return true;
       case O::Copy: case O::Fill: return true;
       case O::Arange: return I || F;
-      case O::Sum: return B || I || F || C;
+      case O::Sum: case O::Prod: return B || I || F || C;
+      case O::Any: case O::All: return B || I || F;
       case O::Max: case O::Min: return I || F;
       case O::ArgMax: case O::ArgMin: return I || F;
-      case O::CumSum: return I || F;
+      case O::CumSum: case O::CumProd: return I || F;
       case O::Softmax: case O::LogSoftmax: return F && !low;
       case O::LayerNorm: return F && !low;
       case O::Matmul: return (F && !low) || C;
       case O::Take: case O::TakeAlongAxis: return true;
       default:
-        // Prod/Any/All, cumprod, the Philox random streams (bit-identical with the
-        // native backends only there) and linear algebra: the native backend.
+        // The Philox random streams (bit-identical with the native backends only
+        // there) and linear algebra: the native backend.
         return false;
     }
   }
@@ -295,6 +296,19 @@ class TorchBackend final : public Backend {
         }
         case OpCode::Max: at::amax_out(o, a, ax, true); break;
         case OpCode::Min: at::amin_out(o, a, ax, true); break;
+        case OpCode::Prod: case OpCode::Any: case OpCode::All: {
+          // One axis at a time (LibTorch reduces these over a single dim).
+          // float16/bfloat16 products accumulate in float32, the others in out's dtype.
+          at::Tensor r = op == OpCode::Prod ? a.to(is_low_precision(x.dtype) ? at::kFloat
+                                                                              : o.scalar_type())
+                                            : a;
+          for (int64_t d : ax)
+            r = op == OpCode::Prod ? at::prod(r, d, true)
+                : op == OpCode::Any ? at::any(r, d, true)
+                                    : at::all(r, d, true);
+          o.copy_(r);
+          break;
+        }
         default: unsupported(op);
       }
     });
@@ -312,12 +326,14 @@ class TorchBackend final : public Backend {
 
   void scan(OpCode op, const ArrayRef& x, int axis, const ArrayRef& out) override {
     run(op_name(op), out.device, [&] {
-      if (op != OpCode::CumSum) unsupported(op);
       at::Tensor o = view(out), a = view(x);
-      if (is_low_precision(x.dtype))
-        o.copy_(at::cumsum(a, axis, at::kFloat));
-      else
+      const bool sum = op == OpCode::CumSum;
+      if (is_low_precision(x.dtype))  // accumulate in float32
+        o.copy_(sum ? at::cumsum(a, axis, at::kFloat) : at::cumprod(a, axis, at::kFloat));
+      else if (sum)
         at::cumsum_out(o, a, axis, o.scalar_type());
+      else
+        at::cumprod_out(o, a, axis, o.scalar_type());
     });
   }
 
