@@ -76,11 +76,7 @@ target_compile_options(tmath_cuda_codegen_check PRIVATE ${TMATH_WARN})
 
 # Programs that use the engine load the plugin at run time: build it with them.
 function(_tmath_cuda_add_dependencies)
-  foreach(t tmath_cli tmath_tests)
-    if(TARGET ${t})
-      add_dependencies(${t} tmath_cuda)
-    endif()
-  endforeach()
+  _tmath_plugin_dependencies_now(tmath_cuda)
   # The sanitizer build skips it: the check exercises NVRTC, not engine code, and the
   # release build in the same CI run already compiles every program.
   if(TARGET tmath_tests AND NOT TMATH_SANITIZE)

@@ -65,12 +65,4 @@ set_target_properties(tmath_mlx PROPERTIES
   BUILD_RPATH "${_tmath_mlx_libdir}"
   INSTALL_RPATH "${_tmath_mlx_libdir}")
 
-# Programs that use the engine load the plugin at run time: build it with them.
-function(_tmath_mlx_add_dependencies)
-  foreach(t tmath_cli tmath_tests)
-    if(TARGET ${t})
-      add_dependencies(${t} tmath_mlx)
-    endif()
-  endforeach()
-endfunction()
-cmake_language(DEFER CALL _tmath_mlx_add_dependencies)
+tmath_plugin_dependencies(tmath_mlx)

@@ -105,11 +105,4 @@ set_target_properties(tmath_torch PROPERTIES
   INSTALL_RPATH "${_tt_libdir}")
 message(STATUS "tmath: torch backend plugin enabled (LibTorch ${_tt_what} in ${_tt_libdir})")
 
-function(_tmath_torch_add_dependencies)
-  foreach(t tmath_cli tmath_tests)
-    if(TARGET ${t})
-      add_dependencies(${t} tmath_torch)
-    endif()
-  endforeach()
-endfunction()
-cmake_language(DEFER CALL _tmath_torch_add_dependencies)
+tmath_plugin_dependencies(tmath_torch)

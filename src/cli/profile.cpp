@@ -1080,11 +1080,9 @@ int run_profile(const Args& args) {
         // Device backends and framework adapters on the host (torch) answer with their
         // library called directly, timed with the engine below; the cpu backend is
         // compared with OpenBLAS and plain loops measured here.
-        if (!host || name != "cpu") device_ref = device_reference(c, in, *be);
-        if (device_ref) {
-          native.name = device_ref->name;
-        } else if (!host || name != "cpu") {
-          // no reference for this case
+        if (!host || name != "cpu") {
+          device_ref = device_reference(c, in, *be);
+          if (device_ref) native.name = device_ref->name;
         } else if (c.kind == Kind::Matmul && c.dtype != float64 && f32_matmul.count(f32_key)) {
           native = f32_matmul[f32_key];
           if (c.dtype != float32) native.name = "openblas sgemm (f32)";

@@ -111,6 +111,12 @@ struct PluginSpec {
   const char* lib_why;   // what that error means
 };
 
+// Where the plugin file is: $<path_env>, else next to libtmath.
+std::string plugin_path(const PluginSpec& s) {
+  if (const char* p = std::getenv(s.path_env); p && *p) return p;
+  return own_directory() + "/" + s.file;
+}
+
 void load_plugin(const PluginSpec& s) {
   auto unavailable = [&](bool built, std::string reason) {
     register_backend(
@@ -121,12 +127,7 @@ void load_plugin(const PluginSpec& s) {
       unavailable(true, std::string("disabled by ") + s.off_env + "=" + std::getenv(s.off_env));
       return;
     }
-    std::string path;
-    if (const char* p = std::getenv(s.path_env); p && *p) {
-      path = p;
-    } else {
-      path = own_directory() + "/" + s.file;
-    }
+    const std::string path = plugin_path(s);
     if (access(path.c_str(), F_OK) != 0) {
       unavailable(false, path + " not found (" + s.missing + ")");
       return;
@@ -173,13 +174,10 @@ bool env_on(const char* name) {
   return v == "1" || v == "on" || v == "ON" || v == "true" || v == "yes";
 }
 
-std::mutex g_torch_mu;
-bool g_torch_tried = false;
+std::once_flag g_torch_once;
 
-void load_torch_locked() {
-  if (g_torch_tried) return;
-  g_torch_tried = true;
-  load_plugin(kTorch);
+void load_torch_once() {
+  std::call_once(g_torch_once, [] { load_plugin(kTorch); });
 }
 
 const bool kPluginsLoaded = [] {
@@ -187,10 +185,9 @@ const bool kPluginsLoaded = [] {
   load_plugin(kMlx);
   const char* be = std::getenv("TMATH_BACKEND");
   if (env_on("TMATH_TORCH") || (be && std::string_view(be).substr(0, 5) == "torch")) {
-    std::lock_guard lk(g_torch_mu);
-    load_torch_locked();
+    load_torch_once();
   } else if (!env_off(kTorch.off_env)) {
-    const std::string path = own_directory() + "/" + kTorch.file;
+    const std::string path = plugin_path(kTorch);
     const bool built = access(path.c_str(), F_OK) == 0;
     register_backend(std::make_shared<UnavailableBackend>(
         kTorch.backend, kTorch.type, built,
@@ -207,8 +204,7 @@ const bool kPluginsLoaded = [] {
 
 bool load_backend(std::string_view name) {
   if (name == "torch" || name == "torch:cuda") {
-    std::lock_guard lk(g_torch_mu);
-    if (!env_off(kTorch.off_env)) load_torch_locked();
+    load_torch_once();  // with TMATH_TORCH=0 it registers the disabled entry again
   } else if (name != "cpu" && name != "cuda" && name != "mlx") {
     throw ValueError("[load_backend] unknown backend '" + std::string(name) +
                      "' (cpu, cuda, mlx, torch, torch:cuda)");

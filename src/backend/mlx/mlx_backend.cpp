@@ -756,13 +756,13 @@ class MlxBackend final : public Backend {
   }
 
   void eval_pending() {
-    std::vector<mx::array> todo;
+    std::vector<mx::array> lazy;  // stored results not computed yet
     for (auto& [addr, s] : store_.slots)
-      if (s.arr && !s.arr->is_available()) todo.push_back(*s.arr);
+      if (s.arr && !s.arr->is_available()) lazy.push_back(*s.arr);
     store_.pending = 0;
-    if (todo.empty()) return;
-    mx::eval(todo);
-    for (auto& a : todo) a.wait();
+    if (lazy.empty()) return;
+    mx::eval(lazy);
+    for (auto& a : lazy) a.wait();
   }
 
   using MxFn = std::function<std::vector<mx::array>(const std::vector<mx::array>&)>;
