@@ -122,3 +122,65 @@ TEST(Torch, StridedBroadcastAndPartialWritesUseTheEngineViews) {
   EXPECT_TRUE(tt::all_equal(greater(i, Tensor(4).astype(int32)).astype(int32), {1, 0, 1}));
   EXPECT_TRUE(tt::all_equal(argmax(i, 0), {0}));
 }
+
+// "torch:cuda" (LibTorch's CUDA kernels on the engine's device memory and stream): a
+// 100-op pipeline on device tensors never touches the host, and what it leaves to the
+// engine's cuda backend (Philox, solve) runs there on the same memory. Skipped where
+// LibTorch has no CUDA or no GPU is present.
+TEST(Torch, CudaPipelineMakesNoHostRoundTrips) {
+  REQUIRE_TORCH();
+  auto tc = get_backend("torch:cuda");
+  if (!tc || !tc->available())
+    GTEST_SKIP() << "no torch:cuda backend here: " << tt::backend_reason("torch:cuda");
+  const Device gpu(DeviceType::CUDA, 0);
+  PriorityGuard guard;
+  set_backend_priority({"cuda"});
+  std::vector<Tensor> want;
+  {
+    const std::vector<Tensor> w = pipeline();
+    for (const Tensor& t : w) want.push_back(t.to(gpu));
+    eval(want);
+  }
+  set_backend_priority({"torch"});  // ranks "torch:cuda" on cuda devices too
+  EXPECT_EQ(select_backend(OpCode::Matmul, float32, gpu)->name(), "torch:cuda");
+  EXPECT_EQ(select_backend(OpCode::Softmax, float32, gpu)->name(), "torch:cuda");
+  EXPECT_EQ(select_backend(OpCode::RandomUniform, float32, gpu)->name(), "cuda");
+
+  Tensor x = random::uniform(random::key(7), {64, 64}, float32, -1, 1).to(gpu).eval();
+  Tensor w = (random::normal(random::key(8), {64, 64}, float32) * 0.125f).to(gpu).eval();
+  Tensor idx = tt::make({3, 1, 2}, {3}, int64).to(gpu).eval();
+  Tensor id4 = (eye(64) * 4.0f).to(gpu).eval();
+  auto run = [&] {
+    Tensor h = x;
+    std::vector<Tensor> outs;
+    for (int i = 0; i < 10; ++i) {
+      Tensor t = tanh(matmul(h, w) + 0.25f);
+      Tensor s = softmax(t * 2.0f, -1);
+      Tensor c = cumsum(s, 1);
+      Tensor r = sum(c, {1}, true) - prod(s + 1.0f, {1}, true);
+      h = maximum(t, r * 0.01f);
+      outs.push_back(r);
+    }
+    outs.push_back(take(h, idx, 0));
+    outs.push_back(linalg::solve(w + id4, h));
+    eval(outs);
+    return outs;
+  };
+  (void)run();  // the scalar constants move to the device once and stay cached
+  reset_dispatch_stats();
+  const MemoryStats m0 = memory_stats(gpu);
+  const std::vector<Tensor> got = run();
+  const DispatchStats d = dispatch_stats();
+  const MemoryStats m1 = memory_stats(gpu);
+  EXPECT_EQ(d.fallbacks, 0u);
+  EXPECT_GE(d.nodes_evaluated, 100u);
+  EXPECT_EQ(m1.device_to_host_copies, m0.device_to_host_copies);
+  EXPECT_EQ(m1.host_to_device_copies, m0.host_to_device_copies);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    const auto g = tt::read(got[i].to(kCPU)), e = tt::read(want[i].to(kCPU));
+    ASSERT_EQ(g.size(), e.size());
+    for (size_t j = 0; j < g.size(); ++j)
+      EXPECT_NEAR(g[j], e[j], 1e-3 * (1 + std::fabs(e[j]))) << "output " << i << " element " << j;
+  }
+}
