@@ -277,6 +277,115 @@ TEST_P(LinalgAccuracy, Svd) {
       }
 }
 
+// The small real SVD (on cuda: our one-sided Jacobi kernel for m, n <= 32, one block per
+// matrix): square and rectangular batches, full and reduced factors, values only, every
+// family, zero and exactly rank-deficient matrices (U must still be orthonormal), against
+// the float64 CPU SVD of the same rounded matrices; a NaN in one matrix of the batch.
+TEST_P(LinalgAccuracy, SvdSmallBatches) {
+  NoFallback nf(device_backend());
+  std::mt19937 rng(109);
+  const std::vector<Size> sizes = {{64, 32, 32}, {1, 32, 32}, {5, 7, 5},  {5, 5, 7},
+                                   {4, 32, 17},  {4, 17, 32}, {3, 1, 1},  {1, 1, 1},
+                                   {3, 1, 6},    {3, 6, 1},   {4, 2, 2},  {4, 31, 31},
+                                   {3, 32, 3},   {3, 3, 32}};
+  // Checks one decomposition of A (float64 CPU copy) made on the device copy Ad.
+  auto check_svd = [&](const std::string& what, Family f, DType dt, const Size& s, const Tensor& A,
+                       const Tensor& Ad) {
+    const int64_t k = std::min(s.m, s.n);
+    const double mn = double(std::max(s.m, s.n)), u = unit_roundoff(dt);
+    for (bool full : {false, true}) {
+      auto d = la::svd(Ad, full);
+      Tensor U = host64(d.U), S = host64(d.S), Vh = host64(d.Vh);
+      const std::string tag = (what.empty() ? "" : what + " ") + (full ? "full" : "reduced");
+      ASSERT_EQ(U.shape(-2), s.m);
+      ASSERT_EQ(U.shape(-1), full ? s.m : k);
+      ASSERT_EQ(Vh.shape(-2), full ? s.n : k);
+      ASSERT_EQ(Vh.shape(-1), s.n);
+      Tensor Uk = slice(U, -1, 0, k), Vhk = slice(Vh, -2, 0, k);
+      check("svd-small", "|A-USV'| " + tag, f, dt, s,
+            ratio(A - matmul(Uk * expand_dims(S, -2), Vhk), A, mn, dt));
+      check("svd-small", "|I-U'U| " + tag, f, dt, s, orth_ratio(U, dt));
+      check("svd-small", "|I-VV'| " + tag, f, dt, s, orth_ratio(swapaxes(Vh, -1, -2), dt));
+      // Descending, non-negative, and the float64 CPU values within max(m, n) eps |A|_2.
+      if (k > 1) {
+        EXPECT_TRUE(all(greater_equal(slice(S, -1, 0, k - 1), slice(S, -1, 1, k))).item<bool>())
+            << tag << " " << size_str(s);
+      }
+      EXPECT_GE(min(S).item<double>(), 0.0) << tag << " " << size_str(s);
+      Tensor Sref = la::svdvals(A);
+      Tensor smax = max(Sref, {-1}, true);
+      smax = where(greater(smax, zeros_like(smax)), smax, ones_like(smax));
+      check("svd-small", "|S-Sref|/|A| " + tag, f, dt, s,
+            max(abs(S - Sref) / smax).item<double>() / (mn * u));
+      // Values only: the same kernel without the vectors, the same values.
+      Tensor sv = host64(la::svdvals(Ad));
+      if (device_backend()) {
+        EXPECT_TRUE(all(equal(sv, S)).item<bool>()) << tag << " " << size_str(s);
+      } else {
+        EXPECT_LE(max(abs(sv - S) / smax).item<double>(), 4 * mn * u) << tag << " " << size_str(s);
+      }
+    }
+  };
+  for (DType dt : kDTypes) {
+    for (Family f : kFamilies)
+      for (const Size& s : sizes) {
+        auto [A, Ad] = place(stack_of(s, [&] { return general(rng, f, s.m, s.n, dt); }), dt);
+        check_svd("", f, dt, s, A, Ad);
+      }
+    // Zero matrices, zero columns / rows, repeated columns, rank one: exactly
+    // rank-deficient, so U's (and Vh's) columns beyond the rank come from completion.
+    for (const Size& s : {Size{3, 32, 32}, Size{3, 7, 5}, Size{3, 5, 7}, Size{2, 32, 17},
+                          Size{2, 17, 32}, Size{2, 1, 1}}) {
+      auto [Z, Zd] = place(zeros({s.batch, s.m, s.n}, float64), dt);
+      check_svd("zero", Family::RankDeficient, dt, s, Z, Zd);
+      auto exact = [&] {
+        Tensor g = gauss(rng, s.m, s.n);
+        std::uniform_int_distribution<int> kind(0, 2);
+        switch (kind(rng)) {
+          case 0: {  // every other column zero, the columns after the first half repeated
+            std::vector<double> mask(static_cast<size_t>(s.n));
+            for (int64_t j = 0; j < s.n; ++j) mask[j] = j % 2 ? 0.0 : 1.0;
+            return g * tt::make(mask, {1, s.n}, float64);
+          }
+          case 1: {  // the first row repeated, the last rows zero
+            std::vector<double> mask(static_cast<size_t>(s.m));
+            for (int64_t i = 0; i < s.m; ++i) mask[i] = i < s.m / 2 ? 1.0 : 0.0;
+            return matmul(tt::make(mask, {s.m, 1}, float64), slice(g, 0, 0, 1));
+          }
+          default:  // rank one, small integers: exact in float32
+            return matmul(round(slice(g, 1, 0, 1) * 4.0), round(slice(g, 0, 0, 1) * 4.0));
+        }
+      };
+      auto [E, Ed] = place(stack_of(s, exact), dt);
+      check_svd("exact-rank", Family::RankDeficient, dt, s, E, Ed);
+    }
+    // A NaN in batch entry 1 of 3: LinAlgError naming it, whichever output is asked for;
+    // the input unchanged.
+    for (const Size& s : {Size{3, 7, 5}, Size{3, 32, 32}, Size{3, 5, 7}}) {
+      std::vector<double> v(static_cast<size_t>(s.batch * s.m * s.n));
+      for (size_t i = 0; i < v.size(); ++i) v[i] = double(i % 7) - 3.0 + 0.25 * double(i % 5);
+      v[static_cast<size_t>(s.m * s.n + 3)] = std::nan("");
+      Tensor a = tt::make(v, {s.batch, s.m, s.n}, dt).to(dev());
+      for (int which = 0; which < 3; ++which) {
+        try {
+          switch (which) {
+            case 0: la::svdvals(a).eval(); break;
+            case 1: la::svd(a, false).U.eval(); break;
+            default: la::svd(a, true).Vh.eval(); break;
+          }
+          ADD_FAILURE() << "svd " << which << " " << size_str(s) << ": no error";
+        } catch (const LinAlgError& e) {
+          EXPECT_NE(std::string(e.what()).find("NaN or Inf (batch index (1,))"), std::string::npos)
+              << e.what();
+        }
+      }
+      Tensor back = host64(a), orig = tt::make(v, {s.batch, s.m, s.n}, float64);
+      EXPECT_TRUE(all(logical_or(equal(back, astype(astype(orig, dt), float64)), isnan(orig)))
+                      .item<bool>());
+    }
+  }
+}
+
 TEST_P(LinalgAccuracy, Eigh) {
   NoFallback nf(device_backend());
   std::mt19937 rng(102);

@@ -1,7 +1,8 @@
 // NVRTC source of the small helper kernels of the cuSOLVER linear algebra
 // (src/backend/cuda/linalg.cpp): masked/transposed unpacking of column-major
-// results, the batched NaN/Inf and zero-diagonal checks, and the complex eigenvectors
-// of a real general eigenproblem from geev's packed real form. Pure string
+// results, the batched NaN/Inf and zero-diagonal checks, the complex eigenvectors
+// of a real general eigenproblem from geev's packed real form, and the one-sided
+// Jacobi SVD of batches of small real matrices. Pure string
 // building, so tools/nvrtc_check.cpp compiles them without a GPU.
 #pragma once
 
@@ -32,5 +33,27 @@ struct LaKernelParams {
 // complex64, complex128 (tm_la_eig_vectors is used with the real ones).
 ProgramSource linalg_kernels(DType dt);
 uint64_t linalg_kernels_key(DType dt);
+
+// Parameters of tm_la_svd_jacobi (one by-value struct, laid out as in the source).
+struct SvdKernelParams {
+  unsigned long long a = 0;  // input: column-major m x n, leading dimension m, batch stride m n
+  unsigned long long u = 0, s = 0, vh = 0;  // outputs, row-major contiguous (u, vh unused
+                                            // for values only)
+  unsigned long long flags = 0;  // per matrix: nonzero (NaN/Inf, from tm_la_check) skips it
+  unsigned long long info = 0;   // per matrix: set to 1 when the sweeps did not converge
+  long long batch = 0;
+  int m = 0, n = 0;      // at most 32 each
+  int full = 0, uv = 0;  // full_matrices, compute_uv
+  int max_sweeps = 30;
+  int pad_ = 0;
+  double tol = 0;         // stop after a sweep with every |cos(p_i, p_j)| <= tol
+  double tol_accept = 0;  // at the sweep cap: converged if every |cos| <= tol_accept
+};
+
+// One-sided Jacobi SVD of a batch of real matrices up to 32 x 32, one thread block of
+// 32 ceil(ceil(min(m, n) / 2) / 4) threads per matrix (tm_la_svd_jacobi), for float32
+// and float64 (both computed in float64).
+ProgramSource svd_jacobi_kernel(DType dt);
+uint64_t svd_jacobi_kernel_key(DType dt);
 
 }  // namespace tmath::cuda

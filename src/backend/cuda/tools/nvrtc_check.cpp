@@ -140,6 +140,8 @@ std::vector<tmath::cuda::ProgramSource> all_programs() {
   ps.push_back(gen::fused(chain10()));
   for (DType dt : {DType::Float32, DType::Float64, DType::Complex64, DType::Complex128})
     ps.push_back(tmath::cuda::linalg_kernels(dt));
+  for (DType dt : {DType::Float32, DType::Float64})
+    ps.push_back(tmath::cuda::svd_jacobi_kernel(dt));
   return ps;
 }
 
