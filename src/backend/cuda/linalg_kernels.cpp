@@ -97,16 +97,17 @@ const char* kSvdSource = R"(
 //
 // Floor and prediction (512 x 32 x 32 float32, H100): a rotation of a column pair
 // costs 3 dot products, the update of the two columns and of two columns of V:
-// 18 m flops = 576 at m = n = 32, so 496 pairs make 0.29 Mflop a sweep. Random
-// 32 x 32 matrices need about 6 sweeps to |cos| <= 2^-24 plus the sweep that
-// confirms it: ~7 sweeps, 2.0 Mflop a matrix, 1.0 Gflop for the batch in float64
-// (30 us at 34 Tflop/s). What bounds it in practice is the float64 issue rate
-// (64 lanes/clock/SM; the rotation's sqrt, division and rsqrt are computed by each
-// lane of a pair group, ~100 DFMA-pipe instructions per warp a round, 4 warps a
-// block, ~4 blocks an SM) and the round's latency (~400 clocks): 7 x 31 rounds x
-// ~800 clocks = 0.1 ms, plus the pack and NaN-check kernels and the one host copy
-// of the flags: predicted 0.12-0.2 ms (float64: ~9 sweeps, 0.15-0.25 ms), against
-// gesvdjBatched's 0.78 ms.
+// 18 m flops = 576 at m = n = 32, so 496 pairs make 0.29 Mflop a sweep. A host
+// emulation of this kernel (same ordering, rotations and tolerances, NumPy) needed
+// 8-9 sweeps for random 32 x 32 float32 (the last one only confirms), 9-10 for
+// float64, and up to 14-19 for rank-deficient, cond-1e12 and graded ones: ~9 sweeps,
+// 2.6 Mflop a matrix, 1.3 Gflop for the batch in float64 (40 us at 34 Tflop/s). What
+// bounds it in practice is the float64 issue rate (64 lanes/clock/SM; each round a
+// warp issues ~100 float64 instructions, the rotation's sqrt, division and rsqrt
+// included; 4 warps a block, ~4 blocks an SM: ~800 clocks a round) over the round's
+// latency (~400 clocks): 9 x 31 rounds x ~800 clocks = 0.13 ms, plus the pack and
+// NaN-check kernels and the one host copy of the flags: predicted 0.15-0.2 ms
+// (float64 ~0.2 ms; ill-conditioned inputs up to 2x), against gesvdjBatched's 0.78 ms.
 //
 // Layout: one thread block per matrix (grid-stride over the batch), the matrix P
 // (M x N, M = max(m, n), N = min(m, n): A, or A^T when m < n) and V (N x N) in shared
