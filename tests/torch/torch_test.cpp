@@ -125,8 +125,9 @@ TEST(Torch, StridedBroadcastAndPartialWritesUseTheEngineViews) {
 
 // "torch:cuda" (LibTorch's CUDA kernels on the engine's device memory and stream): a
 // 100-op pipeline on device tensors never touches the host, and what it leaves to the
-// engine's cuda backend (Philox, solve) runs there on the same memory. Skipped where
-// LibTorch has no CUDA or no GPU is present.
+// engine's cuda backend (Philox random numbers) runs there on the same memory. (No
+// solve here: a cuSOLVER factorisation reads its status back to raise LinAlgError.)
+// Skipped where LibTorch has no CUDA or no GPU is present.
 TEST(Torch, CudaPipelineMakesNoHostRoundTrips) {
   REQUIRE_TORCH();
   auto tc = get_backend("torch:cuda");
@@ -134,13 +135,10 @@ TEST(Torch, CudaPipelineMakesNoHostRoundTrips) {
     GTEST_SKIP() << "no torch:cuda backend here: " << tt::backend_reason("torch:cuda");
   const Device gpu(DeviceType::CUDA, 0);
   PriorityGuard guard;
-  set_backend_priority({"cuda"});
-  std::vector<Tensor> want;
-  {
-    const std::vector<Tensor> w = pipeline();
-    for (const Tensor& t : w) want.push_back(t.to(gpu));
-    eval(want);
-  }
+  set_backend_priority({"cpu"});
+  std::vector<Tensor> want = pipeline();  // on the cpu backend
+  want.pop_back();                          // without its solve
+  eval(want);
   set_backend_priority({"torch"});  // ranks "torch:cuda" on cuda devices too
   EXPECT_EQ(select_backend(OpCode::Matmul, float32, gpu)->name(), "torch:cuda");
   EXPECT_EQ(select_backend(OpCode::Softmax, float32, gpu)->name(), "torch:cuda");
@@ -149,7 +147,6 @@ TEST(Torch, CudaPipelineMakesNoHostRoundTrips) {
   Tensor x = random::uniform(random::key(7), {64, 64}, float32, -1, 1).to(gpu).eval();
   Tensor w = (random::normal(random::key(8), {64, 64}, float32) * 0.125f).to(gpu).eval();
   Tensor idx = tt::make({3, 1, 2}, {3}, int64).to(gpu).eval();
-  Tensor id4 = (eye(64) * 4.0f).to(gpu).eval();
   auto run = [&] {
     Tensor h = x;
     std::vector<Tensor> outs;
@@ -162,7 +159,6 @@ TEST(Torch, CudaPipelineMakesNoHostRoundTrips) {
       outs.push_back(r);
     }
     outs.push_back(take(h, idx, 0));
-    outs.push_back(linalg::solve(w + id4, h));
     eval(outs);
     return outs;
   };
@@ -178,7 +174,7 @@ TEST(Torch, CudaPipelineMakesNoHostRoundTrips) {
   EXPECT_EQ(m1.host_to_device_copies, m0.host_to_device_copies);
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) {
-    const auto g = tt::read(got[i].to(kCPU)), e = tt::read(want[i].to(kCPU));
+    const auto g = tt::read(got[i].to(kCPU)), e = tt::read(want[i]);
     ASSERT_EQ(g.size(), e.size());
     for (size_t j = 0; j < g.size(); ++j)
       EXPECT_NEAR(g[j], e[j], 1e-3 * (1 + std::fabs(e[j]))) << "output " << i << " element " << j;
