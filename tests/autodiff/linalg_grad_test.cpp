@@ -1,7 +1,8 @@
 // Gradient checks of the decompositions whose rules involve their factors: qr, svd (U,
 // S, Vh), lu / lu_factor / lu_solve, eig / eigvals, and the complex inputs of slogdet,
 // cholesky, eigh and svd. Real (float64, float32) and complex (complex128, complex64)
-// inputs, batched ones, on the CPU and on CUDA (skipped, with the reason, without a GPU).
+// inputs, batched ones, on the CPU, on CUDA (skipped, with the reason, without a GPU) and on
+// the CPU with priority on the torch backend (skipped where the plugin was not built).
 //
 // Reference: L(x) = sum(f(x) * w) with f real-valued, evaluated in float64/complex128 on
 // the CPU at the inputs' exact values, central differences with h = 1e-6 along every
@@ -355,6 +356,21 @@ TEST_P(LinalgGrad, Cpu) { run_case(cases()[GetParam().index], GetParam().dtype, 
 TEST_P(LinalgGrad, Cuda) {
   if (!cuda_ok()) GTEST_SKIP() << "no CUDA device: " << cuda_reason();
   run_case(cases()[GetParam().index], GetParam().dtype, kGPU);
+}
+
+// The same checks with priority on the torch backend (LibTorch's torch.linalg on the cpu
+// device); skipped where the plugin was not built.
+TEST_P(LinalgGrad, Torch) {
+  if (!load_backend("torch")) GTEST_SKIP() << "torch backend: " << tt::backend_reason("torch");
+  struct Restore {
+    std::vector<std::string> saved = backend_priority();
+    ~Restore() { set_backend_priority(saved); }
+  } restore;
+  set_backend_priority({"torch"});
+  for (OpCode op : {OpCode::Qr, OpCode::Svd, OpCode::Lu, OpCode::LuSolve, OpCode::Eig,
+                    OpCode::Eigh, OpCode::Cholesky, OpCode::Slogdet})
+    ASSERT_EQ(select_backend(op, GetParam().dtype, kCPU)->name(), "torch") << op_name(op);
+  run_case(cases()[GetParam().index], GetParam().dtype, kCPU);
 }
 
 INSTANTIATE_TEST_SUITE_P(Decompositions, LinalgGrad, ::testing::ValuesIn(params()), param_name);

@@ -6,7 +6,8 @@
 // rank-deficient, graded and clustered spectra, in float32 and float64, sizes 1..1024
 // (the large ones sparingly). The test matrices are made on the CPU in float64 and
 // rounded to the dtype; the decomposition runs on the backend under test (cpu, and cuda
-// when a device is present, with fallbacks made errors so the cuda kernels really run);
+// when a device is present, with fallbacks made errors so the cuda kernels really run;
+// torch and torch:cuda, LibTorch's torch.linalg, with priority on them);
 // the residuals are computed in float64 on the CPU with OpenBLAS matmuls.
 #include <algorithm>
 #include <cmath>
@@ -167,7 +168,14 @@ struct PrintWorst : ::testing::Environment {
 
 // ---- backends -------------------------------------------------------------------------
 
+bool is_torch(const std::string& name) { return name.rfind("torch", 0) == 0; }
+
 bool backend_ok(const std::string& name, std::string& why) {
+  if (is_torch(name) && !load_backend("torch")) {  // the plugin loads on demand
+    why = get_backend("torch") ? get_backend("torch")->info().reason : "torch plugin not built";
+    if (why.empty()) why = "unavailable";
+    return false;
+  }
   auto b = get_backend(name);
   if (!b) {
     why = "no " + name + " backend registered";
@@ -180,8 +188,12 @@ bool backend_ok(const std::string& name, std::string& why) {
   return true;
 }
 Device device_of(const std::string& name) {
-  return name == "cpu" ? kCPU : Device(DeviceType::CUDA, 0);
+  return name == "cpu" || name == "torch" ? kCPU : Device(DeviceType::CUDA, 0);
 }
+
+const OpCode kLinalgOps[] = {OpCode::Solve,    OpCode::Inv,  OpCode::Det,  OpCode::Slogdet,
+                             OpCode::Cholesky, OpCode::Qr,   OpCode::Svd,  OpCode::Eigh,
+                             OpCode::SolveTriangular, OpCode::Lu, OpCode::LuSolve, OpCode::Eig};
 
 // Fallbacks to the CPU become errors for the test's duration (device backends only).
 class NoFallback {
@@ -230,6 +242,21 @@ class LinalgAccuracy : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     std::string why;
     if (!backend_ok(GetParam(), why)) GTEST_SKIP() << "backend " << GetParam() << ": " << why;
+    // The torch backends ("torch", "torch:cuda") run only with priority; they must then
+    // take every decomposition, in every dtype the tests use.
+    if (!is_torch(GetParam())) return;
+    saved_ = backend_priority();
+    prioritised_ = true;
+    set_backend_priority({"torch"});
+    for (OpCode op : kLinalgOps)
+      for (DType dt : {float32, float64, complex64, complex128}) {
+        Backend* b = select_backend(op, dt, dev());
+        ASSERT_TRUE(b != nullptr);
+        ASSERT_EQ(b->name(), GetParam()) << op_name(op) << " " << dtype_name(dt);
+      }
+  }
+  void TearDown() override {
+    if (prioritised_) set_backend_priority(saved_);
   }
   Device dev() const { return device_of(GetParam()); }
   bool device_backend() const { return GetParam() != "cpu"; }
@@ -249,6 +276,10 @@ class LinalgAccuracy : public ::testing::TestWithParam<std::string> {
     record(key, r);
     EXPECT_LE(r, kBound) << key << " at " << size_str(s);
   }
+
+ private:
+  std::vector<std::string> saved_;
+  bool prioritised_ = false;
 };
 
 const DType kDTypes[] = {float32, float64};
@@ -317,9 +348,10 @@ TEST_P(LinalgAccuracy, SvdSmallBatches) {
       smax = where(greater(smax, zeros_like(smax)), smax, ones_like(smax));
       check("svd-small", "|S-Sref|/|A| " + tag, f, dt, s,
             max(abs(S - Sref) / smax).item<double>() / (mn * u));
-      // Values only: the same kernel without the vectors, the same values.
+      // Values only: on cuda the same kernel without the vectors, the same values; LAPACK
+      // (cpu, and torch's) runs a different path without them.
       Tensor sv = host64(la::svdvals(Ad));
-      if (device_backend()) {
+      if (device_backend() && !is_torch(GetParam())) {
         EXPECT_TRUE(all(equal(sv, S)).item<bool>()) << tag << " " << size_str(s);
       } else {
         EXPECT_LE(max(abs(sv - S) / smax).item<double>(), 4 * mn * u) << tag << " " << size_str(s);
@@ -576,5 +608,10 @@ TEST_P(LinalgAccuracy, InvDetLuSolveTriangularAndErrors) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, LinalgAccuracy, ::testing::Values("cpu", "cuda"),
-                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, LinalgAccuracy,
+                         ::testing::Values("cpu", "cuda", "torch", "torch:cuda"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           std::replace(n.begin(), n.end(), ':', '_');
+                           return n;
+                         });

@@ -13,6 +13,11 @@
 // in supports() run on the native backend of the same device (again without copies;
 // `tmath info --fallbacks` lists them). On CUDA every ATen call runs on the engine's
 // stream (a CUDAStreamGuard over it), so the engine's ordering and timing hold.
+//
+// Linear algebra runs through ATen's torch.linalg functions (linalg_solve_ex, linalg_eigh,
+// ...; see linalg_op below). ATen never sees a NaN/Inf: every matrix of the batch is checked
+// first and a failing one replaced by the identity (or zeros), so the others still run and
+// the error names the lowest failing batch index with the native backends' wording.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
@@ -31,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dispatch.h"
 #include "tmath/backend.h"
 #include "tmath/error.h"
 
@@ -90,6 +96,116 @@ void guarded(const char* op, F&& fn) {
   }
 }
 
+// ---- linear algebra ----------------------------------------------------------------
+// Why a batch entry failed, in the order the native backends test it (src/backend/cpu/
+// linalg.cpp): its code and message.
+enum Fail : int32_t {
+  kOk = 0,
+  kNonFinite,
+  kSingular,
+  kNotPositiveDefinite,
+  kNoConvergence,
+  kBadPivots,
+};
+
+const char* fail_text(int32_t f) {
+  switch (f) {
+    case kNonFinite: return "input contains NaN or Inf";
+    case kSingular: return "singular matrix";
+    case kNotPositiveDefinite: return "matrix is not positive definite";
+    case kNoConvergence: return "the algorithm did not converge";
+    case kBadPivots: return "pivot indices out of range";
+    default: return "LAPACK reported an invalid argument";
+  }
+}
+
+// The batch entries of one linear-algebra call: a status per entry (kOk or the first
+// failure found), kept on the device and read back once, and what to run ATen on instead
+// of a failing entry.
+class LinalgBatch {
+ public:
+  // a: the first input (batch..., rows, cols).
+  LinalgBatch(OpCode op, const at::Tensor& a)
+      : name_("[" + detail::snake_name(op) + "] "),
+        batch_(a.sizes().begin(), a.sizes().end() - 2) {
+    for (int64_t d : batch_) count_ *= d;
+    status_ = at::zeros({count_}, a.options().dtype(at::kInt));
+  }
+
+  int64_t count() const { return count_; }
+
+  // (count,) bool: the matrices of m (batch..., r, c) holding a NaN or Inf.
+  at::Tensor nonfinite(const at::Tensor& m) const {
+    const int64_t r = m.size(-2), c = m.size(-1);
+    return at::logical_not(at::isfinite(m).reshape({count_, r * c}).all(1));
+  }
+  // (count,) bool: the square matrices of m with an exact zero on the diagonal.
+  at::Tensor zero_diagonal(const at::Tensor& m) const {
+    const int64_t n = std::min(m.size(-2), m.size(-1));
+    return m.diagonal(0, -2, -1).eq(0).reshape({count_, n}).any(1);
+  }
+  // Records `code` for the entries in `bad` that have not failed yet.
+  void flag(const at::Tensor& bad, Fail code) {
+    status_.masked_fill_(bad.logical_and(status_.eq(0)), code);
+  }
+  // Records `code` for the entries whose ATen info is positive.
+  void flag_info(const at::Tensor& info, Fail code) { flag(info.reshape({count_}).gt(0), code); }
+  // m with the matrices of the entries in `bad` replaced: by the identity (rectangular:
+  // ones on the main diagonal) or by zeros.
+  at::Tensor clean(const at::Tensor& m, const at::Tensor& bad, bool identity) const {
+    std::vector<int64_t> shape(batch_);
+    shape.insert(shape.end(), {1, 1});
+    const at::Tensor repl = identity ? at::eye(m.size(-2), m.size(-1), m.options())
+                                     : at::zeros({}, m.options());
+    return at::where(bad.view(shape), repl, m);
+  }
+
+  // Throws LinAlgError for the lowest failing batch entry; `aten_failed` is the flat batch
+  // entry an ATen call reported as not converging (-1: none).
+  void finish(int64_t aten_failed = -1) const {
+    if (count_ == 0) return;
+    const at::Tensor host = status_.to(at::kCPU).contiguous();  // the one read-back
+    const int32_t* s = host.data_ptr<int32_t>();
+    for (int64_t b = 0; b < count_; ++b) {
+      int32_t f = s[b];
+      if (f == kOk && b == aten_failed) f = kNoConvergence;
+      if (f != kOk) throw LinAlgError(name_ + fail_text(f) + where(b));
+    }
+    if (aten_failed >= 0)
+      throw LinAlgError(name_ + fail_text(kNoConvergence) + where(aten_failed));
+  }
+
+  // " (batch index (i, j))" for flat entry b ("" without batch dims), as the native
+  // backends write it.
+  std::string where(int64_t b) const {
+    if (batch_.empty()) return "";
+    std::vector<int64_t> idx(batch_.size());
+    for (size_t i = batch_.size(); i-- > 0;) {
+      idx[i] = b % batch_[i];
+      b /= batch_[i];
+    }
+    std::string s = " (batch index (";
+    for (size_t i = 0; i < idx.size(); ++i) s += (i ? ", " : "") + std::to_string(idx[i]);
+    return s + (idx.size() == 1 ? ",))" : "))");
+  }
+
+ private:
+  std::string name_;
+  std::vector<int64_t> batch_;
+  int64_t count_ = 1;
+  at::Tensor status_;
+};
+
+// The flat batch entry that an ATen linalg error names ("linalg.svd: (Batch element 3):
+// The algorithm failed to converge ..."); 0 for an unbatched call.
+int64_t aten_batch_element(const c10::Error& e) {
+  const std::string msg = e.what_without_backtrace();
+  const std::string key = "Batch element ";
+  const size_t at = msg.find(key);
+  if (at == std::string::npos) return 0;
+  return std::strtoll(msg.c_str() + at + key.size(), nullptr, 10);
+}
+
 class TorchBackend final : public Backend {
  public:
   // native: the name of the engine's backend of the same device type ("cpu", "cuda"),
@@ -123,9 +239,10 @@ class TorchBackend final : public Backend {
 
   bool supports(OpCode op, DType dt) const override {
     if (!claims(op, dt)) return false;
-    if (!is_unary(op) && !is_binary(op)) return true;
+    if (!is_unary(op) && !is_binary(op) && !is_linalg(op)) return true;
     // Elementwise kernels differ between LibTorch builds (e.g. float16 math on the CPU
-    // before 2.x): one call on a one-element tensor, once per (op, dtype), says.
+    // before 2.x), and so do linear-algebra ones (e.g. eig on CUDA without MAGMA): one call
+    // on a one-element tensor (a 2 x 2 identity), once per (op, dtype), says.
     auto& known = probed_[static_cast<size_t>(op) * kNumDTypes + static_cast<size_t>(dt)];
     int8_t k = known.load(std::memory_order_relaxed);
     if (k < 0) {
@@ -136,10 +253,19 @@ class TorchBackend final : public Backend {
   }
 
  private:
+  static bool is_linalg(OpCode op) {
+    return static_cast<int>(op) >= static_cast<int>(OpCode::Solve) &&
+           static_cast<int>(op) <= static_cast<int>(OpCode::Eig);
+  }
+
   bool probe(OpCode op, DType dt) const {
     try {
       auto opts = at::TensorOptions().dtype(to_at(dt));
       if (type_ == DeviceType::CUDA) opts = opts.device(at::Device(at::kCUDA, 0));
+      if (is_linalg(op)) {
+        probe_linalg(op, at::eye(2, opts));
+        return true;
+      }
       at::Tensor x = at::ones({1}, opts);
       at::Tensor o = at::empty({1}, is_predicate(op) || op == OpCode::IsNan ||
                                             op == OpCode::IsInf || op == OpCode::IsFinite
@@ -154,6 +280,30 @@ class TorchBackend final : public Backend {
       return true;
     } catch (const std::exception&) {
       return false;
+    }
+  }
+
+  // One call of the ATen function(s) behind a linear-algebra op (supports()).
+  static void probe_linalg(OpCode op, const at::Tensor& a) {
+    using O = OpCode;
+    switch (op) {
+      case O::Solve: (void)at::linalg_solve_ex(a, a); break;
+      case O::Inv: (void)at::linalg_inv_ex(a); break;
+      case O::Det: (void)at::linalg_det(a); break;
+      case O::Slogdet: (void)at::linalg_slogdet(a); break;
+      case O::Cholesky: (void)at::linalg_cholesky_ex(a); break;
+      case O::Qr: (void)at::linalg_qr(a, "complete"); break;
+      case O::Svd: (void)at::linalg_svd(a, false); break;
+      case O::Eigh: (void)at::linalg_eigh(a, "L"); break;
+      case O::SolveTriangular: (void)at::linalg_solve_triangular(a, a, true); break;
+      case O::Lu: (void)at::linalg_lu_factor_ex(a); break;
+      case O::LuSolve: {
+        auto f = at::linalg_lu_factor_ex(a);
+        (void)at::linalg_lu_solve(std::get<0>(f), std::get<1>(f), a);
+        break;
+      }
+      case O::Eig: (void)at::linalg_eig(a); break;
+      default: throw UnsupportedError("not a linear-algebra op");
     }
   }
 
@@ -199,9 +349,13 @@ class TorchBackend final : public Backend {
       case O::LayerNorm: return F && !low;
       case O::Matmul: return (F && !low) || C;
       case O::Take: case O::TakeAlongAxis: return true;
+      case O::Solve: case O::Inv: case O::Det: case O::Slogdet: case O::Cholesky: case O::Qr:
+      case O::Svd: case O::Eigh: case O::SolveTriangular: case O::Lu: case O::LuSolve:
+      case O::Eig:
+        return (F && !low) || C;
       default:
         // The Philox random streams (bit-identical with the native backends only
-        // there) and linear algebra: the native backend.
+        // there): the native backend.
         return false;
     }
   }
@@ -390,6 +544,19 @@ class TorchBackend final : public Backend {
 
   void random(OpCode op, const RandomArgs&, const ArrayRef&) override { unsupported(op); }
 
+  // Linear algebra through ATen's torch.linalg functions (the contract above
+  // Backend::linalg): inputs checked for NaN/Inf (and LuSolve's pivots, SolveTriangular's
+  // and LuSolve's diagonals) before ATen sees them, failing entries replaced, ATen's `info`
+  // read back with those checks in one copy.
+  void linalg(OpCode op, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
+              const LinalgArgs& args) override {
+    run(detail::snake_name(op), in[0].device, [&] {
+      // ATen's CUDA solvers multiply matrices inside (TF32 under "high").
+      at::globalContext().setFloat32MatmulPrecision("highest");
+      linalg_op(op, in, out, args);
+    });
+  }
+
   // LibTorch called directly on the profile's inputs, the way a LibTorch user writes it
   // (a fresh result per call), on the same device and queue.
   std::optional<NativeReference> native_reference(std::string_view op,
@@ -464,6 +631,228 @@ class TorchBackend final : public Backend {
 #endif
     (void)d;
     guarded(name.c_str(), fn);
+  }
+
+  void linalg_op(OpCode op, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
+                 const LinalgArgs& args) const {
+    using O = OpCode;
+    const at::Tensor a = view(in[0]);
+    LinalgBatch c(op, a);
+    const int64_t m = a.size(-2), n = a.size(-1), k = std::min(m, n);
+    auto o = [&](size_t i) { return view(out[i]); };
+    // Sets an output (batch..., r, c) to identities (ones on the main diagonal).
+    auto identity = [](at::Tensor t) {
+      t.zero_();
+      t.diagonal(0, -2, -1).fill_(1);
+    };
+    switch (op) {
+      case O::Solve:
+      case O::Inv: {
+        at::Tensor bad = c.nonfinite(a), b;
+        if (op == O::Solve) {
+          b = view(in[1]);
+          bad = bad.logical_or(c.nonfinite(b));
+        }
+        c.flag(bad, kNonFinite);
+        if (o(0).numel() == 0) break;
+        const at::Tensor a1 = c.clean(a, bad, true);
+        if (op == O::Solve) {
+          auto [x, info] = at::linalg_solve_ex(a1, c.clean(b, bad, false));
+          c.flag_info(info, kSingular);
+          o(0).copy_(x);
+        } else {
+          auto [x, info] = at::linalg_inv_ex(a1);
+          c.flag_info(info, kSingular);
+          o(0).copy_(x);
+        }
+        break;
+      }
+      case O::Det:
+      case O::Slogdet: {
+        const at::Tensor bad = c.nonfinite(a);
+        c.flag(bad, kNonFinite);
+        if (c.count() == 0) break;
+        const at::Tensor a1 = c.clean(a, bad, true);
+        if (op == O::Det) {
+          o(0).copy_(at::linalg_det(a1).view(o(0).sizes()));
+        } else {
+          auto [sign, logabs] = at::linalg_slogdet(a1);
+          o(0).copy_(sign.view(o(0).sizes()));
+          o(1).copy_(logabs.view(o(1).sizes()));
+        }
+        break;
+      }
+      case O::Cholesky: {
+        // Reads the lower triangle in both cases (as NumPy and the native backends) and
+        // returns L^H for upper.
+        const at::Tensor bad = c.nonfinite(a);
+        c.flag(bad, kNonFinite);
+        if (o(0).numel() == 0) break;
+        auto [l, info] = at::linalg_cholesky_ex(c.clean(a, bad, true), false);
+        c.flag_info(info, kNotPositiveDefinite);
+        o(0).copy_(args.upper ? at::conj_physical(l.transpose(-2, -1)) : l);
+        break;
+      }
+      case O::Qr: {
+        const bool want_q = args.compute_uv;
+        const at::Tensor bad = c.nonfinite(a);
+        c.flag(bad, kNonFinite);
+        at::Tensor r_out = o(want_q ? 1 : 0);
+        if (c.count() == 0) break;
+        if (k == 0) {  // Q: the identity of its size; R: zeros
+          if (want_q) identity(o(0));
+          r_out.zero_();
+          break;
+        }
+        const char* mode = !want_q ? "r" : args.full_matrices ? "complete" : "reduced";
+        auto [q, r] = at::linalg_qr(c.clean(a, bad, false), mode);
+        if (want_q) o(0).copy_(q);
+        if (r.size(-2) == r_out.size(-2)) {
+          r_out.copy_(r);
+        } else {  // R only with full_matrices: (m, n) with zero rows below the first k
+          r_out.zero_();
+          r_out.narrow(-2, 0, r.size(-2)).copy_(r);
+        }
+        break;
+      }
+      case O::Svd: {
+        const bool uv = args.compute_uv;
+        const at::Tensor bad = c.nonfinite(a);
+        c.flag(bad, kNonFinite);
+        if (c.count() == 0) break;
+        if (k == 0) {  // U and Vh: identities of their (full) size; no singular values
+          if (uv) identity(o(0)), identity(o(2));
+          break;
+        }
+        const at::Tensor a1 = c.clean(a, bad, false);
+        try {
+          if (uv) {
+            auto [u, s, vh] = at::linalg_svd(a1, args.full_matrices);
+            o(0).copy_(u);
+            o(1).copy_(s);
+            o(2).copy_(vh);
+          } else {
+            o(0).copy_(at::linalg_svdvals(a1));
+          }
+        } catch (const c10::LinAlgError& e) {
+          c.finish(aten_batch_element(e));
+        }
+        break;
+      }
+      case O::Eigh: {
+        // Only the triangle read counts (NaN in the other one is ignored, as LAPACK does).
+        const at::Tensor t = args.upper ? at::triu(a) : at::tril(a);
+        const at::Tensor bad = c.nonfinite(t);
+        c.flag(bad, kNonFinite);
+        if (n == 0 || c.count() == 0) break;
+        const at::Tensor t1 = c.clean(t, bad, true);
+        const char* uplo = args.upper ? "U" : "L";
+        try {
+          if (args.compute_uv) {
+            auto [w, v] = at::linalg_eigh(t1, uplo);
+            o(0).copy_(w);
+            o(1).copy_(v);
+          } else {
+            o(0).copy_(at::linalg_eigvalsh(t1, uplo));
+          }
+        } catch (const c10::LinAlgError& e) {
+          c.finish(aten_batch_element(e));
+        }
+        break;
+      }
+      case O::SolveTriangular: {
+        // The triangle read (without the diagonal for unit_diagonal) and b must be finite;
+        // an exact zero on a used diagonal is a singular matrix.
+        const at::Tensor b = view(in[1]);
+        const int64_t off = args.unit_diagonal ? 1 : 0;
+        const at::Tensor t = args.upper ? at::triu(a, off) : at::tril(a, -off);
+        const at::Tensor bad = c.nonfinite(t).logical_or(c.nonfinite(b));
+        c.flag(bad, kNonFinite);
+        at::Tensor fail = bad;
+        if (!args.unit_diagonal) {
+          const at::Tensor sing = c.zero_diagonal(a);
+          c.flag(sing, kSingular);
+          fail = fail.logical_or(sing);
+        }
+        if (o(0).numel() == 0) break;
+        o(0).copy_(at::linalg_solve_triangular(c.clean(t, fail, true), c.clean(b, bad, false),
+                                               args.upper, true, args.unit_diagonal));
+        break;
+      }
+      case O::Lu: {
+        // a = P L U; ATen's pivots are LAPACK's (1-based).
+        const at::Tensor bad = c.nonfinite(a);
+        c.flag(bad, kNonFinite);
+        at::Tensor perm = o(2);
+        if (c.count() == 0) break;
+        if (k == 0) {
+          perm.copy_(at::arange(m, perm.options()).expand(perm.sizes()));
+          break;
+        }
+        // info > 0 (an exact zero on U's diagonal) is a valid factorisation of a singular
+        // matrix.
+        auto [lu, piv, info] = at::linalg_lu_factor_ex(c.clean(a, bad, false));
+        (void)info;
+        o(0).copy_(lu);
+        const at::Tensor piv0 = piv.to(at::kInt).sub(1);
+        o(1).copy_(piv0.view(o(1).sizes()));
+        // perm: the row interchanges applied in order to 0..m-1 (on the host; k entries).
+        const at::Tensor hp = piv0.to(at::kCPU).contiguous();
+        at::Tensor hperm = at::empty({c.count(), m}, at::TensorOptions().dtype(at::kLong));
+        const int32_t* p = hp.data_ptr<int32_t>();
+        int64_t* q = hperm.data_ptr<int64_t>();
+        for (int64_t e = 0; e < c.count(); ++e) {
+          int64_t* qe = q + e * m;
+          for (int64_t i = 0; i < m; ++i) qe[i] = i;
+          for (int64_t i = 0; i < k; ++i) {
+            const int64_t j = p[e * k + i];
+            if (j >= 0 && j < m) std::swap(qe[i], qe[j]);
+          }
+        }
+        perm.copy_(hperm.view(perm.sizes()));
+        break;
+      }
+      case O::LuSolve: {
+        // Pivots first (lu_factor never swaps with an earlier row), then NaN/Inf, then an
+        // exact zero on U's diagonal.
+        const at::Tensor pv = view(in[1]), b = view(in[2]);
+        const at::Tensor rows = at::arange(n, pv.options());
+        const at::Tensor badp =
+            pv.lt(rows).logical_or(pv.ge(n)).reshape({c.count(), n}).any(1);
+        c.flag(badp, kBadPivots);
+        const at::Tensor bad = c.nonfinite(a).logical_or(c.nonfinite(b));
+        c.flag(bad, kNonFinite);
+        const at::Tensor sing = c.zero_diagonal(a);
+        c.flag(sing, kSingular);
+        if (o(0).numel() == 0) break;
+        std::vector<int64_t> pshape(pv.sizes().begin(), pv.sizes().end() - 1);
+        pshape.push_back(1);
+        const at::Tensor piv1 = at::where(badp.view(pshape), rows, pv).add(1).to(at::kInt);
+        const at::Tensor lu1 = c.clean(a, badp.logical_or(bad).logical_or(sing), true);
+        o(0).copy_(at::linalg_lu_solve(lu1, piv1, c.clean(b, bad, false)));
+        break;
+      }
+      case O::Eig: {
+        const at::Tensor bad = c.nonfinite(a);
+        c.flag(bad, kNonFinite);
+        if (n == 0 || c.count() == 0) break;
+        const at::Tensor a1 = c.clean(a, bad, true);
+        try {
+          if (args.compute_uv) {
+            auto [w, v] = at::linalg_eig(a1);
+            o(0).copy_(w);
+            o(1).copy_(v);
+          } else {
+            o(0).copy_(at::linalg_eigvals(a1));
+          }
+        } catch (const c10::LinAlgError& e) {
+          c.finish(aten_batch_element(e));
+        }
+        break;
+      }
+      default: unsupported(op);
+    }
+    c.finish();
   }
 
   static void unary_op(OpCode op, const at::Tensor& x, at::Tensor o) {
