@@ -6,6 +6,7 @@
 #include <limits>
 #include <random>
 
+#include "backend_util.h"
 #include "test_util.h"
 #include "tmath/linalg.h"
 
@@ -53,9 +54,15 @@ double eps_for(DType dt) {
 const std::vector<DType> kFloatDtypes = {DType::Float16, DType::BFloat16, DType::Float32,
                                          DType::Float64, DType::Complex64, DType::Complex128};
 
+// Every suite runs on the cpu backend and, with priority, on the torch one (tests/
+// backend_util.h; skipped where the plugin was not built).
+class LinalgLu : public tt::OnBackend<> {};
+class LinalgEig : public tt::OnBackend<> {};
+class LinalgMatrixExp : public tt::OnBackend<> {};
+
 }  // namespace
 
-TEST(LinalgLu, ScipyValues) {
+TEST_P(LinalgLu, ScipyValues) {
   Tensor a = tt::make({1, 2, 3, 4, 5, 6, 7, 8, 10}, {3, 3}, float64);
   // scipy.linalg.lu_factor([[1,2,3],[4,5,6],[7,8,10]])
   auto f = la::lu_factor(a);
@@ -78,7 +85,7 @@ TEST(LinalgLu, ScipyValues) {
   EXPECT_TRUE(tt::all_equal(r.pivots, {2, 2}));
 }
 
-TEST(LinalgLu, ReconstructsEveryShapeAndDtype) {
+TEST_P(LinalgLu, ReconstructsEveryShapeAndDtype) {
   std::mt19937 rng(5);
   for (DType dt : kFloatDtypes) {
     for (auto [m, n] : std::vector<std::pair<int64_t, int64_t>>{{4, 4}, {5, 3}, {3, 5}, {1, 1}}) {
@@ -129,7 +136,7 @@ TEST(LinalgLu, ReconstructsEveryShapeAndDtype) {
   }
 }
 
-TEST(LinalgLu, SingularFactorsButDoesNotSolve) {
+TEST_P(LinalgLu, SingularFactorsButDoesNotSolve) {
   Tensor a = tt::make({1, 2, 2, 4}, {2, 2}, float64);
   auto f = la::lu_factor(a);  // a valid factorisation with U[1,1] = 0
   EXPECT_TRUE(tt::all_close(f.LU, {2, 4, 0.5, 0}, {0, 0}));
@@ -156,7 +163,7 @@ TEST(LinalgLu, SingularFactorsButDoesNotSolve) {
   }
 }
 
-TEST(LinalgEig, NumpyValuesAndComplexResults) {
+TEST_P(LinalgEig, NumpyValuesAndComplexResults) {
   // numpy.linalg.eigvals([[4,-2,1],[3,6,-4],[2,1,8]])
   Tensor a = tt::make({4, -2, 1, 3, 6, -4, 2, 1, 8}, {3, 3}, float64);
   Tensor w = la::eigvals(a);
@@ -178,7 +185,7 @@ TEST(LinalgEig, NumpyValuesAndComplexResults) {
   EXPECT_LT(std::abs(rv[2] - cplx(2, 0)), 1e-6);
 }
 
-TEST(LinalgEig, ResidualEveryDtypeBatched) {
+TEST_P(LinalgEig, ResidualEveryDtypeBatched) {
   std::mt19937 rng(9);
   const int64_t n = 6, batch = 4;
   for (DType dt : kFloatDtypes) {
@@ -209,7 +216,7 @@ TEST(LinalgEig, ResidualEveryDtypeBatched) {
   }
 }
 
-TEST(LinalgEig, Errors) {
+TEST_P(LinalgEig, Errors) {
   EXPECT_THROW(la::eig(tt::make({1, 2, 3, 4, 5, 6}, {2, 3}, float64)), ShapeError);
   try {
     la::eigvals(tt::make({1, 2, 3, 4, 1, INFINITY, 3, 4}, {2, 2, 2}, float32)).eval();
@@ -220,7 +227,7 @@ TEST(LinalgEig, Errors) {
   }
 }
 
-TEST(LinalgMatrixExp, ScipyValuesAndIdentities) {
+TEST_P(LinalgMatrixExp, ScipyValuesAndIdentities) {
   // scipy.linalg.expm([[4,-2,1],[3,6,-4],[2,1,8]] / 4)
   Tensor a = tt::make({1, -0.5, 0.25, 0.75, 1.5, -1, 0.5, 0.25, 2}, {3, 3}, float64);
   const std::vector<double> e = {2.5658935148268807, -1.4917466716573942, 2.194758223906715,
@@ -265,3 +272,10 @@ TEST(LinalgMatrixExp, ScipyValuesAndIdentities) {
     EXPECT_NE(std::string(e.what()).find("batch index (1,)"), std::string::npos) << e.what();
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, LinalgLu, ::testing::ValuesIn(tt::cpu_linalg_backends()),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, LinalgEig, ::testing::ValuesIn(tt::cpu_linalg_backends()),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, LinalgMatrixExp, ::testing::ValuesIn(tt::cpu_linalg_backends()),
+                         [](const auto& info) { return info.param; });

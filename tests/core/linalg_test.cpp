@@ -7,9 +7,12 @@
 #include <complex>
 #include <limits>
 #include <random>
+#include <string>
+#include <tuple>
 
 #include "core/primitives.h"
 #include "core/tensor_impl.h"
+#include "backend_util.h"
 #include "test_util.h"
 #include "tmath/linalg.h"
 
@@ -107,11 +110,22 @@ double eps_for(DType dt) {
 const std::vector<DType> kFloatDtypes = {DType::Float16, DType::BFloat16, DType::Float32,
                                          DType::Float64, DType::Complex64, DType::Complex128};
 
+// Every suite runs on the cpu backend and, with priority, on the torch one (tests/
+// backend_util.h; skipped where the plugin was not built).
+class LinalgSolve : public tt::OnBackend<> {};
+class LinalgNumpy : public tt::OnBackend<> {};
+class LinalgSmallOps : public tt::OnBackend<> {};
+class LinalgBatch : public tt::OnBackend<> {};
+class LinalgDtypes : public tt::OnBackend<> {};
+class LinalgErrors : public tt::OnBackend<> {};
+class LinalgLazy : public tt::OnBackend<> {};
+class LinalgGradRules : public tt::OnBackend<> {};
+
 }  // namespace
 
 // ---- hand-checked and NumPy values -------------------------------------------------
 
-TEST(LinalgSolve, HandCheckedSystem) {
+TEST_P(LinalgSolve, HandCheckedSystem) {
   // 3*2 + 1*3 = 9, 1*2 + 2*3 = 8.
   Tensor a = tt::make({3, 1, 1, 2}, {2, 2}, float64);
   Tensor b = tt::make({9, 8}, float64);
@@ -121,7 +135,7 @@ TEST(LinalgSolve, HandCheckedSystem) {
   EXPECT_TRUE(tt::all_close(la::solve(a, B), {2, 1, 3, 2}, {1e-14, 1e-14}));
 }
 
-TEST(LinalgNumpy, DetInvSlogdet) {
+TEST_P(LinalgNumpy, DetInvSlogdet) {
   Tensor A = tt::make(kA, {3, 3}, float64);
   // np.linalg.det(A)
   EXPECT_TRUE(tt::all_close(la::det(A), {262.99999999999983}, {1e-13, 0}));
@@ -138,7 +152,7 @@ TEST(LinalgNumpy, DetInvSlogdet) {
       {1e-13, 1e-15}));
 }
 
-TEST(LinalgNumpy, SvdvalsEigvalshNorms) {
+TEST_P(LinalgNumpy, SvdvalsEigvalshNorms) {
   Tensor A = tt::make(kA, {3, 3}, float64);
   // np.linalg.svd(A, compute_uv=False)
   EXPECT_TRUE(tt::all_close(la::svdvals(A), {9.385549506960283, 6.763656077603526, 4.1429961279603535},
@@ -168,7 +182,7 @@ TEST(LinalgNumpy, SvdvalsEigvalshNorms) {
   EXPECT_NEAR(tt::read1(la::cond(A, "nuc")), 10.060204288224469, 1e-13);
 }
 
-TEST(LinalgNumpy, VectorNorms) {
+TEST_P(LinalgNumpy, VectorNorms) {
   Tensor v = tt::make({3, -4, 0, 1}, float64);
   // np.linalg.norm(v, ord) for ord in None, 0, 1, 2, inf, -inf, 3, 0.5
   EXPECT_NEAR(tt::read1(la::norm(v)), 5.0990195135927845, 1e-14);
@@ -186,7 +200,7 @@ TEST(LinalgNumpy, VectorNorms) {
   EXPECT_TRUE(tt::all_close(r, {5, 10}, {1e-15, 0}));
 }
 
-TEST(LinalgNumpy, PinvLstsqRankPower) {
+TEST_P(LinalgNumpy, PinvLstsqRankPower) {
   Tensor B = tt::make({1, 2, 3, 4, 5, 6}, {3, 2}, float64);
   // np.linalg.pinv(B).ravel()
   EXPECT_TRUE(tt::all_close(la::pinv(B),
@@ -217,7 +231,7 @@ TEST(LinalgNumpy, PinvLstsqRankPower) {
   EXPECT_TRUE(tt::all_close(la::matrix_power(A, 1), kA, {0, 0}));
 }
 
-TEST(LinalgNumpy, ComplexValues) {
+TEST_P(LinalgNumpy, ComplexValues) {
   Tensor C = tt::make_c({{2, 1}, {1, -1}, {0, 0.5}, {3, 0}}, {2, 2}, complex128);
   // np.linalg.det(C)
   EXPECT_TRUE(tt::all_close_c(la::det(C), {{5.5, 2.5000000000000004}}, {1e-14, 1e-15}));
@@ -232,7 +246,7 @@ TEST(LinalgNumpy, ComplexValues) {
   EXPECT_TRUE(tt::all_close(la::eigvalsh(H), {1.0, 4.0}, {1e-14, 1e-14}));
 }
 
-TEST(LinalgSmallOps, TraceDiagonalOuterCrossVecdotMultiDot) {
+TEST_P(LinalgSmallOps, TraceDiagonalOuterCrossVecdotMultiDot) {
   Tensor A = tt::make(kA, {3, 3}, float64);
   EXPECT_TRUE(tt::all_close(la::diagonal(A), {4, 6, 8}, {0, 0}));
   EXPECT_TRUE(tt::all_close(la::diagonal(A, 1), {-2, -4}, {0, 0}));
@@ -270,10 +284,10 @@ TEST(LinalgSmallOps, TraceDiagonalOuterCrossVecdotMultiDot) {
 
 // ---- reconstruction identities (float64 and complex128) -----------------------------
 
-class LinalgIdentity : public ::testing::TestWithParam<DType> {};
+class LinalgIdentity : public tt::OnBackend<std::tuple<DType, std::string>> {};
 
 TEST_P(LinalgIdentity, SolveInvCholesky) {
-  const DType dt = GetParam();
+  const DType dt = std::get<0>(GetParam());
   std::mt19937 rng(11);
   const int64_t n = 6, k = 3, batch = 4;
   auto A = rand_mat(rng, {batch, n, n}, dt);
@@ -302,7 +316,7 @@ TEST_P(LinalgIdentity, SolveInvCholesky) {
 }
 
 TEST_P(LinalgIdentity, QrAllModes) {
-  const DType dt = GetParam();
+  const DType dt = std::get<0>(GetParam());
   std::mt19937 rng(12);
   for (auto [m, n] : {std::pair<int64_t, int64_t>{5, 3}, {3, 5}, {4, 4}}) {
     const int64_t k = std::min(m, n), batch = 2;
@@ -331,7 +345,7 @@ TEST_P(LinalgIdentity, QrAllModes) {
 }
 
 TEST_P(LinalgIdentity, SvdFullAndReduced) {
-  const DType dt = GetParam();
+  const DType dt = std::get<0>(GetParam());
   std::mt19937 rng(13);
   for (auto [m, n] : {std::pair<int64_t, int64_t>{5, 3}, {3, 5}, {4, 4}}) {
     const int64_t k = std::min(m, n), batch = 3;
@@ -366,7 +380,7 @@ TEST_P(LinalgIdentity, SvdFullAndReduced) {
 }
 
 TEST_P(LinalgIdentity, EighAndSlogdet) {
-  const DType dt = GetParam();
+  const DType dt = std::get<0>(GetParam());
   std::mt19937 rng(14);
   const int64_t n = 5, batch = 3;
   auto S = rand_spd(rng, batch, n, dt);
@@ -400,7 +414,7 @@ TEST_P(LinalgIdentity, EighAndSlogdet) {
 }
 
 TEST_P(LinalgIdentity, SolveTriangularPinvLstsq) {
-  const DType dt = GetParam();
+  const DType dt = std::get<0>(GetParam());
   std::mt19937 rng(15);
   const int64_t n = 5, k = 2;
   auto A = rand_mat(rng, {n, n}, dt);
@@ -439,12 +453,17 @@ TEST_P(LinalgIdentity, SolveTriangularPinvLstsq) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Linalg, LinalgIdentity, ::testing::Values(DType::Float64, DType::Complex128),
-                         [](const auto& info) { return std::string(tt::name_of(info.param)); });
+INSTANTIATE_TEST_SUITE_P(Linalg, LinalgIdentity,
+                         ::testing::Combine(::testing::Values(DType::Float64, DType::Complex128),
+                                            ::testing::ValuesIn(tt::cpu_linalg_backends())),
+                         [](const auto& info) {
+                           return std::string(tt::name_of(std::get<0>(info.param))) + "_" +
+                                  std::get<1>(info.param);
+                         });
 
 // ---- batching, strides, dtypes --------------------------------------------------------
 
-TEST(LinalgBatch, BroadcastSolveAndStridedInputs) {
+TEST_P(LinalgBatch, BroadcastSolveAndStridedInputs) {
   std::mt19937 rng(21);
   // a: (2, 1, 4, 4), b: (3, 4, 2) -> x: (2, 3, 4, 2); b 1-d -> (2, 1, 4).
   auto A = rand_mat(rng, {2, 1, 4, 4}, float64);
@@ -475,7 +494,7 @@ TEST(LinalgBatch, BroadcastSolveAndStridedInputs) {
   }
 }
 
-TEST(LinalgDtypes, EveryFloatDtypeRunsAndKeepsItsDtype) {
+TEST_P(LinalgDtypes, EveryFloatDtypeRunsAndKeepsItsDtype) {
   // Low precision is computed in float32 and returned in the input dtype; the residual
   // of the float32-recomputed result is bounded by the input's precision.
   std::mt19937 rng(31);
@@ -524,7 +543,7 @@ TEST(LinalgDtypes, EveryFloatDtypeRunsAndKeepsItsDtype) {
 
 // ---- errors -----------------------------------------------------------------------------
 
-TEST(LinalgErrors, SingularNonSquareNonFiniteBadArgs) {
+TEST_P(LinalgErrors, SingularNonSquareNonFiniteBadArgs) {
   // Singular: the second matrix of the batch.
   Tensor a = tt::make({1, 0, 0, 1, 1, 2, 2, 4}, {2, 2, 2}, float64);
   try {
@@ -584,7 +603,7 @@ TEST(LinalgErrors, SingularNonSquareNonFiniteBadArgs) {
   }
 }
 
-TEST(LinalgErrors, InputsStayIntact) {
+TEST_P(LinalgErrors, InputsStayIntact) {
   Tensor a = tt::make(kA, {3, 3}, float64);
   Tensor b = tt::make({1, 2, 3}, float64);
   a.eval();
@@ -602,7 +621,7 @@ TEST(LinalgErrors, InputsStayIntact) {
   EXPECT_TRUE(tt::all_close(s, {1, 2, 2, 1}, {0, 0}));
 }
 
-TEST(LinalgLazy, DecompositionsAreMultiOutputGraphNodes) {
+TEST_P(LinalgLazy, DecompositionsAreMultiOutputGraphNodes) {
   EagerScope lazy(false);
   Tensor a = tt::make(kA, {3, 3}, float64);
   auto d = la::svd(a, false);
@@ -683,7 +702,7 @@ void check_jvp(const std::function<std::vector<Tensor>(const std::vector<Tensor>
 }
 }  // namespace
 
-TEST(LinalgGrad, SolveInvDetSlogdet) {
+TEST_P(LinalgGradRules, SolveInvDetSlogdet) {
   std::mt19937 rng(41);
   auto A = rand_mat(rng, {2, 3, 3}, float64);
   for (int64_t b = 0; b < 2; ++b)
@@ -715,7 +734,7 @@ TEST(LinalgGrad, SolveInvDetSlogdet) {
   check_jvp(ftri, {a, bb}, 0, 0, 1e-6, 13);
 }
 
-TEST(LinalgGrad, CholeskyEighSvdvals) {
+TEST_P(LinalgGradRules, CholeskyEighSvdvals) {
   std::mt19937 rng(42);
   auto S = rand_spd(rng, 2, 4, float64);
   // Perturbations are arbitrary (not symmetric): the rules are exact for the triangle read.
@@ -752,7 +771,7 @@ TEST(LinalgGrad, CholeskyEighSvdvals) {
 // The rules of qr, svd's vectors, lu and complex input exist (checked against finite
 // differences in tests/autodiff/linalg_grad_test.cpp); the one gradient that is not
 // defined says so, naming the op.
-TEST(LinalgGrad, QrCompleteTallSaysUnsupported) {
+TEST_P(LinalgGradRules, QrCompleteTallSaysUnsupported) {
   EagerScope lazy(false);
   std::mt19937 rng(43);
   Tensor a = rand_mat(rng, {4, 3}, float64).t;
@@ -770,3 +789,20 @@ TEST(LinalgGrad, QrCompleteTallSaysUnsupported) {
   ASSERT_EQ(g.size(), 1u);
   EXPECT_EQ(g[0].shape(), Shape({4, 3}));
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, LinalgSolve, ::testing::ValuesIn(tt::cpu_linalg_backends()),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, LinalgNumpy, ::testing::ValuesIn(tt::cpu_linalg_backends()),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, LinalgSmallOps, ::testing::ValuesIn(tt::cpu_linalg_backends()),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, LinalgBatch, ::testing::ValuesIn(tt::cpu_linalg_backends()),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, LinalgDtypes, ::testing::ValuesIn(tt::cpu_linalg_backends()),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, LinalgErrors, ::testing::ValuesIn(tt::cpu_linalg_backends()),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, LinalgLazy, ::testing::ValuesIn(tt::cpu_linalg_backends()),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, LinalgGradRules, ::testing::ValuesIn(tt::cpu_linalg_backends()),
+                         [](const auto& info) { return info.param; });

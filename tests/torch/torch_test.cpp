@@ -2,6 +2,9 @@
 // it claims is checked by tests/backend_ops). Skipped where the plugin was not built.
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <limits>
+
 #include "backend_util.h"
 #include "tmath/linalg.h"
 #include "ref_util.h"
@@ -178,5 +181,69 @@ TEST(Torch, CudaPipelineMakesNoHostRoundTrips) {
     ASSERT_EQ(g.size(), e.size());
     for (size_t j = 0; j < g.size(); ++j)
       EXPECT_NEAR(g[j], e[j], 1e-3 * (1 + std::fabs(e[j]))) << "output " << i << " element " << j;
+  }
+}
+
+// Linear algebra on torch raises the cpu backend's LinAlgError, word for word: the lowest
+// failing batch index whatever the failure (a NaN after a singular matrix and the other
+// way round), NaN only in the triangle read, zero diagonals, bad pivots.
+TEST(Torch, LinalgErrorsMatchTheCpuBackend) {
+  REQUIRE_TORCH();
+  PriorityGuard guard;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  // (3, 2, 2) batches: entry 0 fine, entries 1 and 2 as given.
+  auto batch = [&](std::vector<double> e1, std::vector<double> e2) {
+    std::vector<double> v = {2, 1, 1, 3};
+    v.insert(v.end(), e1.begin(), e1.end());
+    v.insert(v.end(), e2.begin(), e2.end());
+    return tt::make(v, {3, 2, 2}, float64);
+  };
+  const Tensor sing_then_nan = batch({1, 2, 2, 4}, {nan, 0, 0, 1});
+  const Tensor nan_then_sing = batch({1, nan, 0, 1}, {1, 2, 2, 4});
+  const Tensor not_pd = batch({1, 2, 2, 1}, {2, 0, 0, nan});
+  const Tensor nan_upper = batch({2, nan, 1, 3}, {2, 1, 1, 3});  // eigh reads the lower one
+  const Tensor zero_diag = batch({1, 0, 5, 0}, {1, 0, 0, 1});
+  const Tensor b = ones({3, 2, 1}, float64);
+  const Tensor good_piv = tt::make({0, 1, 0, 1, 0, 1}, {3, 2}, int32);
+  const Tensor bad_piv = tt::make({0, 1, 1, 1, 1, 0}, {3, 2}, int32);
+  std::vector<std::pair<std::string, std::function<void()>>> cases = {
+      {"solve s/n", [&] { linalg::solve(sing_then_nan, b).eval(); }},
+      {"solve n/s", [&] { linalg::solve(nan_then_sing, b).eval(); }},
+      {"inv", [&] { linalg::inv(sing_then_nan).eval(); }},
+      {"det", [&] { linalg::det(nan_then_sing).eval(); }},
+      {"cholesky", [&] { linalg::cholesky(not_pd).eval(); }},
+      {"cholesky upper", [&] { linalg::cholesky(not_pd, true).eval(); }},
+      {"eigh", [&] { linalg::eigh(nan_upper).eigenvalues.eval(); }},
+      {"eigh U", [&] { linalg::eigh(nan_upper, 'U').eigenvalues.eval(); }},
+      {"svd", [&] { linalg::svd(nan_then_sing).S.eval(); }},
+      {"qr", [&] { linalg::qr(sing_then_nan).R.eval(); }},
+      {"eig", [&] { linalg::eig(sing_then_nan).eigenvalues.eval(); }},
+      {"lu", [&] { linalg::lu_factor(nan_then_sing).LU.eval(); }},
+      {"solve_triangular", [&] { linalg::solve_triangular(zero_diag, b, true).eval(); }},
+      {"solve_triangular unit",
+       [&] { linalg::solve_triangular(zero_diag, b, true, true).eval(); }},
+      {"lu_solve pivots",
+       [&] { linalg::lu_solve(batch({1, 0, 0, 1}, {1, 0, 0, 1}), bad_piv, b).eval(); }},
+      {"lu_solve zero", [&] { linalg::lu_solve(zero_diag, good_piv, b).eval(); }},
+      {"slogdet ok", [&] { linalg::slogdet(batch({1, 2, 2, 4}, {0, 0, 0, 0})).sign.eval(); }},
+  };
+  auto outcome = [](const std::function<void()>& f) -> std::string {
+    try {
+      f();
+      return "no error";
+    } catch (const LinAlgError& e) {
+      return std::string("LinAlgError: ") + e.what();
+    } catch (const std::exception& e) {
+      return std::string("other: ") + e.what();
+    }
+  };
+  for (const auto& [name, f] : cases) {
+    set_backend_priority({"cpu"});
+    const std::string want = outcome(f);
+    const bool fails = name != "slogdet ok" && name != "solve_triangular unit" && name != "eigh";
+    EXPECT_EQ(want.rfind("LinAlgError: [", 0) == 0, fails) << name << ": " << want;
+    set_backend_priority({"torch"});
+    ASSERT_EQ(select_backend(OpCode::Solve, float64, kCPU)->name(), "torch");
+    EXPECT_EQ(outcome(f), want) << name;
   }
 }
