@@ -2,6 +2,9 @@
 // device synchronised) and the LAPACK reference (the Fortran routine from OpenBLAS on
 // a column-major copy of the same matrix, workspace queried once, the copy included in
 // the time as the engine's packing is) are timed alternately, median after warm-up.
+// Where a framework backend of the same device type is loaded (torch, torch:cuda), its
+// library called directly on the same data (torch.linalg through LibTorch: PyTorch's
+// own cuSOLVER/MAGMA choices on the GPU) is a second reference row.
 #include "cli/profile_linalg.h"
 
 #include <lapack.h>
@@ -12,9 +15,12 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "core/tensor_impl.h"
 #include "tmath/backend.h"
 #include "tmath/error.h"
 #include "tmath/linalg.h"
@@ -232,6 +238,20 @@ struct Row {
   std::string ref;
 };
 
+// The linalg op called directly through another loaded backend of the same device type
+// that names one (a framework adapter: torch on the cpu, torch:cuda on cuda), on `x`.
+std::optional<Backend::NativeReference> framework_reference(const std::string& op,
+                                                            const Tensor& x, const Backend& be) {
+  const ArrayRef ref = x.impl()->ref();
+  for (const auto& o : backends()) {
+    if (o.get() == &be || !o->available() || o->device_type() != be.device_type()) continue;
+    if (auto r = o->native_reference(op, std::span<const ArrayRef>(&ref, 1),
+                                     MatmulPrecision::Highest))
+      return r;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 bool is_linalg_profile_op(const std::string& op) {
@@ -320,6 +340,13 @@ int run_profile_linalg(const LinalgProfileOptions& opt) {
                 ref_ms,
                 "lapack (cpu)"};
         rows.push_back(row);
+        if (auto fw = framework_reference(c.op, x, *be)) {
+          auto [ms2, fw_ms] = medians(fn, [&] {
+            fw->run();
+            be->synchronize(dev);
+          }, opt.quick);
+          rows.push_back(Row{row.op, row.shape, row.dtype, name, ms2, fw_ms, fw->name});
+        }
       } catch (const std::exception& e) {
         std::fprintf(stderr, "tmath profile: linalg %s on %s failed: %s\n", c.op.c_str(),
                      name.c_str(), e.what());
@@ -328,8 +355,8 @@ int run_profile_linalg(const LinalgProfileOptions& opt) {
     }
   }
   set_backend_priority(saved);
-  std::printf("\nLinear algebra (engine vs LAPACK from OpenBLAS called directly, same data, "
-              "median ms%s):\n",
+  std::printf("\nLinear algebra (engine vs LAPACK from OpenBLAS called directly, and vs a "
+              "loaded framework's linalg (torch ...), same data, median ms%s):\n",
               opt.quick ? ", --quick" : "");
   std::printf("%-12s %-11s %-8s %-8s %10s %14s %10s %8s\n", "op", "shape", "dtype", "backend",
               "ms", "reference", "ref ms", "ratio");

@@ -19,11 +19,13 @@
 // first and a failing one replaced by the identity (or zeros), so the others still run and
 // the error names the lowest failing batch index with the native backends' wording.
 #include <ATen/ATen.h>
+#include <ATen/CPUFunctions.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 #include <torch/version.h>
 
 #ifdef TMATH_TORCH_CUDA
+#include <ATen/CUDAFunctions.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -71,9 +73,32 @@ const char* precision_mode(MatmulPrecision p) {
   return p == MatmulPrecision::Highest ? "highest" : p == MatmulPrecision::High ? "high" : "medium";
 }
 
+// Sets LibTorch's float32 matmul precision for the policy, only when it differs (setting
+// it parses the mode name and updates several per-backend settings, which costs about
+// as much as launching a small matmul).
+void use_matmul_precision(MatmulPrecision p) {
+  const at::Float32MatmulPrecision want = p == MatmulPrecision::Highest ? at::Float32MatmulPrecision::HIGHEST
+                                          : p == MatmulPrecision::High  ? at::Float32MatmulPrecision::HIGH
+                                                                        : at::Float32MatmulPrecision::MEDIUM;
+  if (at::globalContext().float32MatmulPrecision() != want)
+    at::globalContext().setFloat32MatmulPrecision(precision_mode(p));
+}
+
+// The hot elementwise, row and product kernels are called through ATen's per-device
+// entry points (at::cpu::add_out, at::cuda::add_out, ...): the same kernels the
+// dispatcher picks for dense tensors, without its per-call key lookups, which cost about
+// a third of a small call. The views are plain dense tensors of one device, so the
+// dispatcher would choose exactly these; the other ops keep the dispatcher.
+#ifdef TMATH_TORCH_CUDA
+#define TT_DIRECT(fn, out, ...) \
+  ((out).is_cuda() ? at::cuda::fn(out, __VA_ARGS__) : at::cpu::fn(out, __VA_ARGS__))
+#else
+#define TT_DIRECT(fn, out, ...) at::cpu::fn(out, __VA_ARGS__)
+#endif
+
 // Runs fn, turning LibTorch's exceptions into the engine's (named after the op).
 template <class F>
-void guarded(const char* op, F&& fn) {
+void guarded(std::string_view op, F&& fn) {
   auto msg = [&](const c10::Error& e) {
     return "[" + std::string(op) + "] torch: " + e.what_without_backtrace();
   };
@@ -259,6 +284,7 @@ class TorchBackend final : public Backend {
   }
 
   bool probe(OpCode op, DType dt) const {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;  // as run() calls the kernels
     try {
       auto opts = at::TensorOptions().dtype(to_at(dt));
       if (type_ == DeviceType::CUDA) opts = opts.device(at::Device(at::kCUDA, 0));
@@ -495,9 +521,9 @@ class TorchBackend final : public Backend {
     run(op_name(op), out.device, [&] {
       at::Tensor o = view(out);
       if (op == OpCode::Softmax)
-        at::_softmax_out(o, view(x), -1, false);
+        TT_DIRECT(_softmax_out, o, view(x), -1, false);
       else
-        at::_log_softmax_out(o, view(x), -1, false);
+        TT_DIRECT(_log_softmax_out, o, view(x), -1, false);
     });
   }
 
@@ -519,9 +545,16 @@ class TorchBackend final : public Backend {
   void matmul(const ArrayRef& a, const ArrayRef& b, const ArrayRef& out,
               const MatmulOptions& opts) override {
     run("matmul", out.device, [&] {
-      at::globalContext().setFloat32MatmulPrecision(precision_mode(opts.precision));
+      use_matmul_precision(opts.precision);
       at::Tensor o = view(out);
-      at::matmul_out(o, view(a), view(b));
+      const at::Tensor x = view(a), y = view(b);
+      // Plain and equal-batch products go straight to mm/bmm; broadcasts to matmul.
+      if (x.dim() == 2 && y.dim() == 2)
+        TT_DIRECT(mm_out, o, x, y);
+      else if (x.dim() == 3 && y.dim() == 3 && x.size(0) == y.size(0))
+        TT_DIRECT(bmm_out, o, x, y);
+      else
+        at::matmul_out(o, x, y);
     });
   }
 
@@ -552,7 +585,7 @@ class TorchBackend final : public Backend {
               const LinalgArgs& args) override {
     run(detail::snake_name(op), in[0].device, [&] {
       // ATen's CUDA solvers multiply matrices inside (TF32 under "high").
-      at::globalContext().setFloat32MatmulPrecision("highest");
+      use_matmul_precision(MatmulPrecision::Highest);
       linalg_op(op, in, out, args);
     });
   }
@@ -572,12 +605,30 @@ class TorchBackend final : public Backend {
                              }};
     };
     if (op == "matmul") {
-      const char* mode = precision_mode(precision);
-      return ref("matmul", [a, b, mode] {
-        at::globalContext().setFloat32MatmulPrecision(mode);
+      // A LibTorch user sets the precision once; checking it per call costs nothing.
+      return ref("matmul", [a, b, precision] {
+        use_matmul_precision(precision);
         return at::matmul(a, b);
       });
     }
+    // torch.linalg (PyTorch's own solver choices: cuSOLVER/MAGMA on the GPU, LAPACK on
+    // the CPU), all results computed, for the profile's linear-algebra rows.
+    auto linalg_ref = [&](std::string name, auto fn) {
+      return ref(std::move(name), [a, fn] {
+        use_matmul_precision(MatmulPrecision::Highest);
+        return fn(a);
+      });
+    };
+    if (op == "svd" || op == "svd_batched")
+      return linalg_ref("linalg.svd", [](const at::Tensor& x) { return at::linalg_svd(x, false); });
+    if (op == "eigh") return linalg_ref("linalg.eigh", [](const at::Tensor& x) { return at::linalg_eigh(x); });
+    if (op == "eig") return linalg_ref("linalg.eig", [](const at::Tensor& x) { return at::linalg_eig(x); });
+    if (op == "qr") return linalg_ref("linalg.qr", [](const at::Tensor& x) { return at::linalg_qr(x); });
+    if (op == "solve")
+      return linalg_ref("linalg.solve", [](const at::Tensor& x) { return at::linalg_solve(x, x); });
+    if (op == "cholesky")
+      return linalg_ref("linalg.cholesky", [](const at::Tensor& x) { return at::linalg_cholesky(x); });
+    if (op == "inv") return linalg_ref("linalg.inv", [](const at::Tensor& x) { return at::linalg_inv(x); });
     if (op == "add" || op == "launch") return ref("add", [a, b] { return at::add(a, b); });
     if (op == "relu") return ref("relu", [a] { return at::relu(a); });
     if (op == "tanh") return ref("tanh", [a] { return at::tanh(a); });
@@ -609,28 +660,73 @@ class TorchBackend final : public Backend {
   }
 
   // An ATen tensor over an engine view (no copy; the engine keeps the memory alive).
+  // Making one (at::from_blob) and dropping it costs about as much as a small ATen
+  // kernel call, and the engine's caching allocator hands the same blocks back op after
+  // op, so each thread keeps its last few views: a view is reused when address, dtype,
+  // device, shape and strides all match. The views own nothing, and ATen's out= kernels
+  // never change an out tensor's metadata when its shape is already right; nothing here
+  // changes a view's metadata in place (reshape/view/to make new tensors).
   at::Tensor view(const ArrayRef& r) const {
+    struct Entry {
+      const void* owner = nullptr;  // the backend (torch and torch:cuda share the thread)
+      void* data = nullptr;
+      DType dtype = float32;
+      int device = 0;
+      int ndim = -1;
+      std::array<int64_t, kViewDims> shape{}, strides{};
+      at::Tensor t;
+    };
+    thread_local std::array<Entry, kViewCache> cache;
+    thread_local size_t next = 0;
+    const int nd = r.ndim();
+    if (nd <= kViewDims) {
+      for (Entry& e : cache) {
+        if (e.data != r.data || e.owner != this || e.ndim != nd || e.dtype != r.dtype ||
+            e.device != r.device.index)
+          continue;
+        if (std::equal(r.shape.begin(), r.shape.end(), e.shape.begin()) &&
+            std::equal(r.strides.begin(), r.strides.end(), e.strides.begin()))
+          return e.t;
+      }
+    }
     auto opts = at::TensorOptions().dtype(to_at(r.dtype));
     if (type_ == DeviceType::CUDA)
       opts = opts.device(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(r.device.index)));
-    return at::from_blob(r.data, dims(r.shape), dims(r.strides), opts);
+    at::Tensor t = at::from_blob(r.data, dims(r.shape), dims(r.strides), opts);
+    if (nd <= kViewDims) {
+      Entry& e = cache[next];
+      next = (next + 1) % kViewCache;
+      e.owner = this;
+      e.data = r.data;
+      e.dtype = r.dtype;
+      e.device = r.device.index;
+      e.ndim = nd;
+      std::copy(r.shape.begin(), r.shape.end(), e.shape.begin());
+      std::copy(r.strides.begin(), r.strides.end(), e.strides.begin());
+      e.t = t;
+    }
+    return t;
   }
+  static constexpr int kViewDims = 6;
+  static constexpr size_t kViewCache = 8;
 
   // Runs an ATen call on the device's queue, with LibTorch's errors mapped.
+  // The views carry no autograd state: ATen runs below its autograd layers, as the
+  // per-device entry points (TT_DIRECT) expect of their callers.
   template <class F>
   void run(std::string_view op, Device d, F&& fn) {
-    const std::string name(op);
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
 #ifdef TMATH_TORCH_CUDA
     if (type_ == DeviceType::CUDA) {
       const auto stream = reinterpret_cast<cudaStream_t>(native().native_stream(d));
       c10::cuda::CUDAStreamGuard g(
           c10::cuda::getStreamFromExternal(stream, static_cast<c10::DeviceIndex>(d.index)));
-      guarded(name.c_str(), fn);
+      guarded(op, fn);
       return;
     }
 #endif
     (void)d;
-    guarded(name.c_str(), fn);
+    guarded(op, fn);
   }
 
   void linalg_op(OpCode op, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
@@ -858,16 +954,16 @@ class TorchBackend final : public Backend {
   static void unary_op(OpCode op, const at::Tensor& x, at::Tensor o) {
     using O = OpCode;
     switch (op) {
-      case O::Neg: at::neg_out(o, x); break;
+      case O::Neg: TT_DIRECT(neg_out, o, x); break;
       case O::Abs: at::abs_out(o, x); break;
       case O::Sign: at::sign_out(o, x); break;
-      case O::Exp: at::exp_out(o, x); break;
+      case O::Exp: TT_DIRECT(exp_out, o, x); break;
       case O::Expm1: at::expm1_out(o, x); break;
-      case O::Log: at::log_out(o, x); break;
+      case O::Log: TT_DIRECT(log_out, o, x); break;
       case O::Log1p: at::log1p_out(o, x); break;
       case O::Log2: at::log2_out(o, x); break;
       case O::Log10: at::log10_out(o, x); break;
-      case O::Sqrt: at::sqrt_out(o, x); break;
+      case O::Sqrt: TT_DIRECT(sqrt_out, o, x); break;
       case O::Rsqrt: at::rsqrt_out(o, x); break;
       case O::Square: at::mul_out(o, x, x); break;
       case O::Reciprocal: at::reciprocal_out(o, x); break;
@@ -879,10 +975,10 @@ class TorchBackend final : public Backend {
       case O::Atan: at::atan_out(o, x); break;
       case O::Sinh: at::sinh_out(o, x); break;
       case O::Cosh: at::cosh_out(o, x); break;
-      case O::Tanh: at::tanh_out(o, x); break;
-      case O::Sigmoid: at::sigmoid_out(o, x); break;
-      case O::Relu: at::clamp_min_out(o, x, 0); break;
-      case O::Gelu: at::gelu_out(o, x, "none"); break;
+      case O::Tanh: TT_DIRECT(tanh_out, o, x); break;
+      case O::Sigmoid: TT_DIRECT(sigmoid_out, o, x); break;
+      case O::Relu: TT_DIRECT(clamp_min_out, o, x, 0); break;
+      case O::Gelu: TT_DIRECT(gelu_out, o, x, "none"); break;
       case O::GeluTanh: at::gelu_out(o, x, "tanh"); break;
       case O::Silu: at::silu_out(o, x); break;
       case O::Erf: at::erf_out(o, x); break;
@@ -905,15 +1001,15 @@ class TorchBackend final : public Backend {
   static void binary_op(OpCode op, const at::Tensor& a, const at::Tensor& b, at::Tensor o) {
     using O = OpCode;
     switch (op) {
-      case O::Add: at::add_out(o, a, b); break;
-      case O::Subtract: at::sub_out(o, a, b); break;
-      case O::Multiply: at::mul_out(o, a, b); break;
-      case O::Divide: at::div_out(o, a, b); break;
+      case O::Add: TT_DIRECT(add_out, o, a, b); break;
+      case O::Subtract: TT_DIRECT(sub_out, o, a, b); break;
+      case O::Multiply: TT_DIRECT(mul_out, o, a, b); break;
+      case O::Divide: TT_DIRECT(div_out, o, a, b); break;
       case O::FloorDivide: at::div_out(o, a, b, "floor"); break;
       case O::Remainder: at::remainder_out(o, a, b); break;
       case O::Power: at::pow_out(o, a, b); break;
-      case O::Maximum: at::maximum_out(o, a, b); break;
-      case O::Minimum: at::minimum_out(o, a, b); break;
+      case O::Maximum: TT_DIRECT(maximum_out, o, a, b); break;
+      case O::Minimum: TT_DIRECT(minimum_out, o, a, b); break;
       case O::Atan2: at::atan2_out(o, a, b); break;
       case O::Hypot: at::hypot_out(o, a, b); break;
       case O::Equal: at::eq_out(o, a, b); break;
