@@ -345,6 +345,33 @@ TMATH_API std::vector<std::string> backend_priority();
 // The backend that would run `op` on dtype `dt` on `device` (nullptr if none).
 TMATH_API Backend* select_backend(OpCode op, DType dt, Device device);
 
+// How run_primitive picks among the available backends of a tensor's device that all
+// support an op (cpu and torch on the cpu device; cuda and torch:cuda on a GPU):
+//   Priority: the first in backend_priority() order (the default; select_backend()
+//     always answers this way).
+//   Cost: the measured cheapest. For each (device, op, dtype, size class: elements
+//     rounded to a power of two) the first calls run on each candidate in turn
+//     (kCostSamples each; device backends synchronised around the timed call), then
+//     every later call runs on the one with the lowest time. Calibrations are counted
+//     (DispatchStats::cost_calibrations), the choices are in cost_table() and logged
+//     with TMATH_LOG=dispatch. Results can differ in the last bits between backends.
+// Env TMATH_SELECT=priority|cost.
+enum class SelectionPolicy : uint8_t { Priority, Cost };
+inline constexpr int kCostSamples = 3;
+TMATH_API void set_selection_policy(SelectionPolicy p);
+TMATH_API SelectionPolicy selection_policy();
+// One row of the cost model: the candidates' best measured times (ms; NaN while not yet
+// measured) and the chosen backend (empty while calibrating).
+struct CostEntry {
+  std::string device, op, dtype;
+  int64_t size_class = 0;  // 2^k elements
+  std::vector<std::pair<std::string, double>> ms;
+  std::string chosen;
+};
+TMATH_API std::vector<CostEntry> cost_table();
+// Forgets every measurement (the next calls calibrate again).
+TMATH_API void reset_cost_table();
+
 // What happens when no backend on the tensor's device supports an op:
 // Allow: run on the CPU backend with copies, counted; Warn: the same, logged once
 // per (op, dtype); Error: UnsupportedError. Env TMATH_FALLBACK=allow|warn|error.
@@ -359,6 +386,7 @@ struct DispatchStats {
   uint64_t upcasts = 0;           // ops run in float32 for a f16/bf16 input
   uint64_t donated_buffers = 0;   // outputs written in place of a dead input
   uint64_t graph_evals = 0;       // eval() passes
+  uint64_t cost_calibrations = 0; // timed runs of the cost model (SelectionPolicy::Cost)
 };
 TMATH_API DispatchStats dispatch_stats();
 TMATH_API void reset_dispatch_stats();

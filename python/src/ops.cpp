@@ -648,6 +648,45 @@ void bind_ops(nb::module_& m) {
       },
       "policy"_a);
   m.def(
+      "selection_policy",
+      []() { return tmath::selection_policy() == tmath::SelectionPolicy::Cost ? "cost" : "priority"; },
+      "How an op picks among several backends of its device: 'priority' (backend_priority() "
+      "order) or 'cost' (the measured cheapest per op, dtype and size class).");
+  m.def(
+      "set_selection_policy",
+      [](const std::string& p) {
+        if (p == "priority")
+          tmath::set_selection_policy(tmath::SelectionPolicy::Priority);
+        else if (p == "cost")
+          tmath::set_selection_policy(tmath::SelectionPolicy::Cost);
+        else
+          throw tmath::ValueError("[set_selection_policy] unknown policy '" + p +
+                                  "' (priority, cost)");
+      },
+      "policy"_a);
+  m.def(
+      "cost_table",
+      []() {
+        nb::list rows;
+        for (const tmath::CostEntry& e : tmath::cost_table()) {
+          nb::dict d;
+          d["device"] = e.device;
+          d["op"] = e.op;
+          d["dtype"] = e.dtype;
+          d["size_class"] = e.size_class;
+          nb::dict ms;
+          for (const auto& [name, t] : e.ms) ms[name.c_str()] = t;
+          d["ms"] = ms;
+          d["chosen"] = e.chosen.empty() ? nb::none() : nb::cast(e.chosen);
+          rows.append(d);
+        }
+        return rows;
+      },
+      "The cost model's measurements: one dict per (device, op, dtype, size class 2^k "
+      "elements) with each candidate's best time in ms (nan until measured) and the chosen "
+      "backend (None while calibrating).");
+  m.def("reset_cost_table", &tmath::reset_cost_table);
+  m.def(
       "dispatch_stats",
       []() {
         const tmath::DispatchStats s = tmath::dispatch_stats();
@@ -658,6 +697,7 @@ void bind_ops(nb::module_& m) {
         d["upcasts"] = s.upcasts;
         d["donated_buffers"] = s.donated_buffers;
         d["graph_evals"] = s.graph_evals;
+        d["cost_calibrations"] = s.cost_calibrations;
         return d;
       },
       "Counters of the dispatcher since the last reset_dispatch_stats().");

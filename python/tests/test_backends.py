@@ -65,3 +65,31 @@ def test_torch_backend_matches_numpy(priority):
     sn /= sn.sum(-1, keepdims=True)
     np.testing.assert_allclose(got, (sn * hn).sum(0), rtol=2e-5, atol=2e-6)
     assert tmath.dispatch_stats()["fallbacks"] == 0
+
+
+def test_cost_policy_measures_the_candidates_and_keeps_results(priority):
+    entry = _entry("torch")
+    if entry is None or not entry["built"] or not tmath.load_backend("torch"):
+        pytest.skip("needs a second cpu-device backend (torch) to choose from")
+    saved = tmath.selection_policy()
+    with pytest.raises(ValueError, match="set_selection_policy"):
+        tmath.set_selection_policy("fastest")
+    try:
+        tmath.set_backend_priority(["torch", "cpu"])
+        tmath.set_selection_policy("cost")
+        assert tmath.selection_policy() == "cost"
+        tmath.reset_cost_table()
+        tmath.reset_dispatch_stats()
+        a = np.linspace(-3, 3, 4096, dtype=np.float32)
+        x = tmath.asarray(a)
+        for _ in range(8):
+            np.testing.assert_allclose(np.asarray(tmath.tanh(x)), np.tanh(a), rtol=2e-6, atol=1e-6)
+        rows = [r for r in tmath.cost_table() if r["op"] == "tanh" and r["dtype"] == "float32"]
+        assert len(rows) == 1 and rows[0]["size_class"] == 12
+        row = rows[0]
+        assert set(row["ms"]) == {"torch", "cpu"}
+        assert row["chosen"] == min(row["ms"], key=row["ms"].get)
+        assert tmath.dispatch_stats()["cost_calibrations"] >= 6
+    finally:
+        tmath.set_selection_policy(saved)
+        tmath.reset_cost_table()

@@ -3,16 +3,23 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cctype>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <limits>
+#include <map>
 #include <mutex>
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <tuple>
 
 #include "core/primitives.h"
+#include "jit/jit.h"
 #include "tmath/error.h"
 #include "tmath/ops.h"
 
@@ -217,7 +224,8 @@ std::atomic<FallbackPolicy> g_fallback{[] {
 }()};
 
 struct Counters {
-  std::atomic<uint64_t> nodes{0}, kernels{0}, fallbacks{0}, upcasts{0}, donated{0}, evals{0};
+  std::atomic<uint64_t> nodes{0}, kernels{0}, fallbacks{0}, upcasts{0}, donated{0}, evals{0},
+      calibrations{0};
 };
 Counters g_counters;
 }  // namespace
@@ -332,6 +340,7 @@ DispatchStats dispatch_stats() {
   s.upcasts = g_counters.upcasts.load();
   s.donated_buffers = g_counters.donated.load();
   s.graph_evals = g_counters.evals.load();
+  s.cost_calibrations = g_counters.calibrations.load();
   return s;
 }
 
@@ -342,6 +351,77 @@ void reset_dispatch_stats() {
   g_counters.upcasts = 0;
   g_counters.donated = 0;
   g_counters.evals = 0;
+  g_counters.calibrations = 0;
+}
+
+// ---- cost model (SelectionPolicy::Cost) --------------------------------------
+namespace {
+std::atomic<SelectionPolicy> g_selection{[] {
+  const char* e = std::getenv("TMATH_SELECT");
+  return e && std::string_view(e) == "cost" ? SelectionPolicy::Cost : SelectionPolicy::Priority;
+}()};
+
+// (device type, device index, op, dtype, size class)
+using CostKey = std::tuple<int, int, int, int, int>;
+struct CostRow {
+  std::vector<std::shared_ptr<Backend>> cands;  // in priority order
+  std::vector<int> samples;
+  std::vector<double> best_ms;
+  Backend* chosen = nullptr;
+};
+struct CostModel {
+  std::mutex mu;
+  std::map<CostKey, CostRow> rows;
+};
+CostModel& cost_model() {
+  static CostModel m;
+  return m;
+}
+
+// The available backends of `device` that support (op, dt), in priority order.
+std::vector<std::shared_ptr<Backend>> candidates(OpCode op, DType dt, Device device) {
+  std::vector<std::shared_ptr<Backend>> out;
+  auto& r = registry();
+  std::shared_lock lk(r.mu);
+  for (auto& b : r.list)
+    if (b->device_type() == device.type && b->available() && b->supports(op, dt)) out.push_back(b);
+  return out;
+}
+
+bool same_candidates(const CostRow& row, const std::vector<std::shared_ptr<Backend>>& c) {
+  return row.cands.size() == c.size() &&
+         std::equal(c.begin(), c.end(), row.cands.begin(),
+                    [](const auto& a, const auto& b) { return a.get() == b.get(); });
+}
+}  // namespace
+
+void set_selection_policy(SelectionPolicy p) { g_selection.store(p); }
+SelectionPolicy selection_policy() { return g_selection.load(); }
+
+std::vector<CostEntry> cost_table() {
+  auto& m = cost_model();
+  std::lock_guard<std::mutex> lk(m.mu);
+  std::vector<CostEntry> out;
+  for (const auto& [key, row] : m.rows) {
+    CostEntry e;
+    const auto [type, index, op, dt, cls] = key;
+    e.device = Device(static_cast<DeviceType>(type), index).str();
+    e.op = detail::snake_name(static_cast<OpCode>(op));
+    e.dtype = std::string(dtype_name(static_cast<DType>(dt)));
+    e.size_class = cls;
+    for (size_t i = 0; i < row.cands.size(); ++i)
+      e.ms.emplace_back(std::string(row.cands[i]->name()),
+                        row.samples[i] ? row.best_ms[i] : std::nan(""));
+    if (row.chosen) e.chosen = std::string(row.chosen->name());
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+void reset_cost_table() {
+  auto& m = cost_model();
+  std::lock_guard<std::mutex> lk(m.mu);
+  m.rows.clear();
 }
 
 namespace detail {
@@ -408,6 +488,80 @@ void note_fallback(OpCode op, DType dt, Device device) {
 }
 }  // namespace
 
+namespace {
+// SelectionPolicy::Cost: runs `prim` on the measured cheapest of several candidate
+// backends of `device` (calibrating first); false when there is no choice to make.
+bool run_by_cost(Primitive& prim, OpCode op, DType dt, Device device,
+                 const std::vector<Tensor>& inputs, const std::vector<TensorImpl*>& outputs) {
+  std::vector<std::shared_ptr<Backend>> cands = candidates(op, dt, device);
+  if (cands.size() < 2) return false;
+  const uint64_t elements = static_cast<uint64_t>(std::max<int64_t>(outputs[0]->size, 1));
+  const int cls = static_cast<int>(std::bit_width(elements)) - 1;
+  const CostKey key{static_cast<int>(device.type), device.index, static_cast<int>(op),
+                    static_cast<int>(dt), cls};
+  auto& m = cost_model();
+  Backend* be = nullptr;
+  size_t slot = 0;
+  bool timed = false;
+  {
+    std::lock_guard<std::mutex> lk(m.mu);
+    CostRow& row = m.rows[key];
+    if (!same_candidates(row, cands)) {  // new, or the registry changed
+      row.cands = cands;
+      row.samples.assign(cands.size(), 0);
+      row.best_ms.assign(cands.size(), std::numeric_limits<double>::infinity());
+      row.chosen = nullptr;
+    }
+    if (row.chosen) {
+      be = row.chosen;
+    } else {
+      while (slot + 1 < cands.size() && row.samples[slot] >= kCostSamples) ++slot;
+      be = cands[slot].get();
+      timed = true;
+    }
+  }
+  if (!timed) {  // decided
+    prim.eval(be, inputs, outputs);
+    return true;
+  }
+  // A timed run: what is queued finishes first, then this op alone.
+  be->synchronize(device);
+  const auto t0 = std::chrono::steady_clock::now();
+  prim.eval(be, inputs, outputs);
+  be->synchronize(device);
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  g_counters.calibrations.fetch_add(1, std::memory_order_relaxed);
+  std::string decided;
+  {
+    std::lock_guard<std::mutex> lk(m.mu);
+    CostRow& row = m.rows[key];
+    if (same_candidates(row, cands) && !row.chosen) {
+      row.best_ms[slot] = std::min(row.best_ms[slot], ms);
+      ++row.samples[slot];
+      if (std::all_of(row.samples.begin(), row.samples.end(),
+                      [](int n) { return n >= kCostSamples; })) {
+        const size_t k = static_cast<size_t>(
+            std::min_element(row.best_ms.begin(), row.best_ms.end()) - row.best_ms.begin());
+        row.chosen = row.cands[k].get();
+        if (jit::log_enabled("dispatch")) {
+          decided = "cost model: " + snake_name(op) + " " + std::string(dtype_name(dt)) +
+                    " ~2^" + std::to_string(cls) + " elements on " + device.str() + ":";
+          for (size_t i = 0; i < row.cands.size(); ++i) {
+            char buf[64];
+            std::snprintf(buf, sizeof buf, " %.4g ms", row.best_ms[i]);
+            decided += " " + std::string(row.cands[i]->name()) + buf;
+          }
+          decided += " -> " + std::string(row.chosen->name());
+        }
+      }
+    }
+  }
+  if (!decided.empty()) jit::log("dispatch", decided);
+  return true;
+}
+}  // namespace
+
 void run_primitive(Primitive& prim, const std::vector<Tensor>& inputs,
                    const std::vector<TensorImpl*>& outputs) {
   g_counters.nodes.fetch_add(1, std::memory_order_relaxed);
@@ -429,6 +583,9 @@ void run_primitive(Primitive& prim, const std::vector<Tensor>& inputs,
       break;
     default: break;
   }
+  if (g_selection.load(std::memory_order_relaxed) == SelectionPolicy::Cost &&
+      run_by_cost(prim, *op, dt, device, inputs, outputs))
+    return;
   if (Backend* be = select_backend(*op, dt, device)) {
     prim.eval(be, inputs, outputs);
     return;

@@ -1,5 +1,8 @@
 // Backend registry, selection, priority, dispatch statistics and fallback policy.
 #include <atomic>
+#include <chrono>
+#include <cmath>
+#include <thread>
 
 #include "test_util.h"
 
@@ -103,6 +106,17 @@ class NegOnlyBackend : public Backend {
   bool avail_;
 };
 
+// NegOnlyBackend with 2 ms added to every Neg: a backend the cost model must learn to
+// avoid although it is first in priority order.
+class SlowNegBackend : public NegOnlyBackend {
+ public:
+  using NegOnlyBackend::NegOnlyBackend;
+  void unary(OpCode op, const ArrayRef& x, const ArrayRef& out) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    NegOnlyBackend::unary(op, x, out);
+  }
+};
+
 // Restores the registry and policies whatever a test does.
 class BackendRegistry : public ::testing::Test {
  protected:
@@ -113,13 +127,16 @@ class BackendRegistry : public ::testing::Test {
     ASSERT_NE(cpu_, nullptr);
   }
   void TearDown() override {
-    for (const char* n : {"test_neg", "test_neg_off", "test_dup", "fake_cuda"})
+    for (const char* n : {"test_neg", "test_neg_off", "test_dup", "fake_cuda", "test_slow_neg"})
       unregister_backend(n);
     set_backend_priority(saved_order_);
     set_fallback_policy(saved_policy_);
+    set_selection_policy(saved_selection_);
+    reset_cost_table();
   }
   std::vector<std::string> saved_order_;
   FallbackPolicy saved_policy_{};
+  SelectionPolicy saved_selection_ = selection_policy();
   std::shared_ptr<Backend> cpu_;
 };
 
@@ -339,4 +356,56 @@ TEST_F(BackendRegistry, CrossDeviceFallbackFollowsPolicy) {
   EXPECT_TRUE(tt::all_equal(x + x, {0, 2, 4}));
   set_fallback_policy(FallbackPolicy::Allow);
   unregister_backend("fake_cuda");
+}
+
+// SelectionPolicy::Cost: each candidate runs kCostSamples timed calls per size class,
+// then the measured cheapest takes every later call; Priority ignores the measurements.
+TEST_F(BackendRegistry, CostPolicyLearnsToAvoidASlowBackend) {
+  auto slow = std::make_shared<SlowNegBackend>("test_slow_neg", cpu_);
+  register_backend(slow);
+  set_backend_priority({"test_slow_neg", "cpu"});
+  EagerScope lazy(false);
+  Tensor x = tt::make({1.5, -2.0, 3.25, 0.0}, float32);
+  x.eval();
+
+  set_selection_policy(SelectionPolicy::Priority);
+  EXPECT_TRUE(tt::all_equal(neg(x), {-1.5, 2.0, -3.25, 0.0}));
+  EXPECT_EQ(slow->neg_calls.load(), 1) << "priority: the first listed backend runs Neg";
+
+  set_selection_policy(SelectionPolicy::Cost);
+  EXPECT_EQ(selection_policy(), SelectionPolicy::Cost);
+  reset_cost_table();
+  reset_dispatch_stats();
+  for (int i = 0; i < 12; ++i)
+    ASSERT_TRUE(tt::all_equal(neg(x), {-1.5, 2.0, -3.25, 0.0})) << "call " << i;
+  EXPECT_EQ(slow->neg_calls.load(), 1 + kCostSamples) << "only its calibration runs";
+  EXPECT_EQ(dispatch_stats().cost_calibrations, uint64_t(2 * kCostSamples));
+  // The table: both measured, the slow one at >= 2 ms, cpu chosen.
+  const auto table = cost_table();
+  const CostEntry* e = nullptr;
+  for (const auto& row : table)
+    if (row.op == "neg" && row.dtype == "float32" && row.device == "cpu" && row.size_class == 2)
+      e = &row;
+  ASSERT_NE(e, nullptr) << "no cost-table row for neg float32 (4 elements: class 2^2)";
+  ASSERT_EQ(e->ms.size(), 2u);
+  EXPECT_EQ(e->ms[0].first, "test_slow_neg");
+  EXPECT_EQ(e->ms[1].first, "cpu");
+  EXPECT_GE(e->ms[0].second, 2.0);
+  EXPECT_LT(e->ms[1].second, e->ms[0].second);
+  EXPECT_EQ(e->chosen, "cpu");
+
+  // Another size class is measured on its own; an op with one candidate never is.
+  Tensor big = full({1000}, 2.0, float32);
+  big.eval();
+  for (int i = 0; i < 2 * kCostSamples + 2; ++i) neg(big).eval();
+  EXPECT_EQ(slow->neg_calls.load(), 1 + 2 * kCostSamples);
+  EXPECT_TRUE(tt::all_equal(x + x, {3.0, -4.0, 6.5, 0.0}));
+  EXPECT_EQ(dispatch_stats().cost_calibrations, uint64_t(4 * kCostSamples));
+
+  // Forgetting the table calibrates again; back to Priority, the slow one runs again.
+  reset_cost_table();
+  EXPECT_TRUE(cost_table().empty());
+  set_selection_policy(SelectionPolicy::Priority);
+  (void)neg(x).eval();
+  EXPECT_EQ(slow->neg_calls.load(), 2 + 2 * kCostSamples);
 }
