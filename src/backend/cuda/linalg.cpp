@@ -183,12 +183,10 @@ class Call {
     for (int64_t d : batch_) count_ *= d;
     dev_ = a.device;
     dc_.make_current();
-    flags_ = scratch(dc_, static_cast<size_t>(count_) * sizeof(int));
-    info_ = scratch(dc_, static_cast<size_t>(count_ + 1) * sizeof(int));
-    TM_CUDA(op_, cudaMemsetAsync(flags_->get(), 0, static_cast<size_t>(count_) * sizeof(int),
-                                 dc_.stream()));
-    TM_CUDA(op_, cudaMemsetAsync(info_->get(), 0, static_cast<size_t>(count_ + 1) * sizeof(int),
-                                 dc_.stream()));
+    // One block: flags [0, count), infos [count, 2 count), the spare info last; one
+    // memset here and one read-back in finish().
+    status_ = scratch(dc_, status_bytes());
+    TM_CUDA(op_, cudaMemsetAsync(status_->get(), 0, status_bytes(), dc_.stream()));
   }
 
   const char* op() const { return op_; }
@@ -199,11 +197,11 @@ class Call {
   cusolverDnHandle_t h() const { return s_.handle; }
   cusolverDnParams_t params() const { return s_.params; }
   DeviceContext& dc() const { return dc_; }
-  int* info(int64_t b) const { return at<int>(info_, b); }
+  int* info(int64_t b) const { return at<int>(status_, count_ + b); }
   // The per-entry flags tm_la_check sets (bit 0: NaN/Inf).
-  int* flags() const { return at<int>(flags_); }
+  int* flags() const { return at<int>(status_); }
   // A spare info slot for routines whose info only reports bad arguments.
-  int* aux_info() const { return at<int>(info_, count_); }
+  int* aux_info() const { return at<int>(status_, 2 * count_); }
   void host_flag(int64_t b, int bit) { host_flags_[static_cast<size_t>(b)] |= bit; }
 
   // Copies `in` (batch..., rows, cols) into column-major scratch (leading dimension
@@ -249,7 +247,7 @@ class Call {
              bool diag, DType dt) {
     LaKernelParams p;
     p.src = reinterpret_cast<unsigned long long>(src);
-    p.flags = reinterpret_cast<unsigned long long>(flags_->get());
+    p.flags = reinterpret_cast<unsigned long long>(flags());
     p.batch = count_, p.rows = rows, p.cols = cols, p.ld = ld, p.sbs = sbs;
     p.mode = mode, p.diag = diag ? 1 : 0;
     if (count_ * rows * cols == 0) return;
@@ -259,11 +257,10 @@ class Call {
 
   // One copy of the flags and infos to the host; throws for the first failing entry.
   void finish(InfoMeaning meaning) {
-    std::vector<int> flags(static_cast<size_t>(count_)), info(static_cast<size_t>(count_ + 1));
-    if (count_ > 0) {
-      dc_.copy_to_host(flags_->get(), flags.data(), flags.size() * sizeof(int));
-      dc_.copy_to_host(info_->get(), info.data(), info.size() * sizeof(int));
-    }
+    std::vector<int> status(static_cast<size_t>(2 * count_ + 1));
+    if (count_ > 0) dc_.copy_to_host(status_->get(), status.data(), status_bytes());
+    std::vector<int> flags(status.begin(), status.begin() + count_),
+        info(status.begin() + count_, status.end());
     for (size_t i = 0; i < host_flags_.size() && i < flags.size(); ++i) flags[i] |= host_flags_[i];
     const std::string name = "[" + std::string(op_) + "] ";
     if (info[static_cast<size_t>(count_)] < 0)
@@ -303,7 +300,8 @@ class Call {
   std::vector<int64_t> batch_;
   int64_t count_ = 1;
   Device dev_;
-  ScratchPtr flags_, info_;
+  size_t status_bytes() const { return static_cast<size_t>(2 * count_ + 1) * sizeof(int); }
+  ScratchPtr status_;
   std::vector<int> host_flags_;
 };
 
