@@ -1,6 +1,7 @@
 // tmath::linalg: the decomposition primitive (LinalgPrim, one class for the
 // LAPACK-class kernels, multi-output where needed) with its gradient rules, and the
 // functions composed from it and from the ordinary ops.
+#include "core/linalg_text.h"
 #include "tmath/linalg.h"
 
 #include <algorithm>
@@ -425,12 +426,8 @@ Tensor matrix_exp(const Tensor& a) {
   if (any(bad).item<bool>()) {
     std::string where;
     if (!b.empty()) {
-      int64_t flat = argmax(reshape(astype(bad, int32), {bad.size()})).item<int64_t>();
-      std::vector<int64_t> idx(b.size());
-      for (size_t i = b.size(); i-- > 0;) idx[i] = flat % b[i], flat /= b[i];
-      where = " (batch index (";
-      for (size_t i = 0; i < idx.size(); ++i) where += (i ? ", " : "") + std::to_string(idx[i]);
-      where += idx.size() == 1 ? ",))" : "))";
+      const int64_t flat = argmax(reshape(astype(bad, int32), {bad.size()})).item<int64_t>();
+      where = detail::batch_index_text(b, flat);
     }
     throw LinAlgError("[matrix_exp] input contains NaN or Inf" + where);
   }
@@ -1144,3 +1141,17 @@ Tensor multi_dot(const std::vector<Tensor>& arrays) {
 
 }  // namespace linalg
 }  // namespace tmath
+
+namespace tmath::detail {
+std::string batch_index_text(std::span<const int64_t> batch, int64_t flat) {
+  if (batch.empty()) return "";
+  std::vector<int64_t> idx(batch.size());
+  for (size_t i = batch.size(); i-- > 0;) {
+    idx[i] = flat % batch[i];
+    flat /= batch[i];
+  }
+  std::string s = " (batch index (";
+  for (size_t i = 0; i < idx.size(); ++i) s += (i ? ", " : "") + std::to_string(idx[i]);
+  return s + (idx.size() == 1 ? ",))" : "))");
+}
+}  // namespace tmath::detail

@@ -19,6 +19,7 @@
 #include "backend/cpu/batch.h"
 #include "backend/cpu/thread_pool.h"
 #include "core/dispatch.h"
+#include "core/linalg_text.h"
 #include "tmath/backend.h"
 #include "tmath/error.h"
 
@@ -53,16 +54,8 @@ enum class Status : int {
 
 
 std::string batch_index_str(const ArrayRef& x, int core_dims, int64_t b) {
-  int nb = x.ndim() - core_dims;
-  if (nb <= 0) return "";
-  std::vector<int64_t> idx(static_cast<size_t>(nb));
-  for (int i = nb - 1; i >= 0; --i) {
-    idx[i] = b % x.shape[i];
-    b /= x.shape[i];
-  }
-  std::string s = " (batch index (";
-  for (int i = 0; i < nb; ++i) s += (i ? ", " : "") + std::to_string(idx[i]);
-  return s + (nb == 1 ? ",))" : "))");
+  const int nb = x.ndim() - core_dims;
+  return nb <= 0 ? std::string() : detail::batch_index_text(x.shape.first(static_cast<size_t>(nb)), b);
 }
 
 template <class T>

@@ -27,6 +27,7 @@
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/linalg_kernels.h"
 #include "core/dispatch.h"
+#include "core/linalg_text.h"
 #include "tmath/error.h"
 
 namespace tmath::cuda {
@@ -157,18 +158,6 @@ class View {
   ArrayRef ref_;
 };
 
-std::string batch_index_str(std::span<const int64_t> batch, int64_t b) {
-  if (batch.empty()) return "";
-  std::vector<int64_t> idx(batch.size());
-  for (size_t i = batch.size(); i-- > 0;) {
-    idx[i] = b % batch[i];
-    b /= batch[i];
-  }
-  std::string s = " (batch index (";
-  for (size_t i = 0; i < idx.size(); ++i) s += (i ? ", " : "") + std::to_string(idx[i]);
-  return s + (idx.size() == 1 ? ",))" : "))");
-}
-
 // What info > 0 of the op's main routine means.
 enum class InfoMeaning { Ignore, Singular, NotPositiveDefinite, NoConvergence };
 
@@ -268,7 +257,7 @@ class Call {
                   std::to_string(-info[static_cast<size_t>(count_)]));
     for (int64_t b = 0; b < count_; ++b) {
       const int f = flags[static_cast<size_t>(b)], i = info[static_cast<size_t>(b)];
-      const std::string where = batch_index_str(batch_, b);
+      const std::string where = detail::batch_index_text(batch_, b);
       if (f & 1) throw LinAlgError(name + "input contains NaN or Inf" + where);
       if (f & 4) throw LinAlgError(name + "pivot indices out of range" + where);
       if (f & 2) throw LinAlgError(name + "singular matrix" + where);

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "core/dispatch.h"
+#include "core/linalg_text.h"
 #include "tmath/backend.h"
 #include "tmath/error.h"
 
@@ -200,19 +201,8 @@ class LinalgBatch {
       throw LinAlgError(name_ + fail_text(kNoConvergence) + where(aten_failed));
   }
 
-  // " (batch index (i, j))" for flat entry b ("" without batch dims), as the native
-  // backends write it.
-  std::string where(int64_t b) const {
-    if (batch_.empty()) return "";
-    std::vector<int64_t> idx(batch_.size());
-    for (size_t i = batch_.size(); i-- > 0;) {
-      idx[i] = b % batch_[i];
-      b /= batch_[i];
-    }
-    std::string s = " (batch index (";
-    for (size_t i = 0; i < idx.size(); ++i) s += (i ? ", " : "") + std::to_string(idx[i]);
-    return s + (idx.size() == 1 ? ",))" : "))");
-  }
+  // " (batch index (i, j))" for flat entry b, as the native backends write it.
+  std::string where(int64_t b) const { return detail::batch_index_text(batch_, b); }
 
  private:
   std::string name_;
