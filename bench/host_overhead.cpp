@@ -1,16 +1,20 @@
 // Where the time of a small op goes: host issue time against total time.
 //
-//   host_overhead [cpu|cuda] [reps]
+//   host_overhead [cpu|cuda] [reps] [case]
 //
 // For each case, `reps` eager calls (each result evaluated) are issued back to
 // back and synchronised once. Printed per call: the host's issue time (wall time
 // until the last call returns, before the synchronisation) and the total (after
 // it). When the two are equal the op is host-bound; when the total is larger,
 // the device is the bottleneck and host time is hidden behind it.
+//
+// With a case name (e.g. "add 8"), that case also runs for about two seconds under
+// the sampling profiler of sampler.h, which prints where the host time goes.
 #include <cstdio>
 #include <functional>
 #include <string>
 
+#include "sampler.h"
 #include "standalone.h"
 #include "tmath/tmath.h"
 
@@ -18,6 +22,8 @@ using namespace tmath;
 using bench::now_ms;
 
 namespace {
+std::string g_sample_case;
+
 void measure(Backend& be, Device dev, const char* name, const std::function<void()>& fn,
              int reps) {
   for (int i = 0; i < 50; ++i) fn();
@@ -33,11 +39,25 @@ void measure(Backend& be, Device dev, const char* name, const std::function<void
     best_total = std::min(best_total, (t2 - t0) / reps);
   }
   std::printf("%-28s host %7.2f us/call   total %7.2f us/call\n", name, best_host, best_total);
+  if (g_sample_case != name) return;
+  bench::Sampler sampler(20);
+  sampler.start();
+  const double t0 = now_ms();
+  long calls = 0;
+  while (now_ms() - t0 < 2000) {
+    for (int i = 0; i < reps; ++i) fn();
+    be.synchronize(dev);
+    calls += reps;
+  }
+  sampler.stop();
+  std::printf("%s: %ld calls in %.0f ms under the sampler\n", name, calls, now_ms() - t0);
+  sampler.report(stdout, 40);
 }
 }  // namespace
 
 int main(int argc, char** argv) {
   const int reps = argc > 2 ? std::stoi(argv[2]) : 2000;
+  if (argc > 3) g_sample_case = argv[3];
   const bench::Target target = bench::target_from_args(argc, argv);
   if (!target.be) return 0;
   const Device dev = target.dev;

@@ -355,6 +355,10 @@ TMATH_API Backend* select_backend(OpCode op, DType dt, Device device);
 //     every later call runs on the one with the lowest time. Calibrations are counted
 //     (DispatchStats::cost_calibrations), the choices are in cost_table() and logged
 //     with TMATH_LOG=dispatch. Results can differ in the last bits between backends.
+//     Small linear-algebra problems on a device tensor (at most 128 x 128 per matrix,
+//     2^20 input elements in all) have the cpu backend as one more candidate: host
+//     placement, with the inputs copied to the host and the results back, listed as
+//     "cpu (host)" and counted in DispatchStats::host_placements.
 // Env TMATH_SELECT=priority|cost.
 enum class SelectionPolicy : uint8_t { Priority, Cost };
 inline constexpr int kCostSamples = 3;
@@ -387,6 +391,7 @@ struct DispatchStats {
   uint64_t donated_buffers = 0;   // outputs written in place of a dead input
   uint64_t graph_evals = 0;       // eval() passes
   uint64_t cost_calibrations = 0; // timed runs of the cost model (SelectionPolicy::Cost)
+  uint64_t host_placements = 0;   // device-tensor ops the cost model ran on the host
 };
 TMATH_API DispatchStats dispatch_stats();
 TMATH_API void reset_dispatch_stats();

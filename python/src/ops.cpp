@@ -698,6 +698,7 @@ void bind_ops(nb::module_& m) {
         d["donated_buffers"] = s.donated_buffers;
         d["graph_evals"] = s.graph_evals;
         d["cost_calibrations"] = s.cost_calibrations;
+        d["host_placements"] = s.host_placements;
         return d;
       },
       "Counters of the dispatcher since the last reset_dispatch_stats().");

@@ -225,7 +225,7 @@ std::atomic<FallbackPolicy> g_fallback{[] {
 
 struct Counters {
   std::atomic<uint64_t> nodes{0}, kernels{0}, fallbacks{0}, upcasts{0}, donated{0}, evals{0},
-      calibrations{0};
+      calibrations{0}, host_placements{0};
 };
 Counters g_counters;
 }  // namespace
@@ -338,6 +338,7 @@ DispatchStats dispatch_stats() {
   s.kernels_launched = g_counters.kernels.load();
   s.fallbacks = g_counters.fallbacks.load();
   s.upcasts = g_counters.upcasts.load();
+  s.host_placements = g_counters.host_placements.load();
   s.donated_buffers = g_counters.donated.load();
   s.graph_evals = g_counters.evals.load();
   s.cost_calibrations = g_counters.calibrations.load();
@@ -388,6 +389,14 @@ std::vector<std::shared_ptr<Backend>> candidates(OpCode op, DType dt, Device dev
   return out;
 }
 
+// A candidate's name in the table and the log; a cpu backend for another device's
+// tensor is host placement.
+std::string candidate_name(const Backend& b, Device device) {
+  std::string n(b.name());
+  if (b.device_type() != device.type) n += " (host)";
+  return n;
+}
+
 bool same_candidates(const CostRow& row, const std::vector<std::shared_ptr<Backend>>& c) {
   return row.cands.size() == c.size() &&
          std::equal(c.begin(), c.end(), row.cands.begin(),
@@ -409,10 +418,11 @@ std::vector<CostEntry> cost_table() {
     e.op = detail::snake_name(static_cast<OpCode>(op));
     e.dtype = std::string(dtype_name(static_cast<DType>(dt)));
     e.size_class = cls;
+    const Device dev(static_cast<DeviceType>(type), index);
     for (size_t i = 0; i < row.cands.size(); ++i)
-      e.ms.emplace_back(std::string(row.cands[i]->name()),
+      e.ms.emplace_back(candidate_name(*row.cands[i], dev),
                         row.samples[i] ? row.best_ms[i] : std::nan(""));
-    if (row.chosen) e.chosen = std::string(row.chosen->name());
+    if (row.chosen) e.chosen = candidate_name(*row.chosen, dev);
     out.push_back(std::move(e));
   }
   return out;
@@ -489,11 +499,76 @@ void note_fallback(OpCode op, DType dt, Device device) {
 }  // namespace
 
 namespace {
+bool is_linalg(OpCode op) {
+  switch (op) {
+    case OpCode::Solve: case OpCode::Inv: case OpCode::Det: case OpCode::Slogdet:
+    case OpCode::Cholesky: case OpCode::Qr: case OpCode::Svd: case OpCode::Eigh:
+    case OpCode::SolveTriangular: case OpCode::Lu: case OpCode::LuSolve: case OpCode::Eig:
+      return true;
+    default: return false;
+  }
+}
+
+// Runs `prim` on the cpu backend `cpu` for a tensor of another device: the inputs are
+// copied to the host, the outputs back (copies counted by the transfer stats).
+void run_on_host(Primitive& prim, Backend* cpu, Device device, const std::vector<Tensor>& inputs,
+                 const std::vector<TensorImpl*>& outputs) {
+  std::vector<Tensor> host_inputs;
+  for (const auto& in : inputs) host_inputs.push_back(to_device(in, kCPU).eval());
+  std::vector<std::shared_ptr<TensorImpl>> host_outs;
+  std::vector<TensorImpl*> host_ptrs;
+  for (auto* o : outputs) {
+    auto h = std::make_shared<TensorImpl>();
+    h->shape = o->shape;
+    h->size = o->size;
+    h->dtype = o->dtype;
+    h->device = kCPU;
+    host_ptrs.push_back(h.get());
+    host_outs.push_back(std::move(h));
+  }
+  prim.eval(cpu, host_inputs, host_ptrs);
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    Tensor dev = to_device(Tensor(host_outs[i]), device).eval();
+    outputs[i]->set_view(dev.impl()->buffer, dev.impl()->strides, dev.impl()->offset);
+  }
+}
+
+// Under the cost policy a linear-algebra problem this small on a device tensor may run
+// on the host instead (the cpu backend is then one more candidate): at most
+// kHostMatrixElements per matrix and kHostTotalElements over the whole input.
+constexpr int64_t kHostMatrixElements = 128 * 128;
+constexpr int64_t kHostTotalElements = int64_t{1} << 20;
+bool host_candidate(OpCode op, Device device, const std::vector<Tensor>& inputs) {
+  if (device.type == DeviceType::CPU || !is_linalg(op) || inputs.empty()) return false;
+  int64_t total = 0;
+  for (const Tensor& t : inputs) {
+    const Shape& sh = t.shape();
+    if (sh.size() >= 2 && sh[sh.size() - 1] * sh[sh.size() - 2] > kHostMatrixElements)
+      return false;
+    total += t.size();
+  }
+  return total <= kHostTotalElements;
+}
+
+// Runs `prim` on `be`: a backend of `device`, or a cpu backend (host placement).
+void run_on(Primitive& prim, Backend* be, Device device, const std::vector<Tensor>& inputs,
+            const std::vector<TensorImpl*>& outputs) {
+  if (be->device_type() == device.type) {
+    prim.eval(be, inputs, outputs);
+    return;
+  }
+  g_counters.host_placements.fetch_add(1, std::memory_order_relaxed);
+  run_on_host(prim, be, device, inputs, outputs);
+}
+
 // SelectionPolicy::Cost: runs `prim` on the measured cheapest of several candidate
 // backends of `device` (calibrating first); false when there is no choice to make.
 bool run_by_cost(Primitive& prim, OpCode op, DType dt, Device device,
                  const std::vector<Tensor>& inputs, const std::vector<TensorImpl*>& outputs) {
   std::vector<std::shared_ptr<Backend>> cands = candidates(op, dt, device);
+  if (cands.empty()) return false;  // the fallback path
+  if (host_candidate(op, device, inputs))
+    for (auto& b : candidates(op, dt, kCPU)) cands.push_back(b);
   if (cands.size() < 2) return false;
   const uint64_t elements = static_cast<uint64_t>(std::max<int64_t>(outputs[0]->size, 1));
   const int cls = static_cast<int>(std::bit_width(elements)) - 1;
@@ -521,14 +596,15 @@ bool run_by_cost(Primitive& prim, OpCode op, DType dt, Device device,
     }
   }
   if (!timed) {  // decided
-    prim.eval(be, inputs, outputs);
+    run_on(prim, be, device, inputs, outputs);
     return true;
   }
   // A timed run: what is queued finishes first, then this op alone.
-  be->synchronize(device);
+  Backend& dev_be = *cands[0];
+  dev_be.synchronize(device);
   const auto t0 = std::chrono::steady_clock::now();
-  prim.eval(be, inputs, outputs);
-  be->synchronize(device);
+  run_on(prim, be, device, inputs, outputs);
+  dev_be.synchronize(device);
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   g_counters.calibrations.fetch_add(1, std::memory_order_relaxed);
@@ -550,9 +626,9 @@ bool run_by_cost(Primitive& prim, OpCode op, DType dt, Device device,
           for (size_t i = 0; i < row.cands.size(); ++i) {
             char buf[64];
             std::snprintf(buf, sizeof buf, " %.4g ms", row.best_ms[i]);
-            decided += " " + std::string(row.cands[i]->name()) + buf;
+            decided += " " + candidate_name(*row.cands[i], device) + buf;
           }
-          decided += " -> " + std::string(row.chosen->name());
+          decided += " -> " + candidate_name(*row.chosen, device);
         }
       }
     }
@@ -575,14 +651,7 @@ void run_primitive(Primitive& prim, const std::vector<Tensor>& inputs,
   Device device = out0.device;
   // An unused first output of a multi-output node (svd(x).S, qr(x).R) arrives as a bare
   // temporary with the default device: linear algebra runs where its input lives.
-  switch (*op) {
-    case OpCode::Solve: case OpCode::Inv: case OpCode::Det: case OpCode::Slogdet:
-    case OpCode::Cholesky: case OpCode::Qr: case OpCode::Svd: case OpCode::Eigh:
-    case OpCode::SolveTriangular: case OpCode::Lu: case OpCode::LuSolve: case OpCode::Eig:
-      if (!inputs.empty()) device = inputs[0].device();
-      break;
-    default: break;
-  }
+  if (is_linalg(*op) && !inputs.empty()) device = inputs[0].device();
   if (g_selection.load(std::memory_order_relaxed) == SelectionPolicy::Cost &&
       run_by_cost(prim, *op, dt, device, inputs, outputs))
     return;
@@ -600,24 +669,7 @@ void run_primitive(Primitive& prim, const std::vector<Tensor>& inputs,
   if (!cpu)
     throw UnsupportedError("[" + prim.name() + "] no backend supports dtype " +
                            std::string(dtype_name(dt)) + " on " + device.str() + " or cpu");
-  std::vector<Tensor> host_inputs;
-  for (const auto& in : inputs) host_inputs.push_back(to_device(in, kCPU).eval());
-  std::vector<std::shared_ptr<TensorImpl>> host_outs;
-  std::vector<TensorImpl*> host_ptrs;
-  for (auto* o : outputs) {
-    auto h = std::make_shared<TensorImpl>();
-    h->shape = o->shape;
-    h->size = o->size;
-    h->dtype = o->dtype;
-    h->device = kCPU;
-    host_ptrs.push_back(h.get());
-    host_outs.push_back(std::move(h));
-  }
-  prim.eval(cpu, host_inputs, host_ptrs);
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    Tensor dev = to_device(Tensor(host_outs[i]), device).eval();
-    outputs[i]->set_view(dev.impl()->buffer, dev.impl()->strides, dev.impl()->offset);
-  }
+  run_on_host(prim, cpu, device, inputs, outputs);
 }
 
 }  // namespace detail

@@ -670,6 +670,96 @@ TEST(Cuda, DroppedSiblingOutputsStayOnTheDevice) {
   EXPECT_NEAR(got[0] + got[1] + got[2], 9.0, 1e-12);  // trace
 }
 
+// Under the cost policy a small solve on device tensors has the host as a candidate:
+// calibration runs both, every later call runs on the cheaper one with the same
+// results, host runs are counted, and a large problem is never offered to the host.
+TEST(Cuda, CostPolicyPlacesSmallLinalgOnTheHostWhenCheaper) {
+  REQUIRE_CUDA();
+  struct Restore {
+    ~Restore() {
+      set_selection_policy(SelectionPolicy::Priority);
+      reset_cost_table();
+    }
+  } restore;
+  const auto k = random::key(21);
+  Tensor a = (random::normal(k, {8, 8}, float64) + eye(8, std::nullopt, 0, float64) * 8.0).eval();
+  Tensor b = random::normal(random::fold_in(k, 1), {8, 3}, float64).eval();
+  const std::vector<double> want = tt::read(linalg::solve(a, b));
+  Tensor ad = a.to(kGPU).eval(), bd = b.to(kGPU).eval();
+  set_selection_policy(SelectionPolicy::Cost);
+  reset_cost_table();
+  reset_dispatch_stats();
+  const int calls = 4 * kCostSamples;
+  for (int i = 0; i < calls; ++i) {
+    Tensor x = linalg::solve(ad, bd);
+    ASSERT_EQ(x.device(), kGPU) << "call " << i;
+    const std::vector<double> got = tt::read(x);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t j = 0; j < got.size(); ++j) ASSERT_NEAR(got[j], want[j], 1e-12) << "call " << i;
+  }
+  const CostEntry* e = nullptr;
+  const auto table = cost_table();
+  for (const auto& row : table)
+    if (row.op == "solve" && row.device == kGPU.str()) e = &row;
+  ASSERT_NE(e, nullptr) << "no cost-table row for solve on the gpu";
+  ASSERT_EQ(e->ms.size(), 2u);
+  EXPECT_EQ(e->ms[0].first, "cuda");
+  EXPECT_EQ(e->ms[1].first, "cpu (host)");
+  ASSERT_FALSE(e->chosen.empty());
+  const bool host = e->ms[1].second < e->ms[0].second;
+  EXPECT_EQ(e->chosen, host ? "cpu (host)" : "cuda");
+  const uint64_t placed = dispatch_stats().host_placements;
+  EXPECT_EQ(placed, uint64_t(kCostSamples + (host ? calls - 2 * kCostSamples : 0)));
+  std::printf("solve 8x8 float64 on %s: cuda %.4g ms, host %.4g ms -> %s\n",
+              kGPU.str().c_str(), e->ms[0].second, e->ms[1].second, e->chosen.c_str());
+
+  // 256 x 256 is above the host limit: one candidate, no row, no host run.
+  Tensor big = (random::normal(k, {256, 256}, float32, 0, 1, kGPU) +
+                eye(256, std::nullopt, 0, float32).to(kGPU) * 64.0).eval();
+  (void)linalg::inv(big).eval();
+  for (const auto& row : cost_table()) EXPECT_NE(row.op, "inv") << "a 256 x 256 inv was calibrated";
+  EXPECT_EQ(dispatch_stats().host_placements, placed);
+}
+
+// solve and inv with many right-hand sides apply getrf's row interchanges themselves
+// and run two trsm (fewer: cuSOLVER's getrs). Both paths against the CPU in float64,
+// with pivoting forced by a small leading entry, batched, for every dtype.
+TEST(Cuda, SolveAndInvWithManyRightHandSidesMatchCpu) {
+  REQUIRE_CUDA();
+  for (DType dt : {float32, float64, complex64, complex128}) {
+    for (int64_t n : {1, 5, 40}) {
+      for (int64_t rhs : {1, 3, 17, 64}) {
+        const auto k = random::key(static_cast<uint64_t>(n * 1000 + rhs));
+        Tensor a = random::normal(k, {3, n, n}, float64) + eye(n, std::nullopt, 0, float64) * 0.5;
+        a = a.astype(dt).eval();
+        Tensor b = random::normal(random::fold_in(k, 1), {3, n, rhs}, float64).astype(dt).eval();
+        const Tol tol = gpu_tol(dt);
+        const double scale = dt == float32 || dt == complex64 ? 1e3 : 1e2;
+        SCOPED_TRACE(std::string(dtype_name(dt)) + " n=" + std::to_string(n) +
+                     " rhs=" + std::to_string(rhs));
+        const Tol loose{tol.rtol * scale, tol.atol * scale};
+        EXPECT_TRUE(tt::all_close_c(linalg::solve(a.to(kGPU), b.to(kGPU)).to(kCPU),
+                                    tt::read_c(linalg::solve(a, b)), loose));
+        if (rhs == 1) {
+          EXPECT_TRUE(tt::all_close_c(linalg::inv(a.to(kGPU)).to(kCPU),
+                                      tt::read_c(linalg::inv(a)), loose));
+        }
+      }
+    }
+  }
+  // A singular matrix in the middle of a batch names its index on the trsm path too.
+  std::vector<double> v = tt::read(eye(20, std::nullopt, 0, float64).reshape({1, 20, 20}) * ones({3, 1, 1}, float64));
+  for (int64_t j = 0; j < 20; ++j) v[static_cast<size_t>(400 + 7 * 20 + j)] = 0.0;  // row 7 of entry 1
+  Tensor sing = tt::make(v, {3, 20, 20}, float64).to(kGPU);
+  try {
+    (void)linalg::solve(sing, ones({3, 20, 32}, float64, kGPU)).eval();
+    ADD_FAILURE() << "no LinAlgError for a singular matrix";
+  } catch (const LinAlgError& e) {
+    EXPECT_NE(std::string(e.what()).find("singular matrix"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("(batch index (1,))"), std::string::npos) << e.what();
+  }
+}
+
 // Real-dtype matmuls run through cuBLASLt plans cached per configuration (shape,
 // layout, batch strides, pointer alignment). Every case runs twice (the second
 // time from the cache, after the other cases' plans were built) and must match

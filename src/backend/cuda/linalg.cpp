@@ -17,6 +17,7 @@
 #include <climits>
 #include <cmath>
 #include <complex>
+#include <cstdlib>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -232,6 +233,33 @@ class Call {
     const Program& prog = dc_.program(linalg_kernels_key(rt), [&] { return linalg_kernels(rt); }, op_);
     launch(op_, prog[2], grid_for(dc_, count_ * n * n), 1, kThreads, 0, dc_.stream(), p);
   }
+  // perm (n ints per batch entry) from getrf's pivots (n int64 per batch entry).
+  void pivots_to_perm(const int64_t* piv, int* perm, int64_t n) {
+    LaKernelParams p;
+    p.src = reinterpret_cast<unsigned long long>(piv);
+    p.dst = reinterpret_cast<unsigned long long>(perm);
+    p.batch = count_, p.rows = n;
+    constexpr int64_t kSharedInts = 48 * 1024 / sizeof(int);
+    p.mode = n <= kSharedInts ? 1 : 0;
+    if (count_ * n == 0) return;
+    const Program& prog = dc_.program(linalg_kernels_key(dt_), [&] { return linalg_kernels(dt_); }, op_);
+    launch(op_, prog[3], static_cast<unsigned>(count_), 1, 128,
+           p.mode == 1 ? static_cast<size_t>(n) * sizeof(int) : 0, dc_.stream(), p);
+  }
+  // dst (column-major rows x cols, leading dimension rows) = P^T src, or P^T I when src
+  // is null.
+  void permute(const void* src, int64_t ld, int64_t sbs, const int* perm, void* dst, int64_t dbs,
+               int64_t rows, int64_t cols) {
+    LaKernelParams p;
+    p.src = reinterpret_cast<unsigned long long>(src);
+    p.dst = reinterpret_cast<unsigned long long>(dst);
+    p.aux = reinterpret_cast<unsigned long long>(perm);
+    p.batch = count_, p.rows = rows, p.cols = cols, p.ld = ld, p.sbs = sbs, p.dbs = dbs;
+    p.mode = src ? 0 : 4;
+    if (count_ * rows * cols == 0) return;
+    const Program& prog = dc_.program(linalg_kernels_key(dt_), [&] { return linalg_kernels(dt_); }, op_);
+    launch(op_, prog[4], grid_for(dc_, count_ * rows * cols), 1, kThreads, 0, dc_.stream(), p);
+  }
   void check(const void* src, int64_t ld, int64_t sbs, int64_t rows, int64_t cols, int mode,
              bool diag, DType dt) {
     LaKernelParams p;
@@ -305,7 +333,54 @@ struct Work {
   }
 };
 
-// ---- solve / inv (getrf + getrs) ---------------------------------------------------------
+// X <- A^-1 X for one batch entry: A an N x N triangle (leading dimension N), X N x K
+// (leading dimension N), in the call's dtype. The caller holds the cuBLAS lock.
+void trsm_one(Call& c, cublasHandle_t h, cublasFillMode_t uplo, cublasDiagType_t diag, int N,
+              int K, void* A, void* X) {
+  const float one_f = 1.0f;
+  const double one_d = 1.0;
+  const cuComplex one_c = make_cuComplex(1.0f, 0.0f);
+  const cuDoubleComplex one_z = make_cuDoubleComplex(1.0, 0.0);
+  const cublasSideMode_t L = CUBLAS_SIDE_LEFT;
+  const cublasOperation_t T = CUBLAS_OP_N;
+  switch (c.dtype()) {
+    case DType::Float32:
+      TM_CUBLAS(c.op(), cublasStrsm(h, L, uplo, T, diag, N, K, &one_f, static_cast<float*>(A),
+                                    N, static_cast<float*>(X), N));
+      break;
+    case DType::Float64:
+      TM_CUBLAS(c.op(), cublasDtrsm(h, L, uplo, T, diag, N, K, &one_d, static_cast<double*>(A),
+                                    N, static_cast<double*>(X), N));
+      break;
+    case DType::Complex64:
+      TM_CUBLAS(c.op(), cublasCtrsm(h, L, uplo, T, diag, N, K, &one_c,
+                                    static_cast<cuComplex*>(A), N, static_cast<cuComplex*>(X), N));
+      break;
+    default:
+      TM_CUBLAS(c.op(), cublasZtrsm(h, L, uplo, T, diag, N, K, &one_z,
+                                    static_cast<cuDoubleComplex*>(A), N,
+                                    static_cast<cuDoubleComplex*>(X), N));
+      break;
+  }
+}
+
+// From this many right-hand sides on (inv: n), solve applies getrf's row interchanges
+// with two small kernels and runs two cuBLAS trsm calls instead of cuSOLVER's getrs,
+// which was 1.6x slower with n right-hand sides (H100, bench/NOTES.md).
+// TMATH_CUDA_SOLVE_TRSM_RHS overrides it (0: always getrs).
+int64_t solve_trsm_min_rhs() {
+  static const int64_t v = [] {
+    const char* e = std::getenv("TMATH_CUDA_SOLVE_TRSM_RHS");
+    if (e && *e) {
+      const long long x = std::atoll(e);
+      return x <= 0 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(x);
+    }
+    return int64_t{16};
+  }();
+  return v;
+}
+
+// ---- solve / inv (getrf, then getrs or the permutation and two trsm) ---------------------
 void solve_op(Call& c, OpCode op, std::span<const ArrayRef> in, std::span<const ArrayRef> out) {
   const ArrayRef& a = in[0];
   const int nd = a.ndim();
@@ -316,16 +391,17 @@ void solve_op(Call& c, OpCode op, std::span<const ArrayRef> in, std::span<const 
   if (n == 0 || k == 0 || B == 0) return c.finish(InfoMeaning::Singular);
   const DType dt = c.dtype();
   const cudaDataType ty = cuda_type(dt);
+  const bool by_trsm = k >= solve_trsm_min_rhs();
   auto A = scratch(c.dc(), static_cast<size_t>(B * n * n) * c.isz());
   auto X = scratch(c.dc(), static_cast<size_t>(B * n * k) * c.isz());
   auto piv = scratch(c.dc(), static_cast<size_t>(B * n) * sizeof(int64_t));
   c.pack(a, A->get(), dt, n, n, n, n * n);
   c.check(A->get(), n, n * n, n, n, 0, false, dt);
-  if (inv) {
-    c.unpack(nullptr, n, 0, X->get(), n * n, n, n, 4, false, false, dt);  // identities
-  } else {
+  if (!inv) {
     c.pack(in[1], X->get(), dt, n, k, n, n * k);
     c.check(X->get(), n, n * k, n, k, 0, false, dt);
+  } else if (!by_trsm) {
+    c.unpack(nullptr, n, 0, X->get(), n * n, n, n, 4, false, false, dt);  // identities
   }
   Work w;
   TM_CUSOLVER(c.op(), cusolverDnXgetrf_bufferSize(c.h(), c.params(), n, n, ty, A->get(), n, ty,
@@ -336,8 +412,26 @@ void solve_op(Call& c, OpCode op, std::span<const ArrayRef> in, std::span<const 
     int64_t* pb = at<int64_t>(piv, b * n);
     TM_CUSOLVER(c.op(), cusolverDnXgetrf(c.h(), c.params(), n, n, ty, Ab, n, pb, ty, w.dev->get(),
                                          w.dev_bytes, w.host.data(), w.host_bytes, c.info(b)));
-    TM_CUSOLVER(c.op(), cusolverDnXgetrs(c.h(), c.params(), CUBLAS_OP_N, n, k, ty, Ab, n, pb, ty,
-                                         at(X, b * n * k, c.isz()), n, c.aux_info()));
+    if (!by_trsm)
+      TM_CUSOLVER(c.op(), cusolverDnXgetrs(c.h(), c.params(), CUBLAS_OP_N, n, k, ty, Ab, n, pb,
+                                           ty, at(X, b * n * k, c.isz()), n, c.aux_info()));
+  }
+  if (by_trsm) {
+    // X <- P^T B (inv: P^T I), then L \ X and U \ X.
+    auto perm = scratch(c.dc(), static_cast<size_t>(B * n) * sizeof(int));
+    auto Y = scratch(c.dc(), static_cast<size_t>(B * n * k) * c.isz());
+    c.pivots_to_perm(at<int64_t>(piv), at<int>(perm), n);
+    c.permute(inv ? nullptr : X->get(), n, n * k, at<int>(perm), Y->get(), n * k, n, k);
+    X = std::move(Y);
+    const int N = to_int(n, c.op()), K = to_int(k, c.op());
+    cublasHandle_t h = c.dc().blas(c.op());
+    std::lock_guard<std::mutex> blas_lock(c.dc().blas_mutex());
+    for (int64_t b = 0; b < B; ++b) {
+      void* Ab = at(A, b * n * n, c.isz());
+      void* Xb = at(X, b * n * k, c.isz());
+      trsm_one(c, h, CUBLAS_FILL_MODE_LOWER, CUBLAS_DIAG_UNIT, N, K, Ab, Xb);
+      trsm_one(c, h, CUBLAS_FILL_MODE_UPPER, CUBLAS_DIAG_NON_UNIT, N, K, Ab, Xb);
+    }
   }
   c.unpack_plain(X->get(), dt, n, k, 1, n, n * k, out[0]);
   c.finish(InfoMeaning::Singular);
@@ -854,32 +948,8 @@ void trsm_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> ou
   const cublasDiagType_t diag = args.unit_diagonal ? CUBLAS_DIAG_UNIT : CUBLAS_DIAG_NON_UNIT;
   cublasHandle_t h = c.dc().blas(c.op());
   std::lock_guard<std::mutex> blas_lock(c.dc().blas_mutex());
-  const float one_f = 1.0f;
-  const double one_d = 1.0;
-  const cuComplex one_c = make_cuComplex(1.0f, 0.0f);
-  const cuDoubleComplex one_z = make_cuDoubleComplex(1.0, 0.0);
-  for (int64_t b = 0; b < B; ++b) {
-    const int64_t oa = b * n * n, ox = b * n * k;
-    switch (dt) {
-      case DType::Float32:
-        TM_CUBLAS(c.op(), cublasStrsm(h, CUBLAS_SIDE_LEFT, uplo, CUBLAS_OP_N, diag, N, K, &one_f,
-                                      at<float>(A, oa), N, at<float>(X, ox), N));
-        break;
-      case DType::Float64:
-        TM_CUBLAS(c.op(), cublasDtrsm(h, CUBLAS_SIDE_LEFT, uplo, CUBLAS_OP_N, diag, N, K, &one_d,
-                                      at<double>(A, oa), N, at<double>(X, ox), N));
-        break;
-      case DType::Complex64:
-        TM_CUBLAS(c.op(), cublasCtrsm(h, CUBLAS_SIDE_LEFT, uplo, CUBLAS_OP_N, diag, N, K, &one_c,
-                                      at<cuComplex>(A, oa), N, at<cuComplex>(X, ox), N));
-        break;
-      default:
-        TM_CUBLAS(c.op(), cublasZtrsm(h, CUBLAS_SIDE_LEFT, uplo, CUBLAS_OP_N, diag, N, K, &one_z,
-                                      at<cuDoubleComplex>(A, oa), N, at<cuDoubleComplex>(X, ox),
-                                      N));
-        break;
-    }
-  }
+  for (int64_t b = 0; b < B; ++b)
+    trsm_one(c, h, uplo, diag, N, K, at(A, b * n * n, c.isz()), at(X, b * n * k, c.isz()));
   c.unpack_plain(X->get(), dt, n, k, 1, n, n * k, out[0]);
   c.finish(InfoMeaning::Singular);
 }

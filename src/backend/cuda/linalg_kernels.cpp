@@ -58,6 +58,62 @@ extern "C" __global__ void tm_la_check(LaKernelParams p) {
   }
 }
 
+// The row permutation of getrf's pivots (src: LAPACK's 1-based sequential row
+// interchanges, n long longs per batch entry) as perm (dst: n ints per batch entry):
+// row i of P^T B is row perm[i] of B. The interchanges are sequential, so one thread
+// per batch entry applies them, in shared memory when n fits (p.mode = 1), where a
+// step costs a few shared-memory accesses instead of L1 round trips.
+extern "C" __global__ void tm_la_pivots(LaKernelParams p) {
+  extern __shared__ int sq[];
+  const long long n = p.rows;
+  const long long b = blockIdx.x;
+  if (b >= p.batch) return;
+  const long long* __restrict__ piv = (const long long*)p.src + b * n;
+  int* __restrict__ out = (int*)p.dst + b * n;
+  int* q = p.mode == 1 ? sq : out;
+  for (long long i = threadIdx.x; i < n; i += blockDim.x) q[i] = (int)i;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (long long i = 0; i < n; ++i) {
+      const long long j = piv[i] - 1;
+      if (j != i && j >= 0 && j < n) {
+        const int t = q[i];
+        q[i] = q[j];
+        q[j] = t;
+      }
+    }
+  }
+  __syncthreads();
+  if (p.mode == 1)
+    for (long long i = threadIdx.x; i < n; i += blockDim.x) out[i] = sq[i];
+}
+
+// dst (column-major rows x cols, leading dimension rows, batch stride dbs) = P^T src:
+// dst(i, j) = src(perm[i], j), perm from tm_la_pivots in p.aux (rows ints per batch
+// entry). mode 4: P^T I, i.e. dst(i, j) = (perm[i] == j); src unused.
+extern "C" __global__ void tm_la_permute(LaKernelParams p) {
+  const R* s = (const R*)p.src;
+  const int* perm = (const int*)p.aux;
+  R* d = (R*)p.dst;
+  const long long per = p.rows * p.cols, total = per * p.batch;
+  for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < total;
+       idx += (long long)gridDim.x * blockDim.x) {
+    const long long b = idx / per, r = idx - b * per, j = r / p.rows, i = r - j * p.rows;
+    const long long pi = perm[b * p.rows + i];
+    R re, im = 0;
+    if (p.mode == 4) {
+      re = pi == j ? (R)1 : (R)0;
+    } else {
+      const R* e = s + (b * p.sbs + pi + j * p.ld) * W;
+      re = e[0];
+      if (W == 2) im = e[W - 1];
+    }
+    R* o = d + (b * p.dbs + i + j * p.rows) * W;
+    o[0] = re;
+    if (W == 2) o[W - 1] = im;
+  }
+}
+
 // Complex right eigenvectors of a real general eigenproblem (real R; any W) from geev's
 // packed real VR (src: column-major n x n, leading dimension ld, batch stride sbs) and
 // the complex eigenvalues (aux: n interleaved (re, im) per batch entry, contiguous). A
@@ -362,7 +418,8 @@ ProgramSource linalg_kernels(DType dt) {
   ProgramSource p;
   p.name = "linalg_" + std::string(dtype_name(dt));
   p.source = head + kSource;
-  p.kernels = {"tm_la_unpack", "tm_la_check", "tm_la_eig_vectors"};
+  p.kernels = {"tm_la_unpack", "tm_la_check", "tm_la_eig_vectors", "tm_la_pivots",
+               "tm_la_permute"};
   return p;
 }
 

@@ -16,12 +16,14 @@ namespace tmath::cuda {
 // Parameters of the kernels (one by-value struct, laid out as in the source).
 struct LaKernelParams {
   unsigned long long src = 0, dst = 0, flags = 0;
-  unsigned long long aux = 0;  // eig_vectors: the complex eigenvalues (n per batch entry)
+  unsigned long long aux = 0;  // eig_vectors: the complex eigenvalues (n per batch entry);
+                               // permute: the row permutation (rows ints per entry)
   long long batch = 0, rows = 0, cols = 0;
   long long ld = 0;   // src leading dimension (column-major)
   long long sbs = 0;  // src batch stride, elements
   long long dbs = 0;  // dst batch stride, elements
-  int mode = 0;       // unpack: 0 all, 1 lower, 2 upper, 3 strictly lower + unit diagonal,
+  int mode = 0;       // pivots: 1 in shared memory; permute: 4 P^T I (src unused);
+                      // unpack: 0 all, 1 lower, 2 upper, 3 strictly lower + unit diagonal,
                       // 4 identity (src unused); check: 0 all, 1 lower, 2 upper,
                       // 3 strictly lower, 4 strictly upper
   int trans = 0;      // unpack: read src(j, i) for out(i, j)
@@ -29,8 +31,9 @@ struct LaKernelParams {
   int diag = 0;       // check: also flag (bit 2) an exact zero on the diagonal
 };
 
-// Kernels: {tm_la_unpack, tm_la_check, tm_la_eig_vectors} for float32, float64,
-// complex64, complex128 (tm_la_eig_vectors is used with the real ones).
+// Kernels: {tm_la_unpack, tm_la_check, tm_la_eig_vectors, tm_la_pivots, tm_la_permute}
+// for float32, float64, complex64, complex128 (tm_la_eig_vectors is used with the real
+// ones).
 ProgramSource linalg_kernels(DType dt);
 uint64_t linalg_kernels_key(DType dt);
 
