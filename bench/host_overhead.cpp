@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "sampler.h"
 #include "standalone.h"
@@ -24,8 +25,9 @@ using bench::now_ms;
 namespace {
 std::string g_sample_case;
 
+// `ops`: engine ops per call of fn (the times printed are per op).
 void measure(Backend& be, Device dev, const char* name, const std::function<void()>& fn,
-             int reps) {
+             int reps, int ops = 1) {
   for (int i = 0; i < 50; ++i) fn();
   be.synchronize(dev);
   double best_host = 1e300, best_total = 1e300;
@@ -35,10 +37,10 @@ void measure(Backend& be, Device dev, const char* name, const std::function<void
     const double t1 = 1e3 * now_ms();
     be.synchronize(dev);
     const double t2 = 1e3 * now_ms();
-    best_host = std::min(best_host, (t1 - t0) / reps);
-    best_total = std::min(best_total, (t2 - t0) / reps);
+    best_host = std::min(best_host, (t1 - t0) / reps / ops);
+    best_total = std::min(best_total, (t2 - t0) / reps / ops);
   }
-  std::printf("%-28s host %7.2f us/call   total %7.2f us/call\n", name, best_host, best_total);
+  std::printf("%-28s host %7.2f us/op     total %7.2f us/op\n", name, best_host, best_total);
   if (g_sample_case != name) return;
   bench::Sampler sampler(20);
   sampler.start();
@@ -72,6 +74,22 @@ int main(int argc, char** argv) {
     measure(*be, dev, ("add " + sz).c_str(), [&] { (a + b).eval(); }, r);
     measure(*be, dev, ("tanh " + sz).c_str(), [&] { tanh(a).eval(); }, r);
     measure(*be, dev, ("sum " + sz).c_str(), [&] { sum(a).eval(); }, r);
+  }
+  {
+    // Many ops queued before one eval: a dependent chain (planned as one fused
+    // kernel) and independent results evaluated together (one kernel each).
+    Tensor a = make({8}, 1), b = make({8}, 2);
+    measure(*be, dev, "add 8, chain of 100", [&] {
+      Tensor y = a;
+      for (int i = 0; i < 100; ++i) y = y + b;
+      y.eval();
+    }, reps / 100, 100);
+    measure(*be, dev, "add 8, 100 independent", [&] {
+      std::vector<Tensor> ys;
+      ys.reserve(100);
+      for (int i = 0; i < 100; ++i) ys.push_back(i % 2 ? a + b : a * b);
+      eval(ys);
+    }, reps / 100, 100);
   }
   for (int64_t n : {1024, 4096}) {
     Tensor a = make({n, n}, 5);

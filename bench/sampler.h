@@ -2,7 +2,8 @@
 //
 //   bench::Sampler s(20);   // a sample every 20 us of wall time of this thread
 //   s.start(); ...work...; s.stop();
-//   s.report(stdout, 25);   // the top functions by self and by inclusive samples
+//   s.report(stdout, 25);   // the top functions by self and inclusive samples, and
+//                           // library time (libc, driver) by the engine function calling it
 //
 // A POSIX timer on CLOCK_MONOTONIC signals the thread that called start() (SIGPROF);
 // the handler stores the interrupted instruction and up to kDepth return addresses
@@ -87,10 +88,21 @@ class Sampler {
     for (size_t i = 0; i < n; ++i)
       for (int d = 0; d < depth_[i]; ++d) addrs.insert(frames_[i * kDepth + d]);
     const std::unordered_map<void*, std::string> names = resolve(addrs);
-    std::map<std::string, size_t> self, incl;
+    std::map<std::string, size_t> self, incl, from;
     for (size_t i = 0; i < n; ++i) {
       if (depth_[i] == 0) continue;
-      ++self[names.at(frames_[i * kDepth])];
+      const std::string& leaf = names.at(frames_[i * kDepth]);
+      ++self[leaf];
+      // Library time (libc, the driver) charged to the innermost engine function.
+      if (leaf.find("tmath::") == std::string::npos) {
+        for (int d = 1; d < depth_[i]; ++d) {
+          const std::string& f = names.at(frames_[i * kDepth + d]);
+          if (f.find("tmath::") != std::string::npos) {
+            ++from[leaf.substr(0, 40) + "  <-  " + f];
+            break;
+          }
+        }
+      }
       std::set<std::string> seen;
       for (int d = 0; d < depth_[i]; ++d) seen.insert(names.at(frames_[i * kDepth + d]));
       for (const std::string& s : seen) ++incl[s];
@@ -99,6 +111,7 @@ class Sampler {
                  count_.load() > kMaxSamples ? count_.load() - kMaxSamples : size_t{0});
     print(out, "self", self, n, top);
     print(out, "inclusive", incl, n, top);
+    print(out, "library time by engine caller", from, n, top);
   }
 
  private:

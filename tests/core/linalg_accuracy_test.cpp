@@ -308,6 +308,53 @@ TEST_P(LinalgAccuracy, Svd) {
       }
 }
 
+// Every family at sizes where the cuda backend takes the polar route (gesvdp, with
+// gesvdj for matrices it perturbs: the ill-conditioned, rank-deficient and graded ones),
+// square and tall, and a batch whose entries take different routes.
+TEST_P(LinalgAccuracy, SvdLargeEveryFamily) {
+  NoFallback nf(device_backend());
+  std::mt19937 rng(103);
+  const std::vector<Size> sizes = {{1, 300, 300}, {1, 320, 260}};
+  for (DType dt : kDTypes)
+    for (Family f : kFamilies)
+      for (const Size& s : sizes) {
+        auto [A, Ad] = place(general(rng, f, s.m, s.n, dt), dt);
+        for (bool full : {false, true}) {
+          if (full && s.m == s.n) continue;
+          auto d = la::svd(Ad, full);
+          Tensor U = host64(d.U), S = host64(d.S), Vh = host64(d.Vh);
+          const int64_t k = S.shape(-1);
+          const double mn = double(std::max(s.m, s.n));
+          Tensor Uk = slice(U, -1, 0, k), Vhk = slice(Vh, -2, 0, k);
+          check("svd", "|A-USV'|", f, dt, s,
+                ratio(A - matmul(Uk * expand_dims(S, -2), Vhk), A, mn, dt));
+          check("svd", "|I-U'U|", f, dt, s, orth_ratio(U, dt));
+          check("svd", "|I-VV'|", f, dt, s, orth_ratio(swapaxes(Vh, -1, -2), dt));
+          EXPECT_TRUE(all(greater_equal(slice(S, -1, 0, k - 1), slice(S, -1, 1, k))).item<bool>());
+        }
+        // Values only (gesvdp/gesvdj without vectors on cuda) agree with the full svd
+        // within the backward-error bound (each is exact for A + E, |E| <= kBound m eps |A|).
+        Tensor vals = host64(la::svdvals(Ad)), S = host64(la::svd(Ad, false).S);
+        EXPECT_LE(max(abs(vals - S)).item<double>(),
+                  2.0 * kBound * double(s.m) * unit_roundoff(dt) * max(S).item<double>())
+            << "svdvals and svd disagree: " << family_name(f) << " " << dtype_name(dt) << " "
+            << size_str(s);
+      }
+  // A batch of a random and a graded matrix (one entry per route on cuda).
+  for (DType dt : kDTypes) {
+    Tensor A = concatenate({expand_dims(general(rng, Family::Random, 272, 272, dt), 0),
+                            expand_dims(general(rng, Family::Graded, 272, 272, dt), 0)},
+                           0);
+    auto [Ah, Ad] = place(A, dt);
+    auto d = la::svd(Ad, false);
+    Tensor U = host64(d.U), S = host64(d.S), Vh = host64(d.Vh);
+    const Size s{2, 272, 272};
+    check("svd", "|A-USV'|", Family::Graded, dt, s,
+          ratio(Ah - matmul(U * expand_dims(S, -2), Vh), Ah, 272.0, dt));
+    check("svd", "|I-U'U|", Family::Graded, dt, s, orth_ratio(U, dt));
+  }
+}
+
 // The small real SVD (on cuda: our one-sided Jacobi kernel for m, n <= 32, one block per
 // matrix): square and rectangular batches, full and reduced factors, values only, every
 // family, zero and exactly rank-deficient matrices (U must still be orthonormal), against

@@ -638,7 +638,7 @@ void qr_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
 }
 
 // ---- svd (real up to 32 x 32: our Jacobi kernel; complex batches up to 32 x 32:
-// gesvdjBatched; the rest: gesvdj) -------------------------------------------------------
+// gesvdjBatched; square from 256: gesvdp, gesvdj where it perturbed; the rest: gesvdj) ---
 struct GesvdjInfo {
   gesvdjInfo_t p = nullptr;
   explicit GesvdjInfo(const char* op) {
@@ -731,35 +731,61 @@ void svd_batched_jacobi(Call& c, std::span<const ArrayRef> in, std::span<const A
   c.finish(InfoMeaning::NoConvergence);
 }
 
-// One-sided Jacobi SVD (gesvdj) of each matrix: on the H100 about twice as fast as
-// the QR-iteration Xgesvd at 512-1024 (PyTorch's default CUDA driver too), for any
-// m, n, with econ = 1 for the reduced factors. Vh = V^H is formed while unpacking.
-void svd_jacobi(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
-                const LinalgArgs& args) {
-  const ArrayRef& a = in[0];
-  const int nd = a.ndim();
-  const int64_t m = a.shape[nd - 2], n = a.shape[nd - 1], k = std::min(m, n), B = c.count();
-  const bool uv = args.compute_uv, full = args.full_matrices;
-  const int64_t uc = full ? m : k, vc = full ? n : k;  // columns of U and V
-  const DType dt = c.dtype(), rt = real_type(dt);
-  auto A = scratch(c.dc(), static_cast<size_t>(B * m * n) * c.isz());
-  auto S = scratch(c.dc(), static_cast<size_t>(B * k) * itemsize(rt));
-  auto U = scratch(c.dc(), static_cast<size_t>(uv ? B * m * uc : 1) * c.isz());
-  auto V = scratch(c.dc(), static_cast<size_t>(uv ? B * n * vc : 1) * c.isz());
-  c.pack(a, A->get(), dt, m, n, m, m * n);
-  c.check(A->get(), m, m * n, m, n, 0, false, dt);
+// The packed input and the column-major factors of a (batched) svd: A m x n, S k per
+// entry, U m x uc, V n x vc (uc, vc: k reduced, m/n full), each entry contiguous.
+struct SvdBufs {
+  int64_t m = 0, n = 0, k = 0, uc = 0, vc = 0, B = 0;
+  bool uv = false, full = false;
+  DType dt = DType::Float32, rt = DType::Float32;
+  ScratchPtr A, S, U, V;
+  SvdBufs(Call& c, const ArrayRef& a, const LinalgArgs& args) {
+    const int nd = a.ndim();
+    m = a.shape[nd - 2], n = a.shape[nd - 1], k = std::min(m, n), B = c.count();
+    uv = args.compute_uv, full = args.full_matrices;
+    uc = full ? m : k, vc = full ? n : k;
+    dt = c.dtype(), rt = real_type(dt);
+    A = scratch(c.dc(), static_cast<size_t>(B * m * n) * c.isz());
+    S = scratch(c.dc(), static_cast<size_t>(B * k) * itemsize(rt));
+    U = scratch(c.dc(), static_cast<size_t>(uv ? B * m * uc : 1) * c.isz());
+    V = scratch(c.dc(), static_cast<size_t>(uv ? B * n * vc : 1) * c.isz());
+    c.pack(a, A->get(), dt, m, n, m, m * n);
+    c.check(A->get(), m, m * n, m, n, 0, false, dt);
+  }
+  int64_t u_at(int64_t b) const { return uv ? b * m * uc : 0; }
+  int64_t v_at(int64_t b) const { return uv ? b * n * vc : 0; }
+  // The outputs from the factors (Vh = V^H formed while unpacking), then the status.
+  void finish(Call& c, std::span<const ArrayRef> out) {
+    const ArrayRef& sout = uv ? out[1] : out[0];
+    TM_CUDA(c.op(), cudaMemcpyAsync(sout.data, S->get(), static_cast<size_t>(B * k) * itemsize(rt),
+                                    cudaMemcpyDeviceToDevice, c.dc().stream()));
+    if (uv) {
+      c.unpack_plain(U->get(), dt, m, uc, 1, m, m * uc, out[0]);
+      // Vh = V^H: out(i, j) = conj(V(j, i)).
+      c.unpack(V->get(), n, n * vc, out[2].data, vc * n, vc, n, 0, true, true, dt);
+    }
+    c.finish(InfoMeaning::NoConvergence);
+  }
+};
+
+// One-sided Jacobi SVD (gesvdj) of the batch entries `only` (all when null): on the
+// H100 about twice as fast as the QR-iteration Xgesvd at 512-1024 (PyTorch's default
+// CUDA driver too), for any m, n, with econ = 1 for the reduced factors.
+void gesvdj_entries(Call& c, SvdBufs& sb, const std::vector<int64_t>* only) {
+  const int64_t m = sb.m, n = sb.n, k = sb.k;
+  const DType dt = sb.dt;
   GesvdjInfo gi(c.op());
   // Sweep until the columns are orthogonal to the unit roundoff (the default stops at
   // machine epsilon, twice that): U's orthogonality at 1024 float32 was 35.0 n eps.
-  const double unit = rt == DType::Float32 ? 0.5 * FLT_EPSILON : 0.5 * DBL_EPSILON;
+  const double unit = sb.rt == DType::Float32 ? 0.5 * FLT_EPSILON : 0.5 * DBL_EPSILON;
   TM_CUSOLVER(c.op(), cusolverDnXgesvdjSetTolerance(gi.p, unit));
-  const cusolverEigMode_t jobz = uv ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
-  const int econ = full ? 0 : 1;
+  const cusolverEigMode_t jobz = sb.uv ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
+  const int econ = sb.full ? 0 : 1;
   const int M = to_int(m, c.op()), N = to_int(n, c.op());
   auto h = c.h();
+  const ScratchPtr &A = sb.A, &S = sb.S, &U = sb.U, &V = sb.V;
   // One call per dtype; `work` null asks for the workspace size.
   auto call = [&](int64_t b, void* work, int lwork, int* lwork_out) {
-    const int64_t ub = uv ? b * m * uc : 0, vb = uv ? b * n * vc : 0;
+    const int64_t ub = sb.u_at(b), vb = sb.v_at(b);
     switch (dt) {
       case DType::Float32:
         if (!work)
@@ -813,16 +839,90 @@ void svd_jacobi(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef>
   int lwork = 0;
   call(0, nullptr, 0, &lwork);
   auto work = scratch(c.dc(), static_cast<size_t>(std::max(lwork, 1)) * c.isz());
-  for (int64_t b = 0; b < B; ++b) call(b, work->get(), lwork, nullptr);
-  const ArrayRef& sout = uv ? out[1] : out[0];
-  TM_CUDA(c.op(), cudaMemcpyAsync(sout.data, S->get(), static_cast<size_t>(B * k) * itemsize(rt),
-                                  cudaMemcpyDeviceToDevice, c.dc().stream()));
-  if (uv) {
-    c.unpack_plain(U->get(), dt, m, uc, 1, m, m * uc, out[0]);
-    // Vh = V^H: out(i, j) = conj(V(j, i)).
-    c.unpack(V->get(), n, n * vc, out[2].data, vc * n, vc, n, 0, true, true, dt);
+  if (only) {
+    for (int64_t b : *only) call(b, work->get(), lwork, nullptr);
+  } else {
+    for (int64_t b = 0; b < sb.B; ++b) call(b, work->get(), lwork, nullptr);
   }
-  c.finish(InfoMeaning::NoConvergence);
+}
+
+void svd_jacobi(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
+                const LinalgArgs& args) {
+  SvdBufs sb(c, in[0], args);
+  gesvdj_entries(c, sb, nullptr);
+  sb.finish(c, out);
+}
+
+// Polar-decomposition SVD (Xgesvdp: the polar factor A = Up H by QDWH iterations, then
+// syevd of H) for square matrices from kPolarMinCols on (tall ones stay on gesvdj:
+// gesvdp failed with EXECUTION_FAILED on a 320 x 260 clustered one): at 512
+// float32 on the H100 11.8 ms against gesvdj's 17.9, with LAPACK ratios of 0.06
+// (residual) and 1.2 (orthogonality) on random matrices (bench/cuda/svd_routes.cpp).
+// A matrix with singular values near zero makes gesvdp perturb its spectrum so that
+// the polar factor is unitary, and report the size of that perturbation
+// (h_err_sigma: 0.04 |A| for singular values graded down to 1e-12, a residual ratio
+// of 3255). An entry whose perturbation exceeds the unit roundoff times its largest
+// singular value, or whose info is nonzero, is recomputed with gesvdj. gesvdp
+// returns h_err_sigma on the host, so each entry synchronises; entries flagged NaN/Inf
+// are not handed to it (the flags are read first).
+constexpr int64_t kPolarMinCols = 256;
+// TMATH_CUDA_SVD_POLAR=0 keeps gesvdj for every size (for comparisons).
+bool polar_svd_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("TMATH_CUDA_SVD_POLAR");
+    return !(e && std::string(e) == "0");
+  }();
+  return on;
+}
+
+void svd_polar(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
+               const LinalgArgs& args) {
+  SvdBufs sb(c, in[0], args);
+  const int64_t m = sb.m, n = sb.n, B = sb.B;
+  const cudaDataType ty = cuda_type(sb.dt), rty = cuda_type(sb.rt);
+  const cusolverEigMode_t jobz = sb.uv ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
+  const int econ = sb.full ? 0 : 1;
+  std::vector<int> flags(static_cast<size_t>(B));
+  c.dc().copy_to_host(c.flags(), flags.data(), flags.size() * sizeof(int));
+  auto Aw = scratch(c.dc(), static_cast<size_t>(m * n) * c.isz());
+  Work w;
+  TM_CUSOLVER(c.op(), cusolverDnXgesvdp_bufferSize(
+                          c.h(), c.params(), jobz, econ, m, n, ty, Aw->get(), m, rty,
+                          sb.S->get(), ty, sb.U->get(), m, ty, sb.V->get(), n, ty,
+                          &w.dev_bytes, &w.host_bytes));
+  w.make(c.dc());
+  const double unit = sb.rt == DType::Float32 ? 0.5 * FLT_EPSILON : 0.5 * DBL_EPSILON;
+  std::vector<int64_t> redo;
+  for (int64_t b = 0; b < B; ++b) {
+    if (flags[static_cast<size_t>(b)]) continue;  // NaN/Inf: raised by finish()
+    TM_CUDA(c.op(), cudaMemcpyAsync(Aw->get(), at(sb.A, b * m * n, c.isz()),
+                                    static_cast<size_t>(m * n) * c.isz(),
+                                    cudaMemcpyDeviceToDevice, c.dc().stream()));
+    double herr = 0;
+    void* Sb = at(sb.S, b * sb.k, itemsize(sb.rt));
+    const cusolverStatus_t st = cusolverDnXgesvdp(
+        c.h(), c.params(), jobz, econ, m, n, ty, Aw->get(), m, rty, Sb, ty,
+        at(sb.U, sb.u_at(b), c.isz()), m, ty, at(sb.V, sb.v_at(b), c.isz()), n, ty, w.dev->get(),
+        w.dev_bytes, w.host.data(), w.host_bytes, c.info(b), &herr);
+    if (st == CUSOLVER_STATUS_EXECUTION_FAILED) {  // seen on some clustered spectra: gesvdj
+      redo.push_back(b);
+      continue;
+    }
+    if (st != CUSOLVER_STATUS_SUCCESS) throw_cusolver(c.op(), "cusolverDnXgesvdp", st);
+    int info = 0;
+    double smax = 0;
+    c.dc().copy_to_host(c.info(b), &info, sizeof info);
+    if (sb.rt == DType::Float32) {
+      float s0 = 0;
+      c.dc().copy_to_host(Sb, &s0, sizeof s0);
+      smax = s0;
+    } else {
+      c.dc().copy_to_host(Sb, &smax, sizeof smax);
+    }
+    if (info != 0 || !(herr <= unit * smax)) redo.push_back(b);
+  }
+  if (!redo.empty()) gesvdj_entries(c, sb, &redo);
+  sb.finish(c, out);
 }
 
 // One-sided Jacobi SVD of real matrices up to 32 x 32 with our kernel (tm_la_svd_jacobi,
@@ -885,6 +985,7 @@ void svd_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out
   }
   if (!is_complex(dt) && m <= 32 && n <= 32) return svd_small_jacobi(c, in, out, args);
   if (B > 1 && m <= 32 && n <= 32) return svd_batched_jacobi(c, in, out, args);  // complex
+  if (n >= kPolarMinCols && m == n && polar_svd_enabled()) return svd_polar(c, in, out, args);
   svd_jacobi(c, in, out, args);
 }
 

@@ -97,6 +97,12 @@ const std::vector<DeviceProps>& Runtime::devices() {
 }
 
 DeviceContext& Runtime::device(int i, const char* op) {
+  if (i >= 0 && i < kFastSlots) {
+    if (DeviceContext* c = fast_[i].load(std::memory_order_acquire)) {
+      c->make_current();
+      return *c;
+    }
+  }
   if (!available())
     throw DeviceError("[" + std::string(op) + "] the cuda backend is unavailable: " + reason_);
   if (i < 0 || i >= static_cast<int>(props_.size()))
@@ -106,6 +112,7 @@ DeviceContext& Runtime::device(int i, const char* op) {
   std::lock_guard<std::mutex> lk(mu_);
   auto& slot = ctxs_[static_cast<size_t>(i)];
   if (!slot) slot = std::make_unique<DeviceContext>(i, props_[static_cast<size_t>(i)]);
+  if (i < kFastSlots) fast_[i].store(slot.get(), std::memory_order_release);
   slot->make_current();
   return *slot;
 }

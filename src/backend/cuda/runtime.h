@@ -9,6 +9,7 @@
 #include <cuda.h>
 #include <cuda_runtime_api.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <list>
@@ -240,6 +241,10 @@ class Runtime {
   std::vector<DeviceProps> props_;
   std::mutex mu_;
   std::vector<std::unique_ptr<DeviceContext>> ctxs_;
+  // The contexts once created (they live as long as the process), read without mu_:
+  // device() runs a few times per op.
+  static constexpr int kFastSlots = 16;
+  std::atomic<DeviceContext*> fast_[kFastSlots] = {};
 };
 
 // Launches `f` with one by-value parameter struct.
