@@ -164,6 +164,19 @@ TMATH_API Tensor greater_equal(const Tensor& a, const Tensor& b);
 TMATH_API Tensor logical_and(const Tensor& a, const Tensor& b);
 TMATH_API Tensor logical_or(const Tensor& a, const Tensor& b);
 TMATH_API Tensor logical_xor(const Tensor& a, const Tensor& b);
+
+// ---- bitwise (bool and integer dtypes, NumPy semantics; float/complex: DTypeError) ----
+// Integer operands promote as in add(); bool & bool stays bool.
+TMATH_API Tensor bitwise_and(const Tensor& a, const Tensor& b);
+TMATH_API Tensor bitwise_or(const Tensor& a, const Tensor& b);
+TMATH_API Tensor bitwise_xor(const Tensor& a, const Tensor& b);
+// ~a: ones' complement of integers, logical not of bool.
+TMATH_API Tensor bitwise_invert(const Tensor& a);
+// Integer dtypes only. A count that is negative or >= the bit width of the
+// result dtype gives 0 for <<, and for >> 0 (a >= 0) or -1 (a < 0); >> of a
+// signed value is arithmetic (copies the sign bit).
+TMATH_API Tensor bitwise_left_shift(const Tensor& a, const Tensor& b);
+TMATH_API Tensor bitwise_right_shift(const Tensor& a, const Tensor& b);
 // cond ? a : b, broadcasting all three; cond is converted to bool.
 TMATH_API Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 TMATH_API Tensor clip(const Tensor& a, std::optional<Tensor> lo, std::optional<Tensor> hi);

@@ -124,6 +124,14 @@ Cat category(OpCode op, DType dt) {
     case O::LogicalOr:
     case O::LogicalXor:
       return B ? Cat::Required : Cat::Optional;
+    case O::BitwiseAnd:
+    case O::BitwiseOr:
+    case O::BitwiseXor:
+    case O::BitwiseInvert:
+      return (B || I) ? Cat::Required : Cat::Invalid;
+    case O::BitwiseLeftShift:
+    case O::BitwiseRightShift:
+      return I ? Cat::Required : Cat::Invalid;
     case O::Sum:
     case O::Prod:
       return C ? Cat::Optional : Cat::Required;
@@ -459,6 +467,8 @@ cplx unary_ref(OpCode op, cplx z, DType dt) {
       return double(std::isfinite(x));
     case O::LogicalNot:
       return double(x == 0.0);
+    case O::BitwiseInvert:  // wrap_expected() reduces ~x to the dtype's width
+      return dt == bool_ ? double(x == 0.0) : double(~static_cast<int64_t>(x));
     case O::Real:
       return x;
     case O::Imag:
@@ -548,6 +558,21 @@ cplx binary_ref(OpCode op, cplx a, cplx b, DType dt) {
       return double(x != 0 || y != 0);
     case O::LogicalXor:
       return double((x != 0) != (y != 0));
+    case O::BitwiseAnd:
+      return double(ix & iy);
+    case O::BitwiseOr:
+      return double(ix | iy);
+    case O::BitwiseXor:
+      return double(ix ^ iy);
+    case O::BitwiseLeftShift:
+    case O::BitwiseRightShift: {
+      // NumPy: counts outside [0, bits) shift every bit out.
+      const int64_t bits = static_cast<int64_t>(tt::size_of(dt)) * 8;
+      if (iy < 0 || iy >= bits)
+        return op == O::BitwiseLeftShift || ix >= 0 ? 0.0 : -1.0;
+      if (op == O::BitwiseRightShift) return double(ix >> iy);
+      return double(tt::wrap_int(static_cast<int64_t>(static_cast<uint64_t>(ix) << iy), dt));
+    }
     default:
       return std::nan("");
   }
@@ -634,6 +659,8 @@ Tensor call_unary(OpCode op, const Tensor& x) {
       return imag(x);
     case O::Conj:
       return conj(x);
+    case O::BitwiseInvert:
+      return bitwise_invert(x);
     default:
       throw std::logic_error("not unary");
   }
@@ -682,6 +709,16 @@ Tensor call_binary(OpCode op, const Tensor& a, const Tensor& b) {
       return logical_or(a, b);
     case O::LogicalXor:
       return logical_xor(a, b);
+    case O::BitwiseAnd:
+      return bitwise_and(a, b);
+    case O::BitwiseOr:
+      return bitwise_or(a, b);
+    case O::BitwiseXor:
+      return bitwise_xor(a, b);
+    case O::BitwiseLeftShift:
+      return bitwise_left_shift(a, b);
+    case O::BitwiseRightShift:
+      return bitwise_right_shift(a, b);
     default:
       throw std::logic_error("not binary");
   }
@@ -785,6 +822,17 @@ std::vector<Check> Runner::run(OpCode op, DType dt) {
       case O::Greater:
       case O::GreaterEqual:
         da = db = {-2, 2, 0, -3, 3, true};
+        break;
+      case O::BitwiseAnd:
+      case O::BitwiseOr:
+      case O::BitwiseXor:
+        da = db = {-3, 3, 0, -100, 100, true};
+        break;
+      case O::BitwiseLeftShift:
+      case O::BitwiseRightShift:
+        // Counts beyond both ends of [0, bits): NumPy's results, no undefined behaviour.
+        da = {-3, 3, 0, -100, 100, true};
+        db = {-3, 3, 0, -3, 8.0 * static_cast<double>(tt::size_of(dt)) + 3, true};
         break;
       default:
         break;

@@ -102,6 +102,7 @@ constexpr bool unary_ok() {
     case OpCode::IsNan: case OpCode::IsInf: case OpCode::IsFinite:
       return is_flt<T> || is_low<T> || c;
     case OpCode::LogicalNot: return std::is_same_v<T, bool>;
+    case OpCode::BitwiseInvert: return std::is_same_v<T, bool> || is_int<T>;
     case OpCode::Real: case OpCode::Imag: case OpCode::Conj: return c;
     default:  // real float functions
       return is_flt<T> || is_low<T>;
@@ -164,6 +165,10 @@ auto unary_fn(T v) {
     if constexpr (is_cplx<T>) return std::isfinite(x.real()) && std::isfinite(x.imag());
     else return static_cast<bool>(std::isfinite(x));
   } else if constexpr (op == OpCode::LogicalNot) return !v;
+  else if constexpr (op == OpCode::BitwiseInvert) {
+    if constexpr (std::is_same_v<T, bool>) return !v;
+    else return static_cast<T>(~v);
+  }
   else if constexpr (op == OpCode::Real) return x.real();
   else if constexpr (op == OpCode::Imag) return x.imag();
   else if constexpr (op == OpCode::Conj) return std::conj(x);
@@ -223,6 +228,8 @@ constexpr bool binary_ok() {
     case OpCode::Subtract: case OpCode::Divide: case OpCode::Power: return !b;
     case OpCode::Equal: case OpCode::NotEqual: return true;
     case OpCode::LogicalAnd: case OpCode::LogicalOr: case OpCode::LogicalXor: return b;
+    case OpCode::BitwiseAnd: case OpCode::BitwiseOr: case OpCode::BitwiseXor: return b || is_int<T>;
+    case OpCode::BitwiseLeftShift: case OpCode::BitwiseRightShift: return is_int<T>;
     case OpCode::Maximum: case OpCode::Minimum: case OpCode::Less: case OpCode::LessEqual:
     case OpCode::Greater: case OpCode::GreaterEqual:
       return !c;
@@ -246,6 +253,23 @@ T int_pow(T base, T exp) {
     exp >>= 1;
   }
   return r;
+}
+
+// Shifts with NumPy's results for every count (no undefined behaviour): a count
+// that is negative or >= the bit width shifts every bit out.
+template <class T>
+bool shift_out(T count) {
+  return static_cast<std::make_unsigned_t<T>>(count) >= sizeof(T) * 8;
+}
+template <class T>
+T shift_left(T a, T count) {
+  if (shift_out(count)) return T(0);
+  return static_cast<T>(static_cast<std::make_unsigned_t<T>>(a) << count);
+}
+template <class T>
+T shift_right(T a, T count) {  // arithmetic for signed T (C++20)
+  if (shift_out(count)) return std::is_signed_v<T> && a < 0 ? T(-1) : T(0);
+  return static_cast<T>(a >> count);
 }
 
 template <OpCode op, class T>
@@ -316,6 +340,22 @@ auto binary_fn(T va, T vb) {
   else if constexpr (op == OpCode::LogicalAnd) return va && vb;
   else if constexpr (op == OpCode::LogicalOr) return va || vb;
   else if constexpr (op == OpCode::LogicalXor) return va != vb;
+  else if constexpr (op == OpCode::BitwiseAnd) {
+    if constexpr (std::is_same_v<T, bool>) return static_cast<bool>(va && vb);
+    else return static_cast<T>(va & vb);
+  } else if constexpr (op == OpCode::BitwiseOr) {
+    if constexpr (std::is_same_v<T, bool>) return static_cast<bool>(va || vb);
+    else return static_cast<T>(va | vb);
+  } else if constexpr (op == OpCode::BitwiseXor) {
+    if constexpr (std::is_same_v<T, bool>) return static_cast<bool>(va != vb);
+    else return static_cast<T>(va ^ vb);
+  } else if constexpr (op == OpCode::BitwiseLeftShift) {
+    if constexpr (is_int<T>) return shift_left(va, vb);
+    else return va;
+  } else if constexpr (op == OpCode::BitwiseRightShift) {
+    if constexpr (is_int<T>) return shift_right(va, vb);
+    else return va;
+  }
   else return va;
 }
 

@@ -169,6 +169,14 @@ template <class T> TM_DI T tm_ipow(T base, T ex) {
   }
   return r;
 }
+// Shifts with NumPy's results for every count: a count that is negative or >= the bit
+// width shifts every bit out (0; -1 for >> of a negative signed value).
+template <class T> TM_DI bool tm_shift_out(T c) { return (u64)(i64)c >= (u64)(sizeof(T) * 8); }
+template <class T> TM_DI T tm_shl(T a, T c) { return tm_shift_out(c) ? (T)0 : (T)((u64)a << (int)c); }
+template <class T> TM_DI T tm_shr(T a, T c) {
+  if (tm_shift_out(c)) return (tm_signed<T>() && a < (T)0) ? (T)(-1) : (T)0;
+  return (T)(a >> (int)c);
+}
 template <class R> TM_DI R tm_frem(R a, R b) {
   R r = fmod(a, b);
   if (r != (R)0 && ((r < (R)0) != (b < (R)0))) r += b;
@@ -205,9 +213,9 @@ const char* const kComplexNames[] = {
     "c64_t", "c128_t",  "cf",     "cd",    "mk",      "c_abs",   "c_exp",
     "c_log", "c_sqrt",  "c_sin",  "c_cos", "c_sinh",  "c_cosh",  "c_tanh",
     "c_tan", "c_recip", "c_sign", "c_pow", "c_isnan", "c_isinf", "c_isfinite"};
-const char* const kIntHelperNames[] = {"tm_signed",   "tm_neg_wrap", "tm_idiv",
-                                       "tm_floordiv", "tm_irem",     "tm_ipow",
-                                       "tm_frem",     "tm_truthy",   "tm_isnan"};
+const char* const kIntHelperNames[] = {"tm_signed", "tm_neg_wrap", "tm_idiv",   "tm_floordiv",
+                                       "tm_irem",   "tm_ipow",     "tm_frem",   "tm_truthy",
+                                       "tm_isnan",  "tm_shl",      "tm_shr"};
 const char* const kShuffleNames[] = {"tm_shfl_down", "tm_shfl_up", "tm_shfl_xor"};
 
 struct ParamsText {
@@ -550,6 +558,8 @@ std::string unary_expr(O op, DType dt, DType out) {
       return st(cx ? "c_isfinite(x)" : "(bool)isfinite(x)");
     case O::LogicalNot:
       return st("!x");
+    case O::BitwiseInvert:
+      return dt == DType::Bool ? st("!x") : cast("~x");
     case O::Real:
       return st("x.re");
     case O::Imag:
@@ -616,6 +626,18 @@ std::string binary_expr(O op, DType dt, DType out) {
       return st("a || b");
     case O::LogicalXor:
       return st("a != b");
+    case O::BitwiseAnd:
+      return bo ? st("a && b") : cast("a & b");
+    case O::BitwiseOr:
+      return bo ? st("a || b") : cast("a | b");
+    case O::BitwiseXor:
+      return bo ? st("a != b") : cast("a ^ b");
+    case O::BitwiseLeftShift:
+      if (in) return st("tm_shl<" + C + ">(a, b)");
+      break;
+    case O::BitwiseRightShift:
+      if (in) return st("tm_shr<" + C + ">(a, b)");
+      break;
     default:
       break;
   }
@@ -912,6 +934,8 @@ bool unary_supported(OpCode op, DType dt) {
       return f || c;
     case O::LogicalNot:
       return b;
+    case O::BitwiseInvert:
+      return b || is_integral(dt);
     case O::Real:
     case O::Imag:
     case O::Conj:
@@ -937,6 +961,13 @@ bool binary_supported(OpCode op, DType dt) {
     case O::LogicalOr:
     case O::LogicalXor:
       return b;
+    case O::BitwiseAnd:
+    case O::BitwiseOr:
+    case O::BitwiseXor:
+      return b || is_integral(dt);
+    case O::BitwiseLeftShift:
+    case O::BitwiseRightShift:
+      return is_integral(dt);
     case O::Maximum:
     case O::Minimum:
     case O::Less:

@@ -353,6 +353,10 @@ class TorchBackend final : public Backend {
       case O::Equal: case O::NotEqual: return B || I || F || C;
       case O::Less: case O::LessEqual: case O::Greater: case O::GreaterEqual: return I || F;
       case O::LogicalAnd: case O::LogicalOr: case O::LogicalXor: return B;
+      case O::BitwiseAnd: case O::BitwiseOr: case O::BitwiseXor: case O::BitwiseInvert:
+        return B || I;
+      // Shifts stay with the native backend: LibTorch's kernels shift with C++'s << and >>,
+      // without NumPy's results for counts outside [0, bits).
       case O::Where: return true;
       case O::Copy: case O::Fill: return true;
       case O::Arange: return I || F;
@@ -983,6 +987,7 @@ class TorchBackend final : public Backend {
       case O::Real: o.copy_(at::real(x)); break;
       case O::Imag: o.copy_(at::imag(x)); break;
       case O::Conj: at::conj_physical_out(o, x); break;
+      case O::BitwiseInvert: at::bitwise_not_out(o, x); break;
       default:
         throw UnsupportedError("[" + std::string(op_name(op)) + "] not implemented by torch");
     }
@@ -1011,6 +1016,9 @@ class TorchBackend final : public Backend {
       case O::LogicalAnd: at::logical_and_out(o, a, b); break;
       case O::LogicalOr: at::logical_or_out(o, a, b); break;
       case O::LogicalXor: at::logical_xor_out(o, a, b); break;
+      case O::BitwiseAnd: at::bitwise_and_out(o, a, b); break;
+      case O::BitwiseOr: at::bitwise_or_out(o, a, b); break;
+      case O::BitwiseXor: at::bitwise_xor_out(o, a, b); break;
       default:
         throw UnsupportedError("[" + std::string(op_name(op)) + "] not implemented by torch");
     }
