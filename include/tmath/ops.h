@@ -155,6 +155,12 @@ TMATH_API Tensor maximum(const Tensor& a, const Tensor& b);  // NaN propagates
 TMATH_API Tensor minimum(const Tensor& a, const Tensor& b);
 TMATH_API Tensor atan2(const Tensor& a, const Tensor& b);
 TMATH_API Tensor hypot(const Tensor& a, const Tensor& b);
+// The representable value after a in the direction of b, in the result dtype's own
+// format (float16/bfloat16 step by their bits): b when a == b (so +0 towards -0 is
+// -0), NaN when either is NaN, the smallest subnormal with b's sign from zero, and
+// the largest finite value from an infinity. Integer inputs compute in float32. Its
+// gradient is zero (a step function).
+TMATH_API Tensor nextafter(const Tensor& a, const Tensor& b);
 TMATH_API Tensor equal(const Tensor& a, const Tensor& b);
 TMATH_API Tensor not_equal(const Tensor& a, const Tensor& b);
 TMATH_API Tensor less(const Tensor& a, const Tensor& b);

@@ -307,6 +307,7 @@ BinaryRule binary_rule(OpCode op) {
       return BinaryRule::TrueDiv;
     case OpCode::Atan2:
     case OpCode::Hypot:
+    case OpCode::Nextafter:
       return BinaryRule::TrueDiv;
     case OpCode::FloorDivide:
     case OpCode::Remainder:
@@ -475,6 +476,7 @@ TMATH_BINARY_FN(maximum, Maximum)
 TMATH_BINARY_FN(minimum, Minimum)
 TMATH_BINARY_FN(atan2, Atan2)
 TMATH_BINARY_FN(hypot, Hypot)
+TMATH_BINARY_FN(nextafter, Nextafter)
 TMATH_BINARY_FN(equal, Equal)
 TMATH_BINARY_FN(not_equal, NotEqual)
 TMATH_BINARY_FN(less, Less)

@@ -111,6 +111,7 @@ Cat category(OpCode op, DType dt) {
       return (I || F) ? Cat::Required : Cat::Unspecified;
     case O::Atan2:
     case O::Hypot:
+    case O::Nextafter:
       return C ? Cat::Invalid : Cat::Required;
     case O::Equal:
     case O::NotEqual:
@@ -480,6 +481,32 @@ cplx unary_ref(OpCode op, cplx z, DType dt) {
   }
 }
 
+// nextafter(x, y) in the result dtype's format from the values alone: the
+// neighbouring representable number (p significand bits, minimum exponent emin,
+// maximum emax), without stepping bit patterns as the kernels do.
+double ref_nextafter(double x, double y, DType dt) {
+  if (std::isnan(x) || std::isnan(y)) return std::nan("");
+  if (x == y) return y;
+  if (dt == float64) return std::nextafter(x, y);
+  if (dt != float16 && dt != bfloat16)  // float32, and integer inputs computed in float32
+    return std::nextafter(static_cast<float>(x), static_cast<float>(y));
+  const int p = dt == float16 ? 11 : 8, emin = dt == float16 ? -14 : -126;
+  const int emax = dt == float16 ? 15 : 127;
+  auto ulp = [&](double a) {  // spacing above a > 0
+    int e;
+    std::frexp(a, &e);
+    return std::ldexp(1.0, std::max(e - 1, emin) - (p - 1));
+  };
+  const double big = std::ldexp(2.0 - std::ldexp(1.0, 1 - p), emax);
+  if (x == 0) return std::copysign(std::ldexp(1.0, emin - (p - 1)), y);
+  if (std::isinf(x)) return std::copysign(big, x);
+  const double ax = std::fabs(x);
+  const bool away = (y > x) == (x > 0);
+  double r = away ? ax + ulp(ax) : ax - ulp(ax * (1.0 - std::ldexp(1.0, -(p + 1))));
+  if (r > big) r = INFINITY;
+  return std::copysign(r, x);
+}
+
 int64_t ipow(int64_t b, int64_t e) {
   int64_t r = 1;
   for (int64_t i = 0; i < e; ++i) r *= b;
@@ -540,6 +567,8 @@ cplx binary_ref(OpCode op, cplx a, cplx b, DType dt) {
       return std::atan2(x, y);
     case O::Hypot:
       return std::hypot(x, y);
+    case O::Nextafter:
+      return ref_nextafter(x, y, dt);
     case O::Equal:
       return double(x == y);
     case O::NotEqual:
@@ -691,6 +720,8 @@ Tensor call_binary(OpCode op, const Tensor& a, const Tensor& b) {
       return atan2(a, b);
     case O::Hypot:
       return hypot(a, b);
+    case O::Nextafter:
+      return nextafter(a, b);
     case O::Equal:
       return equal(a, b);
     case O::NotEqual:
@@ -850,8 +881,20 @@ std::vector<Check> Runner::run(OpCode op, DType dt) {
     std::vector<double> scale;
     if (op == O::Remainder)
       for (auto z : a.v) scale.push_back(std::abs(z));
+    if (op == O::Nextafter)  // equal pairs, and zeros of both signs, give b
+      for (size_t i = 0; i < b.v.size(); i += 5) {
+        b.v[i] = a.v[i];
+        if (i % 2 == 0) a.v[i] = 0.0, b.v[i] = -0.0;
+      }
+    if (op == O::Nextafter) {
+      a = make_in(a.v, a.shape, dt);
+      b = make_in(b.v, b.shape, dt);
+      want.clear();
+      for (size_t i = 0; i < a.v.size(); ++i) want.push_back(binary_ref(op, a.v[i], b.v[i], dt));
+    }
     poison(tt::numel(a.shape));
-    add_check("same-shape", call_binary(op, a.t, b.t), a.shape, want, scale);
+    add_check("same-shape", call_binary(op, a.t, b.t), a.shape, want, scale).exact =
+        op == O::Nextafter;
     // Broadcasting: (3,1,5) with (4,1) -> (3,4,5).
     In ba = gen({3, 1, 5}, dt, da, zf), bb = gen({4, 1}, dt, db, zf);
     const Shape so = {3, 4, 5};
@@ -864,7 +907,7 @@ std::vector<Check> Runner::run(OpCode op, DType dt) {
       if (op == O::Remainder) sb.push_back(std::abs(x));
     }
     poison(tt::numel(so));
-    add_check("broadcast", call_binary(op, ba.t, bb.t), so, wb, sb);
+    add_check("broadcast", call_binary(op, ba.t, bb.t), so, wb, sb).exact = op == O::Nextafter;
     return checks;
   }
 

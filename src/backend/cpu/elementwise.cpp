@@ -234,7 +234,7 @@ constexpr bool binary_ok() {
     case OpCode::Greater: case OpCode::GreaterEqual:
       return !c;
     case OpCode::FloorDivide: case OpCode::Remainder: return !c && !b;
-    case OpCode::Atan2: case OpCode::Hypot: return is_flt<T> || is_low<T>;
+    case OpCode::Atan2: case OpCode::Hypot: case OpCode::Nextafter: return is_flt<T> || is_low<T>;
     default: return false;
   }
 }
@@ -270,6 +270,38 @@ template <class T>
 T shift_right(T a, T count) {  // arithmetic for signed T (C++20)
   if (shift_out(count)) return std::is_signed_v<T> && a < 0 ? T(-1) : T(0);
   return static_cast<T>(a >> count);
+}
+
+// nextafter on sign-magnitude bit patterns x, y (not NaN): one step of the last
+// bit, towards y, in the format's own precision (float16/bfloat16 included).
+template <class U>
+U next_bits(U x, U y, U sign) {
+  const U mag = static_cast<U>(~sign);
+  const U ax = x & mag, ay = y & mag;
+  if (x == y || (ax == 0 && ay == 0)) return y;
+  if (ax == 0) return static_cast<U>((y & sign) | 1u);  // the smallest subnormal
+  const bool xneg = (x & sign) != 0, yneg = (y & sign) != 0;
+  const bool up = xneg ? (!yneg || ay < ax) : (!yneg && ay > ax);  // x < y
+  return up != xneg ? static_cast<U>(x + 1u) : static_cast<U>(x - 1u);
+}
+template <class T>
+T next_after(T a, T b) {
+  if constexpr (is_low<T>) {
+    constexpr uint16_t kNaN = std::is_same_v<T, Half> ? 0x7e00u : 0x7fc0u;
+    if (std::isnan(static_cast<float>(a)) || std::isnan(static_cast<float>(b)))
+      return T::from_bits(kNaN);
+    return T::from_bits(next_bits<uint16_t>(a.bits, b.bits, 0x8000u));
+  } else {
+    using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+    if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<T>::quiet_NaN();
+    U x, y;
+    std::memcpy(&x, &a, sizeof(T));
+    std::memcpy(&y, &b, sizeof(T));
+    const U r = next_bits<U>(x, y, U{1} << (sizeof(T) * 8 - 1));
+    T out;
+    std::memcpy(&out, &r, sizeof(T));
+    return out;
+  }
 }
 
 template <OpCode op, class T>
@@ -331,6 +363,10 @@ auto binary_fn(T va, T vb) {
     return a <= b ? va : vb;
   } else if constexpr (op == OpCode::Atan2) return static_cast<T>(std::atan2(a, b));
   else if constexpr (op == OpCode::Hypot) return static_cast<T>(std::hypot(a, b));
+  else if constexpr (op == OpCode::Nextafter) {
+    if constexpr (is_flt<T> || is_low<T>) return next_after(va, vb);
+    else return va;
+  }
   else if constexpr (op == OpCode::Equal) return a == b;
   else if constexpr (op == OpCode::NotEqual) return a != b;
   else if constexpr (op == OpCode::Less) return a < b;

@@ -188,6 +188,41 @@ template <class R> TM_DI bool tm_truthy(cplx<R> z) { return z.re != (R)0 || z.im
 template <class T> TM_DI bool tm_isnan(T x) { return x != x; }
 )";
 
+// nextafter in each float format's own bits (the CPU kernel's next_bits): a NaN
+// operand gives NaN, a == b gives b, zero steps to the smallest subnormal with b's sign.
+const char* const kNextafter = R"(
+template <class U> TM_DI U tm_next_bits(U x, U y, U sign) {
+  const U mag = (U)~sign;
+  const U ax = x & mag, ay = y & mag;
+  if (x == y || (ax == 0 && ay == 0)) return y;
+  if (ax == 0) return (U)((y & sign) | 1u);
+  const bool xneg = (x & sign) != 0, yneg = (y & sign) != 0;
+  const bool up = xneg ? (!yneg || ay < ax) : (!yneg && ay > ax);
+  return up != xneg ? (U)(x + 1u) : (U)(x - 1u);
+}
+TM_DI float tm_nextafter(float a, float b) {
+  if (a != a || b != b) return __int_as_float(0x7fc00000);
+  return __uint_as_float(tm_next_bits<u32>(__float_as_uint(a), __float_as_uint(b), 0x80000000u));
+}
+TM_DI double tm_nextafter(double a, double b) {
+  if (a != a || b != b) return __longlong_as_double(0x7ff8000000000000LL);
+  return __longlong_as_double((long long)tm_next_bits<u64>(
+      (u64)__double_as_longlong(a), (u64)__double_as_longlong(b), 0x8000000000000000ULL));
+}
+TM_DI f16_t tm_nextafter(f16_t a, f16_t b) {
+  f16_t r;
+  r.v = ((a.v & 0x7fffu) > 0x7c00u || (b.v & 0x7fffu) > 0x7c00u)
+            ? (u16)0x7e00u : tm_next_bits<u16>(a.v, b.v, (u16)0x8000u);
+  return r;
+}
+TM_DI bf16_t tm_nextafter(bf16_t a, bf16_t b) {
+  bf16_t r;
+  r.v = ((a.v & 0x7fffu) > 0x7f80u || (b.v & 0x7fffu) > 0x7f80u)
+            ? (u16)0x7fc0u : tm_next_bits<u16>(a.v, b.v, (u16)0x8000u);
+  return r;
+}
+)";
+
 // Warp shuffles for every accumulator type.
 const char* const kShuffles = R"(
 #define TM_SHFL(NAME, FN)                                                               \
@@ -232,7 +267,7 @@ const ParamsText kParams[] = {
 std::string build_prelude() {
   std::string s = "// tmath CUDA kernels (generated)\n";
   for (const auto& p : kParams) s.append(p.text).append("\n");
-  s.append(kBase).append(kComplex).append(kIntHelpers).append(kShuffles);
+  s.append(kBase).append(kComplex).append(kIntHelpers).append(kNextafter).append(kShuffles);
   return s;
 }
 
@@ -459,6 +494,7 @@ std::string with_prelude(const std::string& body) {
   s += kBase;
   if (any(kComplexNames)) s += kComplex;
   if (any(kIntHelperNames)) s += kIntHelpers;
+  if (used("tm_nextafter")) s += kNextafter;
   if (any(kShuffleNames)) s += kShuffles;
   s += int_conversion_helpers(used);
   s += body;
@@ -608,6 +644,9 @@ std::string binary_expr(O op, DType dt, DType out) {
       return cast("atan2(a, b)");
     case O::Hypot:
       return cast("hypot(a, b)");
+    case O::Nextafter:  // storage in, storage out (float16/bfloat16 step in their own bits)
+      if (fl) return "tm_nextafter(va, vb)";
+      break;
     case O::Equal:
       return st("a == b");
     case O::NotEqual:
@@ -980,6 +1019,7 @@ bool binary_supported(OpCode op, DType dt) {
       return !c && !b;
     case O::Atan2:
     case O::Hypot:
+    case O::Nextafter:
       return f;
     default:
       return false;

@@ -349,6 +349,7 @@ class TorchBackend final : public Backend {
       case O::Divide: return F || C;
       case O::Power: return F;
       case O::FloorDivide: case O::Remainder: case O::Atan2: case O::Hypot: return F;
+      case O::Nextafter: return F && !low;  // float16/bfloat16: the native bit stepping
       case O::Maximum: case O::Minimum: return I || F;
       case O::Equal: case O::NotEqual: return B || I || F || C;
       case O::Less: case O::LessEqual: case O::Greater: case O::GreaterEqual: return I || F;
@@ -1007,6 +1008,7 @@ class TorchBackend final : public Backend {
       case O::Minimum: TT_DIRECT(minimum_out, o, a, b); break;
       case O::Atan2: at::atan2_out(o, a, b); break;
       case O::Hypot: at::hypot_out(o, a, b); break;
+      case O::Nextafter: at::nextafter_out(o, a, b); break;
       case O::Equal: at::eq_out(o, a, b); break;
       case O::NotEqual: at::ne_out(o, a, b); break;
       case O::Less: at::lt_out(o, a, b); break;
