@@ -43,8 +43,12 @@ Tensor host(const std::vector<T>& v) {
 // Values every test uses: the extremes, -1, 0, 1 and random bit patterns.
 template <class T>
 std::vector<T> samples(std::mt19937_64& rng, size_t n) {
-  std::vector<T> v = {std::numeric_limits<T>::min(), std::numeric_limits<T>::max(), T(0), T(1),
-                      static_cast<T>(-1), static_cast<T>(std::numeric_limits<T>::max() / 3)};
+  std::vector<T> v = {std::numeric_limits<T>::min(),
+                      std::numeric_limits<T>::max(),
+                      T(0),
+                      T(1),
+                      static_cast<T>(-1),
+                      static_cast<T>(std::numeric_limits<T>::max() / 3)};
   while (v.size() < n) v.push_back(static_cast<T>(rng()));
   return v;
 }

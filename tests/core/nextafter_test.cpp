@@ -42,10 +42,10 @@ bool same_bits(T a, T b) {
 template <class T>
 std::vector<T> edges() {
   using L = std::numeric_limits<T>;
-  std::vector<T> v = {T(0),         -T(0),         L::denorm_min(), -L::denorm_min(),
-                      L::min(),     -L::min(),     L::max(),        -L::max(),
-                      L::infinity(), -L::infinity(), L::quiet_NaN(), T(1),
-                      T(-1),        T(1.5),        T(-3.25),        L::min() - L::denorm_min()};
+  std::vector<T> v = {T(0),          -T(0),          L::denorm_min(), -L::denorm_min(),
+                      L::min(),      -L::min(),      L::max(),        -L::max(),
+                      L::infinity(), -L::infinity(), L::quiet_NaN(),  T(1),
+                      T(-1),         T(1.5),         T(-3.25),        L::min() - L::denorm_min()};
   return v;
 }
 
@@ -71,7 +71,8 @@ class Nextafter : public ::testing::TestWithParam<std::string> {
     for (T x : xs)
       for (T y : xs) a.push_back(x), b.push_back(y);
     const Shape s{static_cast<int64_t>(a.size())};
-    Tensor r = nextafter(on(from_data(a.data(), s, dtype_v<T>)), on(from_data(b.data(), s, dtype_v<T>)));
+    Tensor r =
+        nextafter(on(from_data(a.data(), s, dtype_v<T>)), on(from_data(b.data(), s, dtype_v<T>)));
     ASSERT_EQ(r.dtype(), dtype_v<T>);
     const auto got = raw<T>(r);
     for (size_t i = 0; i < a.size(); ++i)
@@ -116,8 +117,9 @@ class Nextafter : public ::testing::TestWithParam<std::string> {
           want = *(std::lower_bound(sorted.begin(), sorted.end(), xv) - 1);
         // A zero result keeps x's sign (the step from +-min subnormal towards zero).
         if (want == 0.0 && xv != yv) want = std::copysign(0.0, xv);
-        const bool ok = std::isnan(want) ? std::isnan(got[b])
-                                         : got[b] == want && std::signbit(got[b]) == std::signbit(want);
+        const bool ok = std::isnan(want)
+                            ? std::isnan(got[b])
+                            : got[b] == want && std::signbit(got[b]) == std::signbit(want);
         ASSERT_TRUE(ok) << "x bits 0x" << std::hex << b << std::dec << " (" << xv << "), y " << yv
                         << ": got " << got[b] << ", want " << want;
       }
@@ -139,7 +141,8 @@ TEST_P(Nextafter, Float16AndBFloat16StepInTheirOwnFormat) {
 
 TEST_P(Nextafter, HandCheckedValues) {
   // 1 + 2^-23 (float32), 1 - 2^-24 (float32), +0 towards -0 gives -0, float16 1 + 2^-10.
-  Tensor r = nextafter(on(tt::make({1.0, 1.0, 0.0}, float32)), on(tt::make({2.0, 0.0, -0.0}, float32)));
+  Tensor r =
+      nextafter(on(tt::make({1.0, 1.0, 0.0}, float32)), on(tt::make({2.0, 0.0, -0.0}, float32)));
   const auto v = raw<float>(r);
   EXPECT_EQ(v[0], 1.0f + std::ldexp(1.0f, -23));
   EXPECT_EQ(v[1], 1.0f - std::ldexp(1.0f, -24));
@@ -176,8 +179,9 @@ TEST(NextafterGrad, ZeroGradientForBothOperands) {
   EXPECT_TRUE(tt::all_equal(g[0], {0, 0, 0}));
   EXPECT_TRUE(tt::all_equal(g[1], {0, 0, 0}));
   // Forward mode agrees.
-  auto [out, tan] = jvp([](const std::vector<Tensor>& a) { return std::vector<Tensor>{nextafter(a[0], a[1])}; },
-                        {x, y}, {ones_like(x), ones_like(y)});
+  auto [out, tan] =
+      jvp([](const std::vector<Tensor>& a) { return std::vector<Tensor>{nextafter(a[0], a[1])}; },
+          {x, y}, {ones_like(x), ones_like(y)});
   EXPECT_TRUE(tt::all_equal(tan[0], {0, 0, 0}));
 }
 
