@@ -30,12 +30,14 @@ namespace tmath {
   X(Abs) X(Sign) X(Exp) X(Expm1) X(Log) X(Log1p) X(Log2) X(Log10) X(Sqrt) X(Rsqrt) X(Square) \
       X(Reciprocal) X(Sin) X(Cos) X(Tan) X(Asin) X(Acos) X(Atan) X(Sinh) X(Cosh) X(Tanh)     \
           X(Sigmoid) X(Relu) X(Gelu) X(GeluTanh) X(Silu) X(Erf) X(Erfinv) X(Floor) X(Ceil)   \
-              X(Round) X(IsNan) X(IsInf) X(IsFinite) X(LogicalNot) X(Real) X(Imag) X(Conj)
+              X(Round) X(IsNan) X(IsInf) X(IsFinite) X(LogicalNot) X(Real) X(Imag) X(Conj)        \
+                  X(BitwiseInvert)
 #define TMATH_BINARY_OPS(X)                                                                    \
   X(Add)                                                                                       \
   X(Subtract) X(Multiply) X(Divide) X(FloorDivide) X(Remainder) X(Power) X(Maximum) X(Minimum) \
       X(Atan2) X(Hypot) X(Equal) X(NotEqual) X(Less) X(LessEqual) X(Greater) X(GreaterEqual)   \
-          X(LogicalAnd) X(LogicalOr) X(LogicalXor)
+          X(LogicalAnd) X(LogicalOr) X(LogicalXor) X(BitwiseAnd) X(BitwiseOr) X(BitwiseXor)     \
+              X(BitwiseLeftShift) X(BitwiseRightShift) X(Nextafter)
 #define TMATH_REDUCE_OPS(X) X(Sum) X(Prod) X(Max) X(Min) X(Any) X(All)
 #define TMATH_OTHER_OPS(X)                                                                   \
   X(ArgMax)                                                                                  \

@@ -155,6 +155,12 @@ TMATH_API Tensor maximum(const Tensor& a, const Tensor& b);  // NaN propagates
 TMATH_API Tensor minimum(const Tensor& a, const Tensor& b);
 TMATH_API Tensor atan2(const Tensor& a, const Tensor& b);
 TMATH_API Tensor hypot(const Tensor& a, const Tensor& b);
+// The representable value after a in the direction of b, in the result dtype's own
+// format (float16/bfloat16 step by their bits): b when a == b (so +0 towards -0 is
+// -0), NaN when either is NaN, the smallest subnormal with b's sign from zero, and
+// the largest finite value from an infinity. Integer inputs compute in float32. Its
+// gradient is zero (a step function).
+TMATH_API Tensor nextafter(const Tensor& a, const Tensor& b);
 TMATH_API Tensor equal(const Tensor& a, const Tensor& b);
 TMATH_API Tensor not_equal(const Tensor& a, const Tensor& b);
 TMATH_API Tensor less(const Tensor& a, const Tensor& b);
@@ -164,6 +170,19 @@ TMATH_API Tensor greater_equal(const Tensor& a, const Tensor& b);
 TMATH_API Tensor logical_and(const Tensor& a, const Tensor& b);
 TMATH_API Tensor logical_or(const Tensor& a, const Tensor& b);
 TMATH_API Tensor logical_xor(const Tensor& a, const Tensor& b);
+
+// ---- bitwise (bool and integer dtypes, NumPy semantics; float/complex: DTypeError) ----
+// Integer operands promote as in add(); bool & bool stays bool.
+TMATH_API Tensor bitwise_and(const Tensor& a, const Tensor& b);
+TMATH_API Tensor bitwise_or(const Tensor& a, const Tensor& b);
+TMATH_API Tensor bitwise_xor(const Tensor& a, const Tensor& b);
+// ~a: ones' complement of integers, logical not of bool.
+TMATH_API Tensor bitwise_invert(const Tensor& a);
+// Integer dtypes only. A count that is negative or >= the bit width of the
+// result dtype gives 0 for <<, and for >> 0 (a >= 0) or -1 (a < 0); >> of a
+// signed value is arithmetic (copies the sign bit).
+TMATH_API Tensor bitwise_left_shift(const Tensor& a, const Tensor& b);
+TMATH_API Tensor bitwise_right_shift(const Tensor& a, const Tensor& b);
 // cond ? a : b, broadcasting all three; cond is converted to bool.
 TMATH_API Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 TMATH_API Tensor clip(const Tensor& a, std::optional<Tensor> lo, std::optional<Tensor> hi);

@@ -147,6 +147,13 @@ TMATH_API Tensor operator-(const Tensor& a);
 TMATH_API Tensor operator!(const Tensor& a);
 TMATH_API Tensor operator&&(const Tensor& a, const Tensor& b);
 TMATH_API Tensor operator||(const Tensor& a, const Tensor& b);
+// Bitwise (bool and integer dtypes): bitwise_and/or/xor/invert/left_shift/right_shift.
+TMATH_API Tensor operator&(const Tensor& a, const Tensor& b);
+TMATH_API Tensor operator|(const Tensor& a, const Tensor& b);
+TMATH_API Tensor operator^(const Tensor& a, const Tensor& b);
+TMATH_API Tensor operator~(const Tensor& a);
+TMATH_API Tensor operator<<(const Tensor& a, const Tensor& b);
+TMATH_API Tensor operator>>(const Tensor& a, const Tensor& b);
 TMATH_API Tensor operator==(const Tensor& a, const Tensor& b);
 TMATH_API Tensor operator!=(const Tensor& a, const Tensor& b);
 TMATH_API Tensor operator<(const Tensor& a, const Tensor& b);
@@ -157,5 +164,10 @@ TMATH_API Tensor& operator+=(Tensor& a, const Tensor& b);
 TMATH_API Tensor& operator-=(Tensor& a, const Tensor& b);
 TMATH_API Tensor& operator*=(Tensor& a, const Tensor& b);
 TMATH_API Tensor& operator/=(Tensor& a, const Tensor& b);
+TMATH_API Tensor& operator&=(Tensor& a, const Tensor& b);
+TMATH_API Tensor& operator|=(Tensor& a, const Tensor& b);
+TMATH_API Tensor& operator^=(Tensor& a, const Tensor& b);
+TMATH_API Tensor& operator<<=(Tensor& a, const Tensor& b);
+TMATH_API Tensor& operator>>=(Tensor& a, const Tensor& b);
 
 }  // namespace tmath

@@ -258,6 +258,7 @@ void bind_ops(nb::module_& m) {
   def_unary<tmath::real>(m, "real");
   def_unary<tmath::imag>(m, "imag");
   def_unary<tmath::conj>(m, "conj");
+  def_unary<tmath::bitwise_invert>(m, "bitwise_invert");
   m.def(
       "gelu",
       [](nb::handle x, bool approximate) {
@@ -278,6 +279,7 @@ void bind_ops(nb::module_& m) {
   def_binary<tmath::minimum>(m, "minimum");
   def_binary<tmath::atan2>(m, "atan2");
   def_binary<tmath::hypot>(m, "hypot");
+  def_binary<tmath::nextafter>(m, "nextafter");
   def_binary<tmath::equal>(m, "equal");
   def_binary<tmath::not_equal>(m, "not_equal");
   def_binary<tmath::less>(m, "less");
@@ -287,6 +289,11 @@ void bind_ops(nb::module_& m) {
   def_binary<tmath::logical_and>(m, "logical_and");
   def_binary<tmath::logical_or>(m, "logical_or");
   def_binary<tmath::logical_xor>(m, "logical_xor");
+  def_binary<tmath::bitwise_and>(m, "bitwise_and");
+  def_binary<tmath::bitwise_or>(m, "bitwise_or");
+  def_binary<tmath::bitwise_xor>(m, "bitwise_xor");
+  def_binary<tmath::bitwise_left_shift>(m, "bitwise_left_shift");
+  def_binary<tmath::bitwise_right_shift>(m, "bitwise_right_shift");
   m.def(
       "where",
       [](nb::handle c, nb::handle a, nb::handle b) {

@@ -48,19 +48,6 @@ nb::object rbinop(const Tensor& a, nb::handle b) {
   return nb::cast(std::move(r));
 }
 
-Tensor bool_only(const char* op, const Tensor& a) {
-  if (a.dtype() != tmath::bool_)
-    throw tmath::UnsupportedError(std::string("[") + op + "] bitwise operators are only supported for bool tensors so far");
-  return a;
-}
-Tensor and_(const Tensor& a, const Tensor& b) {
-  return tmath::logical_and(bool_only("__and__", a), bool_only("__and__", b));
-}
-Tensor or_(const Tensor& a, const Tensor& b) { return tmath::logical_or(bool_only("__or__", a), bool_only("__or__", b)); }
-Tensor xor_(const Tensor& a, const Tensor& b) {
-  return tmath::logical_xor(bool_only("__xor__", a), bool_only("__xor__", b));
-}
-
 nb::tuple shape_tuple(const Tensor& t) {
   const Shape& s = t.shape();
   PyObject* tup = PyTuple_New(static_cast<Py_ssize_t>(s.size()));
@@ -374,12 +361,17 @@ void bind_tensor(nb::module_& m) {
       .def("__rpow__", &rbinop<tmath::power>, nb::is_operator())
       .def("__matmul__", &binop<tmath::matmul>, nb::is_operator())
       .def("__rmatmul__", &rbinop<tmath::matmul>, nb::is_operator())
-      .def("__and__", &binop<and_>, nb::is_operator())
-      .def("__rand__", &rbinop<and_>, nb::is_operator())
-      .def("__or__", &binop<or_>, nb::is_operator())
-      .def("__ror__", &rbinop<or_>, nb::is_operator())
-      .def("__xor__", &binop<xor_>, nb::is_operator())
-      .def("__rxor__", &rbinop<xor_>, nb::is_operator())
+      // Bitwise (bool and integer dtypes); in-place forms (&=, <<=, ...) rebind to these results.
+      .def("__and__", &binop<tmath::bitwise_and>, nb::is_operator())
+      .def("__rand__", &rbinop<tmath::bitwise_and>, nb::is_operator())
+      .def("__or__", &binop<tmath::bitwise_or>, nb::is_operator())
+      .def("__ror__", &rbinop<tmath::bitwise_or>, nb::is_operator())
+      .def("__xor__", &binop<tmath::bitwise_xor>, nb::is_operator())
+      .def("__rxor__", &rbinop<tmath::bitwise_xor>, nb::is_operator())
+      .def("__lshift__", &binop<tmath::bitwise_left_shift>, nb::is_operator())
+      .def("__rlshift__", &rbinop<tmath::bitwise_left_shift>, nb::is_operator())
+      .def("__rshift__", &binop<tmath::bitwise_right_shift>, nb::is_operator())
+      .def("__rrshift__", &rbinop<tmath::bitwise_right_shift>, nb::is_operator())
       .def("__eq__", &binop<tmath::equal>, nb::is_operator())
       .def("__ne__", &binop<tmath::not_equal>, nb::is_operator())
       .def("__lt__", &binop<tmath::less>, nb::is_operator())
@@ -390,7 +382,7 @@ void bind_tensor(nb::module_& m) {
       .def("__pos__", [](const Tensor& a) { return a; })
       .def("__abs__", [](const Tensor& a) { return nogil_unless(small_input(a), [&] { return tmath::abs(a); }); })
       .def("__invert__", [](const Tensor& a) {
-        return nogil([&] { return tmath::logical_not(bool_only("__invert__", a)); });
+        return nogil_unless(small_input(a), [&] { return tmath::bitwise_invert(a); });
       });
   // NumPy: defer binary operators with tensors to Tensor's reflected methods.
   cls.attr("__array_ufunc__") = nb::none();

@@ -116,6 +116,10 @@ concatenate = concat  # noqa: F405
 conjugate = conj  # noqa: F405
 cumsum = cumulative_sum  # noqa: F405
 cumprod = cumulative_prod  # noqa: F405
+bitwise_not = bitwise_invert  # noqa: F405
+invert = bitwise_invert  # noqa: F405
+left_shift = bitwise_left_shift  # noqa: F405
+right_shift = bitwise_right_shift  # noqa: F405
 
 
 def positive(x):
@@ -220,22 +224,6 @@ def logaddexp(x1, x2, /):
     x1, x2 = asarray(x1), asarray(x2)  # noqa: F405
     m = maximum(x1, x2)  # noqa: F405
     return where(x1 == x2, m + _math.log(2.0), m + log1p(exp(-abs(x1 - x2))))  # noqa: F405
-
-
-def bitwise_and(x1, x2, /):
-    return asarray(x1) & x2  # noqa: F405
-
-
-def bitwise_or(x1, x2, /):
-    return asarray(x1) | x2  # noqa: F405
-
-
-def bitwise_xor(x1, x2, /):
-    return asarray(x1) ^ x2  # noqa: F405
-
-
-def bitwise_invert(x, /):
-    return ~asarray(x)  # noqa: F405
 
 
 def roll(x, /, shift, *, axis=None):

@@ -184,7 +184,17 @@ std::string lower_name(OpCode op) {
   return snake_name(op);
 }
 
-enum class UnaryRule { Same, FloatFn, RealFloatFn, Predicate, ToBool, Rounding, Abs, RealPart };
+enum class UnaryRule {
+  Same,
+  FloatFn,
+  RealFloatFn,
+  Predicate,
+  ToBool,
+  Rounding,
+  Abs,
+  RealPart,
+  Bitwise
+};
 
 UnaryRule unary_rule(OpCode op) {
   switch (op) {
@@ -206,6 +216,8 @@ UnaryRule unary_rule(OpCode op) {
       return UnaryRule::Predicate;
     case OpCode::LogicalNot:
       return UnaryRule::ToBool;
+    case OpCode::BitwiseInvert:
+      return UnaryRule::Bitwise;
     case OpCode::Real:
     case OpCode::Imag:
       return UnaryRule::RealPart;
@@ -231,6 +243,16 @@ UnaryRule unary_rule(OpCode op) {
 
 Tensor unary_node(OpCode op, const Tensor& x, DType out_dtype) {
   return make_node(x.shape(), out_dtype, x.device(), unary_prim(op), {x});
+}
+
+bool bool_or_int(DType dt) { return dt == DType::Bool || is_integral(dt); }
+
+// "[bitwise_and] is only defined for bool and integer dtypes, got int32 and float32".
+[[noreturn]] void throw_bitwise_dtype(const std::string& op, const char* what, DType a,
+                                      const DType* b) {
+  std::string got(dtype_name(a));
+  if (b) got += " and " + std::string(dtype_name(*b));
+  throw DTypeError("[" + op + "] is only defined for " + what + " dtypes, got " + got);
 }
 }  // namespace
 
@@ -261,6 +283,9 @@ Tensor apply_unary(OpCode op, const Tensor& a) {
     case UnaryRule::RealPart:
       if (!is_complex(dt)) return op == OpCode::Real ? a : zeros_like(a);
       return unary_node(op, a, real_type(dt));
+    case UnaryRule::Bitwise:
+      if (!bool_or_int(dt)) throw_bitwise_dtype(lower_name(op), "bool and integer", dt, nullptr);
+      return unary_node(op, a, dt);
     case UnaryRule::RealFloatFn:
       if (is_complex(dt))
         throw DTypeError("[" + lower_name(op) + "] not defined for complex tensors");
@@ -274,7 +299,7 @@ Tensor apply_unary(OpCode op, const Tensor& a) {
 }
 
 namespace {
-enum class BinaryRule { Arith, TrueDiv, RealArith, Compare, Equality, Logical };
+enum class BinaryRule { Arith, TrueDiv, RealArith, Compare, Equality, Logical, Bitwise, Shift };
 
 BinaryRule binary_rule(OpCode op) {
   switch (op) {
@@ -282,6 +307,7 @@ BinaryRule binary_rule(OpCode op) {
       return BinaryRule::TrueDiv;
     case OpCode::Atan2:
     case OpCode::Hypot:
+    case OpCode::Nextafter:
       return BinaryRule::TrueDiv;
     case OpCode::FloorDivide:
     case OpCode::Remainder:
@@ -300,6 +326,13 @@ BinaryRule binary_rule(OpCode op) {
     case OpCode::LogicalOr:
     case OpCode::LogicalXor:
       return BinaryRule::Logical;
+    case OpCode::BitwiseAnd:
+    case OpCode::BitwiseOr:
+    case OpCode::BitwiseXor:
+      return BinaryRule::Bitwise;
+    case OpCode::BitwiseLeftShift:
+    case OpCode::BitwiseRightShift:
+      return BinaryRule::Shift;
     default:
       return BinaryRule::Arith;  // add, subtract, multiply, power
   }
@@ -353,6 +386,20 @@ Tensor apply_binary(OpCode op, const Tensor& a, const Tensor& b) {
     case BinaryRule::Logical:
       in_dt = out_dt = DType::Bool;
       break;
+    case BinaryRule::Bitwise:
+    case BinaryRule::Shift: {
+      const bool shift = binary_rule(op) == BinaryRule::Shift;
+      const auto ok = [&](DType dt) { return shift ? is_integral(dt) : bool_or_int(dt); };
+      // The operands' own dtypes decide (a weak Python float makes the result float).
+      const char* what = shift ? "integer" : "bool and integer";
+      const DType da = a.dtype(), db = b.dtype();
+      if (!ok(da) || !ok(db)) throw_bitwise_dtype(opn(), what, da, da == db ? nullptr : &db);
+      if (!ok(common))  // uint64 with a signed integer: NumPy promotes to float64
+        throw DTypeError("[" + opn() + "] " + std::string(dtype_name(da)) + " and " +
+                         std::string(dtype_name(db)) + " promote to " +
+                         std::string(dtype_name(common)) + ", which is not an integer dtype");
+      break;
+    }
   }
   Tensor x = cast_to(a, in_dt, dev), y = cast_to(b, in_dt, dev);
   Tensor r =
@@ -407,6 +454,7 @@ TMATH_UNARY_FN(logical_not, LogicalNot)
 TMATH_UNARY_FN(real, Real)
 TMATH_UNARY_FN(imag, Imag)
 TMATH_UNARY_FN(conj, Conj)
+TMATH_UNARY_FN(bitwise_invert, BitwiseInvert)
 #undef TMATH_UNARY_FN
 
 Tensor gelu(const Tensor& a, bool approximate) {
@@ -428,6 +476,7 @@ TMATH_BINARY_FN(maximum, Maximum)
 TMATH_BINARY_FN(minimum, Minimum)
 TMATH_BINARY_FN(atan2, Atan2)
 TMATH_BINARY_FN(hypot, Hypot)
+TMATH_BINARY_FN(nextafter, Nextafter)
 TMATH_BINARY_FN(equal, Equal)
 TMATH_BINARY_FN(not_equal, NotEqual)
 TMATH_BINARY_FN(less, Less)
@@ -437,6 +486,11 @@ TMATH_BINARY_FN(greater_equal, GreaterEqual)
 TMATH_BINARY_FN(logical_and, LogicalAnd)
 TMATH_BINARY_FN(logical_or, LogicalOr)
 TMATH_BINARY_FN(logical_xor, LogicalXor)
+TMATH_BINARY_FN(bitwise_and, BitwiseAnd)
+TMATH_BINARY_FN(bitwise_or, BitwiseOr)
+TMATH_BINARY_FN(bitwise_xor, BitwiseXor)
+TMATH_BINARY_FN(bitwise_left_shift, BitwiseLeftShift)
+TMATH_BINARY_FN(bitwise_right_shift, BitwiseRightShift)
 #undef TMATH_BINARY_FN
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {

@@ -205,6 +205,8 @@ bool binary_partials(OpCode op, const Tensor& a, const Tensor& b, const Tensor& 
       break;
     }
     case OpCode::Hypot: ga = g * a / out; gb = g * b / out; break;
+    // A step function of both operands (JAX's convention: zero, not undefined).
+    case OpCode::Nextafter: ga = zeros_like(g); gb = zeros_like(g); break;
     case OpCode::Remainder: ga = g; gb = neg(g) * floor_divide(a, b); break;
     default: return false;
   }

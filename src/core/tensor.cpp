@@ -298,6 +298,12 @@ Tensor operator-(const Tensor& a) { return neg(a); }
 Tensor operator!(const Tensor& a) { return logical_not(a); }
 Tensor operator&&(const Tensor& a, const Tensor& b) { return logical_and(a, b); }
 Tensor operator||(const Tensor& a, const Tensor& b) { return logical_or(a, b); }
+Tensor operator&(const Tensor& a, const Tensor& b) { return bitwise_and(a, b); }
+Tensor operator|(const Tensor& a, const Tensor& b) { return bitwise_or(a, b); }
+Tensor operator^(const Tensor& a, const Tensor& b) { return bitwise_xor(a, b); }
+Tensor operator~(const Tensor& a) { return bitwise_invert(a); }
+Tensor operator<<(const Tensor& a, const Tensor& b) { return bitwise_left_shift(a, b); }
+Tensor operator>>(const Tensor& a, const Tensor& b) { return bitwise_right_shift(a, b); }
 Tensor operator==(const Tensor& a, const Tensor& b) { return equal(a, b); }
 Tensor operator!=(const Tensor& a, const Tensor& b) { return not_equal(a, b); }
 Tensor operator<(const Tensor& a, const Tensor& b) { return less(a, b); }
@@ -308,5 +314,10 @@ Tensor& operator+=(Tensor& a, const Tensor& b) { return a = add(a, b); }
 Tensor& operator-=(Tensor& a, const Tensor& b) { return a = subtract(a, b); }
 Tensor& operator*=(Tensor& a, const Tensor& b) { return a = multiply(a, b); }
 Tensor& operator/=(Tensor& a, const Tensor& b) { return a = divide(a, b); }
+Tensor& operator&=(Tensor& a, const Tensor& b) { return a = bitwise_and(a, b); }
+Tensor& operator|=(Tensor& a, const Tensor& b) { return a = bitwise_or(a, b); }
+Tensor& operator^=(Tensor& a, const Tensor& b) { return a = bitwise_xor(a, b); }
+Tensor& operator<<=(Tensor& a, const Tensor& b) { return a = bitwise_left_shift(a, b); }
+Tensor& operator>>=(Tensor& a, const Tensor& b) { return a = bitwise_right_shift(a, b); }
 
 }  // namespace tmath

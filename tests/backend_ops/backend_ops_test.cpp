@@ -111,6 +111,7 @@ Cat category(OpCode op, DType dt) {
       return (I || F) ? Cat::Required : Cat::Unspecified;
     case O::Atan2:
     case O::Hypot:
+    case O::Nextafter:
       return C ? Cat::Invalid : Cat::Required;
     case O::Equal:
     case O::NotEqual:
@@ -124,6 +125,14 @@ Cat category(OpCode op, DType dt) {
     case O::LogicalOr:
     case O::LogicalXor:
       return B ? Cat::Required : Cat::Optional;
+    case O::BitwiseAnd:
+    case O::BitwiseOr:
+    case O::BitwiseXor:
+    case O::BitwiseInvert:
+      return (B || I) ? Cat::Required : Cat::Invalid;
+    case O::BitwiseLeftShift:
+    case O::BitwiseRightShift:
+      return I ? Cat::Required : Cat::Invalid;
     case O::Sum:
     case O::Prod:
       return C ? Cat::Optional : Cat::Required;
@@ -459,6 +468,8 @@ cplx unary_ref(OpCode op, cplx z, DType dt) {
       return double(std::isfinite(x));
     case O::LogicalNot:
       return double(x == 0.0);
+    case O::BitwiseInvert:  // wrap_expected() reduces ~x to the dtype's width
+      return dt == bool_ ? double(x == 0.0) : double(~static_cast<int64_t>(x));
     case O::Real:
       return x;
     case O::Imag:
@@ -468,6 +479,32 @@ cplx unary_ref(OpCode op, cplx z, DType dt) {
     default:
       return std::nan("");
   }
+}
+
+// nextafter(x, y) in the result dtype's format from the values alone: the
+// neighbouring representable number (p significand bits, minimum exponent emin,
+// maximum emax), without stepping bit patterns as the kernels do.
+double ref_nextafter(double x, double y, DType dt) {
+  if (std::isnan(x) || std::isnan(y)) return std::nan("");
+  if (x == y) return y;
+  if (dt == float64) return std::nextafter(x, y);
+  if (dt != float16 && dt != bfloat16)  // float32, and integer inputs computed in float32
+    return std::nextafter(static_cast<float>(x), static_cast<float>(y));
+  const int p = dt == float16 ? 11 : 8, emin = dt == float16 ? -14 : -126;
+  const int emax = dt == float16 ? 15 : 127;
+  auto ulp = [&](double a) {  // spacing above a > 0
+    int e;
+    std::frexp(a, &e);
+    return std::ldexp(1.0, std::max(e - 1, emin) - (p - 1));
+  };
+  const double big = std::ldexp(2.0 - std::ldexp(1.0, 1 - p), emax);
+  if (x == 0) return std::copysign(std::ldexp(1.0, emin - (p - 1)), y);
+  if (std::isinf(x)) return std::copysign(big, x);
+  const double ax = std::fabs(x);
+  const bool away = (y > x) == (x > 0);
+  double r = away ? ax + ulp(ax) : ax - ulp(ax * (1.0 - std::ldexp(1.0, -(p + 1))));
+  if (r > big) r = INFINITY;
+  return std::copysign(r, x);
 }
 
 int64_t ipow(int64_t b, int64_t e) {
@@ -530,6 +567,8 @@ cplx binary_ref(OpCode op, cplx a, cplx b, DType dt) {
       return std::atan2(x, y);
     case O::Hypot:
       return std::hypot(x, y);
+    case O::Nextafter:
+      return ref_nextafter(x, y, dt);
     case O::Equal:
       return double(x == y);
     case O::NotEqual:
@@ -548,6 +587,21 @@ cplx binary_ref(OpCode op, cplx a, cplx b, DType dt) {
       return double(x != 0 || y != 0);
     case O::LogicalXor:
       return double((x != 0) != (y != 0));
+    case O::BitwiseAnd:
+      return double(ix & iy);
+    case O::BitwiseOr:
+      return double(ix | iy);
+    case O::BitwiseXor:
+      return double(ix ^ iy);
+    case O::BitwiseLeftShift:
+    case O::BitwiseRightShift: {
+      // NumPy: counts outside [0, bits) shift every bit out.
+      const int64_t bits = static_cast<int64_t>(tt::size_of(dt)) * 8;
+      if (iy < 0 || iy >= bits)
+        return op == O::BitwiseLeftShift || ix >= 0 ? 0.0 : -1.0;
+      if (op == O::BitwiseRightShift) return double(ix >> iy);
+      return double(tt::wrap_int(static_cast<int64_t>(static_cast<uint64_t>(ix) << iy), dt));
+    }
     default:
       return std::nan("");
   }
@@ -634,6 +688,8 @@ Tensor call_unary(OpCode op, const Tensor& x) {
       return imag(x);
     case O::Conj:
       return conj(x);
+    case O::BitwiseInvert:
+      return bitwise_invert(x);
     default:
       throw std::logic_error("not unary");
   }
@@ -664,6 +720,8 @@ Tensor call_binary(OpCode op, const Tensor& a, const Tensor& b) {
       return atan2(a, b);
     case O::Hypot:
       return hypot(a, b);
+    case O::Nextafter:
+      return nextafter(a, b);
     case O::Equal:
       return equal(a, b);
     case O::NotEqual:
@@ -682,6 +740,16 @@ Tensor call_binary(OpCode op, const Tensor& a, const Tensor& b) {
       return logical_or(a, b);
     case O::LogicalXor:
       return logical_xor(a, b);
+    case O::BitwiseAnd:
+      return bitwise_and(a, b);
+    case O::BitwiseOr:
+      return bitwise_or(a, b);
+    case O::BitwiseXor:
+      return bitwise_xor(a, b);
+    case O::BitwiseLeftShift:
+      return bitwise_left_shift(a, b);
+    case O::BitwiseRightShift:
+      return bitwise_right_shift(a, b);
     default:
       throw std::logic_error("not binary");
   }
@@ -786,6 +854,17 @@ std::vector<Check> Runner::run(OpCode op, DType dt) {
       case O::GreaterEqual:
         da = db = {-2, 2, 0, -3, 3, true};
         break;
+      case O::BitwiseAnd:
+      case O::BitwiseOr:
+      case O::BitwiseXor:
+        da = db = {-3, 3, 0, -100, 100, true};
+        break;
+      case O::BitwiseLeftShift:
+      case O::BitwiseRightShift:
+        // Counts beyond both ends of [0, bits): NumPy's results, no undefined behaviour.
+        da = {-3, 3, 0, -100, 100, true};
+        db = {-3, 3, 0, -3, 8.0 * static_cast<double>(tt::size_of(dt)) + 3, true};
+        break;
       default:
         break;
     }
@@ -802,8 +881,20 @@ std::vector<Check> Runner::run(OpCode op, DType dt) {
     std::vector<double> scale;
     if (op == O::Remainder)
       for (auto z : a.v) scale.push_back(std::abs(z));
+    if (op == O::Nextafter)  // equal pairs, and zeros of both signs, give b
+      for (size_t i = 0; i < b.v.size(); i += 5) {
+        b.v[i] = a.v[i];
+        if (i % 2 == 0) a.v[i] = 0.0, b.v[i] = -0.0;
+      }
+    if (op == O::Nextafter) {
+      a = make_in(a.v, a.shape, dt);
+      b = make_in(b.v, b.shape, dt);
+      want.clear();
+      for (size_t i = 0; i < a.v.size(); ++i) want.push_back(binary_ref(op, a.v[i], b.v[i], dt));
+    }
     poison(tt::numel(a.shape));
-    add_check("same-shape", call_binary(op, a.t, b.t), a.shape, want, scale);
+    add_check("same-shape", call_binary(op, a.t, b.t), a.shape, want, scale).exact =
+        op == O::Nextafter;
     // Broadcasting: (3,1,5) with (4,1) -> (3,4,5).
     In ba = gen({3, 1, 5}, dt, da, zf), bb = gen({4, 1}, dt, db, zf);
     const Shape so = {3, 4, 5};
@@ -816,7 +907,7 @@ std::vector<Check> Runner::run(OpCode op, DType dt) {
       if (op == O::Remainder) sb.push_back(std::abs(x));
     }
     poison(tt::numel(so));
-    add_check("broadcast", call_binary(op, ba.t, bb.t), so, wb, sb);
+    add_check("broadcast", call_binary(op, ba.t, bb.t), so, wb, sb).exact = op == O::Nextafter;
     return checks;
   }
 

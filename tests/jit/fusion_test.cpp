@@ -98,6 +98,36 @@ TEST_P(Fusion, Chain10RunsAsOneKernelAndMatchesUnfused) {
   EXPECT_TRUE(tt::all_close(fused, ref, tt::Tol{1e-5, 1e-6}));
 }
 
+TEST_P(Fusion, BitwiseChainRunsAsOneKernel) {
+  std::mt19937 rng(13);
+  auto a = tt::rand_tensor(rng, {64, 33}, DType::Int32, -1000.0, 1000.0);
+  auto b = tt::rand_tensor(rng, {64, 33}, DType::Int32, -40.0, 40.0);  // counts beyond [0, 32)
+  Tensor A = on(a.t), B = on(b.t);
+  auto f = [&] { return (((A & B) | 5) ^ (A >> B)) << 3; };
+  f().eval();  // first use of the constants puts them on the device
+  reset_jit_stats();
+  reset_dispatch_stats();
+  Tensor fused = f().eval();
+  EXPECT_EQ(jit_stats().fused_kernels, 1u);
+  EXPECT_EQ(dispatch_stats().kernels_launched, 1u);
+  Tensor unfused;
+  {
+    JitScope off(false);
+    unfused = f().eval();
+  }
+  EXPECT_TRUE(same_values(fused, unfused));
+  std::vector<double> ref(a.v.size());
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const auto x = static_cast<int32_t>(a.v[i]), y = static_cast<int32_t>(b.v[i]);
+    // x >> y as floor division by 2^y; a count outside [0, 32) gives 0 or -1.
+    const int32_t sh = (y < 0 || y >= 32) ? (x < 0 ? -1 : 0)
+                                          : static_cast<int32_t>(std::floor(x / std::ldexp(1.0, y)));
+    const int32_t v = ((x & y) | 5) ^ sh;
+    ref[i] = static_cast<int32_t>(static_cast<uint32_t>(v) * 8u);
+  }
+  EXPECT_TRUE(tt::all_equal(fused, ref));
+}
+
 TEST_P(Fusion, BroadcastScalarsAndWhere) {
   std::mt19937 rng(11);
   auto a = tt::rand_tensor(rng, {6, 1}, DType::Float32, -1.0, 1.0);

@@ -102,6 +102,7 @@ constexpr bool unary_ok() {
     case OpCode::IsNan: case OpCode::IsInf: case OpCode::IsFinite:
       return is_flt<T> || is_low<T> || c;
     case OpCode::LogicalNot: return std::is_same_v<T, bool>;
+    case OpCode::BitwiseInvert: return std::is_same_v<T, bool> || is_int<T>;
     case OpCode::Real: case OpCode::Imag: case OpCode::Conj: return c;
     default:  // real float functions
       return is_flt<T> || is_low<T>;
@@ -164,6 +165,10 @@ auto unary_fn(T v) {
     if constexpr (is_cplx<T>) return std::isfinite(x.real()) && std::isfinite(x.imag());
     else return static_cast<bool>(std::isfinite(x));
   } else if constexpr (op == OpCode::LogicalNot) return !v;
+  else if constexpr (op == OpCode::BitwiseInvert) {
+    if constexpr (std::is_same_v<T, bool>) return !v;
+    else return static_cast<T>(~v);
+  }
   else if constexpr (op == OpCode::Real) return x.real();
   else if constexpr (op == OpCode::Imag) return x.imag();
   else if constexpr (op == OpCode::Conj) return std::conj(x);
@@ -223,11 +228,13 @@ constexpr bool binary_ok() {
     case OpCode::Subtract: case OpCode::Divide: case OpCode::Power: return !b;
     case OpCode::Equal: case OpCode::NotEqual: return true;
     case OpCode::LogicalAnd: case OpCode::LogicalOr: case OpCode::LogicalXor: return b;
+    case OpCode::BitwiseAnd: case OpCode::BitwiseOr: case OpCode::BitwiseXor: return b || is_int<T>;
+    case OpCode::BitwiseLeftShift: case OpCode::BitwiseRightShift: return is_int<T>;
     case OpCode::Maximum: case OpCode::Minimum: case OpCode::Less: case OpCode::LessEqual:
     case OpCode::Greater: case OpCode::GreaterEqual:
       return !c;
     case OpCode::FloorDivide: case OpCode::Remainder: return !c && !b;
-    case OpCode::Atan2: case OpCode::Hypot: return is_flt<T> || is_low<T>;
+    case OpCode::Atan2: case OpCode::Hypot: case OpCode::Nextafter: return is_flt<T> || is_low<T>;
     default: return false;
   }
 }
@@ -246,6 +253,55 @@ T int_pow(T base, T exp) {
     exp >>= 1;
   }
   return r;
+}
+
+// Shifts with NumPy's results for every count (no undefined behaviour): a count
+// that is negative or >= the bit width shifts every bit out.
+template <class T>
+bool shift_out(T count) {
+  return static_cast<std::make_unsigned_t<T>>(count) >= sizeof(T) * 8;
+}
+template <class T>
+T shift_left(T a, T count) {
+  if (shift_out(count)) return T(0);
+  return static_cast<T>(static_cast<std::make_unsigned_t<T>>(a) << count);
+}
+template <class T>
+T shift_right(T a, T count) {  // arithmetic for signed T (C++20)
+  if (shift_out(count)) return std::is_signed_v<T> && a < 0 ? T(-1) : T(0);
+  return static_cast<T>(a >> count);
+}
+
+// nextafter on sign-magnitude bit patterns x, y (not NaN): one step of the last
+// bit, towards y, in the format's own precision (float16/bfloat16 included).
+template <class U>
+U next_bits(U x, U y, U sign) {
+  const U mag = static_cast<U>(~sign);
+  const U ax = x & mag, ay = y & mag;
+  if (x == y || (ax == 0 && ay == 0)) return y;
+  if (ax == 0) return static_cast<U>((y & sign) | 1u);  // the smallest subnormal
+  const bool xneg = (x & sign) != 0, yneg = (y & sign) != 0;
+  const bool up = xneg ? (!yneg || ay < ax) : (!yneg && ay > ax);  // x < y
+  return up != xneg ? static_cast<U>(x + 1u) : static_cast<U>(x - 1u);
+}
+template <class T>
+T next_after(T a, T b) {
+  if constexpr (is_low<T>) {
+    constexpr uint16_t kNaN = std::is_same_v<T, Half> ? 0x7e00u : 0x7fc0u;
+    if (std::isnan(static_cast<float>(a)) || std::isnan(static_cast<float>(b)))
+      return T::from_bits(kNaN);
+    return T::from_bits(next_bits<uint16_t>(a.bits, b.bits, 0x8000u));
+  } else {
+    using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+    if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<T>::quiet_NaN();
+    U x, y;
+    std::memcpy(&x, &a, sizeof(T));
+    std::memcpy(&y, &b, sizeof(T));
+    const U r = next_bits<U>(x, y, U{1} << (sizeof(T) * 8 - 1));
+    T out;
+    std::memcpy(&out, &r, sizeof(T));
+    return out;
+  }
 }
 
 template <OpCode op, class T>
@@ -307,6 +363,10 @@ auto binary_fn(T va, T vb) {
     return a <= b ? va : vb;
   } else if constexpr (op == OpCode::Atan2) return static_cast<T>(std::atan2(a, b));
   else if constexpr (op == OpCode::Hypot) return static_cast<T>(std::hypot(a, b));
+  else if constexpr (op == OpCode::Nextafter) {
+    if constexpr (is_flt<T> || is_low<T>) return next_after(va, vb);
+    else return va;
+  }
   else if constexpr (op == OpCode::Equal) return a == b;
   else if constexpr (op == OpCode::NotEqual) return a != b;
   else if constexpr (op == OpCode::Less) return a < b;
@@ -316,6 +376,22 @@ auto binary_fn(T va, T vb) {
   else if constexpr (op == OpCode::LogicalAnd) return va && vb;
   else if constexpr (op == OpCode::LogicalOr) return va || vb;
   else if constexpr (op == OpCode::LogicalXor) return va != vb;
+  else if constexpr (op == OpCode::BitwiseAnd) {
+    if constexpr (std::is_same_v<T, bool>) return static_cast<bool>(va && vb);
+    else return static_cast<T>(va & vb);
+  } else if constexpr (op == OpCode::BitwiseOr) {
+    if constexpr (std::is_same_v<T, bool>) return static_cast<bool>(va || vb);
+    else return static_cast<T>(va | vb);
+  } else if constexpr (op == OpCode::BitwiseXor) {
+    if constexpr (std::is_same_v<T, bool>) return static_cast<bool>(va != vb);
+    else return static_cast<T>(va ^ vb);
+  } else if constexpr (op == OpCode::BitwiseLeftShift) {
+    if constexpr (is_int<T>) return shift_left(va, vb);
+    else return va;
+  } else if constexpr (op == OpCode::BitwiseRightShift) {
+    if constexpr (is_int<T>) return shift_right(va, vb);
+    else return va;
+  }
   else return va;
 }
 

@@ -169,6 +169,14 @@ template <class T> TM_DI T tm_ipow(T base, T ex) {
   }
   return r;
 }
+// Shifts with NumPy's results for every count: a count that is negative or >= the bit
+// width shifts every bit out (0; -1 for >> of a negative signed value).
+template <class T> TM_DI bool tm_shift_out(T c) { return (u64)(i64)c >= (u64)(sizeof(T) * 8); }
+template <class T> TM_DI T tm_shl(T a, T c) { return tm_shift_out(c) ? (T)0 : (T)((u64)a << (int)c); }
+template <class T> TM_DI T tm_shr(T a, T c) {
+  if (tm_shift_out(c)) return (tm_signed<T>() && a < (T)0) ? (T)(-1) : (T)0;
+  return (T)(a >> (int)c);
+}
 template <class R> TM_DI R tm_frem(R a, R b) {
   R r = fmod(a, b);
   if (r != (R)0 && ((r < (R)0) != (b < (R)0))) r += b;
@@ -178,6 +186,41 @@ TM_DI bool tm_truthy(bool x) { return x; }
 template <class T> TM_DI bool tm_truthy(T x) { return x != (T)0; }
 template <class R> TM_DI bool tm_truthy(cplx<R> z) { return z.re != (R)0 || z.im != (R)0; }
 template <class T> TM_DI bool tm_isnan(T x) { return x != x; }
+)";
+
+// nextafter in each float format's own bits (the CPU kernel's next_bits): a NaN
+// operand gives NaN, a == b gives b, zero steps to the smallest subnormal with b's sign.
+const char* const kNextafter = R"(
+template <class U> TM_DI U tm_next_bits(U x, U y, U sign) {
+  const U mag = (U)~sign;
+  const U ax = x & mag, ay = y & mag;
+  if (x == y || (ax == 0 && ay == 0)) return y;
+  if (ax == 0) return (U)((y & sign) | 1u);
+  const bool xneg = (x & sign) != 0, yneg = (y & sign) != 0;
+  const bool up = xneg ? (!yneg || ay < ax) : (!yneg && ay > ax);
+  return up != xneg ? (U)(x + 1u) : (U)(x - 1u);
+}
+TM_DI float tm_nextafter(float a, float b) {
+  if (a != a || b != b) return __int_as_float(0x7fc00000);
+  return __uint_as_float(tm_next_bits<u32>(__float_as_uint(a), __float_as_uint(b), 0x80000000u));
+}
+TM_DI double tm_nextafter(double a, double b) {
+  if (a != a || b != b) return __longlong_as_double(0x7ff8000000000000LL);
+  return __longlong_as_double((long long)tm_next_bits<u64>(
+      (u64)__double_as_longlong(a), (u64)__double_as_longlong(b), 0x8000000000000000ULL));
+}
+TM_DI f16_t tm_nextafter(f16_t a, f16_t b) {
+  f16_t r;
+  r.v = ((a.v & 0x7fffu) > 0x7c00u || (b.v & 0x7fffu) > 0x7c00u)
+            ? (u16)0x7e00u : tm_next_bits<u16>(a.v, b.v, (u16)0x8000u);
+  return r;
+}
+TM_DI bf16_t tm_nextafter(bf16_t a, bf16_t b) {
+  bf16_t r;
+  r.v = ((a.v & 0x7fffu) > 0x7f80u || (b.v & 0x7fffu) > 0x7f80u)
+            ? (u16)0x7fc0u : tm_next_bits<u16>(a.v, b.v, (u16)0x8000u);
+  return r;
+}
 )";
 
 // Warp shuffles for every accumulator type.
@@ -205,9 +248,9 @@ const char* const kComplexNames[] = {
     "c64_t", "c128_t",  "cf",     "cd",    "mk",      "c_abs",   "c_exp",
     "c_log", "c_sqrt",  "c_sin",  "c_cos", "c_sinh",  "c_cosh",  "c_tanh",
     "c_tan", "c_recip", "c_sign", "c_pow", "c_isnan", "c_isinf", "c_isfinite"};
-const char* const kIntHelperNames[] = {"tm_signed",   "tm_neg_wrap", "tm_idiv",
-                                       "tm_floordiv", "tm_irem",     "tm_ipow",
-                                       "tm_frem",     "tm_truthy",   "tm_isnan"};
+const char* const kIntHelperNames[] = {"tm_signed", "tm_neg_wrap", "tm_idiv",   "tm_floordiv",
+                                       "tm_irem",   "tm_ipow",     "tm_frem",   "tm_truthy",
+                                       "tm_isnan",  "tm_shl",      "tm_shr"};
 const char* const kShuffleNames[] = {"tm_shfl_down", "tm_shfl_up", "tm_shfl_xor"};
 
 struct ParamsText {
@@ -224,7 +267,7 @@ const ParamsText kParams[] = {
 std::string build_prelude() {
   std::string s = "// tmath CUDA kernels (generated)\n";
   for (const auto& p : kParams) s.append(p.text).append("\n");
-  s.append(kBase).append(kComplex).append(kIntHelpers).append(kShuffles);
+  s.append(kBase).append(kComplex).append(kIntHelpers).append(kNextafter).append(kShuffles);
   return s;
 }
 
@@ -451,6 +494,7 @@ std::string with_prelude(const std::string& body) {
   s += kBase;
   if (any(kComplexNames)) s += kComplex;
   if (any(kIntHelperNames)) s += kIntHelpers;
+  if (used("tm_nextafter")) s += kNextafter;
   if (any(kShuffleNames)) s += kShuffles;
   s += int_conversion_helpers(used);
   s += body;
@@ -550,6 +594,8 @@ std::string unary_expr(O op, DType dt, DType out) {
       return st(cx ? "c_isfinite(x)" : "(bool)isfinite(x)");
     case O::LogicalNot:
       return st("!x");
+    case O::BitwiseInvert:
+      return dt == DType::Bool ? st("!x") : cast("~x");
     case O::Real:
       return st("x.re");
     case O::Imag:
@@ -598,6 +644,9 @@ std::string binary_expr(O op, DType dt, DType out) {
       return cast("atan2(a, b)");
     case O::Hypot:
       return cast("hypot(a, b)");
+    case O::Nextafter:  // storage in, storage out (float16/bfloat16 step in their own bits)
+      if (fl) return "tm_nextafter(va, vb)";
+      break;
     case O::Equal:
       return st("a == b");
     case O::NotEqual:
@@ -616,6 +665,18 @@ std::string binary_expr(O op, DType dt, DType out) {
       return st("a || b");
     case O::LogicalXor:
       return st("a != b");
+    case O::BitwiseAnd:
+      return bo ? st("a && b") : cast("a & b");
+    case O::BitwiseOr:
+      return bo ? st("a || b") : cast("a | b");
+    case O::BitwiseXor:
+      return bo ? st("a != b") : cast("a ^ b");
+    case O::BitwiseLeftShift:
+      if (in) return st("tm_shl<" + C + ">(a, b)");
+      break;
+    case O::BitwiseRightShift:
+      if (in) return st("tm_shr<" + C + ">(a, b)");
+      break;
     default:
       break;
   }
@@ -912,6 +973,8 @@ bool unary_supported(OpCode op, DType dt) {
       return f || c;
     case O::LogicalNot:
       return b;
+    case O::BitwiseInvert:
+      return b || is_integral(dt);
     case O::Real:
     case O::Imag:
     case O::Conj:
@@ -937,6 +1000,13 @@ bool binary_supported(OpCode op, DType dt) {
     case O::LogicalOr:
     case O::LogicalXor:
       return b;
+    case O::BitwiseAnd:
+    case O::BitwiseOr:
+    case O::BitwiseXor:
+      return b || is_integral(dt);
+    case O::BitwiseLeftShift:
+    case O::BitwiseRightShift:
+      return is_integral(dt);
     case O::Maximum:
     case O::Minimum:
     case O::Less:
@@ -949,6 +1019,7 @@ bool binary_supported(OpCode op, DType dt) {
       return !c && !b;
     case O::Atan2:
     case O::Hypot:
+    case O::Nextafter:
       return f;
     default:
       return false;

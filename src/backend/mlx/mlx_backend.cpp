@@ -283,6 +283,10 @@ class MlxBackend final : public Backend {
         return I || F || B;
       case O::LogicalAnd: case O::LogicalOr: case O::LogicalXor:
         return B;
+      case O::BitwiseAnd: case O::BitwiseOr: case O::BitwiseXor: case O::BitwiseInvert:
+        return B || I;
+      case O::BitwiseLeftShift: case O::BitwiseRightShift:
+        return I;
       case O::Where:
         return !C;
       case O::Sum: case O::Prod:
@@ -845,6 +849,8 @@ class MlxBackend final : public Backend {
       case O::Real: return mx::real(x);
       case O::Imag: return mx::imag(x);
       case O::Conj: return mx::conjugate(x);
+      case O::BitwiseInvert:
+        return x.dtype() == mx::bool_ ? mx::logical_not(x) : mx::bitwise_invert(x);
       default: unsupported(op);
     }
   }
@@ -872,6 +878,26 @@ class MlxBackend final : public Backend {
       case O::LogicalAnd: return mx::logical_and(a, b);
       case O::LogicalOr: return mx::logical_or(a, b);
       case O::LogicalXor: return mx::not_equal(mx::astype(a, mx::bool_), mx::astype(b, mx::bool_));
+      case O::BitwiseAnd:
+        return a.dtype() == mx::bool_ ? mx::logical_and(a, b) : mx::bitwise_and(a, b);
+      case O::BitwiseOr:
+        return a.dtype() == mx::bool_ ? mx::logical_or(a, b) : mx::bitwise_or(a, b);
+      case O::BitwiseXor:
+        return a.dtype() == mx::bool_ ? mx::not_equal(a, b) : mx::bitwise_xor(a, b);
+      case O::BitwiseLeftShift:
+      case O::BitwiseRightShift: {
+        // MLX shifts with C++'s << and >>: counts outside [0, bits) are guarded here to
+        // give NumPy's results (0, or -1 for >> of a negative signed value).
+        const int bits = static_cast<int>(a.itemsize() * 8);
+        mx::array zero = mx::zeros({}, b.dtype());
+        mx::array out = mx::logical_or(mx::less(b, zero), mx::greater_equal(b, mx::array(bits, b.dtype())));
+        mx::array count = mx::where(out, zero, b);
+        if (op == O::BitwiseLeftShift)
+          return mx::where(out, mx::zeros({}, a.dtype()), mx::left_shift(a, count));
+        mx::array fill = mx::where(mx::less(a, mx::zeros({}, a.dtype())), mx::array(-1, a.dtype()),
+                                   mx::zeros({}, a.dtype()));
+        return mx::where(out, fill, mx::right_shift(a, count));
+      }
       default: unsupported(op);
     }
   }

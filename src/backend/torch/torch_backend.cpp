@@ -349,10 +349,15 @@ class TorchBackend final : public Backend {
       case O::Divide: return F || C;
       case O::Power: return F;
       case O::FloorDivide: case O::Remainder: case O::Atan2: case O::Hypot: return F;
+      case O::Nextafter: return F && !low;  // float16/bfloat16: the native bit stepping
       case O::Maximum: case O::Minimum: return I || F;
       case O::Equal: case O::NotEqual: return B || I || F || C;
       case O::Less: case O::LessEqual: case O::Greater: case O::GreaterEqual: return I || F;
       case O::LogicalAnd: case O::LogicalOr: case O::LogicalXor: return B;
+      case O::BitwiseAnd: case O::BitwiseOr: case O::BitwiseXor: case O::BitwiseInvert:
+        return B || I;
+      // Shifts stay with the native backend: LibTorch's kernels shift with C++'s << and >>,
+      // without NumPy's results for counts outside [0, bits).
       case O::Where: return true;
       case O::Copy: case O::Fill: return true;
       case O::Arange: return I || F;
@@ -983,6 +988,7 @@ class TorchBackend final : public Backend {
       case O::Real: o.copy_(at::real(x)); break;
       case O::Imag: o.copy_(at::imag(x)); break;
       case O::Conj: at::conj_physical_out(o, x); break;
+      case O::BitwiseInvert: at::bitwise_not_out(o, x); break;
       default:
         throw UnsupportedError("[" + std::string(op_name(op)) + "] not implemented by torch");
     }
@@ -1002,6 +1008,7 @@ class TorchBackend final : public Backend {
       case O::Minimum: TT_DIRECT(minimum_out, o, a, b); break;
       case O::Atan2: at::atan2_out(o, a, b); break;
       case O::Hypot: at::hypot_out(o, a, b); break;
+      case O::Nextafter: at::nextafter_out(o, a, b); break;
       case O::Equal: at::eq_out(o, a, b); break;
       case O::NotEqual: at::ne_out(o, a, b); break;
       case O::Less: at::lt_out(o, a, b); break;
@@ -1011,6 +1018,9 @@ class TorchBackend final : public Backend {
       case O::LogicalAnd: at::logical_and_out(o, a, b); break;
       case O::LogicalOr: at::logical_or_out(o, a, b); break;
       case O::LogicalXor: at::logical_xor_out(o, a, b); break;
+      case O::BitwiseAnd: at::bitwise_and_out(o, a, b); break;
+      case O::BitwiseOr: at::bitwise_or_out(o, a, b); break;
+      case O::BitwiseXor: at::bitwise_xor_out(o, a, b); break;
       default:
         throw UnsupportedError("[" + std::string(op_name(op)) + "] not implemented by torch");
     }
