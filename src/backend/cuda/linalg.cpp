@@ -208,16 +208,18 @@ class Call {
     copy(dc_, v.ref(), out, op_);
   }
   // The helper kernels (dtype dt_).
+  // `entries`: how many batch entries (default: the whole batch).
   void unpack(const void* src, int64_t ld, int64_t sbs, void* dst, int64_t dbs, int64_t rows,
-              int64_t cols, int mode, bool trans, bool conj, DType dt) {
+              int64_t cols, int mode, bool trans, bool conj, DType dt, int64_t entries = -1) {
     LaKernelParams p;
+    const int64_t count = entries < 0 ? count_ : entries;
     p.src = reinterpret_cast<unsigned long long>(src);
     p.dst = reinterpret_cast<unsigned long long>(dst);
-    p.batch = count_, p.rows = rows, p.cols = cols, p.ld = ld, p.sbs = sbs, p.dbs = dbs;
+    p.batch = count, p.rows = rows, p.cols = cols, p.ld = ld, p.sbs = sbs, p.dbs = dbs;
     p.mode = mode, p.trans = trans ? 1 : 0, p.conj = conj ? 1 : 0;
-    if (count_ * rows * cols == 0) return;
+    if (count * rows * cols == 0) return;
     const Program& prog = dc_.program(linalg_kernels_key(dt), [&] { return linalg_kernels(dt); }, op_);
-    launch(op_, prog[0], grid_for(dc_, count_ * rows * cols), 1, kThreads, 0, dc_.stream(), p);
+    launch(op_, prog[0], grid_for(dc_, count * rows * cols), 1, kThreads, 0, dc_.stream(), p);
   }
   // Complex eigenvectors (column-major n x n, batch stride dbs) from a real geev's packed
   // VR (leading dimension ld, batch stride sbs) and its complex eigenvalues w (n per batch
@@ -638,7 +640,8 @@ void qr_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
 }
 
 // ---- svd (real up to 32 x 32: our Jacobi kernel; complex batches up to 32 x 32:
-// gesvdjBatched; square from 256: gesvdp, gesvdj where it perturbed; the rest: gesvdj) ---
+// gesvdjBatched; square from 256: gesvdp, gesvdj where it perturbed; tall: QR, then the
+// square route on R; the rest: gesvdj) ----------------------------------------------------
 struct GesvdjInfo {
   gesvdjInfo_t p = nullptr;
   explicit GesvdjInfo(const char* op) {
@@ -853,19 +856,64 @@ void svd_jacobi(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef>
   sb.finish(c, out);
 }
 
+// QR-iteration SVD (Xgesvd: bidiagonalisation, then implicit QR) of the listed entries
+// of square packed matrices: the slow, robust route (40-50 ms at 512 on the H100) for
+// the matrices gesvdp had to perturb. gesvdj was tried there first, but on a
+// rank-deficient 260 x 260 float32 matrix its V was orthogonal only to 49 n eps.
+// gesvd returns V^H; V is formed from it per entry.
+void gesvd_entries(Call& c, SvdBufs& sb, const std::vector<int64_t>& entries) {
+  const int64_t n = sb.n;
+  const cudaDataType ty = cuda_type(sb.dt), rty = cuda_type(sb.rt);
+  const signed char job = sb.uv ? 'S' : 'N';
+  const size_t isz = c.isz();
+  auto Aw = scratch(c.dc(), static_cast<size_t>(n * n) * isz);
+  // Full-size factor buffers even for values only (never hand a routine a smaller one).
+  auto VT = scratch(c.dc(), static_cast<size_t>(n * n) * isz);
+  auto Uw = scratch(c.dc(), static_cast<size_t>(sb.uv ? 1 : n * n) * isz);
+  auto u_ptr = [&](int64_t b) { return sb.uv ? at(sb.U, sb.u_at(b), isz) : Uw->get(); };
+  Work w;
+  TM_CUSOLVER(c.op(), cusolverDnXgesvd_bufferSize(c.h(), c.params(), job, job, n, n, ty, Aw->get(),
+                                                  n, rty, sb.S->get(), ty, u_ptr(0), n, ty,
+                                                  VT->get(), n, ty, &w.dev_bytes, &w.host_bytes));
+  w.make(c.dc());
+  for (int64_t b : entries) {
+    TM_CUDA(c.op(), cudaMemcpyAsync(Aw->get(), at(sb.A, b * n * n, isz),
+                                    static_cast<size_t>(n * n) * isz, cudaMemcpyDeviceToDevice,
+                                    c.dc().stream()));
+    TM_CUSOLVER(c.op(), cusolverDnXgesvd(c.h(), c.params(), job, job, n, n, ty, Aw->get(), n, rty,
+                                         at(sb.S, b * n, itemsize(sb.rt)),
+                                         ty, u_ptr(b), n, ty, VT->get(), n, ty,
+                                         w.dev->get(), w.dev_bytes, w.host.data(), w.host_bytes,
+                                         c.info(b)));
+    // V (column-major) = conj(V^H)^T: written row-major from V^H without a transpose.
+    if (sb.uv)
+      c.unpack(VT->get(), n, n * n, at(sb.V, sb.v_at(b), isz), n * n, n, n, 0, false, true, sb.dt,
+               1);
+  }
+}
+
 // Polar-decomposition SVD (Xgesvdp: the polar factor A = Up H by QDWH iterations, then
-// syevd of H) for square matrices from kPolarMinCols on (tall ones stay on gesvdj:
-// gesvdp failed with EXECUTION_FAILED on a 320 x 260 clustered one): at 512
-// float32 on the H100 11.8 ms against gesvdj's 17.9, with LAPACK ratios of 0.06
-// (residual) and 1.2 (orthogonality) on random matrices (bench/cuda/svd_routes.cpp).
-// A matrix with singular values near zero makes gesvdp perturb its spectrum so that
-// the polar factor is unitary, and report the size of that perturbation
-// (h_err_sigma: 0.04 |A| for singular values graded down to 1e-12, a residual ratio
-// of 3255). An entry whose perturbation exceeds the unit roundoff times its largest
-// singular value, or whose info is nonzero, is recomputed with gesvdj. gesvdp
-// returns h_err_sigma on the host, so each entry synchronises; entries flagged NaN/Inf
-// are not handed to it (the flags are read first).
+// syevd of H) for square matrices from kPolarMinCols on (tall ones reach it through
+// svd_tall_qr): at 512 float32 on the H100 11.8 ms against gesvdj's 17.9, with LAPACK
+// ratios of 0.06 (residual) and 1.2 (orthogonality) on random matrices
+// (bench/cuda/svd_routes.cpp). A matrix with singular values near zero makes gesvdp
+// perturb its spectrum so that the polar factor is unitary, and report the size of
+// that perturbation (h_err_sigma: 0.04 |A| for singular values graded down to 1e-12,
+// a residual ratio of 3255). An entry whose perturbation exceeds the unit roundoff
+// times its largest singular value, whose info is nonzero, or where gesvdp fails
+// (EXECUTION_FAILED and INTERNAL_ERROR were seen on clustered and triangular inputs)
+// is recomputed with gesvd (gesvd_entries). gesvdp returns h_err_sigma on the host, so
+// each entry synchronises; entries flagged NaN/Inf are not handed to it (the flags
+// are read first).
 constexpr int64_t kPolarMinCols = 256;
+// TMATH_CUDA_SVD_QR=0 runs gesvdj on tall matrices directly (for comparisons).
+bool qr_first_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("TMATH_CUDA_SVD_QR");
+    return !(e && std::string(e) == "0");
+  }();
+  return on;
+}
 // TMATH_CUDA_SVD_POLAR=0 keeps gesvdj for every size (for comparisons).
 bool polar_svd_enabled() {
   static const bool on = [] {
@@ -885,10 +933,16 @@ void svd_polar(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> 
   std::vector<int> flags(static_cast<size_t>(B));
   c.dc().copy_to_host(c.flags(), flags.data(), flags.size() * sizeof(int));
   auto Aw = scratch(c.dc(), static_cast<size_t>(m * n) * c.isz());
+  // Values only: full-size factor buffers all the same (float64 values-only results
+  // were wrong with the 16-byte placeholders of SvdBufs).
+  auto Uw = scratch(c.dc(), static_cast<size_t>(sb.uv ? 1 : m * m) * c.isz());
+  auto Vw = scratch(c.dc(), static_cast<size_t>(sb.uv ? 1 : n * n) * c.isz());
+  auto u_ptr = [&](int64_t b) { return sb.uv ? at(sb.U, sb.u_at(b), c.isz()) : Uw->get(); };
+  auto v_ptr = [&](int64_t b) { return sb.uv ? at(sb.V, sb.v_at(b), c.isz()) : Vw->get(); };
   Work w;
   TM_CUSOLVER(c.op(), cusolverDnXgesvdp_bufferSize(
                           c.h(), c.params(), jobz, econ, m, n, ty, Aw->get(), m, rty,
-                          sb.S->get(), ty, sb.U->get(), m, ty, sb.V->get(), n, ty,
+                          sb.S->get(), ty, u_ptr(0), m, ty, v_ptr(0), n, ty,
                           &w.dev_bytes, &w.host_bytes));
   w.make(c.dc());
   const double unit = sb.rt == DType::Float32 ? 0.5 * FLT_EPSILON : 0.5 * DBL_EPSILON;
@@ -901,14 +955,15 @@ void svd_polar(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> 
     double herr = 0;
     void* Sb = at(sb.S, b * sb.k, itemsize(sb.rt));
     const cusolverStatus_t st = cusolverDnXgesvdp(
-        c.h(), c.params(), jobz, econ, m, n, ty, Aw->get(), m, rty, Sb, ty,
-        at(sb.U, sb.u_at(b), c.isz()), m, ty, at(sb.V, sb.v_at(b), c.isz()), n, ty, w.dev->get(),
+        c.h(), c.params(), jobz, econ, m, n, ty, Aw->get(), m, rty, Sb, ty, u_ptr(b), m, ty,
+        v_ptr(b), n, ty, w.dev->get(),
         w.dev_bytes, w.host.data(), w.host_bytes, c.info(b), &herr);
-    if (st == CUSOLVER_STATUS_EXECUTION_FAILED) {  // seen on some clustered spectra: gesvdj
+    if (st == CUSOLVER_STATUS_ALLOC_FAILED || st == CUSOLVER_STATUS_INVALID_VALUE)
+      throw_cusolver(c.op(), "cusolverDnXgesvdp", st);
+    if (st != CUSOLVER_STATUS_SUCCESS) {  // EXECUTION_FAILED, INTERNAL_ERROR seen: redone
       redo.push_back(b);
       continue;
     }
-    if (st != CUSOLVER_STATUS_SUCCESS) throw_cusolver(c.op(), "cusolverDnXgesvdp", st);
     int info = 0;
     double smax = 0;
     c.dc().copy_to_host(c.info(b), &info, sizeof info);
@@ -921,8 +976,93 @@ void svd_polar(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> 
     }
     if (info != 0 || !(herr <= unit * smax)) redo.push_back(b);
   }
-  if (!redo.empty()) gesvdj_entries(c, sb, &redo);
+  if (!redo.empty()) gesvd_entries(c, sb, redo);
   sb.finish(c, out);
+}
+
+// A square (batch of) matrices: the polar route from kPolarMinCols, gesvdj below.
+void svd_square(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
+                const LinalgArgs& args) {
+  const int64_t n = in[0].shape[in[0].ndim() - 1];
+  if (n >= kPolarMinCols && polar_svd_enabled()) return svd_polar(c, in, out, args);
+  svd_jacobi(c, in, out, args);
+}
+
+// Tall matrices (m > n) through a QR factorisation first, as LAPACK's drivers do: A =
+// Q R (geqrf), the square R = Ur S Vh by svd_square, U = Q [Ur 0; 0 I] (orgqr, then one
+// strided-batched gemm for the first n columns). gesvdj on the tall matrix itself left
+// U orthogonal only to 55 n eps (float32) on a rank-deficient 320 x 260 one; through R
+// (gesvdp, then gesvd since gesvdp perturbs it) the ratios are below 2.
+void svd_tall_qr(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
+                 const LinalgArgs& args) {
+  const ArrayRef& a = in[0];
+  const int nd = a.ndim();
+  const int64_t m = a.shape[nd - 2], n = a.shape[nd - 1], B = c.count();
+  const bool uv = args.compute_uv, full = args.full_matrices;
+  const int64_t qcols = full ? m : n, per = m * qcols;
+  const DType dt = c.dtype();
+  const cudaDataType ty = cuda_type(dt);
+  const size_t isz = c.isz();
+  auto A = scratch(c.dc(), static_cast<size_t>(B * per) * isz);
+  auto tau = scratch(c.dc(), static_cast<size_t>(B * n) * isz);
+  c.pack(a, A->get(), dt, m, n, m, per);
+  c.check(A->get(), m, per, m, n, 0, false, dt);
+  {
+    Work w;
+    TM_CUSOLVER(c.op(), cusolverDnXgeqrf_bufferSize(c.h(), c.params(), m, n, ty, A->get(), m, ty,
+                                                    tau->get(), ty, &w.dev_bytes, &w.host_bytes));
+    w.make(c.dc());
+    for (int64_t b = 0; b < B; ++b)
+      TM_CUSOLVER(c.op(), cusolverDnXgeqrf(c.h(), c.params(), m, n, ty, at(A, b * per, isz), m, ty,
+                                           at(tau, b * n, isz), ty, w.dev->get(), w.dev_bytes,
+                                           w.host.data(), w.host_bytes, c.aux_info()));
+  }
+  // R (row-major n x n, zeros below the diagonal) and the svd of it; S and Vh are the
+  // answer's, Ur (row-major) goes to scratch.
+  auto R = scratch(c.dc(), static_cast<size_t>(B * n * n) * isz);
+  c.unpack(A->get(), m, per, R->get(), n * n, n, n, 2, false, false, dt);
+  auto Ur = scratch(c.dc(), static_cast<size_t>(uv ? B * n * n : 1) * isz);
+  const std::span<const int64_t> batch = c.batch();
+  View rv(R->get(), dt, a.device, batch, n, n, n, 1, n * n);
+  View uv_view(Ur->get(), dt, a.device, batch, n, n, n, 1, n * n);
+  LinalgArgs inner = args;
+  inner.full_matrices = false;  // square: the same factors
+  if (uv) {
+    const ArrayRef inner_out[3] = {uv_view.ref(), out[1], out[2]};
+    svd_square(c, std::span<const ArrayRef>(&rv.ref(), 1), inner_out, inner);
+  } else {
+    svd_square(c, std::span<const ArrayRef>(&rv.ref(), 1), out, inner);  // raises on failure
+    return;
+  }
+  // Q (m x qcols) in place of A, then its first n columns times Ur.
+  const int M = to_int(m, c.op()), QC = to_int(qcols, c.op()), N = to_int(n, c.op());
+  const int lwork = orgqr_lwork(c, M, QC, N, A->get(), M, tau->get());
+  auto work = scratch(c.dc(), static_cast<size_t>(std::max(lwork, 1)) * isz);
+  for (int64_t b = 0; b < B; ++b)
+    orgqr(c, M, QC, N, at(A, b * per, isz), M, at(tau, b * n, isz), work, lwork, c.aux_info());
+  auto U1 = scratch(c.dc(), static_cast<size_t>(B * m * n) * isz);
+  {
+    // U1 = Q1 op(Y), Y the column-major view of row-major Ur (= Ur^T): op = transpose.
+    cublasHandle_t h = c.dc().blas(c.op());
+    std::lock_guard<std::mutex> blas_lock(c.dc().blas_mutex());
+    const double one_d[2] = {1.0, 0.0}, zero_d[2] = {0.0, 0.0};
+    const float one_f[2] = {1.0f, 0.0f}, zero_f[2] = {0.0f, 0.0f};
+    const bool single = c.dtype() == DType::Float32 || c.dtype() == DType::Complex64;
+    const void* alpha = single ? static_cast<const void*>(one_f) : one_d;
+    const void* beta = single ? static_cast<const void*>(zero_f) : zero_d;
+    const cublasComputeType_t ct = single ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_64F;
+    TM_CUBLAS(c.op(), cublasGemmStridedBatchedEx(h, CUBLAS_OP_N, CUBLAS_OP_T, M, N, N, alpha,
+                                                 A->get(), ty, M, per, Ur->get(), ty, N, n * n,
+                                                 beta, U1->get(), ty, M, m * n,
+                                                 to_int(B, c.op()), ct, CUBLAS_GEMM_DEFAULT));
+  }
+  // The first n columns of each entry's Q become U1 (column-major: one contiguous block).
+  TM_CUDA(c.op(), cudaMemcpy2DAsync(A->get(), static_cast<size_t>(per) * isz, U1->get(),
+                                    static_cast<size_t>(m * n) * isz,
+                                    static_cast<size_t>(m * n) * isz, static_cast<size_t>(B),
+                                    cudaMemcpyDeviceToDevice, c.dc().stream()));
+  c.unpack_plain(A->get(), dt, m, qcols, 1, m, per, out[0]);
+  c.finish(InfoMeaning::NoConvergence);
 }
 
 // One-sided Jacobi SVD of real matrices up to 32 x 32 with our kernel (tm_la_svd_jacobi,
@@ -985,7 +1125,8 @@ void svd_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out
   }
   if (!is_complex(dt) && m <= 32 && n <= 32) return svd_small_jacobi(c, in, out, args);
   if (B > 1 && m <= 32 && n <= 32) return svd_batched_jacobi(c, in, out, args);  // complex
-  if (n >= kPolarMinCols && m == n && polar_svd_enabled()) return svd_polar(c, in, out, args);
+  if (m == n) return svd_square(c, in, out, args);
+  if (m > n && qr_first_enabled()) return svd_tall_qr(c, in, out, args);
   svd_jacobi(c, in, out, args);
 }
 
