@@ -112,10 +112,10 @@ inline uint16_t ref_double_to_bf16(double x) {
 // ---- dtype helpers -------------------------------------------------------------
 
 inline const std::vector<DType>& all_dtypes() {
-  static const std::vector<DType> v = {DType::Bool,    DType::Int8,      DType::Int16,
-                                       DType::Int32,   DType::Int64,     DType::UInt8,
-                                       DType::Float16, DType::BFloat16,  DType::Float32,
-                                       DType::Float64, DType::Complex64, DType::Complex128};
+  static const std::vector<DType> v = {
+      DType::Bool,    DType::Int8,     DType::Int16,    DType::Int32,     DType::Int64,
+      DType::UInt8,   DType::UInt16,   DType::UInt32,   DType::UInt64,    DType::Float16,
+      DType::BFloat16, DType::Float32, DType::Float64,  DType::Complex64, DType::Complex128};
   return v;
 }
 inline const char* name_of(DType dt) {
@@ -132,6 +132,12 @@ inline const char* name_of(DType dt) {
       return "int64";
     case DType::UInt8:
       return "uint8";
+    case DType::UInt16:
+      return "uint16";
+    case DType::UInt32:
+      return "uint32";
+    case DType::UInt64:
+      return "uint64";
     case DType::Float16:
       return "float16";
     case DType::BFloat16:
@@ -154,13 +160,16 @@ inline size_t size_of(DType dt) {
     case DType::UInt8:
       return 1;
     case DType::Int16:
+    case DType::UInt16:
     case DType::Float16:
     case DType::BFloat16:
       return 2;
     case DType::Int32:
+    case DType::UInt32:
     case DType::Float32:
       return 4;
     case DType::Int64:
+    case DType::UInt64:
     case DType::Float64:
     case DType::Complex64:
       return 8;
@@ -171,7 +180,10 @@ inline size_t size_of(DType dt) {
 }
 inline bool is_int(DType dt) {
   return dt == DType::Int8 || dt == DType::Int16 || dt == DType::Int32 || dt == DType::Int64 ||
-         dt == DType::UInt8;
+         dt == DType::UInt8 || dt == DType::UInt16 || dt == DType::UInt32 || dt == DType::UInt64;
+}
+inline bool is_uint(DType dt) {
+  return dt == DType::UInt8 || dt == DType::UInt16 || dt == DType::UInt32 || dt == DType::UInt64;
 }
 inline bool is_float(DType dt) {
   return dt == DType::Float16 || dt == DType::BFloat16 || dt == DType::Float32 ||
@@ -195,7 +207,11 @@ inline int64_t wrap_int(int64_t v, DType dt) {
       return static_cast<int32_t>(static_cast<uint64_t>(v));
     case DType::UInt8:
       return static_cast<uint8_t>(static_cast<uint64_t>(v));
-    default:
+    case DType::UInt16:
+      return static_cast<uint16_t>(static_cast<uint64_t>(v));
+    case DType::UInt32:
+      return static_cast<uint32_t>(static_cast<uint64_t>(v));
+    default:  // int64; uint64 keeps its bits (as_uint64 reads them back)
       return v;
   }
 }
@@ -218,7 +234,13 @@ inline double round_to(double x, DType dt) {
     case DType::Int32:
     case DType::Int64:
     case DType::UInt8:
+    case DType::UInt16:
+    case DType::UInt32:
       return static_cast<double>(wrap_int(static_cast<int64_t>(x), dt));
+    case DType::UInt64:  // negative values wrap (as NumPy's uint64 arithmetic)
+      return x >= 9223372036854775808.0
+                 ? std::trunc(x)
+                 : static_cast<double>(static_cast<uint64_t>(static_cast<int64_t>(x)));
     case DType::Float16:
       return ref_half_to_float(ref_double_to_half(x));
     case DType::BFloat16:
@@ -269,6 +291,22 @@ inline void encode(cplx v, DType dt, void* dst) {
     case DType::UInt8: {
       uint8_t i = static_cast<uint8_t>(static_cast<int64_t>(x));
       std::memcpy(dst, &i, 1);
+      break;
+    }
+    case DType::UInt16: {
+      uint16_t i = static_cast<uint16_t>(static_cast<int64_t>(x));
+      std::memcpy(dst, &i, 2);
+      break;
+    }
+    case DType::UInt32: {
+      uint32_t i = static_cast<uint32_t>(static_cast<int64_t>(x));
+      std::memcpy(dst, &i, 4);
+      break;
+    }
+    case DType::UInt64: {
+      uint64_t i = x >= 9223372036854775808.0 ? static_cast<uint64_t>(x)
+                                                : static_cast<uint64_t>(static_cast<int64_t>(x));
+      std::memcpy(dst, &i, 8);
       break;
     }
     case DType::Float16: {
@@ -330,6 +368,21 @@ inline cplx decode(const void* src, DType dt) {
     case DType::UInt8: {
       uint8_t i;
       std::memcpy(&i, src, 1);
+      return static_cast<double>(i);
+    }
+    case DType::UInt16: {
+      uint16_t i;
+      std::memcpy(&i, src, 2);
+      return static_cast<double>(i);
+    }
+    case DType::UInt32: {
+      uint32_t i;
+      std::memcpy(&i, src, 4);
+      return static_cast<double>(i);
+    }
+    case DType::UInt64: {
+      uint64_t i;
+      std::memcpy(&i, src, 8);
       return static_cast<double>(i);
     }
     case DType::Float16: {

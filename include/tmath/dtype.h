@@ -18,6 +18,9 @@ enum class DType : uint8_t {
   Int32,
   Int64,
   UInt8,
+  UInt16,
+  UInt32,
+  UInt64,
   Float16,
   BFloat16,
   Float32,
@@ -25,7 +28,7 @@ enum class DType : uint8_t {
   Complex64,
   Complex128,
 };
-inline constexpr int kNumDTypes = 12;
+inline constexpr int kNumDTypes = 15;
 
 enum class DTypeKind : uint8_t { Bool, SignedInt, UnsignedInt, Float, Complex };
 
@@ -93,11 +96,14 @@ inline bool is_integral(DType dt) {
 inline bool is_low_precision(DType dt) { return dt == DType::Float16 || dt == DType::BFloat16; }
 
 // Array API promotion of two array dtypes. bool+bool=bool; ints follow the
-// standard's lattice (int8+uint8=int16, int64+uint8=int64); any integer with a
+// standard's lattice (int8+uint8=int16, uint16+int16=int32, uint32+int32=int64,
+// int64+uint8=int64, unsigned+unsigned=the wider) and NumPy 2 where the standard
+// leaves it open (uint64 with any signed int gives float64); any integer with a
 // floating dtype gives that floating dtype; float16+bfloat16=float32; real with
 // complex gives the complex of the wider precision.
 TMATH_API DType promote_types(DType a, DType b);
-// Accumulation dtype for reductions: f16/bf16 -> f32, small ints -> int64.
+// Accumulation dtype for reductions: f16/bf16 -> f32, bool and ints narrower
+// than 64 bits (signed or unsigned) -> int64; int64 and uint64 keep their dtype.
 TMATH_API DType accumulate_type(DType dt);
 // Real dtype of a complex dtype (complex64 -> float32); identity otherwise.
 TMATH_API DType real_type(DType dt);
@@ -115,6 +121,9 @@ template <> struct dtype_of<int16_t> { static constexpr DType value = DType::Int
 template <> struct dtype_of<int32_t> { static constexpr DType value = DType::Int32; };
 template <> struct dtype_of<int64_t> { static constexpr DType value = DType::Int64; };
 template <> struct dtype_of<uint8_t> { static constexpr DType value = DType::UInt8; };
+template <> struct dtype_of<uint16_t> { static constexpr DType value = DType::UInt16; };
+template <> struct dtype_of<uint32_t> { static constexpr DType value = DType::UInt32; };
+template <> struct dtype_of<uint64_t> { static constexpr DType value = DType::UInt64; };
 template <> struct dtype_of<Half> { static constexpr DType value = DType::Float16; };
 template <> struct dtype_of<BFloat16> { static constexpr DType value = DType::BFloat16; };
 template <> struct dtype_of<float> { static constexpr DType value = DType::Float32; };
@@ -130,6 +139,9 @@ inline constexpr DType int16 = DType::Int16;
 inline constexpr DType int32 = DType::Int32;
 inline constexpr DType int64 = DType::Int64;
 inline constexpr DType uint8 = DType::UInt8;
+inline constexpr DType uint16 = DType::UInt16;
+inline constexpr DType uint32 = DType::UInt32;
+inline constexpr DType uint64 = DType::UInt64;
 inline constexpr DType float16 = DType::Float16;
 inline constexpr DType bfloat16 = DType::BFloat16;
 inline constexpr DType float32 = DType::Float32;

@@ -42,6 +42,9 @@ std::optional<DType> dtype_from_dlpack(nb::dlpack::dtype d) {
       break;
     case C::UInt:
       if (d.bits == 8) return tmath::uint8;
+      if (d.bits == 16) return tmath::uint16;
+      if (d.bits == 32) return tmath::uint32;
+      if (d.bits == 64) return tmath::uint64;
       break;
     case C::Float:
       if (d.bits == 16) return tmath::float16;
@@ -524,8 +527,9 @@ nb::object item(const Tensor& t) {
   Tensor e = t;
   switch (tmath::kind(t.dtype())) {
     case tmath::DTypeKind::Bool: return nb::bool_(nogil([&] { return e.item<bool>(); }));
-    case tmath::DTypeKind::SignedInt:
-    case tmath::DTypeKind::UnsignedInt: return nb::int_(nogil([&] { return e.item<int64_t>(); }));
+    case tmath::DTypeKind::SignedInt: return nb::int_(nogil([&] { return e.item<int64_t>(); }));
+    case tmath::DTypeKind::UnsignedInt:  // through uint64: values above 2^63 stay positive
+      return nb::steal(PyLong_FromUnsignedLongLong(nogil([&] { return e.item<uint64_t>(); })));
     case tmath::DTypeKind::Float: return nb::float_(nogil([&] { return e.item<double>(); }));
     case tmath::DTypeKind::Complex: {
       auto c = nogil([&] { return e.item<std::complex<double>>(); });
@@ -553,10 +557,15 @@ nb::object tolist(const Tensor& t) {
       auto v = nogil([&] { return e.to_vector<bool>(); });
       return build_list(v, t.shape(), 0, pos, [](bool x) -> nb::object { return nb::bool_(x); });
     }
-    case tmath::DTypeKind::SignedInt:
-    case tmath::DTypeKind::UnsignedInt: {
+    case tmath::DTypeKind::SignedInt: {
       auto v = nogil([&] { return e.to_vector<int64_t>(); });
       return build_list(v, t.shape(), 0, pos, [](int64_t x) -> nb::object { return nb::int_(x); });
+    }
+    case tmath::DTypeKind::UnsignedInt: {
+      auto v = nogil([&] { return e.to_vector<uint64_t>(); });
+      return build_list(v, t.shape(), 0, pos, [](uint64_t x) -> nb::object {
+        return nb::steal(PyLong_FromUnsignedLongLong(x));
+      });
     }
     case tmath::DTypeKind::Float: {
       auto v = nogil([&] { return e.to_vector<double>(); });

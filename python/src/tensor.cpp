@@ -96,6 +96,9 @@ const char* buffer_format(DType dt) {
     case tmath::int32: return "i";
     case tmath::int64: return "q";
     case tmath::uint8: return "B";
+    case tmath::uint16: return "H";
+    case tmath::uint32: return "I";
+    case tmath::uint64: return "Q";
     case tmath::float16: return "e";
     case tmath::float32: return "f";
     case tmath::float64: return "d";

@@ -4,7 +4,8 @@ import pytest
 import tmath as tm
 
 # dtypes NumPy can represent, with their NumPy names.
-NP_DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "float16", "float32", "float64",
+NP_DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
+             "float32", "float64",
              "complex64", "complex128"]
 
 

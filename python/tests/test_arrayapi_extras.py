@@ -57,7 +57,8 @@ def test_info_objects():
     assert tm.iinfo(tm.int16).min == -32768 and tm.iinfo(tm.uint8).max == 255
     info = tm.__array_namespace_info__()
     assert info.default_dtypes()["real floating"] == tm.float32
-    assert set(info.dtypes(kind="integral")) == {"int8", "int16", "int32", "int64", "uint8"}
+    assert set(info.dtypes(kind="integral")) == {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                                                 "uint64"}
     check(tm.astype(tm.asarray([1.5]), tm.int32), np.array([1], np.int32))
     check(tm.bitwise_and(tm.asarray([True, False]), True), np.array([True, False]))
 

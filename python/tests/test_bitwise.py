@@ -4,7 +4,7 @@ import pytest
 
 import tmath as tm
 
-INTS = ["int8", "int16", "int32", "int64", "uint8"]
+INTS = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
 
 
 def _rand(rng, dt, shape):

@@ -66,7 +66,8 @@ def test_dlpack_versioned_capsule():
     assert ptr(np.from_dlpack(t, copy=False)) == ptr(t.numpy())
 
 
-@pytest.mark.parametrize("dt", ["bool", "int8", "int16", "int32", "int64", "uint8", "float16", "float32",
+@pytest.mark.parametrize("dt", ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                                "uint64", "float16", "float32",
                                 "float64", "complex64", "complex128"])
 def test_dlpack_dtypes_roundtrip(dt):
     a = (np.arange(5) % 3).astype(dt)

@@ -29,7 +29,8 @@ def test_promote_types_matches_numpy(a, b):
     assert tm.result_type(x, y).name == expected_promotion(a, b)
 
 
-@pytest.mark.parametrize("dt", ["int8", "int16", "int32", "int64", "uint8", "float16", "float32",
+@pytest.mark.parametrize("dt", ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                                "float16", "float32",
                                 "float64", "complex64", "complex128"])
 def test_python_scalars_are_weak(dt):
     """A Python scalar of the same or a lower kind takes the tensor's dtype (NEP 50 / Array API)."""

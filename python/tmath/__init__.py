@@ -52,7 +52,8 @@ __array_api_version__ = "2023.12"
 bool = _tmath.bool_  # noqa: A001  (Array API name; builtins.bool stays reachable as builtins.bool)
 
 # ---- dtype groups and helpers ------------------------------------------------------
-_all_dtypes = (bool_, int8, int16, int32, int64, uint8, float16, bfloat16,  # noqa: F405
+_all_dtypes = (bool_, int8, int16, int32, int64, uint8, uint16, uint32, uint64,  # noqa: F405
+               float16, bfloat16,  # noqa: F405
                float32, float64, complex64, complex128)  # noqa: F405
 _kinds = {
     "bool": ("bool",),

@@ -22,6 +22,9 @@ constexpr std::array<DTypeInfo, kNumDTypes> kInfo{{
     {DType::Int32, 4, DTypeKind::SignedInt, "int32", "i4"},
     {DType::Int64, 8, DTypeKind::SignedInt, "int64", "i8"},
     {DType::UInt8, 1, DTypeKind::UnsignedInt, "uint8", "u1"},
+    {DType::UInt16, 2, DTypeKind::UnsignedInt, "uint16", "u2"},
+    {DType::UInt32, 4, DTypeKind::UnsignedInt, "uint32", "u4"},
+    {DType::UInt64, 8, DTypeKind::UnsignedInt, "uint64", "u8"},
     {DType::Float16, 2, DTypeKind::Float, "float16", "f2"},
     {DType::BFloat16, 2, DTypeKind::Float, "bfloat16", "bf16"},
     {DType::Float32, 4, DTypeKind::Float, "float32", "f4"},
@@ -72,9 +75,11 @@ DType promote_types(DType a, DType b) {
       return signed_int_of_bits(std::max(int_bits(a), int_bits(b)));
     case DTypeKind::UnsignedInt:
       if (ka == DTypeKind::Bool) return b;
-      if (ka == DTypeKind::UnsignedInt) return a;  // only uint8 exists
-      // signed a with uint8 b: needs a signed type wider than 8 bits.
-      return signed_int_of_bits(std::max(int_bits(a), 16));
+      if (ka == DTypeKind::UnsignedInt) return int_bits(a) >= int_bits(b) ? a : b;
+      // signed a with unsigned b: the smallest signed int wider than b that also
+      // holds a; no signed int holds uint64, so that gives float64 (NumPy 2).
+      if (int_bits(b) == 64) return DType::Float64;
+      return signed_int_of_bits(std::max(int_bits(a), 2 * int_bits(b)));
     case DTypeKind::Float:
       if (ka != DTypeKind::Float) return b;
       if ((a == DType::Float16 && b == DType::BFloat16) ||
@@ -98,7 +103,9 @@ DType accumulate_type(DType dt) {
     case DType::Int8:
     case DType::Int16:
     case DType::Int32:
-    case DType::UInt8: return DType::Int64;
+    case DType::UInt8:
+    case DType::UInt16:
+    case DType::UInt32: return DType::Int64;
     default: return dt;
   }
 }

@@ -43,7 +43,7 @@ Tensor reduce_op(OpCode op, const Tensor& a, const Axes& axes_in, bool keepdims)
   switch (op) {
     case OpCode::Sum:
     case OpCode::Prod:
-      if (!is_inexact(out_dt)) out_dt = int64;
+      if (!is_inexact(out_dt)) out_dt = accumulate_type(out_dt);  // int64; uint64 stays uint64
       break;
     case OpCode::Max:
     case OpCode::Min:
@@ -136,7 +136,7 @@ Tensor arg_reduce(OpCode op, const Tensor& a, std::optional<int> axis, bool keep
 Tensor scan(OpCode op, const Tensor& a, int axis) {
   const char* name = op == OpCode::CumSum ? "cumsum" : "cumprod";
   int ax = normalize_axis(axis, a.ndim(), name);
-  DType dt = is_inexact(a.dtype()) ? a.dtype() : int64;
+  DType dt = is_inexact(a.dtype()) ? a.dtype() : accumulate_type(a.dtype());
   return make_node(a.shape(), dt, a.device(), std::make_shared<ScanPrim>(op, ax), {a});
 }
 }  // namespace

@@ -54,6 +54,9 @@ void store_scalar(void* dst, DType dt, Scalar v) {
     case DType::Int32: *static_cast<int32_t*>(dst) = static_cast<int32_t>(v.as_int()); break;
     case DType::Int64: *static_cast<int64_t*>(dst) = v.as_int(); break;
     case DType::UInt8: *static_cast<uint8_t*>(dst) = static_cast<uint8_t>(v.as_int()); break;
+    case DType::UInt16: *static_cast<uint16_t*>(dst) = static_cast<uint16_t>(v.as_int()); break;
+    case DType::UInt32: *static_cast<uint32_t*>(dst) = static_cast<uint32_t>(v.as_int()); break;
+    case DType::UInt64: *static_cast<uint64_t*>(dst) = static_cast<uint64_t>(v.as_int()); break;
     case DType::Float16: *static_cast<Half*>(dst) = Half(static_cast<float>(v.as_double())); break;
     case DType::BFloat16: *static_cast<BFloat16*>(dst) = BFloat16(static_cast<float>(v.as_double())); break;
     case DType::Float32: *static_cast<float*>(dst) = static_cast<float>(v.as_double()); break;
@@ -92,6 +95,9 @@ T load_as(const void* src, DType dt) {
     case DType::Int32: return conv(*static_cast<const int32_t*>(src));
     case DType::Int64: return conv(*static_cast<const int64_t*>(src));
     case DType::UInt8: return conv(*static_cast<const uint8_t*>(src));
+    case DType::UInt16: return conv(*static_cast<const uint16_t*>(src));
+    case DType::UInt32: return conv(*static_cast<const uint32_t*>(src));
+    case DType::UInt64: return conv(*static_cast<const uint64_t*>(src));
     case DType::Float16: return conv(*static_cast<const Half*>(src));
     case DType::BFloat16: return conv(*static_cast<const BFloat16*>(src));
     case DType::Float32: return conv(*static_cast<const float*>(src));
@@ -206,6 +212,9 @@ TMATH_INSTANTIATE(int16_t)
 TMATH_INSTANTIATE(int32_t)
 TMATH_INSTANTIATE(int64_t)
 TMATH_INSTANTIATE(uint8_t)
+TMATH_INSTANTIATE(uint16_t)
+TMATH_INSTANTIATE(uint32_t)
+TMATH_INSTANTIATE(uint64_t)
 TMATH_INSTANTIATE(Half)
 TMATH_INSTANTIATE(BFloat16)
 TMATH_INSTANTIATE(float)
@@ -233,8 +242,8 @@ namespace {
 void format_value(std::ostream& os, const char* p, DType dt) {
   switch (kind(dt)) {
     case DTypeKind::Bool: os << (load_as<bool>(p, dt) ? "true" : "false"); break;
-    case DTypeKind::SignedInt:
-    case DTypeKind::UnsignedInt: os << load_as<int64_t>(p, dt); break;
+    case DTypeKind::SignedInt: os << load_as<int64_t>(p, dt); break;
+    case DTypeKind::UnsignedInt: os << load_as<uint64_t>(p, dt); break;
     case DTypeKind::Float: os << load_as<double>(p, dt); break;
     case DTypeKind::Complex: {
       auto c = load_as<complex128_t>(p, dt);

@@ -117,7 +117,8 @@ class Bitwise : public ::testing::TestWithParam<std::string> {
     // Every count from -3 (signed) to bits + 3, and the extremes of T as counts.
     std::vector<T> counts;
     for (int c = std::is_signed_v<T> ? -3 : 0; c <= bits + 3; ++c)
-      if (c <= static_cast<int>(std::numeric_limits<T>::max())) counts.push_back(static_cast<T>(c));
+      if (static_cast<double>(c) <= static_cast<double>(std::numeric_limits<T>::max()))
+        counts.push_back(static_cast<T>(c));
     counts.push_back(std::numeric_limits<T>::max());
     counts.push_back(std::numeric_limits<T>::min());
     std::vector<T> a, c;
@@ -151,6 +152,9 @@ TEST_P(Bitwise, AndOrXorInvertEveryIntegerDtype) {
   check_and_or_xor_invert<int32_t>();
   check_and_or_xor_invert<int64_t>();
   check_and_or_xor_invert<uint8_t>();
+  check_and_or_xor_invert<uint16_t>();
+  check_and_or_xor_invert<uint32_t>();
+  check_and_or_xor_invert<uint64_t>();
 }
 
 TEST_P(Bitwise, ShiftsEveryCountEveryIntegerDtype) {
@@ -159,6 +163,9 @@ TEST_P(Bitwise, ShiftsEveryCountEveryIntegerDtype) {
   check_shifts<int32_t>();
   check_shifts<int64_t>();
   check_shifts<uint8_t>();
+  check_shifts<uint16_t>();
+  check_shifts<uint32_t>();
+  check_shifts<uint64_t>();
 }
 
 TEST_P(Bitwise, HandCheckedShifts) {
@@ -174,6 +181,15 @@ TEST_P(Bitwise, HandCheckedShifts) {
   Tensor u = on(tt::make({255, 255, 128}, uint8));
   EXPECT_TRUE(tt::all_equal(u >> on(tt::make({9, 7, 3}, uint8)), {0, 1, 16}));
   EXPECT_TRUE(tt::all_equal(u << on(tt::make({1, 8, 0}, uint8)), {254, 0, 128}));
+  // Unsigned right shifts are logical: np.uint64(2**63) >> 63 == 1, np.uint32(2**31) >> 31 == 1.
+  const std::vector<uint64_t> top = {uint64_t{1} << 63, ~uint64_t{0}};
+  Tensor u64 = on(host(top));
+  EXPECT_EQ(raw<uint64_t>(u64 >> 63), (std::vector<uint64_t>{1, 1}));
+  EXPECT_EQ(raw<uint64_t>(u64 >> 1), (std::vector<uint64_t>{uint64_t{1} << 62, ~uint64_t{0} >> 1}));
+  const std::vector<uint32_t> top32 = {uint32_t{1} << 31, 0xffffffffu};
+  EXPECT_EQ(raw<uint32_t>(on(host(top32)) >> 31), (std::vector<uint32_t>{1, 1}));
+  const std::vector<uint16_t> top16 = {0x8000, 0xffff};
+  EXPECT_EQ(raw<uint16_t>(on(host(top16)) >> 15), (std::vector<uint16_t>{1, 1}));
 }
 
 TEST_P(Bitwise, BoolAndOrXorInvert) {
@@ -201,6 +217,16 @@ TEST_P(Bitwise, IntegerPromotion) {
   EXPECT_EQ((i8 ^ 1).dtype(), int8);  // weak scalar keeps the tensor's dtype
   EXPECT_TRUE(tt::all_equal(u8 >> 1, {127, 1}));
   EXPECT_EQ((u8 >> 1).dtype(), uint8);
+  // Wider unsigned dtypes (NumPy 2): uint16 & int16 -> int32, uint32 | int8 -> int64,
+  // uint64 with a signed int has no integer result (float64), so no bitwise op.
+  Tensor u16 = on(tt::make({65535, 3}, uint16)), i16 = on(tt::make({-1, 2}, int16));
+  EXPECT_EQ((u16 & i16).dtype(), int32);
+  EXPECT_TRUE(tt::all_equal(u16 & i16, {65535, 2}));
+  Tensor u32 = on(tt::make({4294967295.0, 3}, uint32));
+  EXPECT_EQ((u32 | i8).dtype(), int64);
+  EXPECT_TRUE(tt::all_equal(u32 | i8, {-1, 3}));
+  EXPECT_EQ((u32 ^ u16).dtype(), uint32);
+  EXPECT_EQ((u16 << 3).dtype(), uint16);
 }
 
 TEST_P(Bitwise, CompoundAssignmentOperators) {

@@ -11,7 +11,8 @@ using tt::all_dtypes;
 TEST(DType, ItemsizeOfEveryDtype) {
   const std::map<DType, size_t> expect = {
       {bool_, 1},   {int8, 1},     {int16, 2},   {int32, 4},   {int64, 8},     {uint8, 1},
-      {float16, 2}, {bfloat16, 2}, {float32, 4}, {float64, 8}, {complex64, 8}, {complex128, 16}};
+      {uint16, 2},  {uint32, 4},   {uint64, 8},  {float16, 2}, {bfloat16, 2},  {float32, 4},
+      {float64, 8}, {complex64, 8}, {complex128, 16}};
   ASSERT_EQ(expect.size(), static_cast<size_t>(kNumDTypes));
   for (auto [dt, n] : expect) EXPECT_EQ(itemsize(dt), n) << tt::name_of(dt);
   EXPECT_EQ(zeros({3, 2}, float64).itemsize(), 8u);
@@ -24,6 +25,13 @@ TEST(DType, NamesRoundTrip) {
     EXPECT_EQ(dtype_from_name(dtype_name(dt)), dt) << tt::name_of(dt);
   }
   EXPECT_EQ(dtype_from_name("f32"), float32);
+  EXPECT_EQ(dtype_from_name("uint16"), uint16);
+  EXPECT_EQ(dtype_from_name("uint32"), uint32);
+  EXPECT_EQ(dtype_from_name("uint64"), uint64);
+  EXPECT_EQ(dtype_from_name("u1"), uint8);  // NumPy's codes: u<bytes>
+  EXPECT_EQ(dtype_from_name("u2"), uint16);
+  EXPECT_EQ(dtype_from_name("u4"), uint32);
+  EXPECT_EQ(dtype_from_name("u8"), uint64);
   EXPECT_THROW(dtype_from_name("float33"), DTypeError);
   EXPECT_THROW(dtype_from_name(""), DTypeError);
 }
@@ -31,7 +39,11 @@ TEST(DType, NamesRoundTrip) {
 TEST(DType, KindsAndPredicates) {
   EXPECT_EQ(kind(bool_), DTypeKind::Bool);
   for (DType dt : {int8, int16, int32, int64}) EXPECT_EQ(kind(dt), DTypeKind::SignedInt);
-  EXPECT_EQ(kind(uint8), DTypeKind::UnsignedInt);
+  for (DType dt : {uint8, uint16, uint32, uint64}) {
+    EXPECT_EQ(kind(dt), DTypeKind::UnsignedInt);
+    EXPECT_TRUE(is_integral(dt));
+    EXPECT_EQ(to_inexact(dt), float32);
+  }
   for (DType dt : {float16, bfloat16, float32, float64}) {
     EXPECT_EQ(kind(dt), DTypeKind::Float);
     EXPECT_TRUE(is_floating(dt));
@@ -63,13 +75,17 @@ TEST(DType, KindsAndPredicates) {
   EXPECT_EQ(accumulate_type(bfloat16), float32);
   EXPECT_EQ(accumulate_type(float32), float32);
   EXPECT_EQ(accumulate_type(float64), float64);
-  for (DType dt : {int8, int16, int32, int64, uint8}) EXPECT_EQ(accumulate_type(dt), int64);
+  for (DType dt : {int8, int16, int32, int64, uint8, uint16, uint32}) EXPECT_EQ(accumulate_type(dt), int64);
+  EXPECT_EQ(accumulate_type(uint64), uint64);
 }
 
 TEST(DType, DtypeOfCppTypes) {
   EXPECT_EQ(dtype_v<bool>, bool_);
   EXPECT_EQ(dtype_v<int8_t>, int8);
   EXPECT_EQ(dtype_v<uint8_t>, uint8);
+  EXPECT_EQ(dtype_v<uint16_t>, uint16);
+  EXPECT_EQ(dtype_v<uint32_t>, uint32);
+  EXPECT_EQ(dtype_v<uint64_t>, uint64);
   EXPECT_EQ(dtype_v<Half>, float16);
   EXPECT_EQ(dtype_v<BFloat16>, bfloat16);
   EXPECT_EQ(dtype_v<complex128_t>, complex128);
@@ -78,7 +94,9 @@ TEST(DType, DtypeOfCppTypes) {
 namespace {
 
 // Independent model of the Array API promotion lattice (plus the documented
-// extensions: any integer with a float gives the float, f16+bf16 = f32).
+// extensions: any integer with a float gives the float, f16+bf16 = f32, and
+// NumPy 2's uint64 with a signed int = float64).
+// NOLINTNEXTLINE(readability-function-cognitive-complexity)
 std::optional<DType> expected_promotion(DType a, DType b) {
   auto rank_int = [](DType d) -> int {
     switch (d) {
@@ -89,6 +107,20 @@ std::optional<DType> expected_promotion(DType a, DType b) {
       case DType::Int32:
         return 32;
       case DType::Int64:
+        return 64;
+      default:
+        return 0;
+    }
+  };
+  auto rank_uint = [](DType d) -> int {
+    switch (d) {
+      case DType::UInt8:
+        return 8;
+      case DType::UInt16:
+        return 16;
+      case DType::UInt32:
+        return 32;
+      case DType::UInt64:
         return 64;
       default:
         return 0;
@@ -128,9 +160,13 @@ std::optional<DType> expected_promotion(DType a, DType b) {
   if (ab || bb) return std::nullopt;  // bool with numeric: not specified by the standard
   const bool ai = tt::is_int(a), bi = tt::is_int(b);
   if (ai && bi) {
-    if (a == uint8 && b == uint8) return uint8;
-    if (a == uint8) return signed_of(std::max(16, rank_int(b)));
-    if (b == uint8) return signed_of(std::max(16, rank_int(a)));
+    const int ua = rank_uint(a), ub = rank_uint(b);
+    if (ua && ub) return ua >= ub ? a : b;
+    if (ua || ub) {  // one unsigned, one signed
+      const int u = ua ? ua : ub, s = ua ? rank_int(b) : rank_int(a);
+      if (u == 64) return float64;
+      return signed_of(std::max(2 * u, s));
+    }
     return signed_of(std::max(rank_int(a), rank_int(b)));
   }
   if (ai) return b;  // int with float/complex: the inexact type
@@ -160,7 +196,7 @@ TEST(DTypePromotion, FullLatticeMatchesArrayApi) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 11 * 11 + 1);
+  EXPECT_EQ(checked, 14 * 14 + 1);
 }
 
 TEST(DTypePromotion, SpotChecks) {
@@ -169,6 +205,18 @@ TEST(DTypePromotion, SpotChecks) {
   EXPECT_EQ(promote_types(int64, uint8), int64);
   EXPECT_EQ(promote_types(uint8, int16), int16);
   EXPECT_EQ(promote_types(uint8, int32), int32);
+  EXPECT_EQ(promote_types(uint8, uint16), uint16);
+  EXPECT_EQ(promote_types(uint32, uint16), uint32);
+  EXPECT_EQ(promote_types(uint8, uint64), uint64);
+  EXPECT_EQ(promote_types(uint16, int8), int32);
+  EXPECT_EQ(promote_types(uint16, int16), int32);
+  EXPECT_EQ(promote_types(int64, uint16), int64);
+  EXPECT_EQ(promote_types(uint32, int8), int64);
+  EXPECT_EQ(promote_types(int32, uint32), int64);
+  EXPECT_EQ(promote_types(uint64, int8), float64);
+  EXPECT_EQ(promote_types(int64, uint64), float64);
+  EXPECT_EQ(promote_types(uint64, float32), float32);
+  EXPECT_EQ(promote_types(uint32, float16), float16);
   EXPECT_EQ(promote_types(int16, int32), int32);
   EXPECT_EQ(promote_types(float16, bfloat16), float32);
   EXPECT_EQ(promote_types(bfloat16, float16), float32);
@@ -190,7 +238,11 @@ TEST(DTypePromotion, BinaryOpResultDtypeFollowsPromotion) {
                                                           {float16, bfloat16},
                                                           {float32, float64},
                                                           {complex64, float64},
-                                                          {int64, uint8}}) {
+                                                          {int64, uint8},
+                                                          {uint16, int16},
+                                                          {uint32, uint8},
+                                                          {int32, uint32},
+                                                          {uint64, int64}}) {
     Tensor x = ones({3}, a), y = ones({3}, b);
     Tensor z = add(x, y);
     EXPECT_EQ(z.dtype(), promote_types(a, b)) << tt::name_of(a) << "+" << tt::name_of(b);

@@ -70,7 +70,7 @@ Tensor rand_cpu(std::mt19937& rng, const Shape& shape, DType dt, double lo, doub
     for (size_t i = 0; i < v.size(); ++i) v[i] = {re[i], im[i]};
     return tt::make_c(v, shape, dt);
   }
-  if (dt == DType::UInt8) lo = std::max(lo, 0.0);
+  if (tt::is_uint(dt)) lo = std::max(lo, 0.0);
   return tt::rand_tensor(rng, shape, dt, lo, hi, nonzero).t;
 }
 

@@ -34,6 +34,9 @@ void visit_dtype(DType dt, F&& f) {
     case DType::Int32: f(int32_t{}); break;
     case DType::Int64: f(int64_t{}); break;
     case DType::UInt8: f(uint8_t{}); break;
+    case DType::UInt16: f(uint16_t{}); break;
+    case DType::UInt32: f(uint32_t{}); break;
+    case DType::UInt64: f(uint64_t{}); break;
     case DType::Float16: f(Half{}); break;
     case DType::BFloat16: f(BFloat16{}); break;
     case DType::Float32: f(float{}); break;
@@ -44,9 +47,11 @@ void visit_dtype(DType dt, F&& f) {
 }
 
 // ---- unary functors ------------------------------------------------------------
-// Computation type: f16/bf16 compute in float.
+// Computation type: f16/bf16 compute in float; uint16 in uint32, so that its
+// products wrap instead of overflowing the int it would be promoted to.
 template <class T>
-using Calc = std::conditional_t<is_low<T>, float, T>;
+using Calc = std::conditional_t<is_low<T>, float,
+                                std::conditional_t<std::is_same_v<T, uint16_t>, uint32_t, T>>;
 
 template <class T>
 T erfinv_impl(T y) {
@@ -246,10 +251,11 @@ T int_pow(T base, T exp) {
     if (base == T(-1)) return (exp & 1) ? T(-1) : T(1);
     return 0;
   }
+  using W = std::conditional_t<std::is_unsigned_v<T> && sizeof(T) == 2, uint32_t, T>;
   T r = 1;
   while (exp) {
-    if (exp & 1) r = static_cast<T>(r * base);
-    base = static_cast<T>(base * base);
+    if (exp & 1) r = static_cast<T>(static_cast<W>(r) * static_cast<W>(base));
+    base = static_cast<T>(static_cast<W>(base) * static_cast<W>(base));
     exp >>= 1;
   }
   return r;

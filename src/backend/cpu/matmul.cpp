@@ -149,6 +149,8 @@ void gemm_int(const ArrayRef& a, const ArrayRef& b, const ArrayRef& out) {
         for (int64_t p = 0; p < k; ++p) {
           T x = A[oa[bi] + i * ars + p * acs], y = B[ob[bi] + p * brs + j * bcs];
           if constexpr (std::is_same_v<T, bool>) acc = acc || (x && y);
+          else if constexpr (std::is_same_v<T, uint16_t>)  // wraps in uint32, not int
+            acc = static_cast<T>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(x) * static_cast<uint32_t>(y));
           else acc = static_cast<T>(acc + x * y);
         }
         c[i * n + j] = acc;
@@ -171,6 +173,9 @@ void matmul(const ArrayRef& a, const ArrayRef& b, const ArrayRef& out, const Mat
     case DType::Int32: gemm_int<int32_t>(a, b, out); break;
     case DType::Int64: gemm_int<int64_t>(a, b, out); break;
     case DType::UInt8: gemm_int<uint8_t>(a, b, out); break;
+    case DType::UInt16: gemm_int<uint16_t>(a, b, out); break;
+    case DType::UInt32: gemm_int<uint32_t>(a, b, out); break;
+    case DType::UInt64: gemm_int<uint64_t>(a, b, out); break;
   }
 }
 

@@ -47,6 +47,12 @@ void visit(DType dt, F&& f) {
       return f(Tag<int64_t>{});
     case DType::UInt8:
       return f(Tag<uint8_t>{});
+    case DType::UInt16:
+      return f(Tag<uint16_t>{});
+    case DType::UInt32:
+      return f(Tag<uint32_t>{});
+    case DType::UInt64:
+      return f(Tag<uint64_t>{});
     case DType::Float16:
       return f(Tag<Half>{});
     case DType::BFloat16:
@@ -177,10 +183,12 @@ A mul(A a, A b) {
   }
 }
 
-// Accumulator of sums/products: int64 for bool/ints, float32 for f16/bf16.
+// Accumulator of sums/products: int64 for bool/ints (uint64 keeps uint64),
+// float32 for f16/bf16.
 template <class T>
-using SumAcc =
-    std::conditional_t<std::is_integral_v<T>, int64_t, std::conditional_t<kIsLow<T>, float, T>>;
+using SumAcc = std::conditional_t<
+    std::is_same_v<T, uint64_t>, uint64_t,
+    std::conditional_t<std::is_integral_v<T>, int64_t, std::conditional_t<kIsLow<T>, float, T>>>;
 template <class T>
 using OrderAcc = std::conditional_t<kIsLow<T>, float, T>;
 

@@ -49,6 +49,9 @@ TM_DI i16 ld(i16 x) { return x; }
 TM_DI i32 ld(i32 x) { return x; }
 TM_DI i64 ld(i64 x) { return x; }
 TM_DI u8 ld(u8 x) { return x; }
+TM_DI u16 ld(u16 x) { return x; }
+TM_DI u32 ld(u32 x) { return x; }
+TM_DI u64 ld(u64 x) { return x; }
 TM_DI float ld(f16_t x) { return tm_h2f(x.v); }
 TM_DI float ld(bf16_t x) { return tm_bf2f(x.v); }
 TM_DI float ld(float x) { return x; }
@@ -155,6 +158,9 @@ template <class T> TM_DI T tm_irem(T a, T b) {
   }
   return (T)(a % b);
 }
+// Products of u16 in u32 (wrapping), not in the int u16 promotes to.
+template <class T> TM_DI T tm_wide(T x) { return x; }
+TM_DI u32 tm_wide(u16 x) { return (u32)x; }
 template <class T> TM_DI T tm_ipow(T base, T ex) {
   if (tm_signed<T>() && ex < (T)0) {
     if (base == (T)1) return (T)1;
@@ -163,8 +169,8 @@ template <class T> TM_DI T tm_ipow(T base, T ex) {
   }
   T r = (T)1;
   while (ex) {
-    if (ex & 1) r = (T)(r * base);
-    base = (T)(base * base);
+    if (ex & 1) r = (T)(tm_wide(r) * tm_wide(base));
+    base = (T)(tm_wide(base) * tm_wide(base));
     ex = (T)(ex >> 1);
   }
   return r;
@@ -231,6 +237,9 @@ const char* const kShuffles = R"(
   TM_DI i8 NAME(i8 v, int d) { return (i8)FN(0xffffffffu, (int)v, d); }                 \
   TM_DI i16 NAME(i16 v, int d) { return (i16)FN(0xffffffffu, (int)v, d); }              \
   TM_DI u8 NAME(u8 v, int d) { return (u8)FN(0xffffffffu, (int)v, d); }                 \
+  TM_DI u16 NAME(u16 v, int d) { return (u16)FN(0xffffffffu, (int)v, d); }              \
+  TM_DI u32 NAME(u32 v, int d) { return FN(0xffffffffu, v, d); }                        \
+  TM_DI u64 NAME(u64 v, int d) { return FN(0xffffffffu, v, d); }                        \
   TM_DI i64 NAME(i64 v, int d) { return FN(0xffffffffu, v, d); }                        \
   TM_DI float NAME(float v, int d) { return FN(0xffffffffu, v, d); }                    \
   TM_DI double NAME(double v, int d) { return FN(0xffffffffu, v, d); }                  \
@@ -287,6 +296,12 @@ const char* stor(DType dt) {
       return "i64";
     case DType::UInt8:
       return "u8";
+    case DType::UInt16:
+      return "u16";
+    case DType::UInt32:
+      return "u32";
+    case DType::UInt64:
+      return "u64";
     case DType::Float16:
       return "f16_t";
     case DType::BFloat16:
@@ -353,6 +368,12 @@ std::string int_min(DType dt) {
       return "(i64)(-9223372036854775807LL - 1)";
     case DType::UInt8:
       return "(u8)0";
+    case DType::UInt16:
+      return "(u16)0";
+    case DType::UInt32:
+      return "(u32)0";
+    case DType::UInt64:
+      return "(u64)0";
     default:
       return "false";
   }
@@ -369,6 +390,12 @@ std::string int_max(DType dt) {
       return "(i64)9223372036854775807LL";
     case DType::UInt8:
       return "(u8)255";
+    case DType::UInt16:
+      return "(u16)65535";
+    case DType::UInt32:
+      return "(u32)4294967295u";
+    case DType::UInt64:
+      return "(u64)18446744073709551615ULL";
     default:
       return "true";
   }
@@ -399,6 +426,12 @@ double int_max_d(DType dt) {
       return static_cast<double>(std::numeric_limits<int64_t>::max());
     case DType::UInt8:
       return 255.0;
+    case DType::UInt16:
+      return 65535.0;
+    case DType::UInt32:
+      return 4294967295.0;
+    case DType::UInt64:
+      return static_cast<double>(std::numeric_limits<uint64_t>::max());
     default:
       return 1.0;
   }
@@ -439,7 +472,8 @@ std::string convert(DType from, const std::string& x, DType to, bool saturate) {
 template <class Used>
 std::string int_conversion_helpers(const Used& used) {
   std::string s;
-  for (DType dt : {DType::Int8, DType::Int16, DType::Int32, DType::Int64, DType::UInt8}) {
+  for (DType dt : {DType::Int8, DType::Int16, DType::Int32, DType::Int64, DType::UInt8,
+                   DType::UInt16, DType::UInt32, DType::UInt64}) {
     const std::string T = stor(dt);
     // Elementwise casts: NaN/inf/out of range give 0 (as the CPU kernels).
     if (used("tm_f2i_" + T))
@@ -519,14 +553,15 @@ std::string unary_expr(O op, DType dt, DType out) {
       return cx ? st("-x") : cast("-x");
     case O::Abs:
       if (cx) return st("c_abs(x)");
-      if (dt == DType::UInt8) return st("x");
+      if (kind(dt) == DTypeKind::UnsignedInt) return st("x");
       if (is_floating(dt)) return cast("fabs(x)");  // |-0| = +0
       return cast("x < (" + C + ")0 ? -x : x");
     case O::Sign:
       if (cx) return st("c_sign(x)");
       if (fl) return cast("isnan(x) ? x : (" + C + ")((x > (" + C + ")0) - (x < (" + C + ")0))");
       return cast("(x > (" + C + ")0) - (x < (" + C + ")0)");
-    case O::Square:
+    case O::Square:  // u16 multiplies in u32 (wraps) rather than in int
+      if (dt == DType::UInt16) return cast("(u32)x * (u32)x");
       return cx ? st("x * x") : cast("x * x");
     case O::Relu:
       if (fl) return cast("x > (" + C + ")0 ? x : (x != x ? x : (" + C + ")0)");
@@ -624,6 +659,7 @@ std::string binary_expr(O op, DType dt, DType out) {
     case O::Subtract:
       return arith("a - b");
     case O::Multiply:
+      if (dt == DType::UInt16) return cast("(u32)a * (u32)b");
       return bo ? st("a && b") : arith("a * b");
     case O::Divide:
       return in ? st("tm_idiv<" + C + ">(a, b)") : arith("a / b");
@@ -1873,7 +1909,10 @@ ProgramSource int_matmul(DType dt) {
   p.name = "matmul_" + std::string(dtype_name(dt));
   p.source = with_prelude(kOffsets + ("typedef " + T + " T;\n") + "typedef " + calc(dt) + " C;\n" +
              "TM_DI C step(C acc, C x, C y) { return " +
-             (b ? std::string("acc || (x && y)") : std::string("(C)(acc + x * y)")) + "; }\n" +
+             (b                          ? std::string("acc || (x && y)")
+              : dt == DType::UInt16 ? std::string("(C)((u32)acc + (u32)x * (u32)y)")
+                                    : std::string("(C)(acc + x * y)")) +
+             "; }\n" +
              R"(
 extern "C" __global__ void __launch_bounds__(256) tm_mm(const MmParams p) {
   for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < p.total;

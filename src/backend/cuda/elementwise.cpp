@@ -185,6 +185,15 @@ std::array<unsigned char, 16> scalar_bytes(Scalar v, DType dt) {
     case DType::UInt8:
       put(static_cast<uint8_t>(v.as_int()));
       break;
+    case DType::UInt16:
+      put(static_cast<uint16_t>(v.as_int()));
+      break;
+    case DType::UInt32:
+      put(static_cast<uint32_t>(v.as_int()));
+      break;
+    case DType::UInt64:
+      put(static_cast<uint64_t>(v.as_int()));
+      break;
     case DType::Float16:
       put(Half(static_cast<float>(v.as_double())).bits);
       break;

@@ -56,6 +56,9 @@ std::optional<mx::Dtype> to_mx(DType dt) {
     case DType::Int32: return mx::int32;
     case DType::Int64: return mx::int64;
     case DType::UInt8: return mx::uint8;
+    case DType::UInt16: return mx::uint16;
+    case DType::UInt32: return mx::uint32;
+    case DType::UInt64: return mx::uint64;
     case DType::Float16: return mx::float16;
     case DType::BFloat16: return mx::bfloat16;
     case DType::Float32: return mx::float32;
@@ -198,6 +201,9 @@ Val load(const char* p, DType dt) {
     case DType::Int32: seti(*reinterpret_cast<const int32_t*>(p)); break;
     case DType::Int64: seti(*reinterpret_cast<const int64_t*>(p)); break;
     case DType::UInt8: seti(*reinterpret_cast<const uint8_t*>(p)); break;
+    case DType::UInt16: seti(*reinterpret_cast<const uint16_t*>(p)); break;
+    case DType::UInt32: seti(*reinterpret_cast<const uint32_t*>(p)); break;
+    case DType::UInt64: seti(static_cast<int64_t>(*reinterpret_cast<const uint64_t*>(p))); break;
     case DType::Float16: setf(float(*reinterpret_cast<const Half*>(p))); break;
     case DType::BFloat16: setf(float(*reinterpret_cast<const BFloat16*>(p))); break;
     case DType::Float32: setf(*reinterpret_cast<const float*>(p)); break;
@@ -218,6 +224,9 @@ void store(char* p, DType dt, const Val& v) {
     case DType::Int32: *reinterpret_cast<int32_t*>(p) = static_cast<int32_t>(as_int()); break;
     case DType::Int64: *reinterpret_cast<int64_t*>(p) = as_int(); break;
     case DType::UInt8: *reinterpret_cast<uint8_t*>(p) = static_cast<uint8_t>(as_int()); break;
+    case DType::UInt16: *reinterpret_cast<uint16_t*>(p) = static_cast<uint16_t>(as_int()); break;
+    case DType::UInt32: *reinterpret_cast<uint32_t*>(p) = static_cast<uint32_t>(as_int()); break;
+    case DType::UInt64: *reinterpret_cast<uint64_t*>(p) = static_cast<uint64_t>(as_int()); break;
     case DType::Float16: *reinterpret_cast<Half*>(p) = Half(static_cast<float>(d)); break;
     case DType::BFloat16: *reinterpret_cast<BFloat16*>(p) = BFloat16(static_cast<float>(d)); break;
     case DType::Float32: *reinterpret_cast<float*>(p) = static_cast<float>(d); break;
@@ -1482,8 +1491,17 @@ class MlxBackend final : public Backend {
       case O::Subtract: return mx::subtract(a, b);
       case O::Multiply: return mx::multiply(a, b);
       case O::Divide: return mx::divide(a, b);
-      case O::FloorDivide: return mx::floor_divide(a, b);
-      case O::Remainder: return mx::remainder(a, b);
+      case O::FloorDivide:
+      case O::Remainder: {
+        // float16/bfloat16 in float32 (as the cpu kernel), rounded once at the end: MLX's
+        // kernel divides in the 16-bit format, where a quotient such as -7.02 rounds to
+        // -7.0 before the floor (floor_divide -7 instead of -8).
+        const bool low = a.dtype() == mx::float16 || a.dtype() == mx::bfloat16;
+        const mx::array x = low ? mx::astype(a, mx::float32) : a;
+        const mx::array y = low ? mx::astype(b, mx::float32) : b;
+        mx::array r = op == O::FloorDivide ? mx::floor_divide(x, y) : mx::remainder(x, y);
+        return low ? mx::astype(r, a.dtype()) : r;
+      }
       case O::Power: return mx::power(a, b);
       case O::Maximum: return mx::maximum(a, b);
       case O::Minimum: return mx::minimum(a, b);

@@ -46,6 +46,12 @@
 namespace tmath::torchb {
 namespace {
 
+// LibTorch (1.13) has no uint16/uint32/uint64: this backend claims no op on them,
+// and casts to or from them go to the native backend.
+bool has_at(DType dt) {
+  return dt != DType::UInt16 && dt != DType::UInt32 && dt != DType::UInt64;
+}
+
 at::ScalarType to_at(DType dt) {
   switch (dt) {
     case DType::Bool: return at::kBool;
@@ -60,6 +66,8 @@ at::ScalarType to_at(DType dt) {
     case DType::Float64: return at::kDouble;
     case DType::Complex64: return at::kComplexFloat;
     case DType::Complex128: return at::kComplexDouble;
+    case DType::UInt16: case DType::UInt32: case DType::UInt64:
+      throw UnsupportedError("[torch] LibTorch has no dtype " + std::string(dtype_name(dt)));
   }
   return at::kFloat;
 }
@@ -326,6 +334,7 @@ class TorchBackend final : public Backend {
   // What this backend runs, before asking LibTorch (supports()).
   bool claims(OpCode op, DType dt) const {
     using O = OpCode;
+    if (!has_at(dt)) return false;
     const bool F = is_floating(dt);
     const bool I = is_integral(dt);
     const bool B = dt == DType::Bool;
@@ -415,6 +424,7 @@ class TorchBackend final : public Backend {
   }
 
   void copy(const ArrayRef& src, const ArrayRef& dst) override {
+    if (!has_at(src.dtype) || !has_at(dst.dtype)) return native().copy(src, dst);
     run("copy", dst.device, [&] {
       at::Tensor s = view(src);
       // A complex value converts to a real dtype through its real part (no warning).

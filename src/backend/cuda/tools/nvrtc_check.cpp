@@ -28,9 +28,10 @@ namespace gen = tmath::cuda::gen;
 
 namespace {
 
-const DType kAll[] = {DType::Bool,    DType::Int8,    DType::Int16,     DType::Int32,
-                      DType::Int64,   DType::UInt8,   DType::Float16,   DType::BFloat16,
-                      DType::Float32, DType::Float64, DType::Complex64, DType::Complex128};
+const DType kAll[] = {DType::Bool,      DType::Int8,      DType::Int16,     DType::Int32,
+                      DType::Int64,     DType::UInt8,     DType::UInt16,    DType::UInt32,
+                      DType::UInt64,    DType::Float16,   DType::BFloat16,  DType::Float32,
+                      DType::Float64,   DType::Complex64, DType::Complex128};
 const DType kFloats[] = {DType::Float16, DType::BFloat16, DType::Float32, DType::Float64};
 
 DType unary_out(OpCode op, DType dt) {
