@@ -2,7 +2,8 @@
 # The GPU machine's extra measurements, after scripts/device_check.sh has built
 # build-gpu: fusion start-up (cold and warm kernel cache), host issue time per
 # small op, the MLP gradient (engine and PyTorch autograd), and the Python CUDA
-# DLPack tests against PyTorch and CuPy. Logs go to $OUT (default ./device-out).
+# DLPack tests against PyTorch and CuPy, the bare launch cost and the cuSOLVER svd
+# routes. Logs go to $OUT (default ./device-out).
 # Usage: scripts/device_bench.sh
 set -uo pipefail
 export PATH=$PATH:/usr/local/cuda/bin
@@ -17,6 +18,11 @@ for b in jit_startup host_overhead mlp_grad; do
 done
 g++ -O2 -std=c++20 bench/cuda/nvrtc_startup.cpp -o build-gpu/nvrtc_startup -I/usr/local/cuda/include \
   -L/usr/local/cuda/lib64 -lnvrtc -Wl,-rpath,/usr/local/cuda/lib64 || echo "build of nvrtc_startup failed"
+g++ -O2 -std=c++20 bench/cuda/launch_floor.cpp -o build-gpu/launch_floor -I/usr/local/cuda/include \
+  -L/usr/local/cuda/lib64 -lnvrtc -lcuda -Wl,-rpath,/usr/local/cuda/lib64 || echo "build of launch_floor failed"
+g++ -O2 -std=c++20 bench/cuda/svd_routes.cpp -o build-gpu/svd_routes -I/usr/local/cuda/include \
+  -L/usr/local/cuda/lib64 -lcusolver -lcublas -lcudart -Wl,-rpath,/usr/local/cuda/lib64 ||
+  echo "build of svd_routes failed"
 cache=$(mktemp -d)
 {
   echo "== nvrtc_startup (fresh processes)"
@@ -26,8 +32,12 @@ cache=$(mktemp -d)
   echo "== jit_startup (cold disk cache, then warm)"
   TMATH_CACHE_DIR=$cache build-gpu/jit_startup cuda 4096
   TMATH_CACHE_DIR=$cache build-gpu/jit_startup cuda 4096
-  echo "== host_overhead"
-  build-gpu/host_overhead cuda 2000
+  echo "== launch_floor (bare cuLaunchKernel, no engine)"
+  build-gpu/launch_floor
+  echo "== host_overhead (the eager add sampled: where its host time goes)"
+  build-gpu/host_overhead cuda 2000 "add 8"
+  echo "== svd_routes 512 (cuSOLVER svd routes with LAPACK ratios)"
+  build-gpu/svd_routes 512
   echo "== mlp_grad"
   build-gpu/mlp_grad cuda 30
   echo "== mlp_grad, TMATH_CUDA_GRAPHS=0 (compiled calls node by node)"
