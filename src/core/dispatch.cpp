@@ -18,6 +18,7 @@
 #include <string>
 #include <tuple>
 
+#include "core/linalg_text.h"
 #include "core/primitives.h"
 #include "jit/jit.h"
 #include "tmath/error.h"
@@ -499,16 +500,6 @@ void note_fallback(OpCode op, DType dt, Device device) {
 }  // namespace
 
 namespace {
-bool is_linalg(OpCode op) {
-  switch (op) {
-    case OpCode::Solve: case OpCode::Inv: case OpCode::Det: case OpCode::Slogdet:
-    case OpCode::Cholesky: case OpCode::Qr: case OpCode::Svd: case OpCode::Eigh:
-    case OpCode::SolveTriangular: case OpCode::Lu: case OpCode::LuSolve: case OpCode::Eig:
-      return true;
-    default: return false;
-  }
-}
-
 // Runs `prim` on the cpu backend `cpu` for a tensor of another device: the inputs are
 // copied to the host, the outputs back (copies counted by the transfer stats).
 void run_on_host(Primitive& prim, Backend* cpu, Device device, const std::vector<Tensor>& inputs,
@@ -539,7 +530,7 @@ void run_on_host(Primitive& prim, Backend* cpu, Device device, const std::vector
 constexpr int64_t kHostMatrixElements = 128 * 128;
 constexpr int64_t kHostTotalElements = int64_t{1} << 20;
 bool host_candidate(OpCode op, Device device, const std::vector<Tensor>& inputs) {
-  if (device.type == DeviceType::CPU || !is_linalg(op) || inputs.empty()) return false;
+  if (device.type == DeviceType::CPU || !detail::is_linalg_op(op) || inputs.empty()) return false;
   int64_t total = 0;
   for (const Tensor& t : inputs) {
     const Shape& sh = t.shape();
@@ -651,7 +642,7 @@ void run_primitive(Primitive& prim, const std::vector<Tensor>& inputs,
   Device device = out0.device;
   // An unused first output of a multi-output node (svd(x).S, qr(x).R) arrives as a bare
   // temporary with the default device: linear algebra runs where its input lives.
-  if (is_linalg(*op) && !inputs.empty()) device = inputs[0].device();
+  if (detail::is_linalg_op(*op) && !inputs.empty()) device = inputs[0].device();
   if (g_selection.load(std::memory_order_relaxed) == SelectionPolicy::Cost &&
       run_by_cost(prim, *op, dt, device, inputs, outputs))
     return;

@@ -594,6 +594,22 @@ int orgqr_lwork(Call& c, int m, int cols, int k, const void* A, int lda, const v
   return lwork;
 }
 
+// Xgeqrf of every batch entry of column-major A (m x n, leading dimension m, entries
+// `per` elements apart); tau: min(m, n) per entry. Each entry writes its own info.
+void geqrf_batch(Call& c, const ScratchPtr& A, const ScratchPtr& tau, int64_t m, int64_t n,
+                 int64_t per) {
+  const cudaDataType ty = cuda_type(c.dtype());
+  const int64_t k = std::min(m, n);
+  Work w;
+  TM_CUSOLVER(c.op(), cusolverDnXgeqrf_bufferSize(c.h(), c.params(), m, n, ty, A->get(), m, ty,
+                                                  tau->get(), ty, &w.dev_bytes, &w.host_bytes));
+  w.make(c.dc());
+  for (int64_t b = 0; b < c.count(); ++b)
+    TM_CUSOLVER(c.op(), cusolverDnXgeqrf(c.h(), c.params(), m, n, ty, at(A, b * per, c.isz()), m,
+                                         ty, at(tau, b * k, c.isz()), ty, w.dev->get(),
+                                         w.dev_bytes, w.host.data(), w.host_bytes, c.info(b)));
+}
+
 void qr_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
            const LinalgArgs& args) {
   const ArrayRef& a = in[0];
@@ -603,7 +619,6 @@ void qr_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
   const int64_t qcols = complete ? m : k, rrows = complete ? m : k;
   const int64_t cols = std::max(n, qcols), per = m * cols;
   const DType dt = c.dtype();
-  const cudaDataType ty = cuda_type(dt);
   const ArrayRef& rout = want_q ? out[1] : out[0];
   if (B == 0) return;
   auto A = scratch(c.dc(), static_cast<size_t>(B * per) * c.isz());
@@ -611,14 +626,7 @@ void qr_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
   if (m > 0 && n > 0) {
     c.pack(a, A->get(), dt, m, n, m, per);
     c.check(A->get(), m, per, m, n, 0, false, dt);
-    Work w;
-    TM_CUSOLVER(c.op(), cusolverDnXgeqrf_bufferSize(c.h(), c.params(), m, n, ty, A->get(), m, ty,
-                                                    tau->get(), ty, &w.dev_bytes, &w.host_bytes));
-    w.make(c.dc());
-    for (int64_t b = 0; b < B; ++b)
-      TM_CUSOLVER(c.op(), cusolverDnXgeqrf(c.h(), c.params(), m, n, ty, at(A, b * per, c.isz()), m,
-                                           ty, at(tau, b * k, c.isz()), ty, w.dev->get(),
-                                           w.dev_bytes, w.host.data(), w.host_bytes, c.info(b)));
+    geqrf_batch(c, A, tau, m, n, per);
   }
   // R: the upper triangle of the first rrows rows (before orgqr overwrites A).
   c.unpack(A->get(), std::max<int64_t>(m, 1), per, rout.data, rrows * n, rrows, n, 2, false, false,
@@ -1007,16 +1015,7 @@ void svd_tall_qr(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef
   auto tau = scratch(c.dc(), static_cast<size_t>(B * n) * isz);
   c.pack(a, A->get(), dt, m, n, m, per);
   c.check(A->get(), m, per, m, n, 0, false, dt);
-  {
-    Work w;
-    TM_CUSOLVER(c.op(), cusolverDnXgeqrf_bufferSize(c.h(), c.params(), m, n, ty, A->get(), m, ty,
-                                                    tau->get(), ty, &w.dev_bytes, &w.host_bytes));
-    w.make(c.dc());
-    for (int64_t b = 0; b < B; ++b)
-      TM_CUSOLVER(c.op(), cusolverDnXgeqrf(c.h(), c.params(), m, n, ty, at(A, b * per, isz), m, ty,
-                                           at(tau, b * n, isz), ty, w.dev->get(), w.dev_bytes,
-                                           w.host.data(), w.host_bytes, c.aux_info()));
-  }
+  geqrf_batch(c, A, tau, m, n, per);
   // R (row-major n x n, zeros below the diagonal) and the svd of it; S and Vh are the
   // answer's, Ur (row-major) goes to scratch.
   auto R = scratch(c.dc(), static_cast<size_t>(B * n * n) * isz);

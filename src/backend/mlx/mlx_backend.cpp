@@ -247,30 +247,13 @@ void store(char* p, DType dt, const Val& v) {
 // status is evaluated with the outputs (one mx::eval), and the error names the lowest
 // failing batch index with the cpu backend's words.
 
-enum Fail : int32_t {
-  kOk = 0,
-  kNonFinite,
-  kSingular,
-  kNotPositiveDefinite,
-  kNoConvergence,
-  kBadPivots,
-};
-
-const char* fail_text(int32_t f) {
-  switch (f) {
-    case kNonFinite: return "input contains NaN or Inf";
-    case kSingular: return "singular matrix";
-    case kNotPositiveDefinite: return "matrix is not positive definite";
-    case kNoConvergence: return "the algorithm did not converge";
-    case kBadPivots: return "pivot indices out of range";
-    default: return "LAPACK reported an invalid argument";
-  }
-}
-
-bool is_linalg(OpCode op) {
-  return static_cast<int>(op) >= static_cast<int>(OpCode::Solve) &&
-         static_cast<int>(op) <= static_cast<int>(OpCode::Eig);
-}
+using detail::kBadPivots;
+using detail::kNoConvergence;
+using detail::kNonFinite;
+using detail::kNotPositiveDefinite;
+using detail::kOk;
+using detail::kSingular;
+using detail::linalg_fail_text;
 
 // The (op, dtype) pairs MLX's linalg takes (its checks: float32/float64, complex64 for
 // svd, eigh and eig) and that it computes in that precision: eig of float64 returns
@@ -324,7 +307,7 @@ class LinalgBatch {
     return mx::any(mx::reshape(mx::equal(d, mx::zeros({}, m.dtype())), {count_, k}), 1);
   }
   // Records `code` for the entries in `bad` that have not failed yet.
-  void flag(const mx::array& bad, Fail code) {
+  void flag(const mx::array& bad, detail::LinalgFail code) {
     status_ = mx::where(mx::logical_and(bad, mx::equal(status_, mx::array(0, mx::int32))),
                         mx::array(static_cast<int32_t>(code), mx::int32), status_);
   }
@@ -344,7 +327,7 @@ class LinalgBatch {
     return detail::batch_index_text(bs, b);
   }
   [[noreturn]] void fail(int b, int32_t code) const {
-    throw LinAlgError("[" + detail::snake_name(op_) + "] " + fail_text(code) + where(b));
+    throw LinAlgError("[" + detail::snake_name(op_) + "] " + linalg_fail_text(code) + where(b));
   }
 
  private:
@@ -798,7 +781,7 @@ class MlxBackend final : public Backend {
     const bool B = dt == DType::Bool;
     if (op == O::Copy) return true;  // complex128 and partial writes: host path
     if (!to_mx(dt)) return false;
-    if (is_linalg(op)) return mlx_linalg_dtype(op, dt) && probed_linalg(op, dt);
+    if (detail::is_linalg_op(op)) return mlx_linalg_dtype(op, dt) && probed_linalg(op, dt);
     const bool C = dt == DType::Complex64;
     // MLX's CPU kernels evaluate these in float32 precision for float64 inputs (measured
     // by tests/backend_ops: ~1e-7 relative error): float64 falls back to the cpu backend.

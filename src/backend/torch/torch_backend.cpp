@@ -131,27 +131,15 @@ void guarded(std::string_view op, F&& fn) {
 }
 
 // ---- linear algebra ----------------------------------------------------------------
-// Why a batch entry failed, in the order the native backends test it (src/backend/cpu/
-// linalg.cpp): its code and message.
-enum Fail : int32_t {
-  kOk = 0,
-  kNonFinite,
-  kSingular,
-  kNotPositiveDefinite,
-  kNoConvergence,
-  kBadPivots,
-};
-
-const char* fail_text(int32_t f) {
-  switch (f) {
-    case kNonFinite: return "input contains NaN or Inf";
-    case kSingular: return "singular matrix";
-    case kNotPositiveDefinite: return "matrix is not positive definite";
-    case kNoConvergence: return "the algorithm did not converge";
-    case kBadPivots: return "pivot indices out of range";
-    default: return "LAPACK reported an invalid argument";
-  }
-}
+// Why a batch entry failed and its words: the codes shared with the mlx backend
+// (core/linalg_text.h).
+using detail::kBadPivots;
+using detail::kNoConvergence;
+using detail::kNonFinite;
+using detail::kNotPositiveDefinite;
+using detail::kOk;
+using detail::kSingular;
+using detail::linalg_fail_text;
 
 // The batch entries of one linear-algebra call: a status per entry (kOk or the first
 // failure found), kept on the device and read back once, and what to run ATen on instead
@@ -179,11 +167,13 @@ class LinalgBatch {
     return m.diagonal(0, -2, -1).eq(0).reshape({count_, n}).any(1);
   }
   // Records `code` for the entries in `bad` that have not failed yet.
-  void flag(const at::Tensor& bad, Fail code) {
+  void flag(const at::Tensor& bad, detail::LinalgFail code) {
     status_.masked_fill_(bad.logical_and(status_.eq(0)), code);
   }
   // Records `code` for the entries whose ATen info is positive.
-  void flag_info(const at::Tensor& info, Fail code) { flag(info.reshape({count_}).gt(0), code); }
+  void flag_info(const at::Tensor& info, detail::LinalgFail code) {
+    flag(info.reshape({count_}).gt(0), code);
+  }
   // m with the matrices of the entries in `bad` replaced: by the identity (rectangular:
   // ones on the main diagonal) or by zeros.
   at::Tensor clean(const at::Tensor& m, const at::Tensor& bad, bool identity) const {
@@ -203,10 +193,10 @@ class LinalgBatch {
     for (int64_t b = 0; b < count_; ++b) {
       int32_t f = s[b];
       if (f == kOk && b == aten_failed) f = kNoConvergence;
-      if (f != kOk) throw LinAlgError(name_ + fail_text(f) + where(b));
+      if (f != kOk) throw LinAlgError(name_ + linalg_fail_text(f) + where(b));
     }
     if (aten_failed >= 0)
-      throw LinAlgError(name_ + fail_text(kNoConvergence) + where(aten_failed));
+      throw LinAlgError(name_ + linalg_fail_text(kNoConvergence) + where(aten_failed));
   }
 
   // " (batch index (i, j))" for flat entry b, as the native backends write it.
@@ -262,7 +252,7 @@ class TorchBackend final : public Backend {
 
   bool supports(OpCode op, DType dt) const override {
     if (!claims(op, dt)) return false;
-    if (!is_unary(op) && !is_binary(op) && !is_linalg(op)) return true;
+    if (!is_unary(op) && !is_binary(op) && !detail::is_linalg_op(op)) return true;
     // Elementwise kernels differ between LibTorch builds (e.g. float16 math on the CPU
     // before 2.x), and so do linear-algebra ones (e.g. eig on CUDA without MAGMA): one call
     // on a one-element tensor (a 2 x 2 identity), once per (op, dtype), says.
@@ -276,17 +266,12 @@ class TorchBackend final : public Backend {
   }
 
  private:
-  static bool is_linalg(OpCode op) {
-    return static_cast<int>(op) >= static_cast<int>(OpCode::Solve) &&
-           static_cast<int>(op) <= static_cast<int>(OpCode::Eig);
-  }
-
   bool probe(OpCode op, DType dt) const {
     at::AutoDispatchBelowADInplaceOrView below_autograd;  // as run() calls the kernels
     try {
       auto opts = at::TensorOptions().dtype(to_at(dt));
       if (type_ == DeviceType::CUDA) opts = opts.device(at::Device(at::kCUDA, 0));
-      if (is_linalg(op)) {
+      if (detail::is_linalg_op(op)) {
         probe_linalg(op, at::eye(2, opts));
         return true;
       }
