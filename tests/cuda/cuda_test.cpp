@@ -384,6 +384,26 @@ TEST(Cuda, ReductionsMatchCpu) {
       }
     }
   }
+  // Column reductions with a few hundred to 2048 rows (one kernel of row groups, as a
+  // bias gradient of batch 256 x 512 takes) and just past that bound (split columns
+  // plus a finishing pass).
+  for (int64_t rows : {256, 1000, 2048, 2049}) {
+    for (DType dt : {DType::Float32, DType::Float64, DType::Int32, DType::Complex64}) {
+      Tensor a = rand_cpu(rng, {rows, 515}, dt, tt::is_int(dt) ? -3 : 0.5, tt::is_int(dt) ? 3 : 1.5);
+      Tensor ad = a.to(kGPU);
+      const std::string what = "columns of " + std::to_string(rows) + " " + tt::name_of(dt);
+      Tol tol = gpu_tol(sum(a, {0}).dtype());
+      if (!tt::is_int(dt)) tol.rtol *= 50;
+      EXPECT_TRUE(same_as_cpu(sum(ad, {0}).eval(), sum(a, {0}), tol, "sum " + what));
+      EXPECT_TRUE(same_as_cpu(mean(ad, {0}).eval(), mean(a, {0}), tol, "mean " + what));
+      if (!tt::is_cplx(dt)) {
+        EXPECT_TRUE(same_as_cpu(max(ad, {0}).eval(), max(a, {0}), {0, 0}, "max " + what));
+      }
+      // The same columns read through a transposed view (reduced dim contiguous: rows).
+      EXPECT_TRUE(same_as_cpu(sum(transpose(ad, {1, 0}), {1}).eval(), sum(a, {0}), tol,
+                              "sum transposed " + what));
+    }
+  }
   // One output over millions of elements (split reduction + finishing pass).
   Tensor big = rand_cpu(rng, {3000001}, float32, -1, 1);
   Tensor s_cpu = sum(big), s_gpu = sum(big.to(kGPU)).eval();

@@ -1402,6 +1402,40 @@ extern "C" __global__ void __launch_bounds__(256) tm_col(const RedParams p) {
   for (long long r = r0; r < r1; ++r) acc = comb(acc, conv(x[red_off(p, r)]));
   emit(p, j, s, acc);
 }
+// Few reduced rows per output (a bias gradient: 256 rows of 512 columns): one block
+// covers C = 256 / G consecutive outputs with G row groups; group g takes rows g,
+// g + G, ... (four loads in flight), and the G partial results of each output are
+// combined in a fixed order in shared memory. One kernel instead of tm_col's splits
+// plus tm_finish, still deterministic. p.chunk holds G (8, 16 or 32); p.splits is 1.
+extern "C" __global__ void __launch_bounds__(256) tm_col_block(const RedParams p) {
+  __shared__ A sh[256];
+  const int G = (int)p.chunk, C = 256 / G;
+  const int c = (int)threadIdx.x % C, g = (int)threadIdx.x / C;
+  const long long j = blockIdx.x * (long long)C + c;
+  A acc = ident();
+  if (j < p.n_out) {
+    const TX* x = (const TX*)p.x + tm_offset(j, (int)p.nk, p.kshape, p.kstride);
+    A a1 = ident(), a2 = ident(), a3 = ident();
+    long long r = g;
+    for (; r + 3LL * G < p.n_red; r += 4LL * G) {
+      const TX v0 = x[red_off(p, r)], v1 = x[red_off(p, r + G)],
+               v2 = x[red_off(p, r + 2LL * G)], v3 = x[red_off(p, r + 3LL * G)];
+      acc = comb(acc, conv(v0));
+      a1 = comb(a1, conv(v1));
+      a2 = comb(a2, conv(v2));
+      a3 = comb(a3, conv(v3));
+    }
+    for (; r < p.n_red; r += G) acc = comb(acc, conv(x[red_off(p, r)]));
+    acc = comb(comb(acc, a1), comb(a2, a3));
+  }
+  sh[threadIdx.x] = acc;
+  __syncthreads();
+  if (g == 0 && j < p.n_out) {
+    A t = sh[c];
+    for (int k = 1; k < G; ++k) t = comb(t, sh[k * C + c]);
+    emit(p, j, 0, t);
+  }
+}
 // Combines the splits of each output in order (one thread per output).
 extern "C" __global__ void __launch_bounds__(256) tm_finish(const RedParams p) {
   const long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x;
@@ -1422,7 +1456,8 @@ extern "C" __global__ void __launch_bounds__(256) tm_finish_block(const RedParam
   p.name =
       lower(op_name(op)) + "_" + std::string(dtype_name(in)) + "_" + std::string(dtype_name(out));
   p.source = with_prelude(s);
-  p.kernels = {"tm_row_warp", "tm_row_block", "tm_col", "tm_finish", "tm_finish_block"};
+  p.kernels = {"tm_row_warp", "tm_row_block", "tm_col", "tm_finish", "tm_finish_block",
+                "tm_col_block"};
   return p;
 }
 

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -246,6 +247,20 @@ void set_pref(cublasLtMatmulPreference_t p, cublasLtMatmulPreferenceAttributes_t
   TM_CUBLAS("matmul", cublasLtMatmulPreferenceSetAttribute(p, attr, &v, sizeof(v)));
 }
 
+// Which split-K reduction schemes the heuristic may pick: TMATH_CUDA_LT_SPLITK=inplace
+// keeps the partial sums in the output buffer (no separate reduction kernel), =none
+// allows no split-K; unset, any (for comparisons of kernel counts and times).
+uint32_t lt_reduction_mask() {
+  static const uint32_t mask = [] {
+    const char* e = std::getenv("TMATH_CUDA_LT_SPLITK");
+    const std::string v = e ? e : "";
+    if (v == "inplace") return static_cast<uint32_t>(CUBLASLT_REDUCTION_SCHEME_INPLACE);
+    if (v == "none") return static_cast<uint32_t>(CUBLASLT_REDUCTION_SCHEME_NONE);
+    return static_cast<uint32_t>(CUBLASLT_REDUCTION_SCHEME_MASK);
+  }();
+  return mask;
+}
+
 // Descriptors for `key` and the heuristic's first algorithm; usable == false (and no
 // descriptors) when it offers none.
 std::unique_ptr<LtMatmulPlan> make_plan(cublasLtHandle_t lt, size_t workspace,
@@ -284,7 +299,8 @@ std::unique_ptr<LtMatmulPlan> make_plan(cublasLtHandle_t lt, size_t workspace,
   const bool narrow = gt.data == CUDA_R_16F || gt.data == CUDA_R_16BF;
   set_pref(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
            static_cast<uint32_t>(narrow ? CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE
-                                        : CUBLASLT_REDUCTION_SCHEME_MASK));
+                                        : CUBLASLT_REDUCTION_SCHEME_MASK) &
+               lt_reduction_mask());
   set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key.align_a);
   set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key.align_b);
   set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.align_c);

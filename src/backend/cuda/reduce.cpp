@@ -6,8 +6,10 @@
 // "column" threads (one per output, consecutive outputs adjacent in memory)
 // otherwise; when there are too few outputs to fill the GPU the reduced range
 // is split and a second kernel combines the partial results in a fixed order,
-// so results are deterministic.
+// so results are deterministic. Columns with at most kColBlockMaxRows reduced rows
+// that would need splits run as one kernel of row groups instead (tm_col_block).
 #include <algorithm>
+#include <cstdlib>
 #include <numeric>
 #include <string>
 
@@ -20,6 +22,17 @@ namespace tmath::cuda {
 namespace {
 
 using gen::Family;
+
+constexpr int64_t kColBlockMaxRows = 2048;
+
+// TMATH_CUDA_COL_BLOCK=0 keeps the split column kernels (for comparisons).
+bool col_block_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("TMATH_CUDA_COL_BLOCK");
+    return !(e && e[0] == '0');
+  }();
+  return on;
+}
 
 const char* red_name(OpCode op) {
   switch (op) {
@@ -202,6 +215,20 @@ void reduce(DeviceContext& dc, OpCode op, const ArrayRef& x, std::span<const int
       splits = std::max<int64_t>(1, std::min(ceil_div(target, n_out), n_red / 16));
     splits = std::max<int64_t>(splits, ceil_div(n_red, 4096));  // bounded sequential runs
     splits = std::min<int64_t>(splits, 65535);
+  }
+  // Columns with few reduced rows that would need splits (and a second kernel to
+  // combine them): one block per C = 256 / G outputs with G row groups instead
+  // (tm_col_block). G grows while the grid is under two blocks per SM.
+  if (!row && splits > 1 && n_red <= kColBlockMaxRows && col_block_enabled()) {
+    int64_t groups = 8;
+    while (groups < 32 && ceil_div(n_out, kThreads / (groups * 2)) <= 2 * dc.props().sm_count &&
+           n_red >= 8 * groups * 2)
+      groups *= 2;
+    p.chunk = groups;
+    p.splits = 1;
+    launch(name, prog[5], static_cast<unsigned>(ceil_div(n_out, kThreads / groups)), 1, kThreads,
+           0, dc.stream(), p);
+    return;
   }
   p.chunk = ceil_div(n_red, splits);
   // Row kernels read 16-byte vectors from chunks that start on a vector boundary.
