@@ -276,3 +276,31 @@ def test_explicit_dtype_is_the_result_dtype(src, dt, int_device):
         else:
             np.testing.assert_array_equal(got, want, err_msg=name)
 
+
+@pytest.mark.parametrize("dt", ["bool", "int8", "uint8", "uint16", "int32", "uint64", "float32"])
+def test_vecdot_keeps_the_promoted_dtype(dt):
+    rng = np.random.default_rng(5)
+    if dt == "float32":
+        a, b = rng.standard_normal((2, 3, 6)).astype(dt)
+    else:
+        a, b = _full_range(rng, dt, (2, 3, 6))
+    for f in (tm.vecdot, tm.linalg.vecdot):
+        r = f(tm.asarray(a), tm.asarray(b))
+        want = np.vecdot(a, b)
+        assert r.dtype.name == want.dtype.name, (f, r.dtype.name, want.dtype.name)
+        if dt == "float32":
+            np.testing.assert_allclose(r.numpy(), want, rtol=1e-5)
+        else:
+            np.testing.assert_array_equal(r.numpy(), want)
+
+
+@pytest.mark.parametrize("dt", ["bool", "int8", "uint8", "uint32", "uint64"])
+def test_trace_follows_sum(dt):
+    rng = np.random.default_rng(9)
+    a = _full_range(rng, dt, (2, 4, 4))
+    for kw in ({}, {"offset": 1}, {"dtype": tm.uint8}, {"dtype": tm.int16}):
+        npkw = {k: (v if k != "dtype" else v.name) for k, v in kw.items()}
+        r = tm.linalg.trace(tm.asarray(a), **kw)
+        want = np.linalg.trace(a, **npkw)
+        assert r.dtype.name == want.dtype.name, (kw, r.dtype.name, want.dtype.name)
+        np.testing.assert_array_equal(r.numpy(), want)
