@@ -211,7 +211,7 @@ class TMATH_API Backend {
   // out[i] = start + i * step (flat index), computed in float64 then converted.
   virtual void arange(const ArrayRef& out, double start, double step) = 0;
   // Reduce over `axes` (sorted, unique); out has x's shape with those axes set to 1.
-  // Accumulates in accumulate_type(x.dtype) for floats; out.dtype may differ from x.dtype.
+  // Accumulates in accumulate_type(x.dtype) (sum/prod); out.dtype may differ from x.dtype.
   virtual void reduce(OpCode op, const ArrayRef& x, std::span<const int> axes,
                       const ArrayRef& out) = 0;
   // ArgMax/ArgMin along one axis; out: int64 with that axis of size 1.

@@ -102,8 +102,9 @@ inline bool is_low_precision(DType dt) { return dt == DType::Float16 || dt == DT
 // floating dtype gives that floating dtype; float16+bfloat16=float32; real with
 // complex gives the complex of the wider precision.
 TMATH_API DType promote_types(DType a, DType b);
-// Accumulation dtype for reductions: f16/bf16 -> f32, bool and ints narrower
-// than 64 bits (signed or unsigned) -> int64; int64 and uint64 keep their dtype.
+// Accumulation dtype for reductions: f16/bf16 -> f32, bool and signed ints -> int64,
+// unsigned ints -> uint64 (sum/prod/cumsum/cumprod result dtypes, as in NumPy 2 and
+// the Array API); other dtypes keep their own.
 TMATH_API DType accumulate_type(DType dt);
 // Real dtype of a complex dtype (complex64 -> float32); identity otherwise.
 TMATH_API DType real_type(DType dt);

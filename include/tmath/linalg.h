@@ -154,7 +154,7 @@ TMATH_API Tensor diagonal(const Tensor& x, int64_t offset = 0);
 TMATH_API Tensor outer(const Tensor& x1, const Tensor& x2);
 // Cross product of 3-element vectors along axis (broadcasting the other axes).
 TMATH_API Tensor cross(const Tensor& x1, const Tensor& x2, int axis = -1);
-// sum(conj(x1) * x2) along axis (broadcasting).
+// sum(conj(x1) * x2) along axis (broadcasting), in the promoted dtype of x1 and x2.
 TMATH_API Tensor vecdot(const Tensor& x1, const Tensor& x2, int axis = -1);
 // Chained matmul in the cheapest association order; the first and last may be 1-d.
 TMATH_API Tensor multi_dot(const std::vector<Tensor>& arrays);

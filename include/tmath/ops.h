@@ -189,7 +189,8 @@ TMATH_API Tensor clip(const Tensor& a, std::optional<Tensor> lo, std::optional<T
 
 // ---- reductions ----------------------------------------------------------
 // `axes` empty = all axes. Floats are summed pairwise; f16/bf16 accumulate in f32.
-// Integer sums/products of bool and small ints give int64 (NumPy).
+// sum, prod, cumsum and cumprod of bool and signed ints give int64, of unsigned ints
+// uint64 (NumPy 2 and the Array API), wrapping around on overflow.
 TMATH_API Tensor sum(const Tensor& a, const Axes& axes = {}, bool keepdims = false);
 TMATH_API Tensor prod(const Tensor& a, const Axes& axes = {}, bool keepdims = false);
 TMATH_API Tensor mean(const Tensor& a, const Axes& axes = {}, bool keepdims = false);

@@ -176,8 +176,10 @@ void bind_linalg(nb::module_& parent) {
   }, "a"_a, "n"_a);
   m.def("trace", [](nb::handle x, int64_t offset, nb::handle dtype) {
     Tensor X = T(x, "trace");
-    if (auto dt = to_dtype(dtype, "trace"); dt && *dt != X.dtype()) X = tmath::astype(X, *dt);
-    return la::trace(X, offset);
+    const auto dt = to_dtype(dtype, "trace");
+    if (dt && *dt != X.dtype()) X = tmath::astype(X, *dt);
+    Tensor r = la::trace(X, offset);  // int64/uint64 for bool and ints, as sum
+    return dt && r.dtype() != *dt ? tmath::astype(r, *dt) : r;
   }, "x"_a, nb::kw_only(), "offset"_a = 0, "dtype"_a = nb::none());
   m.def("diagonal", [](nb::handle x, int64_t offset) {
     return la::diagonal(T(x, "diagonal"), offset);

@@ -359,7 +359,9 @@ void bind_ops(nb::module_& m) {
             } else if (in.ndim() != 1) {
               in = tmath::flatten(in);
             }
-            return which == 0 ? tmath::cumsum(in, ax) : tmath::cumprod(in, ax);
+            Tensor r = which == 0 ? tmath::cumsum(in, ax) : tmath::cumprod(in, ax);
+            // An explicit dtype is the result's (NumPy): the int64/uint64 scan wraps back.
+            return dt && r.dtype() != *dt ? tmath::astype(r, *dt) : r;
           });
         },
         "x"_a, nb::kw_only(), "axis"_a = nb::none(), "dtype"_a = nb::none());

@@ -565,10 +565,6 @@ def test_reduction_values(name, data):
     keep = data.draw(st.booleans(), label="keepdims")
     r = getattr(tm, name)(tm.asarray(a), axis=axis, keepdims=keep)
     want_dt = _sum_dtype(name, dt)
-    if name in ("sum", "prod") and np.dtype(dt).kind == "u":
-        # tmath sums and multiplies uint8/16/32 in int64 (uint64 stays uint64), not in the
-        # standard's default unsigned dtype uint64: the values are compared, the dtype is not.
-        want_dt = r.dtype.name
     with np.errstate(all="ignore"):
         want = np.asarray(ref(a, axis=axis, keepdims=keep))
     got = _to_np(r)
@@ -596,6 +592,12 @@ def test_argmax_argmin_cumulative_sum(data):
         assert r.dtype == tm.int64
         np.testing.assert_array_equal(_to_np(r), getattr(np, f)(a, axis=axis), err_msg=f)
     cax = (axis if axis is not None else -1) if a.ndim > 1 else axis
+    # Default dtype as sum's (uint64 for unsigned ints, int64 for signed ones); integers exact.
+    r = tm.cumulative_sum(t, axis=cax)
+    want = np.cumulative_sum(a, axis=cax)
+    assert r.dtype.name == _sum_dtype("sum", dt).name == want.dtype.name, f"cumulative_sum({dt}) -> {r.dtype}"
+    if want.dtype.kind in "iu":
+        np.testing.assert_array_equal(_to_np(r), want, err_msg="cumulative_sum")
     r = tm.cumulative_sum(t, axis=cax, dtype=tm.float64)
     np.testing.assert_allclose(_to_np(r), np.cumulative_sum(a.astype(np.float64), axis=cax), rtol=1e-10)
     r = tm.cumulative_sum(t, axis=cax, dtype=tm.float64, include_initial=True)

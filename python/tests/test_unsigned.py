@@ -1,5 +1,7 @@
 """uint16, uint32 and uint64 against NumPy: creation, wrap-around arithmetic, promotion,
-casts, reductions, DLPack and buffer round trips, tolist/item and iinfo."""
+casts, reductions, DLPack and buffer round trips, tolist/item and iinfo; and the result
+dtypes and wrap-around values of sums, products and their scans of every integer dtype
+and bool (uint64 for unsigned inputs, as NumPy 2 and the Array API) on each backend."""
 import numpy as np
 import pytest
 
@@ -119,6 +121,7 @@ def test_reductions(dt):
     assert tm.max(t).item() == 12 and tm.min(t).item() == 1
     assert tm.argmax(t).item() == 11
     np.testing.assert_allclose(tm.mean(tm.astype(t, tm.float64)).numpy(), a.mean())
+    assert tm.sum(t).dtype == tm.uint64 and tm.prod(t).dtype == tm.uint64  # as NumPy 2
     # uint64 sums stay uint64 and wrap like NumPy's.
     if dt == "uint64":
         big = np.array([2**63, 2**63 + 5, 7], np.uint64)
@@ -162,3 +165,142 @@ def test_bitwise_and_logical_shifts(dt):
     np.testing.assert_array_equal((t << 1).numpy(), a << np.array(1, dt))
     np.testing.assert_array_equal((~t).numpy(), ~a)
     np.testing.assert_array_equal((t & 0xF0).numpy(), a & np.array(0xF0, dt))
+
+
+INTS_AND_BOOL = ["bool", "int8", "int16", "int32", "int64", "uint8"] + UINTS
+
+
+def _full_range(rng, dt, shape):
+    if dt == "bool":
+        return rng.integers(0, 2, shape).astype(bool)
+    info = np.iinfo(dt)
+    return rng.integers(info.min, info.max, shape, dtype=dt, endpoint=True)
+
+
+@pytest.fixture(params=["cpu", "torch", "mlx"])
+def int_device(request):
+    """Runs a test on the cpu backend, on the torch backend (first in the priority) or on
+    the mlx device; yields the device to put the inputs on."""
+    name = request.param
+    saved = tm.backend_priority()
+    entry = next((b for b in tm.backends() if b["name"] == name), None)
+    if name != "cpu":
+        if entry is None or not entry["built"] or not tm.load_backend(name):
+            pytest.skip(f"{name} backend not available here")
+        tm.set_backend_priority([name])
+    try:
+        yield "mlx" if name == "mlx" else "cpu"
+    finally:
+        tm.set_backend_priority(saved)
+
+
+@pytest.mark.parametrize("dt", INTS_AND_BOOL)
+def test_sum_prod_and_scans_follow_numpy(dt, int_device):
+    """Default dtypes (int64 for bool and signed ints, uint64 for unsigned) and values,
+    full-range inputs whose sums and products wrap around 2^64 as NumPy's do."""
+    rng = np.random.default_rng(7)
+    a = _full_range(rng, dt, (4, 9))
+    t = tm.asarray(a, device=int_device)
+    want_dt = "uint64" if np.dtype(dt).kind == "u" else "int64"
+    assert np.sum(a).dtype.name == want_dt  # NumPy 2 on this platform
+    for name, ref in (("sum", np.sum), ("prod", np.prod)):
+        for axis in (None, 0, 1, (0, 1)):
+            r = getattr(tm, name)(t, axis=axis)
+            want = ref(a, axis=axis)
+            assert r.dtype.name == want.dtype.name == want_dt, (name, axis, r.dtype.name)
+            np.testing.assert_array_equal(np.asarray(r.to_device("cpu")), want, err_msg=f"{name} {axis}")
+    for name, ref in (("cumulative_sum", np.cumulative_sum), ("cumulative_prod", np.cumulative_prod)):
+        for axis in (0, 1):
+            r = getattr(tm, name)(t, axis=axis)
+            want = ref(a, axis=axis)
+            assert r.dtype.name == want.dtype.name == want_dt, (name, axis, r.dtype.name)
+            np.testing.assert_array_equal(np.asarray(r.to_device("cpu")), want, err_msg=f"{name} {axis}")
+    for name, ref in (("cumsum", np.cumsum), ("cumprod", np.cumprod)):
+        r = getattr(tm, name)(t)  # flattened
+        want = ref(a)
+        assert r.dtype.name == want.dtype.name == want_dt
+        np.testing.assert_array_equal(np.asarray(r.to_device("cpu")), want, err_msg=name)
+
+
+def test_unsigned_wrap_around_cases(int_device):
+    def on(x):
+        return tm.asarray(x, device=int_device)
+
+    def same(r, want):
+        assert r.dtype.name == want.dtype.name, (r.dtype.name, want.dtype.name)
+        np.testing.assert_array_equal(np.asarray(r.to_device("cpu")), want)
+
+    u32 = np.full(5, 2**32 - 1, np.uint32)  # the sum passes 2^32: uint64, not wrapped at 32 bits
+    same(tm.sum(on(u32)), np.sum(u32))
+    assert tm.sum(on(u32)).item() == 5 * (2**32 - 1)
+    p = np.array([2**32 - 1, 2**32 - 1, 3], np.uint32)  # the product passes 2^64
+    same(tm.prod(on(p)), np.prod(p))
+    assert tm.prod(on(p)).item() == ((2**32 - 1) ** 2 * 3) % 2**64
+    big = np.array([2**63, 2**63 + 5, 7], np.uint64)  # uint64 sum past 2^64
+    same(tm.sum(on(big)), np.sum(big))
+    assert tm.sum(on(big)).item() == 12
+    u8 = np.full(10, 255, np.uint8)  # 255^9 and 255^10 pass 2^64
+    same(tm.cumulative_prod(on(u8)), np.cumulative_prod(u8))
+    assert tm.cumulative_prod(on(u8)).tolist() == [255**k % 2**64 for k in range(1, 11)]
+    u16 = np.array([[65535, 65535], [2, 1]], np.uint16)
+    same(tm.cumulative_sum(on(u16), axis=0), np.cumulative_sum(u16, axis=0))
+    same(tm.sum(on(u16), axis=1, keepdims=True), np.sum(u16, axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize("dt", ["bool", "int8", "uint8", "uint16", "uint32", "int64", "uint64", "float32", "float64"])
+@pytest.mark.parametrize("src", ["int8", "uint8", "uint32", "bool"])
+def test_explicit_dtype_is_the_result_dtype(src, dt, int_device):
+    """dtype= gives the result in that dtype, wrapping in it as NumPy accumulates in it."""
+    rng = np.random.default_rng(11)
+    a = _full_range(rng, src, (3, 5))
+    t = tm.asarray(a, device=int_device)
+    d = tm.bool_ if dt == "bool" else getattr(tm, dt)
+    for name, ref in (("sum", np.sum), ("prod", np.prod)):
+        r = getattr(tm, name)(t, axis=1, dtype=d)
+        with np.errstate(over="ignore"):
+            want = ref(a, axis=1, dtype=dt)
+        assert r.dtype.name == want.dtype.name, (name, r.dtype.name, want.dtype.name)
+        got = np.asarray(r.to_device("cpu"))
+        if want.dtype.kind == "f":
+            np.testing.assert_allclose(got, want, rtol=1e-6 if dt == "float32" else 1e-12)
+        else:
+            np.testing.assert_array_equal(got, want, err_msg=name)
+    for name, ref in (("cumulative_sum", np.cumulative_sum), ("cumulative_prod", np.cumulative_prod)):
+        r = getattr(tm, name)(t, axis=1, dtype=d)
+        with np.errstate(over="ignore"):  # float32 products of uint32 values overflow to inf
+            want = ref(a, axis=1, dtype=dt)
+        assert r.dtype.name == want.dtype.name, (name, r.dtype.name, want.dtype.name)
+        got = np.asarray(r.to_device("cpu"))
+        if want.dtype.kind == "f":
+            np.testing.assert_allclose(got, want, rtol=1e-6 if dt == "float32" else 1e-12)
+        else:
+            np.testing.assert_array_equal(got, want, err_msg=name)
+
+
+@pytest.mark.parametrize("dt", ["bool", "int8", "uint8", "uint16", "int32", "uint64", "float32"])
+def test_vecdot_keeps_the_promoted_dtype(dt):
+    rng = np.random.default_rng(5)
+    if dt == "float32":
+        a, b = rng.standard_normal((2, 3, 6)).astype(dt)
+    else:
+        a, b = _full_range(rng, dt, (2, 3, 6))
+    for f in (tm.vecdot, tm.linalg.vecdot):
+        r = f(tm.asarray(a), tm.asarray(b))
+        want = np.vecdot(a, b)
+        assert r.dtype.name == want.dtype.name, (f, r.dtype.name, want.dtype.name)
+        if dt == "float32":
+            np.testing.assert_allclose(r.numpy(), want, rtol=1e-5)
+        else:
+            np.testing.assert_array_equal(r.numpy(), want)
+
+
+@pytest.mark.parametrize("dt", ["bool", "int8", "uint8", "uint32", "uint64"])
+def test_trace_follows_sum(dt):
+    rng = np.random.default_rng(9)
+    a = _full_range(rng, dt, (2, 4, 4))
+    for kw in ({}, {"offset": 1}, {"dtype": tm.uint8}, {"dtype": tm.int16}):
+        npkw = {k: (v if k != "dtype" else v.name) for k, v in kw.items()}
+        r = tm.linalg.trace(tm.asarray(a), **kw)
+        want = np.linalg.trace(a, **npkw)
+        assert r.dtype.name == want.dtype.name, (kw, r.dtype.name, want.dtype.name)
+        np.testing.assert_array_equal(r.numpy(), want)

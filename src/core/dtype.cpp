@@ -102,10 +102,10 @@ DType accumulate_type(DType dt) {
     case DType::Bool:
     case DType::Int8:
     case DType::Int16:
-    case DType::Int32:
+    case DType::Int32: return DType::Int64;
     case DType::UInt8:
     case DType::UInt16:
-    case DType::UInt32: return DType::Int64;
+    case DType::UInt32: return DType::UInt64;
     default: return dt;
   }
 }

@@ -43,7 +43,7 @@ Tensor reduce_op(OpCode op, const Tensor& a, const Axes& axes_in, bool keepdims)
   switch (op) {
     case OpCode::Sum:
     case OpCode::Prod:
-      if (!is_inexact(out_dt)) out_dt = accumulate_type(out_dt);  // int64; uint64 stays uint64
+      if (!is_inexact(out_dt)) out_dt = accumulate_type(out_dt);  // int64 or uint64 (NumPy 2)
       break;
     case OpCode::Max:
     case OpCode::Min:

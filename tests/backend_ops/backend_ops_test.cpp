@@ -237,6 +237,18 @@ Dom unary_dom(OpCode op) {
   return d;
 }
 
+// The result dtype of a reduction or scan of dt (NumPy 2 / the Array API): sums,
+// products and their scans of bool and signed ints give int64, of unsigned ints uint64;
+// any/all give bool; the others keep dt.
+DType reduce_dtype(OpCode op, DType dt) {
+  using O = OpCode;
+  if (op == O::Any || op == O::All) return bool_;
+  if (op != O::Sum && op != O::Prod && op != O::CumSum && op != O::CumProd) return dt;
+  if (tt::is_uint(dt)) return uint64;
+  if (dt == bool_ || tt::is_int(dt)) return int64;
+  return dt;
+}
+
 // ---- the runner ------------------------------------------------------------------
 
 struct Check {
@@ -247,6 +259,7 @@ struct Check {
   std::vector<double> scale;
   bool scale_one = false;  // rounding relative to max(|want|, 1)
   bool exact = false;
+  std::optional<DType> dtype;  // the result dtype, where the harness states it
   // Custom verification (random ops): returns "" when fine.
   std::function<std::string(const std::vector<cplx>&)> custom;
 };
@@ -988,7 +1001,7 @@ std::vector<Check> Runner::run(OpCode op, DType dt) {
     std::vector<double> sc;
     auto w = reduce_groups(g, &sc);
     poison(tt::numel(os));
-    add_check("axes (0,2)", call(x.t, {0, 2}), os, w, sc);
+    add_check("axes (0,2)", call(x.t, {0, 2}), os, w, sc).dtype = reduce_dtype(op, dt);
     // Full reduction of a longer vector.
     Dom d2 = d;
     if (op == O::Prod) d2 = {0.99, 1.01, 0, -1, 1, false, 0.99, 1.0, 0.9};
@@ -1007,7 +1020,7 @@ std::vector<Check> Runner::run(OpCode op, DType dt) {
     std::vector<double> sc2;
     auto w2 = reduce_groups(g2, &sc2);
     poison(1);
-    add_check("all axes", call(y.t, {}), {}, w2, sc2);
+    add_check("all axes", call(y.t, {}), {}, w2, sc2).dtype = reduce_dtype(op, dt);
     return checks;
   }
 
@@ -1062,7 +1075,8 @@ std::vector<Check> Runner::run(OpCode op, DType dt) {
           }
         poison(18);
         add_check("axis " + std::to_string(axis), is_sum ? cumsum(x.t, axis) : cumprod(x.t, axis),
-                  {3, 6}, w, sc);
+                  {3, 6}, w, sc)
+            .dtype = reduce_dtype(op, dt);
       }
       return checks;
     }
@@ -1299,6 +1313,9 @@ void wrap_expected(std::vector<cplx>& want, DType out) {
 
 std::string verify(const Check& c, DType in_dt) {
   std::ostringstream os;
+  if (c.dtype && c.out.dtype() != *c.dtype)
+    os << c.what << ": dtype " << tt::name_of(c.out.dtype()) << " != expected "
+       << tt::name_of(*c.dtype) << "; ";
   if (c.out.shape() != c.shape)
     os << c.what << ": shape " << tt::shape_str(c.out.shape()) << " != expected "
        << tt::shape_str(c.shape) << "; ";

@@ -75,8 +75,10 @@ TEST(DType, KindsAndPredicates) {
   EXPECT_EQ(accumulate_type(bfloat16), float32);
   EXPECT_EQ(accumulate_type(float32), float32);
   EXPECT_EQ(accumulate_type(float64), float64);
-  for (DType dt : {int8, int16, int32, int64, uint8, uint16, uint32}) EXPECT_EQ(accumulate_type(dt), int64);
-  EXPECT_EQ(accumulate_type(uint64), uint64);
+  // NumPy 2 / Array API: bool and signed ints -> int64, unsigned ints -> uint64.
+  for (DType dt : {bool_, int8, int16, int32, int64}) EXPECT_EQ(accumulate_type(dt), int64);
+  for (DType dt : {uint8, uint16, uint32, uint64}) EXPECT_EQ(accumulate_type(dt), uint64);
+  EXPECT_EQ(accumulate_type(complex64), complex64);
 }
 
 TEST(DType, DtypeOfCppTypes) {

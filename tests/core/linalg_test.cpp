@@ -272,6 +272,15 @@ TEST_P(LinalgSmallOps, TraceDiagonalOuterCrossVecdotMultiDot) {
   Tensor c1 = tt::make_c({{1, 1}, {2, 0}}, {2}, complex128), c2 = tt::make_c({{0, 1}, {1, 0}}, {2}, complex128);
   // conj(1+i) * i + 2 * 1 = (1 - i) i + 2 = 3 + i
   EXPECT_TRUE(tt::all_close_c(la::vecdot(c1, c2), {{3, 1}}, {1e-15, 0}));
+  // Integer vecdot keeps the promoted dtype and wraps in it (np.vecdot): uint8
+  // 200 * 3 + 100 * 4 = 1000 = 232 mod 256; int8 100 * 2 + 100 * 1 = 300 -> 44.
+  Tensor u = la::vecdot(tt::make({200, 100}, uint8), tt::make({3, 4}, uint8));
+  EXPECT_EQ(u.dtype(), uint8);
+  EXPECT_TRUE(tt::all_equal(u, {232}));
+  Tensor s8 = la::vecdot(tt::make({100, 100}, int8), tt::make({2, 1}, int8));
+  EXPECT_EQ(s8.dtype(), int8);
+  EXPECT_TRUE(tt::all_equal(s8, {44}));
+  EXPECT_EQ(la::vecdot(tt::make({1, 0}, bool_), tt::make({1, 1}, bool_)).dtype(), bool_);
   Tensor M1 = tt::make({1, 2, 3, 4, 5, 6}, {2, 3}, float64), M2 = tt::make({1, 0, 0, 1, 1, 1}, {3, 2}, float64);
   Tensor v = tt::make({1, -1}, float64);
   // [1,-1] @ M1 @ M2 @ [1,-1]: [1,-1]@M1 = [-3,-3,-3]; @M2 = [-6,-6]; @[1,-1] = 0

@@ -5,6 +5,7 @@
 #include <functional>
 #include <limits>
 
+#include "int_reduce_util.h"
 #include "ref_util.h"
 #include "test_util.h"
 
@@ -538,10 +539,19 @@ TEST(OpsReduce, AnyAll) {
 
 TEST(OpsReduce, ResultDtypes) {
   EXPECT_EQ(sum(ones({3}, int8)).dtype(), int64);
-  EXPECT_EQ(sum(ones({3}, uint8)).dtype(), int64);
   EXPECT_EQ(sum(ones({3}, int32)).dtype(), int64);
   EXPECT_EQ(sum(ones({3}, bool_)).dtype(), int64);
   EXPECT_EQ(prod(ones({3}, int16)).dtype(), int64);
+  // Unsigned ints give uint64 (NumPy 2, the Array API's default unsigned dtype).
+  for (DType dt : {uint8, uint16, uint32, uint64}) {
+    EXPECT_EQ(sum(ones({3}, dt)).dtype(), uint64) << tt::name_of(dt);
+    EXPECT_EQ(prod(ones({3}, dt)).dtype(), uint64) << tt::name_of(dt);
+    EXPECT_EQ(cumsum(ones({3}, dt), 0).dtype(), uint64) << tt::name_of(dt);
+    EXPECT_EQ(cumprod(ones({3}, dt), 0).dtype(), uint64) << tt::name_of(dt);
+  }
+  EXPECT_EQ(cumsum(ones({3}, int8), 0).dtype(), int64);
+  EXPECT_EQ(cumprod(ones({3}, bool_), 0).dtype(), int64);
+  EXPECT_EQ(cumsum(ones({3}, float16), 0).dtype(), float16);
   EXPECT_EQ(sum(ones({3}, float16)).dtype(), float16);
   EXPECT_EQ(sum(ones({3}, bfloat16)).dtype(), bfloat16);
   EXPECT_EQ(tmath::max(ones({3}, int8)).dtype(), int8);
@@ -549,6 +559,7 @@ TEST(OpsReduce, ResultDtypes) {
   // int8 values whose sum overflows int8 accumulate in int64.
   EXPECT_TRUE(tt::all_equal(sum(full({100}, 100, int8)), {10000}));
   EXPECT_TRUE(tt::all_equal(sum(full({1000}, 200, uint8)), {200000}));
+  EXPECT_EQ(sum(full({1000}, 200, uint8)).item<uint64_t>(), 200000u);
   EXPECT_TRUE(tt::all_close(mean(make({1, 2}, {2}, int32)), {1.5}));
   // float16 accumulates in float32: 4096 ones sum exactly (a float16 accumulator stalls at 2048).
   EXPECT_TRUE(tt::all_equal(sum(ones({4096}, float16)), {4096}));
@@ -587,6 +598,13 @@ TEST(OpsReduce, PairwiseSummationAccuracy) {
   // Along an axis too (rows of 10^6).
   Tensor r = sum(reshape(x, {10, 1000000}), {1});
   for (double v : read(r)) EXPECT_NEAR(v, 1e6 * static_cast<double>(0.1f), 1e5 * 1e-6);
+}
+
+// Integer and bool sums, products and scans: NumPy 2's dtypes and modulo-2^64 values
+// against plain uint64 loops (tests/int_reduce_util.h; the torch, mlx and cuda tests run
+// the same on their backends).
+TEST(OpsReduce, IntegerSumsProductsAndScansWrapLikeNumPy) {
+  tt::check_int_sum_prod(kCPU);
 }
 
 TEST(OpsReduce, CumsumCumprod) {

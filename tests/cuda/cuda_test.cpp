@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "int_reduce_util.h"
 #include "test_util.h"
 #include "tmath/autodiff.h"
 #include "tmath/linalg.h"
@@ -409,6 +410,13 @@ TEST(Cuda, ReductionsMatchCpu) {
   Tensor s_cpu = sum(big), s_gpu = sum(big.to(kGPU)).eval();
   Tensor scale = sum(abs(big));
   EXPECT_TRUE(tt::all_close(s_gpu, tt::read(s_cpu), {1e-5, 0.0}, tt::read(scale)));
+}
+
+// Integer sums, products and scans on the GPU (u64 accumulators for unsigned inputs,
+// i64 for bool and signed ones): NumPy 2's dtypes and wrap-around values.
+TEST(Cuda, IntegerSumsKeepNumPyDtypesAndWrap) {
+  REQUIRE_CUDA();
+  tt::check_int_sum_prod(kGPU);
 }
 
 TEST(Cuda, ArgReduceAndScansMatchCpu) {

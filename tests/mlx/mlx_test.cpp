@@ -8,6 +8,7 @@
 #include <set>
 
 #include "backend_util.h"
+#include "int_reduce_util.h"
 #include "test_util.h"
 #include "tmath/linalg.h"
 #include "tmath/random.h"
@@ -120,6 +121,16 @@ TEST_F(MlxTest, ViewsBroadcastsAndPartialWrites) {
   Tensor c = tt::make_c({{1, 2}, {3, -4}}, {2}, complex128).to(kMlx);
   EXPECT_TRUE(tt::all_close_c(c * 2.0, {{2, 4}, {6, -8}}, {0, 0}));  // fallback, same device
   EXPECT_EQ((c * 2.0).device(), kMlx);
+}
+
+// Integer sums, products and scans on the mlx device: NumPy 2's dtypes (uint64 for
+// unsigned inputs, which MLX reduces natively) and wrap-around values.
+TEST_F(MlxTest, IntegerSumsKeepNumPyDtypesAndWrap) {
+  REQUIRE_MLX();
+  set_backend_priority({"mlx"});
+  for (DType dt : {uint8, uint32, uint64, int8, int64})
+    EXPECT_EQ(select_backend(OpCode::Sum, dt, kMlx)->name(), "mlx") << tt::name_of(dt);
+  tt::check_int_sum_prod(kMlx);
 }
 
 // What MLX does not run (Philox random streams, eig of float64, which MLX computes in

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "backend_util.h"
+#include "int_reduce_util.h"
 #include "tmath/linalg.h"
 #include "ref_util.h"
 #include "test_util.h"
@@ -124,6 +125,25 @@ TEST(Torch, StridedBroadcastAndPartialWritesUseTheEngineViews) {
   EXPECT_TRUE(tt::all_equal(maximum(i, Tensor(0).astype(int32)), {7, 0, 5}));
   EXPECT_TRUE(tt::all_equal(greater(i, Tensor(4).astype(int32)).astype(int32), {1, 0, 1}));
   EXPECT_TRUE(tt::all_equal(argmax(i, 0), {0}));
+}
+
+// LibTorch has no uint64: sums, products and scans of unsigned ints (uint64 results)
+// stay with the native backend, the signed ones run on ATen; both give NumPy 2's dtypes
+// and wrap-around values.
+TEST(Torch, IntegerSumsKeepNumPyDtypesAndWrap) {
+  REQUIRE_TORCH();
+  PriorityGuard guard;
+  set_backend_priority({"torch"});
+  for (OpCode op : {OpCode::Sum, OpCode::Prod, OpCode::CumSum, OpCode::CumProd}) {
+    for (DType dt : {uint8, uint16, uint32, uint64, int8, int32, int64}) {
+      const char* want = tt::is_uint(dt) ? "cpu" : "torch";
+      EXPECT_EQ(select_backend(op, dt, kCPU)->name(), want)
+          << op_name(op) << " " << tt::name_of(dt);
+    }
+  }
+  reset_dispatch_stats();
+  tt::check_int_sum_prod(kCPU);
+  EXPECT_EQ(dispatch_stats().fallbacks, 0u);
 }
 
 // "torch:cuda" (LibTorch's CUDA kernels on the engine's device memory and stream): a

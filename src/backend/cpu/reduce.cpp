@@ -183,11 +183,11 @@ A mul(A a, A b) {
   }
 }
 
-// Accumulator of sums/products: int64 for bool/ints (uint64 keeps uint64),
-// float32 for f16/bf16.
+// Accumulator of sums/products (accumulate_type): uint64 for unsigned ints, int64
+// for bool and signed ints, float32 for f16/bf16.
 template <class T>
 using SumAcc = std::conditional_t<
-    std::is_same_v<T, uint64_t>, uint64_t,
+    kIsInt<T> && std::is_unsigned_v<T>, uint64_t,
     std::conditional_t<std::is_integral_v<T>, int64_t, std::conditional_t<kIsLow<T>, float, T>>>;
 template <class T>
 using OrderAcc = std::conditional_t<kIsLow<T>, float, T>;

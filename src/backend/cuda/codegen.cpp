@@ -887,7 +887,12 @@ RedSpec red_spec(O op, DType in) {
     case O::Sum:
     case O::Prod: {
       const bool sum = op == O::Sum;
-      r.acc = (in == DType::Bool || is_integral(in)) ? DType::Int64 : low ? DType::Float32 : in;
+      // Unsigned ints accumulate in u64 (wrapping mod 2^64), bool and signed ints in i64
+      // (wrapping through u64): the engine's accumulate_type.
+      r.acc = kind(in) == DTypeKind::UnsignedInt        ? DType::UInt64
+              : (in == DType::Bool || is_integral(in)) ? DType::Int64
+              : low                                    ? DType::Float32
+                                                       : in;
       if (is_complex(r.acc)) {
         r.identity = std::string("mk((") + real_of(r.acc) + ")" + (sum ? "0" : "1") + ", (" +
                      real_of(r.acc) + ")0)";

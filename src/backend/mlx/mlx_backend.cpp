@@ -1024,7 +1024,7 @@ class MlxBackend final : public Backend {
     switch (op) {
       case OpCode::Sum:
       case OpCode::Prod: {
-        // Accumulate in the output dtype (int64 for small ints), f32 for f16/bf16.
+        // Accumulate in the output dtype (int64, or uint64 for unsigned ints), f32 for f16/bf16.
         mx::Dtype acc = is_low_precision(x.dtype) ? mx::float32 : odt;
         if (a.dtype() != acc) a = mx::astype(a, acc);
         put(out, op == OpCode::Sum ? mx::sum(a, ax, true) : mx::prod(a, ax, true));

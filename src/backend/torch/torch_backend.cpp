@@ -47,7 +47,8 @@ namespace tmath::torchb {
 namespace {
 
 // LibTorch (1.13) has no uint16/uint32/uint64: this backend claims no op on them,
-// and casts to or from them go to the native backend.
+// and casts to or from them go to the native backend. Nor sums, products and their
+// scans of uint8: their result is uint64 (accumulate_type), so they stay native too.
 bool has_at(DType dt) {
   return dt != DType::UInt16 && dt != DType::UInt32 && dt != DType::UInt64;
 }
@@ -355,11 +356,11 @@ class TorchBackend final : public Backend {
       case O::Where: return true;
       case O::Copy: case O::Fill: return true;
       case O::Arange: return I || F;
-      case O::Sum: case O::Prod: return B || I || F || C;
+      case O::Sum: case O::Prod: return (B || I || F || C) && has_at(accumulate_type(dt));
       case O::Any: case O::All: return B || I || F;
       case O::Max: case O::Min: return I || F;
       case O::ArgMax: case O::ArgMin: return I || F;
-      case O::CumSum: case O::CumProd: return I || F;
+      case O::CumSum: case O::CumProd: return (I || F) && has_at(accumulate_type(dt));
       case O::Softmax: case O::LogSoftmax: return F && !low;
       case O::LayerNorm: return F && !low;
       case O::Matmul: return (F && !low) || C;
@@ -447,6 +448,7 @@ class TorchBackend final : public Backend {
 
   void reduce(OpCode op, const ArrayRef& x, std::span<const int> axes,
               const ArrayRef& out) override {
+    if (!has_at(x.dtype) || !has_at(out.dtype)) return native().reduce(op, x, axes, out);
     run(op_name(op), out.device, [&] {
       at::Tensor a = view(x), o = view(out);
       if (axes.empty()) {  // torch reads an empty axis list as "all axes"
@@ -495,6 +497,7 @@ class TorchBackend final : public Backend {
   }
 
   void scan(OpCode op, const ArrayRef& x, int axis, const ArrayRef& out) override {
+    if (!has_at(x.dtype) || !has_at(out.dtype)) return native().scan(op, x, axis, out);
     run(op_name(op), out.device, [&] {
       at::Tensor o = view(out), a = view(x);
       const bool sum = op == OpCode::CumSum;
