@@ -159,8 +159,14 @@ class View {
   ArrayRef ref_;
 };
 
-// What info > 0 of the op's main routine means.
-enum class InfoMeaning { Ignore, Singular, NotPositiveDefinite, NoConvergence };
+// What info > 0 of the op's main routine means: the failure it reports (core/
+// linalg_text.h), or nothing.
+enum class InfoMeaning : int32_t {
+  Ignore = detail::kOk,
+  Singular = detail::kSingular,
+  NotPositiveDefinite = detail::kNotPositiveDefinite,
+  NoConvergence = detail::kNoConvergence,
+};
 
 // The state of one linalg call: handles, the batch, the flags and infos checked at the end.
 class Call {
@@ -288,21 +294,15 @@ class Call {
     for (int64_t b = 0; b < count_; ++b) {
       const int f = flags[static_cast<size_t>(b)], i = info[static_cast<size_t>(b)];
       const std::string where = detail::batch_index_text(batch_, b);
-      if (f & 1) throw LinAlgError(name + "input contains NaN or Inf" + where);
-      if (f & 4) throw LinAlgError(name + "pivot indices out of range" + where);
-      if (f & 2) throw LinAlgError(name + "singular matrix" + where);
+      auto fail = [&](int32_t code) {
+        throw LinAlgError(name + detail::linalg_fail_text(code) + where);
+      };
+      if (f & 1) fail(detail::kNonFinite);
+      if (f & 4) fail(detail::kBadPivots);
+      if (f & 2) fail(detail::kSingular);
       if (i < 0)
         throw Error(name + "cuSOLVER reported invalid argument " + std::to_string(-i) + where);
-      if (i > 0) {
-        switch (meaning) {
-          case InfoMeaning::Singular: throw LinAlgError(name + "singular matrix" + where);
-          case InfoMeaning::NotPositiveDefinite:
-            throw LinAlgError(name + "matrix is not positive definite" + where);
-          case InfoMeaning::NoConvergence:
-            throw LinAlgError(name + "the algorithm did not converge" + where);
-          case InfoMeaning::Ignore: break;
-        }
-      }
+      if (i > 0 && meaning != InfoMeaning::Ignore) fail(static_cast<int32_t>(meaning));
     }
   }
 
