@@ -3,14 +3,14 @@
 //   |A - U diag(S) V^H|_1 / (|A|_1 max(m, n) eps)   and   |I - U^H U|_1 / (n eps)
 // must stay <= 35, with eps the unit roundoff of the dtype (LAPACK's dlamch('E'), half
 // of numeric_limits::epsilon). Matrix families: random, ill-conditioned (cond 1e12),
-// rank-deficient, graded and clustered spectra, in float32 and float64, sizes 1..1024
-// (the large ones sparingly). The test matrices are made on the CPU in float64 and
-// rounded to the dtype; the decomposition runs on the backend under test (cpu, and cuda
-// when a device is present, with fallbacks made errors so the cuda kernels really run;
-// torch and torch:cuda, LibTorch's torch.linalg, with priority on them; mlx, MLX's
-// linalg on its device, fallbacks made errors but for the (op, dtype) pairs it leaves to
-// the cpu backend: eig of float64);
-// the residuals are computed in float64 on the CPU with OpenBLAS matmuls.
+// rank-deficient, graded and clustered spectra, in float32 and float64 (rectangular svd
+// also in complex64 and complex128), sizes 1..1024 (the large ones sparingly). The test
+// matrices are made on the CPU in float64 (complex128) and rounded to the dtype; the
+// decomposition runs on the backend under test (cpu, and cuda when a device is present,
+// with fallbacks made errors so the cuda kernels really run; torch and torch:cuda,
+// LibTorch's torch.linalg, with priority on them; mlx, MLX's linalg on its device,
+// fallbacks made errors but for the (op, dtype) pairs it leaves to the cpu backend: eig
+// of float64); the residuals are computed in float64 on the CPU with OpenBLAS matmuls.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -42,7 +42,7 @@ const Family kFamilies[] = {Family::Random, Family::IllConditioned, Family::Rank
                             Family::Graded, Family::Clustered};
 
 double unit_roundoff(DType dt) {
-  return dt == float64 ? std::ldexp(1.0, -53) : std::ldexp(1.0, -24);
+  return real_type(dt) == float64 ? std::ldexp(1.0, -53) : std::ldexp(1.0, -24);
 }
 
 // ---- test matrices (float64, CPU) ------------------------------------------------------
@@ -92,6 +92,23 @@ Tensor general(std::mt19937& rng, Family f, int64_t m, int64_t n, DType dt,
   return matmul(matmul(orth(rng, m, k), diag_of(spectrum(f, k, dt, decades))),
                 swapaxes(orth(rng, n, k), 0, 1));
 }
+// Complex m x n matrices (complex128): Gaussian real and imaginary parts; a family as
+// in general(), with unitary factors and the spectrum of the dtype's real type.
+Tensor cgauss(std::mt19937& rng, int64_t m, int64_t n) {
+  std::normal_distribution<double> g;
+  std::vector<tt::cplx> v(static_cast<size_t>(m * n));
+  for (auto& x : v) x = tt::cplx(g(rng), g(rng));
+  return tt::make_c(v, {m, n}, complex128);
+}
+Tensor general_c(std::mt19937& rng, Family f, int64_t m, int64_t n, DType dt) {
+  if (f == Family::Random) return cgauss(rng, m, n);
+  if (f == Family::Graded) return matmul(astype(grading(m), complex128), cgauss(rng, m, n));
+  const int64_t k = std::min(m, n);
+  Tensor q = la::qr(cgauss(rng, m, k)).Q, p = la::qr(cgauss(rng, n, k)).Q;
+  Tensor d = astype(diag_of(spectrum(f, k, real_type(dt))), complex128);
+  return matmul(matmul(q, d), conj(swapaxes(p, 0, 1)));
+}
+
 // Symmetric n x n matrix of a family (eigenvalues of both signs).
 Tensor symmetric(std::mt19937& rng, Family f, int64_t n, DType dt) {
   Tensor a;
@@ -329,9 +346,9 @@ TEST_P(LinalgAccuracy, Svd) {
 
 // Every family at sizes where the cuda backend takes the polar route (gesvdp, with
 // gesvd for matrices it perturbs: the ill-conditioned, rank-deficient and graded ones),
-// square and tall (QR first, then the square route on R), and a batch whose entries
-// take different routes. gesvdj alone failed the orthogonality bound here (55 n eps on
-// the tall rank-deficient float32 matrix).
+// square, tall (QR first, then the square route on R) and wide (the tall route on the
+// transpose), and a batch whose entries take different routes. gesvdj alone failed the
+// orthogonality bound here (55 n eps on the tall rank-deficient float32 matrix).
 TEST_P(LinalgAccuracy, SvdLargeEveryFamily) {
   if (GetParam().rfind("torch", 0) == 0)
     GTEST_SKIP() << "the engine's own svd routes; torch.linalg.svd (gesvdj) measured on the "
@@ -378,6 +395,115 @@ TEST_P(LinalgAccuracy, SvdLargeEveryFamily) {
     check("svd", "|A-USV'|", Family::Graded, dt, s,
           ratio(Ah - matmul(U * expand_dims(S, -2), Vh), Ah, 272.0, dt));
     check("svd", "|I-U'U|", Family::Graded, dt, s, orth_ratio(U, dt));
+  }
+}
+
+// Rectangular matrices, real and complex, on the svd routes that are not square. On
+// cuda: wide ones (m < n) take the tall route on the transpose (A^T = Q R, R through
+// the square route, U and Vh transposed back), tall ones QR first; R is m x m (wide)
+// or n x n (tall) and takes the polar route from 256 (gesvd for the entries it
+// perturbs), gesvdj below. Nearly square and strongly rectangular, single and batched,
+// full and reduced factors, values only, every family; then a wide batch whose entries
+// take different routes for R, and a NaN in one batch entry.
+// Sizes and their cuda routes (R's route after the colon):
+//   256x600, 260x320: wide: polar                  320x260: tall: polar
+//   40x600, 3x50x90, 10x40: wide: gesvdj            3x90x50: tall: gesvdj
+//   10x20: real: the Jacobi kernel; complex: wide: gesvdj
+//   20x10: real: the Jacobi kernel; complex: tall: gesvdj
+//   4x10x20: real: the Jacobi kernel; complex: gesvdjBatched
+// 260x320 and 320x260 in complex only (SvdLargeEveryFamily has them in real); 256x600
+// in complex only random and rank-deficient (gesvdp kept, and redone by gesvd), the
+// slowest case on the CPU.
+TEST_P(LinalgAccuracy, SvdRectangular) {
+  if (is_torch(GetParam()))
+    GTEST_SKIP() << "the engine's own svd routes (torch.linalg.svd: see SvdLargeEveryFamily)";
+  NoFallback nf(device_backend());
+  std::mt19937 rng(113);
+  auto family_matrix = [&](Family f, int64_t m, int64_t n, DType dt) {
+    return is_complex(dt) ? general_c(rng, f, m, n, dt) : general(rng, f, m, n, dt);
+  };
+  // Checks the svd of A (float64 CPU copy) made on its device copy Ad.
+  auto check_svd = [&](Family f, DType dt, const Size& s, const Tensor& A, const Tensor& Ad) {
+    const int64_t k = std::min(s.m, s.n);
+    const double mn = double(std::max(s.m, s.n));
+    Tensor S;
+    for (bool full : {false, true}) {
+      auto d = la::svd(Ad, full);
+      ASSERT_EQ(d.U.shape(-2), s.m);
+      ASSERT_EQ(d.U.shape(-1), full ? s.m : k);
+      ASSERT_EQ(d.Vh.shape(-2), full ? s.n : k);
+      ASSERT_EQ(d.Vh.shape(-1), s.n);
+      EXPECT_EQ(d.S.dtype(), real_type(dt));
+      Tensor U = host64(d.U), Vh = host64(d.Vh);
+      S = host64(d.S);
+      const std::string tag = full ? "full" : "reduced";
+      Tensor Uk = slice(U, -1, 0, k), Vhk = slice(Vh, -2, 0, k);
+      check("svd-rect", "|A-USV'| " + tag, f, dt, s,
+            ratio(A - matmul(Uk * expand_dims(S, -2), Vhk), A, mn, dt));
+      check("svd-rect", "|I-U'U| " + tag, f, dt, s, orth_ratio(U, dt));
+      check("svd-rect", "|I-VV'| " + tag, f, dt, s, orth_ratio(swapaxes(Vh, -1, -2), dt));
+      EXPECT_TRUE(all(greater_equal(slice(S, -1, 0, k - 1), slice(S, -1, 1, k))).item<bool>())
+          << tag << " " << size_str(s);
+      EXPECT_GE(min(S).item<double>(), 0.0) << tag << " " << size_str(s);
+    }
+    // Values only agree with the svd's within the backward-error bound.
+    Tensor vals = host64(la::svdvals(Ad));
+    EXPECT_LE(max(abs(vals - S)).item<double>(),
+              2.0 * kBound * mn * unit_roundoff(dt) * max(S).item<double>())
+        << "svdvals and svd disagree: " << family_name(f) << " " << dtype_name(dt) << " "
+        << size_str(s);
+  };
+  const std::vector<Size> sizes = {{1, 256, 600}, {1, 40, 600}, {3, 50, 90}, {3, 90, 50},
+                                   {1, 10, 40},   {1, 10, 20},  {1, 20, 10}, {4, 10, 20}};
+  const std::vector<Size> complex_only = {{1, 260, 320}, {1, 320, 260}};
+  for (DType dt : {float32, float64, complex64, complex128}) {
+    if (!runs(OpCode::Svd, dt)) continue;
+    std::vector<Size> dt_sizes = sizes;
+    if (is_complex(dt)) dt_sizes.insert(dt_sizes.end(), complex_only.begin(), complex_only.end());
+    for (Family f : kFamilies)
+      for (const Size& s : dt_sizes) {
+        if (is_complex(dt) && s.n == 600 && s.m == 256 && f != Family::Random &&
+            f != Family::RankDeficient)
+          continue;
+        auto [A, Ad] = place(stack_of(s, [&] { return family_matrix(f, s.m, s.n, dt); }), dt);
+        check_svd(f, dt, s, A, Ad);
+      }
+    // A wide batch of a random and a rank-deficient matrix (on cuda R's polar route
+    // kept for the first, redone by gesvd for the second).
+    {
+      const Size s{2, 264, 300};
+      Tensor A = concatenate({expand_dims(family_matrix(Family::Random, s.m, s.n, dt), 0),
+                              expand_dims(family_matrix(Family::RankDeficient, s.m, s.n, dt), 0)},
+                             0);
+      auto [Ah, Ad] = place(A, dt);
+      check_svd(Family::RankDeficient, dt, s, Ah, Ad);
+    }
+    // A NaN in batch entry 1 of 3: LinAlgError naming it, whichever output is asked for
+    // (on cuda through the QR routes: the wide one reads the input transposed); the
+    // input unchanged.
+    for (const Size& s : {Size{3, 40, 70}, Size{3, 70, 40}}) {
+      std::vector<double> v(static_cast<size_t>(s.batch * s.m * s.n));
+      for (size_t i = 0; i < v.size(); ++i) v[i] = double(i % 7) - 3.0 + 0.25 * double(i % 5);
+      v[static_cast<size_t>(s.m * s.n + 3)] = std::nan("");
+      Tensor a = tt::make(v, {s.batch, s.m, s.n}, dt).to(dev());
+      for (int which = 0; which < 3; ++which) {
+        try {
+          switch (which) {
+            case 0: la::svdvals(a).eval(); break;
+            case 1: la::svd(a, false).U.eval(); break;
+            default: la::svd(a, true).Vh.eval(); break;
+          }
+          ADD_FAILURE() << "svd " << which << " " << size_str(s) << " " << dtype_name(dt)
+                        << ": no error";
+        } catch (const LinAlgError& e) {
+          EXPECT_NE(std::string(e.what()).find("NaN or Inf (batch index (1,))"), std::string::npos)
+              << e.what();
+        }
+      }
+      Tensor back = host64(a), want = host64(tt::make(v, {s.batch, s.m, s.n}, dt));
+      EXPECT_TRUE(all(logical_or(equal(back, want), isnan(abs(want)))).item<bool>())
+          << size_str(s) << " " << dtype_name(dt);
+    }
   }
 }
 

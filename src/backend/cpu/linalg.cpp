@@ -41,14 +41,16 @@ inline constexpr bool kIsComplex = !std::is_same_v<T, real_t<T>>;
 
 using lint = lapack_int;
 
-enum class Status : int {
-  Ok = 0,
-  NonFinite,
-  Singular,
-  NotPositiveDefinite,
-  NoConvergence,
-  BadPivots,
-  Internal
+// Why a batch entry failed: the shared failure codes (core/linalg_text.h), whose words
+// the LinAlgError carries, and Internal (LAPACK rejected an argument).
+enum class Status : int32_t {
+  Ok = detail::kOk,
+  NonFinite = detail::kNonFinite,
+  Singular = detail::kSingular,
+  NotPositiveDefinite = detail::kNotPositiveDefinite,
+  NoConvergence = detail::kNoConvergence,
+  BadPivots = detail::kBadPivots,
+  Internal  // linalg_fail_text: "LAPACK reported an invalid argument"
 };
 
 
@@ -218,22 +220,9 @@ void for_each_matrix(OpCode op, const ArrayRef& ref, int core_dims, int64_t coun
   }
   for (int64_t b = 0; b < count; ++b) {
     if (status[b] == Status::Ok) continue;
-    std::string where = batch_index_str(ref, core_dims, b);
-    std::string name = "[" + detail::snake_name(op) + "] ";
-    switch (status[b]) {
-      case Status::NonFinite:
-        throw LinAlgError(name + "input contains NaN or Inf" + where);
-      case Status::Singular:
-        throw LinAlgError(name + "singular matrix" + where);
-      case Status::NotPositiveDefinite:
-        throw LinAlgError(name + "matrix is not positive definite" + where);
-      case Status::NoConvergence:
-        throw LinAlgError(name + "the algorithm did not converge" + where);
-      case Status::BadPivots:
-        throw LinAlgError(name + "pivot indices out of range" + where);
-      default:
-        throw LinAlgError(name + "LAPACK reported an invalid argument" + where);
-    }
+    throw LinAlgError("[" + detail::snake_name(op) + "] " +
+                      detail::linalg_fail_text(static_cast<int32_t>(status[b])) +
+                      batch_index_str(ref, core_dims, b));
   }
 }
 

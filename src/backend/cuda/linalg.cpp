@@ -159,8 +159,14 @@ class View {
   ArrayRef ref_;
 };
 
-// What info > 0 of the op's main routine means.
-enum class InfoMeaning { Ignore, Singular, NotPositiveDefinite, NoConvergence };
+// What info > 0 of the op's main routine means: the failure it reports (core/
+// linalg_text.h), or nothing.
+enum class InfoMeaning : int32_t {
+  Ignore = detail::kOk,
+  Singular = detail::kSingular,
+  NotPositiveDefinite = detail::kNotPositiveDefinite,
+  NoConvergence = detail::kNoConvergence,
+};
 
 // The state of one linalg call: handles, the batch, the flags and infos checked at the end.
 class Call {
@@ -288,21 +294,15 @@ class Call {
     for (int64_t b = 0; b < count_; ++b) {
       const int f = flags[static_cast<size_t>(b)], i = info[static_cast<size_t>(b)];
       const std::string where = detail::batch_index_text(batch_, b);
-      if (f & 1) throw LinAlgError(name + "input contains NaN or Inf" + where);
-      if (f & 4) throw LinAlgError(name + "pivot indices out of range" + where);
-      if (f & 2) throw LinAlgError(name + "singular matrix" + where);
+      auto fail = [&](int32_t code) {
+        throw LinAlgError(name + detail::linalg_fail_text(code) + where);
+      };
+      if (f & 1) fail(detail::kNonFinite);
+      if (f & 4) fail(detail::kBadPivots);
+      if (f & 2) fail(detail::kSingular);
       if (i < 0)
         throw Error(name + "cuSOLVER reported invalid argument " + std::to_string(-i) + where);
-      if (i > 0) {
-        switch (meaning) {
-          case InfoMeaning::Singular: throw LinAlgError(name + "singular matrix" + where);
-          case InfoMeaning::NotPositiveDefinite:
-            throw LinAlgError(name + "matrix is not positive definite" + where);
-          case InfoMeaning::NoConvergence:
-            throw LinAlgError(name + "the algorithm did not converge" + where);
-          case InfoMeaning::Ignore: break;
-        }
-      }
+      if (i > 0 && meaning != InfoMeaning::Ignore) fail(static_cast<int32_t>(meaning));
     }
   }
 
@@ -648,8 +648,8 @@ void qr_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
 }
 
 // ---- svd (real up to 32 x 32: our Jacobi kernel; complex batches up to 32 x 32:
-// gesvdjBatched; square from 256: gesvdp, gesvdj where it perturbed; tall: QR, then the
-// square route on R; the rest: gesvdj) ----------------------------------------------------
+// gesvdjBatched; square from 256: gesvdp, gesvd where it perturbed; below 256 gesvdj;
+// tall: QR, then the square route on R; wide: the tall route on the transpose) ---------
 struct GesvdjInfo {
   gesvdjInfo_t p = nullptr;
   explicit GesvdjInfo(const char* op) {
@@ -901,20 +901,20 @@ void gesvd_entries(Call& c, SvdBufs& sb, const std::vector<int64_t>& entries) {
 }
 
 // Polar-decomposition SVD (Xgesvdp: the polar factor A = Up H by QDWH iterations, then
-// syevd of H) for square matrices from kPolarMinCols on (tall ones reach it through
-// svd_tall_qr): at 512 float32 on the H100 11.8 ms against gesvdj's 17.9, with LAPACK
-// ratios of 0.06 (residual) and 1.2 (orthogonality) on random matrices
-// (bench/cuda/svd_routes.cpp). A matrix with singular values near zero makes gesvdp
-// perturb its spectrum so that the polar factor is unitary, and report the size of
-// that perturbation (h_err_sigma: 0.04 |A| for singular values graded down to 1e-12,
-// a residual ratio of 3255). An entry whose perturbation exceeds the unit roundoff
-// times its largest singular value, whose info is nonzero, or where gesvdp fails
-// (EXECUTION_FAILED and INTERNAL_ERROR were seen on clustered and triangular inputs)
-// is recomputed with gesvd (gesvd_entries). gesvdp returns h_err_sigma on the host, so
-// each entry synchronises; entries flagged NaN/Inf are not handed to it (the flags
-// are read first).
+// syevd of H) for square matrices from kPolarMinCols on (tall and wide ones reach it
+// through svd_tall_qr and svd_wide_qr): at 512 float32 on the H100 11.8 ms against
+// gesvdj's 17.9, with LAPACK ratios of 0.06 (residual) and 1.2 (orthogonality) on
+// random matrices (bench/cuda/svd_routes.cpp). A matrix with singular values near zero
+// makes gesvdp perturb its spectrum so that the polar factor is unitary, and report the
+// size of that perturbation (h_err_sigma: 0.04 |A| for singular values graded down to
+// 1e-12, a residual ratio of 3255). An entry whose perturbation exceeds the unit
+// roundoff times its largest singular value, whose info is nonzero, or where gesvdp
+// fails (EXECUTION_FAILED and INTERNAL_ERROR were seen on clustered and triangular
+// inputs) is recomputed with gesvd (gesvd_entries). gesvdp returns h_err_sigma on the
+// host, so each entry synchronises; entries flagged NaN/Inf are not handed to it (the
+// flags are read first).
 constexpr int64_t kPolarMinCols = 256;
-// TMATH_CUDA_SVD_QR=0 runs gesvdj on tall matrices directly (for comparisons).
+// TMATH_CUDA_SVD_QR=0 runs gesvdj on tall and wide matrices directly (for comparisons).
 bool qr_first_enabled() {
   static const bool on = [] {
     const char* e = std::getenv("TMATH_CUDA_SVD_QR");
@@ -1000,7 +1000,9 @@ void svd_square(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef>
 // Q R (geqrf), the square R = Ur S Vh by svd_square, U = Q [Ur 0; 0 I] (orgqr, then one
 // strided-batched gemm for the first n columns). gesvdj on the tall matrix itself left
 // U orthogonal only to 55 n eps (float32) on a rank-deficient 320 x 260 one; through R
-// (gesvdp, then gesvd since gesvdp perturbs it) the ratios are below 2.
+// (gesvdp, then gesvd since gesvdp perturbs it) the ratios are below 2. Wide matrices
+// come here transposed (svd_wide_qr): `in` and out[0] may be strided views, out[1] (S)
+// and out[2] (Vh, written by the square route's unpack) are contiguous.
 void svd_tall_qr(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
                  const LinalgArgs& args) {
   const ArrayRef& a = in[0];
@@ -1064,6 +1066,54 @@ void svd_tall_qr(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef
   c.finish(InfoMeaning::NoConvergence);
 }
 
+// The view of x (batch..., r, c) as (batch..., c, r): the last two dimensions and their
+// strides swapped, the same memory.
+class Swapped {
+ public:
+  explicit Swapped(const ArrayRef& x)
+      : shape_(x.shape.begin(), x.shape.end()), strides_(x.strides.begin(), x.strides.end()) {
+    const size_t nd = shape_.size();
+    std::swap(shape_[nd - 2], shape_[nd - 1]);
+    std::swap(strides_[nd - 2], strides_[nd - 1]);
+    ref_ = ArrayRef{x.data, x.dtype, shape_, strides_, x.device};
+  }
+  Swapped(const Swapped&) = delete;
+  Swapped& operator=(const Swapped&) = delete;
+  const ArrayRef& ref() const { return ref_; }
+
+ private:
+  std::vector<int64_t> shape_, strides_;
+  ArrayRef ref_;
+};
+
+// Wide matrices (m < n) through svd_tall_qr on the transpose (LAPACK's drivers factor
+// them as L Q first: the same reduction). With A^T = U' S V'^H (A^T n x m, tall),
+// A = (V'^H)^T S U'^T: U = (V'^H)^T = conj(V') and Vh = U'^T, both unitary, with the
+// same S. Plain transposes, no conjugation, also for complex A (A^H would need
+// conjugation on the way in and out). A^T is a view of the input (the pack into
+// column-major scratch reads through strides); U' (n x n full, n x m reduced) is
+// written through the transposed view of Vh's output; V'^H (m x m) goes to scratch
+// and is copied transposed into U's output (m x m whether full or not). Values only:
+// svd_tall_qr's S is the answer. Failures name the same batch entry (the view keeps
+// the batch dimensions).
+void svd_wide_qr(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
+                 const LinalgArgs& args) {
+  const ArrayRef& a = in[0];
+  const int nd = a.ndim();
+  const int64_t m = a.shape[nd - 2];
+  const Swapped a_t(a);
+  const std::span<const ArrayRef> tall_in(&a_t.ref(), 1);
+  if (!args.compute_uv) return svd_tall_qr(c, tall_in, out, args);
+  const DType dt = c.dtype();
+  auto VhT = scratch(c.dc(), static_cast<size_t>(c.count() * m * m) * c.isz());
+  View vh_t(VhT->get(), dt, a.device, c.batch(), m, m, m, 1, m * m);  // row-major m x m
+  const Swapped u_t(out[2]);
+  const ArrayRef tall_out[3] = {u_t.ref(), out[1], vh_t.ref()};
+  svd_tall_qr(c, tall_in, tall_out, args);  // raises on failure
+  // U(i, j) = V'^H(j, i): V'^H read with row stride 1 and column stride m.
+  c.unpack_plain(VhT->get(), dt, m, m, 1, m, m * m, out[0]);
+}
+
 // One-sided Jacobi SVD of real matrices up to 32 x 32 with our kernel (tm_la_svd_jacobi,
 // linalg_kernels.cpp: one thread block per matrix, float64 arithmetic): on the H100
 // it replaces gesvdjBatched (0.78 ms for 512 x 32 x 32 float32). The kernel writes
@@ -1125,7 +1175,8 @@ void svd_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out
   if (!is_complex(dt) && m <= 32 && n <= 32) return svd_small_jacobi(c, in, out, args);
   if (B > 1 && m <= 32 && n <= 32) return svd_batched_jacobi(c, in, out, args);  // complex
   if (m == n) return svd_square(c, in, out, args);
-  if (m > n && qr_first_enabled()) return svd_tall_qr(c, in, out, args);
+  if (qr_first_enabled())
+    return m > n ? svd_tall_qr(c, in, out, args) : svd_wide_qr(c, in, out, args);
   svd_jacobi(c, in, out, args);
 }
 
