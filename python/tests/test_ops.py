@@ -125,6 +125,20 @@ def test_matmul(rng):
     check(tm.asarray([[1, 2], [3, 4]]) @ tm.asarray([[1], [1]]), np.array([[3], [7]]))
 
 
+@pytest.mark.parametrize("spec", ["ij->", "ii->", "ij->i", "ij,j->i", "ij,jk->ik", "ii->i"])
+@pytest.mark.parametrize("dt", [np.uint8, np.int16, np.int32, np.uint32, np.int64, np.bool_])
+def test_einsum_keeps_integer_and_bool_dtypes(spec, dt, rng):
+    """Sums inside einsum keep the operand dtype and wrap as NumPy's einsum does."""
+    hi = 2 if dt is np.bool_ else 200
+    a = rng.integers(0, hi, (5, 5)).astype(dt)
+    b = rng.integers(0, hi, (5, 5)).astype(dt)
+    ops = (a, a[0]) if spec == "ij,j->i" else (a, b) if "," in spec else (a,)
+    want = np.einsum(spec, *ops)
+    got = np.asarray(tm.einsum(spec, *ops))
+    assert got.dtype == want.dtype, (spec, got.dtype, want.dtype)
+    np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("axis", [None, 0, 1, -1, (0, 2)])
 @pytest.mark.parametrize("keepdims", [False, True])
 def test_reductions(axis, keepdims, rng):

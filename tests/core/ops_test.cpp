@@ -176,6 +176,20 @@ TEST(OpsUnary, TanhFloat32WithinSixUlp) {
   EXPECT_LE(worst, 6.0) << "at x = " << worst_x;
   Tensor s = tmath::tanh(make({kNaN, kInf, -kInf, 9.5, -30.0}, float32));
   EXPECT_TRUE(tt::all_equal(s, {kNaN, 1, -1, 1, -1}));
+  // NaN inside whole vectors (not only the tail buffer), alone and in a fused chain.
+  std::vector<double> v(70, 0.5);
+  v[3] = kNaN, v[17] = -kNaN, v[40] = kNaN, v[68] = kNaN;
+  const double t05 = static_cast<double>(std::tanh(0.5f));
+  for (const Tensor& t : {tmath::tanh(make(v, float32)), tmath::tanh(make(v, float32) * 1.0 + 0.0)}) {
+    const std::vector<double> r = tt::read(t);
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (std::isnan(v[i])) {
+        EXPECT_TRUE(std::isnan(r[i])) << i;
+      } else {
+        EXPECT_NEAR(r[i], t05, 1e-6) << i;
+      }
+    }
+  }
 }
 
 TEST(OpsUnary, IntegerAndBoolInputs) {

@@ -70,15 +70,21 @@ struct Log1pOp {
 };
 // float32: x P(x²) / Q(x²), a rational minimax fit of tanh on [0, 9] (relative error
 // 2e-8), and ±1 beyond. Max error 5.4 ulp over every float32 (the rounding of the
-// evaluation, near ±1); about 3x cheaper than an exp-based form (~18 vector
+// evaluation, near ±1); about 3x cheaper than an exp-based form (~16 vector
 // operations, no exp). float64: Highway's Tanh.
+// NaN: x86's min/max return their second operand when either is NaN, so with x (and
+// then t) second a NaN input flows through both clamps and comes out unchanged, two
+// operations cheaper than patching it with a mask (6% of a tanh on AVX-512); other
+// architectures and the emulated targets keep the mask.
+constexpr bool kTanhNanFlows =
+    HWY_ARCH_X86 && HWY_TARGET != HWY_EMU128 && HWY_TARGET != HWY_SCALAR;
 struct TanhOp {
   template <class D, class V>
   static V apply(D d, V x) {
     using T = hn::TFromD<D>;
     if constexpr (sizeof(T) == 4) {
       const V c = hn::Set(d, 9.0f);
-      const V xc = hn::Min(hn::Max(x, hn::Neg(c)), c);
+      const V xc = hn::Min(c, hn::Max(hn::Neg(c), x));
       const V s = hn::Mul(xc, xc);
       V p = hn::Set(d, 1.3356790167e-08f);
       p = hn::MulAdd(p, s, hn::Set(d, 2.0610767008e-05f));
@@ -94,7 +100,8 @@ struct TanhOp {
       // Clamped to [-1, 1]: |x| >= 9 (and ±inf) gives exactly ±1, as the correctly
       // rounded tanh does from 9.01 (the fit is 1 + 1 ulp at 9).
       const V one = hn::Set(d, 1.0f);
-      const V r = hn::Min(hn::Max(t, hn::Neg(one)), one);
+      const V r = hn::Min(one, hn::Max(hn::Neg(one), t));
+      if constexpr (kTanhNanFlows) return r;
       return hn::IfThenElse(hn::IsNaN(x), x, r);
     } else {
       return hn::IfThenElse(hn::IsNaN(x), x, hn::Tanh(d, x));
