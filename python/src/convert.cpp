@@ -78,7 +78,8 @@ nb::dlpack::dtype dlpack_dtype(DType dt) {
 }
 
 // ---- nested sequences ------------------------------------------------------
-enum Kind : int { KBool = 0, KInt = 1, KFloat = 2, KComplex = 3 };
+// KUInt: an int in [2**63, 2**64) (nested sequences only), stored as its uint64 bits.
+enum Kind : int { KBool = 0, KInt = 1, KFloat = 2, KComplex = 3, KUInt = 4 };
 
 struct Leaf {
   Kind kind;
@@ -88,8 +89,9 @@ struct Leaf {
 
 bool is_seq(nb::handle h) { return PyList_Check(h.ptr()) || PyTuple_Check(h.ptr()); }
 
-// Reads one Python scalar (bool, int, float, complex, NumPy scalar, 0-d tensor).
-bool read_scalar(nb::handle h, Leaf& out, const char* op) {
+// Reads one Python scalar (bool, int, float, complex, NumPy scalar, 0-d tensor). Ints
+// above int64 are refused unless `allow_uint` (then up to 2**64 - 1, as KUInt).
+bool read_scalar(nb::handle h, Leaf& out, const char* op, bool allow_uint = false) {
   PyObject* o = h.ptr();
   if (PyBool_Check(o)) {
     out = {KBool, o == Py_True ? 1 : 0, 0, 0};
@@ -98,6 +100,15 @@ bool read_scalar(nb::handle h, Leaf& out, const char* op) {
   if (PyLong_Check(o)) {
     int overflow = 0;
     long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow > 0 && allow_uint) {
+      const unsigned long long u = PyLong_AsUnsignedLongLong(o);
+      if (!PyErr_Occurred()) {
+        out = {KUInt, static_cast<int64_t>(u), 0, 0};
+        return true;
+      }
+      PyErr_Clear();
+      throw_overflow("[" + std::string(op) + "] Python int too large for uint64");
+    }
     if (overflow) throw_overflow("[" + std::string(op) + "] Python int too large for int64");
     out = {KInt, v, 0, 0};
     return true;
@@ -114,13 +125,13 @@ bool read_scalar(nb::handle h, Leaf& out, const char* op) {
     const Tensor& t = tensor_ref(h);
     if (t.ndim() != 0) return false;
     nb::object v = item(t);
-    return read_scalar(v, out, op);
+    return read_scalar(v, out, op, allow_uint);
   }
   // NumPy scalars (np.float32(1), np.int8(3), np.bool_(True), ...).
   if (nb::hasattr(h, "dtype") && nb::hasattr(h, "item") && !nb::hasattr(h, "__len__")) {
     nb::object v = h.attr("item")();
     if (PyBool_Check(v.ptr()) || PyLong_Check(v.ptr()) || PyFloat_Check(v.ptr()) || PyComplex_Check(v.ptr()))
-      return read_scalar(v, out, op);
+      return read_scalar(v, out, op, allow_uint);
   }
   return false;
 }
@@ -128,7 +139,15 @@ bool read_scalar(nb::handle h, Leaf& out, const char* op) {
 struct Nested {
   Shape shape;
   std::vector<Leaf> leaves;
-  Kind kind = KBool;
+  Kind kind = KBool;      // the widest of bool, int, float, complex seen
+  bool has_uint = false;  // an int in [2**63, 2**64) seen
+
+  // NumPy 2's promotion of the leaves: int64 with uint64 gives float64, bool with
+  // uint64 gives uint64 ([1, 2**63] is float64, [True, 2**63] uint64).
+  Kind result() const {
+    if (!has_uint) return kind;
+    return kind == KBool ? KUInt : kind == KInt ? KFloat : kind;
+  }
 };
 
 void fill_nested(nb::handle h, size_t depth, Nested& n, const char* op) {
@@ -137,10 +156,11 @@ void fill_nested(nb::handle h, size_t depth, Nested& n, const char* op) {
     if (is_seq(h))
       throw_value_error("[" + std::string(op) + "] ragged nested sequence: a sequence where a scalar was expected at depth " +
                         std::to_string(depth));
-    if (!read_scalar(h, l, op))
+    if (!read_scalar(h, l, op, true))
       throw_type_error("[" + std::string(op) + "] cannot convert an element of type '" + py_type_name(h) +
                        "' to a tensor element");
-    if (l.kind > n.kind) n.kind = l.kind;
+    if (l.kind == KUInt) n.has_uint = true;
+    else if (l.kind > n.kind) n.kind = l.kind;
     n.leaves.push_back(l);
     return;
   }
@@ -162,8 +182,16 @@ DType natural_dtype(Kind k) {
     case KBool: return tmath::bool_;
     case KInt: return tmath::int64;
     case KFloat: return tmath::float32;
+    case KUInt: return tmath::uint64;
     default: return tmath::complex64;
   }
+}
+
+// A leaf's value as a double (uint64 bits read unsigned).
+double leaf_real(const Leaf& l) {
+  if (l.kind == KFloat || l.kind == KComplex) return l.re;
+  if (l.kind == KUInt) return static_cast<double>(static_cast<uint64_t>(l.i));
+  return static_cast<double>(l.i);
 }
 
 Tensor from_nested(nb::handle h, std::optional<DType> dtype, const char* op) {
@@ -187,23 +215,29 @@ Tensor from_nested(nb::handle h, std::optional<DType> dtype, const char* op) {
     return nogil([&] { return tmath::stack(parts, 0).eval(); });
   }
   fill_nested(h, 0, n, op);
-  // [] -> float32, the default floating dtype.
-  DType dt = dtype ? *dtype : (n.leaves.empty() ? tmath::float32 : natural_dtype(n.kind));
+  const Kind kind = n.result();
+  // [] -> float32, the default floating dtype; ints with uint64-only ints -> float64
+  // (the promotion of int64 with uint64), not the default float32.
+  DType dt = n.leaves.empty() ? tmath::float32 : natural_dtype(kind);
+  if (n.has_uint && n.kind == KInt) dt = tmath::float64;
+  if (dtype) dt = *dtype;
   Tensor src;
   size_t count = n.leaves.size();
-  if (n.kind == KComplex) {
+  if (kind == KComplex) {
     std::vector<std::complex<double>> v(count);
     for (size_t i = 0; i < count; ++i)
-      v[i] = n.leaves[i].kind == KComplex ? std::complex<double>(n.leaves[i].re, n.leaves[i].im)
-             : n.leaves[i].kind == KFloat ? std::complex<double>(n.leaves[i].re, 0)
-                                          : std::complex<double>(static_cast<double>(n.leaves[i].i), 0);
+      v[i] = std::complex<double>(leaf_real(n.leaves[i]),
+                                  n.leaves[i].kind == KComplex ? n.leaves[i].im : 0.0);
     src = tmath::from_data(v.data(), n.shape, tmath::complex128, tmath::kCPU);
-  } else if (n.kind == KFloat) {
+  } else if (kind == KFloat) {
     std::vector<double> v(count);
-    for (size_t i = 0; i < count; ++i)
-      v[i] = n.leaves[i].kind == KFloat ? n.leaves[i].re : static_cast<double>(n.leaves[i].i);
+    for (size_t i = 0; i < count; ++i) v[i] = leaf_real(n.leaves[i]);
     src = tmath::from_data(v.data(), n.shape, tmath::float64, tmath::kCPU);
-  } else if (n.kind == KInt) {
+  } else if (kind == KUInt) {
+    std::vector<uint64_t> v(count);
+    for (size_t i = 0; i < count; ++i) v[i] = static_cast<uint64_t>(n.leaves[i].i);
+    src = tmath::from_data(v.data(), n.shape, tmath::uint64, tmath::kCPU);
+  } else if (kind == KInt) {
     std::vector<int64_t> v(count);
     for (size_t i = 0; i < count; ++i) v[i] = n.leaves[i].i;
     src = tmath::from_data(v.data(), n.shape, tmath::int64, tmath::kCPU);

@@ -304,3 +304,25 @@ def test_trace_follows_sum(dt):
         want = np.linalg.trace(a, **npkw)
         assert r.dtype.name == want.dtype.name, (kw, r.dtype.name, want.dtype.name)
         np.testing.assert_array_equal(r.numpy(), want)
+
+
+@pytest.mark.parametrize("vals, dt", [([2**63], np.uint64), ([2**64 - 1, 5], np.float64),
+                                     ([True, 2**63], np.uint64), ([1, 2**63], np.float64),
+                                     ([-1, 2**63], np.float64), ([[2**63, 0], [1, 2]], np.float64),
+                                     ([1.5, 2**63], np.float32), ([1j, 2**63], np.complex64)])
+def test_nested_lists_with_ints_above_int64_follow_numpy(vals, dt):
+    """Ints in [2**63, 2**64) make uint64 (alone or with bools) and float64 with other ints,
+    as NumPy 2; with Python floats or complex the engine's default widths apply."""
+    want = np.asarray(vals)
+    if dt in (np.uint64, np.float64):
+        assert want.dtype == dt  # NumPy agrees
+    got = np.asarray(tm.asarray(vals))
+    assert got.dtype == dt
+    np.testing.assert_array_equal(got, want.astype(dt))
+
+
+def test_nested_ints_beyond_uint64_are_refused():
+    with pytest.raises(OverflowError, match="uint64"):
+        tm.asarray([1, 2**64])
+    with pytest.raises(OverflowError):
+        tm.asarray([-(2**63) - 1])
