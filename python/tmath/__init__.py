@@ -130,11 +130,7 @@ def positive(x):
 
 def vecdot(x1, x2, /, *, axis=-1):
     """Array API vecdot: sum(conj(x1) * x2, axis) in the promoted dtype of x1 and x2."""
-    x1 = asarray(x1)  # noqa: F405
-    if x1.dtype.kind == "complex floating":
-        x1 = conj(x1)  # noqa: F405
-    p = x1 * x2
-    return sum(p, axis=axis, dtype=p.dtype)  # noqa: F405
+    return linalg.vecdot(x1, x2, axis=axis)
 
 
 def matrix_transpose(x, /):

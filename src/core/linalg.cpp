@@ -1091,8 +1091,7 @@ Tensor vecdot(const Tensor& x1, const Tensor& x2, int axis) {
     throw ShapeError("[vecdot] axis " + std::to_string(axis) + " has different sizes in shapes " +
                      shape_str(x1.shape()) + " and " + shape_str(x2.shape()));
   Tensor p = conj(moveaxis(x1, a1, -1)) * moveaxis(x2, a2, -1);
-  Tensor r = sum(p, {-1});  // int64/uint64 for bool and ints: back to p's dtype (NumPy)
-  return r.dtype() == p.dtype() ? r : astype(r, p.dtype());
+  return detail::sum_in_dtype(p, {-1});
 }
 
 Tensor multi_dot(const std::vector<Tensor>& arrays) {

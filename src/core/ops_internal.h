@@ -29,4 +29,9 @@ Tensor apply_binary(OpCode op, const Tensor& a, const Tensor& b);
 
 void store_scalar_to(void* dst, DType dt, Scalar v);
 
+// sum() in a's own dtype, as NumPy's einsum and vecdot give it: integer and bool sums
+// (int64/uint64 by accumulate_type) are cast back, which wraps exactly as accumulating
+// in the narrow type would (and is a logical or for bool).
+Tensor sum_in_dtype(const Tensor& a, const Axes& axes);
+
 }  // namespace tmath::detail

@@ -121,14 +121,6 @@ struct Term {
 
 [[noreturn]] void einsum_error(const std::string& msg) { throw ShapeError("[einsum] " + msg); }
 
-// A sum inside einsum keeps the operand's dtype, as NumPy's einsum does: integer and
-// bool sums (int64/uint64 by the reduction rule) are cast back, which wraps exactly as
-// accumulating in the narrow type would (and is a logical or for bool).
-Tensor sum_keep_dtype(const Tensor& t, const Axes& ax) {
-  Tensor s = sum(t, ax);
-  return s.dtype() == t.dtype() ? s : s.astype(t.dtype());
-}
-
 // Takes the diagonal for repeated labels within one operand.
 Term take_diagonals(Tensor t, std::string labels) {
   for (size_t i = 0; i < labels.size(); ++i) {
@@ -143,7 +135,7 @@ Term take_diagonals(Tensor t, std::string labels) {
       ms[i] = n;
       ms[j] = n;
       Tensor mask = reshape(eye(n, n, 0, t.dtype(), t.device()), ms);
-      t = sum_keep_dtype(t * mask, {static_cast<int>(j)});
+      t = detail::sum_in_dtype(t * mask, {static_cast<int>(j)});
       labels.erase(j, 1);
     }
   }
@@ -158,7 +150,7 @@ Term sum_unneeded(Term x, const std::set<char>& keep) {
     if (keep.count(x.labels[i])) rest += x.labels[i];
     else ax.push_back(static_cast<int>(i));
   }
-  if (!ax.empty()) x.t = sum_keep_dtype(x.t, ax);
+  if (!ax.empty()) x.t = detail::sum_in_dtype(x.t, ax);
   x.labels = rest;
   return x;
 }

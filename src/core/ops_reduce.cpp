@@ -72,6 +72,10 @@ int64_t reduced_count(const Tensor& a, const std::vector<int>& axes) {
 Tensor sum(const Tensor& a, const Axes& axes, bool keepdims) {
   return reduce_op(OpCode::Sum, a, axes, keepdims);
 }
+Tensor detail::sum_in_dtype(const Tensor& a, const Axes& axes) {
+  Tensor s = sum(a, axes);
+  return s.dtype() == a.dtype() ? s : astype(s, a.dtype());
+}
 Tensor prod(const Tensor& a, const Axes& axes, bool keepdims) {
   return reduce_op(OpCode::Prod, a, axes, keepdims);
 }

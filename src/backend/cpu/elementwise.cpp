@@ -47,11 +47,9 @@ void visit_dtype(DType dt, F&& f) {
 }
 
 // ---- unary functors ------------------------------------------------------------
-// Computation type: f16/bf16 compute in float; uint16 in uint32, so that its
-// products wrap instead of overflowing the int it would be promoted to.
+// Computation type: f16/bf16 compute in float; integers in IntCalc (uint16 in uint32).
 template <class T>
-using Calc = std::conditional_t<is_low<T>, float,
-                                std::conditional_t<std::is_same_v<T, uint16_t>, uint32_t, T>>;
+using Calc = std::conditional_t<is_low<T>, float, IntCalc<T>>;
 
 template <class T>
 T erfinv_impl(T y) {
@@ -251,11 +249,10 @@ T int_pow(T base, T exp) {
     if (base == T(-1)) return (exp & 1) ? T(-1) : T(1);
     return 0;
   }
-  using W = std::conditional_t<std::is_unsigned_v<T> && sizeof(T) == 2, uint32_t, T>;
   T r = 1;
   while (exp) {
-    if (exp & 1) r = static_cast<T>(static_cast<W>(r) * static_cast<W>(base));
-    base = static_cast<T>(static_cast<W>(base) * static_cast<W>(base));
+    if (exp & 1) r = static_cast<T>(r * base);
+    base = static_cast<T>(base * base);
     exp >>= 1;
   }
   return r;
@@ -353,7 +350,7 @@ auto binary_fn(T va, T vb) {
       return static_cast<T>(r);
     }
   } else if constexpr (op == OpCode::Power) {
-    if constexpr (is_int<T>) return int_pow<T>(va, vb);
+    if constexpr (is_int<T>) return static_cast<T>(int_pow<C>(a, b));  // wraps in T's width
     else return static_cast<T>(std::pow(a, b));
   } else if constexpr (op == OpCode::Maximum) {
     if constexpr (is_flt<C>) {

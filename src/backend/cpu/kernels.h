@@ -2,11 +2,18 @@
 // class (cpu_backend.cpp) forwards its virtual methods here.
 #pragma once
 
+#include <cstdint>
 #include <span>
+#include <type_traits>
 
 #include "tmath/backend.h"
 
 namespace tmath::cpu {
+
+// The type integer arithmetic on T runs in so that it wraps in T's width: uint16 in
+// uint32 (C++ promotes uint16 to int, where a product can overflow); T otherwise.
+template <class T>
+using IntCalc = std::conditional_t<std::is_same_v<T, uint16_t>, uint32_t, T>;
 
 // Elements per parallel task below which kernels stay single-threaded.
 inline constexpr int64_t kGrain = 32768;

@@ -148,10 +148,9 @@ void gemm_int(const ArrayRef& a, const ArrayRef& b, const ArrayRef& out) {
         T acc = T(0);
         for (int64_t p = 0; p < k; ++p) {
           T x = A[oa[bi] + i * ars + p * acs], y = B[ob[bi] + p * brs + j * bcs];
+          using W = IntCalc<T>;  // uint16 wraps in uint32, not int
           if constexpr (std::is_same_v<T, bool>) acc = acc || (x && y);
-          else if constexpr (std::is_same_v<T, uint16_t>)  // wraps in uint32, not int
-            acc = static_cast<T>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(x) * static_cast<uint32_t>(y));
-          else acc = static_cast<T>(acc + x * y);
+          else acc = static_cast<T>(static_cast<W>(acc) + static_cast<W>(x) * static_cast<W>(y));
         }
         c[i * n + j] = acc;
       }
