@@ -307,6 +307,20 @@ class TMATH_API Backend {
     why = "the backend does not record work";
     return nullptr;
   }
+  // Lanes of a recording: while this thread records work on device d, the work may
+  // be split over lanes that run side by side in the replays. lanes(d) is how many
+  // there are now (1, the default: everything in order). set_lane(d, 1) queues the
+  // work that follows on the second lane, after everything queued so far on either
+  // lane; set_lane(d, 0) queues it on the first lane again, after that lane's
+  // earlier work only. join_lanes(d) orders everything queued later after both
+  // lanes and returns to the first. Memory that second-lane work reads or writes
+  // must stay held until join_lanes (the graph evaluator does that).
+  virtual int lanes(Device d) {
+    (void)d;
+    return 1;
+  }
+  virtual void set_lane(Device d, int lane) { (void)d, (void)lane; }
+  virtual void join_lanes(Device d) { (void)d; }
 
   // ---- interop with other libraries' queues (DLPack) ----
   // The handle of the queue the engine runs device d's work on, as an integer (CUDA:

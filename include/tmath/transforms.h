@@ -68,6 +68,8 @@ struct JitStats {
   uint64_t graph_replays = 0;       // compile(): calls run as one graph launch
   uint64_t graph_fallbacks = 0;     // compile(): calls that could have, but ran node by node
                                     // (recording failed, or the last outputs still held)
+  uint64_t graph_lane_ops = 0;      // compile(): operations recorded on a second lane of a
+                                    // device graph (run beside the rest in its replays)
 };
 TMATH_API JitStats jit_stats();
 TMATH_API void reset_jit_stats();

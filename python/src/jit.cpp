@@ -51,6 +51,7 @@ void bind_jit(nb::module_& m) {
         d["graph_captures"] = s.graph_captures;
         d["graph_replays"] = s.graph_replays;
         d["graph_fallbacks"] = s.graph_fallbacks;
+        d["graph_lane_ops"] = s.graph_lane_ops;
         return d;
       },
       "Fusion and kernel-cache counters (see docs/jit.md).");

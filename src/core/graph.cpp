@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "core/dispatch.h"
@@ -213,6 +214,137 @@ void eval_node(TensorImpl* node) {
   for (auto* o : outputs) o->detach();
 }
 
+// ---- lanes of a recording (Backend::lanes) ----
+// While a device graph is recorded, a node that nothing else in this evaluation
+// consumes (an output only: a weight's gradient, a bias sum) and that is not fused
+// runs on the second lane, queued right after the last of its producers, so that
+// it overlaps the work that follows on the first lane. Such nodes at the very end
+// stay on the first lane (nothing is left to overlap). The buffers a second-lane
+// node reads and writes stay held until the lanes join at the end of the
+// evaluation, so neither the allocator nor buffer donation hands them to
+// first-lane work that the second lane's may still overlap.
+thread_local int t_lane_depth = 0;
+
+struct LaneDepth {
+  LaneDepth() { ++t_lane_depth; }
+  ~LaneDepth() { --t_lane_depth; }
+};
+
+struct LaneJoin {
+  Backend& be;
+  Device dev;
+  ~LaneJoin() {
+    try {
+      be.join_lanes(dev);
+    } catch (...) {  // the recording that failed is abandoned by its owner
+    }
+  }
+};
+
+// Runs `order` (with `plan`, when fusing) over two lanes; false, having run
+// nothing, where no node would go to the second lane.
+bool run_on_lanes(const std::vector<TensorImpl*>& order, jit::Plan* plan) {
+  const size_t n = order.size();
+  if (n < 3 || t_lane_depth > 0) return false;
+  const Device dev = order.back()->device;
+  if (dev.type == DeviceType::CPU) return false;
+  for (const auto* o : order)
+    if (!(o->device == dev)) return false;
+  Backend& be = primary_backend(dev);
+  if (be.lanes(dev) < 2) return false;
+
+  auto group_of = [&](size_t i) { return plan ? plan->group_of[i] : -1; };
+  // unit[i]: the entry whose run computes entry i (a fused group's root).
+  std::vector<size_t> root_of(plan ? plan->groups.size() : 0, n);
+  for (size_t i = 0; i < n; ++i)
+    if (const int g = group_of(i); g >= 0 && plan->groups[g].root == order[i]) root_of[g] = i;
+  std::vector<size_t> unit(n);
+  std::unordered_map<const TensorImpl*, size_t> where;
+  where.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int g = group_of(i);
+    unit[i] = g >= 0 ? root_of[g] : i;
+    where[order[i]] = unit[i];
+  }
+  // Siblings are all computed by the first of them in the order.
+  for (size_t i = 0; i < n; ++i) {
+    if (order[i]->siblings.empty()) continue;
+    size_t first = where[order[i]];
+    for (const auto& w : order[i]->siblings)
+      if (auto s = w.lock(); s)
+        if (auto it = where.find(s.get()); it != where.end()) first = std::min(first, it->second);
+    where[order[i]] = first;
+  }
+  std::vector<uint8_t> consumed(n, 0);
+  std::vector<ptrdiff_t> last_producer(n, -1);
+  for (size_t i = 0; i < n; ++i)
+    for (const auto& in : order[i]->inputs) {
+      auto it = where.find(in.impl().get());
+      if (it == where.end() || it->second == unit[i]) continue;
+      consumed[it->second] = 1;
+      last_producer[unit[i]] = std::max(last_producer[unit[i]], static_cast<ptrdiff_t>(it->second));
+    }
+  std::vector<uint8_t> sink(n, 0);
+  std::vector<std::vector<size_t>> after(n + 1);
+  for (size_t i = 0; i < n; ++i)
+    if (group_of(i) < 0 && order[i]->siblings.empty() && !consumed[i]) {
+      sink[i] = 1;
+      after[static_cast<size_t>(last_producer[i] + 1)].push_back(i);
+    }
+  std::vector<size_t> seq;
+  seq.reserve(n);
+  for (size_t c : after[0]) seq.push_back(c);
+  for (size_t i = 0; i < n; ++i) {
+    if (sink[i]) continue;
+    seq.push_back(i);
+    for (size_t c : after[i + 1]) seq.push_back(c);
+  }
+  // Second lane: sinks with first-lane work after them.
+  std::vector<uint8_t> side(n, 0);
+  bool main_after = false, any = false;
+  for (size_t k = seq.size(); k-- > 0;) {
+    const size_t i = seq[k];
+    if (sink[i]) {
+      side[i] = main_after;
+      any = any || main_after;
+    } else if (unit[i] == i) {
+      main_after = true;
+    }
+  }
+  if (!any) return false;
+
+  std::vector<std::shared_ptr<Buffer>> held;  // released after the join below
+  LaneDepth depth;
+  LaneJoin join{be, dev};
+  int lane = 0;
+  auto use_lane = [&](int k) {
+    if (k != lane) be.set_lane(dev, k);
+    lane = k;
+  };
+  for (size_t i : seq) {
+    if (const int g = group_of(i); g >= 0) {
+      if (plan->groups[g].root == order[i]) {
+        use_lane(0);
+        jit::run(plan->groups[g]);
+      }
+      continue;
+    }
+    TensorImpl* node = order[i];
+    if (node->evaluated()) continue;  // evaluated as a sibling
+    use_lane(side[i]);
+    if (side[i])
+      for (const auto& in : node->inputs)
+        if (in.impl()->buffer) held.push_back(in.impl()->buffer);
+    eval_node(node);
+    if (side[i]) {
+      if (node->buffer) held.push_back(node->buffer);
+      jit::count_graph(jit::GraphEvent::LaneOp);
+    }
+  }
+  be.join_lanes(dev);
+  return true;
+}
+
 void eval_graph(const std::vector<TensorImpl*>& roots) {
   // Fast path: one node whose inputs are all evaluated (eager-style use).
   if (roots.size() == 1 && roots[0]->siblings.empty()) {
@@ -246,6 +378,7 @@ void eval_graph(const std::vector<TensorImpl*>& roots) {
   count_graph_eval();
   if (order.size() >= 2 && jit::enabled()) {
     jit::Plan plan = jit::plan(order, roots);
+    if (run_on_lanes(order, plan.groups.empty() ? nullptr : &plan)) return;
     if (!plan.groups.empty()) {
       for (size_t i = 0; i < order.size(); ++i) {
         // Members of a fused group are released when its root runs: test the
@@ -260,6 +393,7 @@ void eval_graph(const std::vector<TensorImpl*>& roots) {
       return;
     }
   }
+  if (order.size() >= 3 && !jit::enabled() && run_on_lanes(order, nullptr)) return;
   for (auto* n : order) {
     if (n->evaluated()) continue;  // evaluated as a sibling
     eval_node(n);

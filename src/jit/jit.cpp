@@ -51,7 +51,7 @@ thread_local int t_override = -1;  // -1: none, 0/1: JitScope
 struct Counters {
   std::atomic<uint64_t> fused_kernels{0}, fused_ops{0}, skipped{0}, mem_hits{0}, disk_hits{0},
       misses{0}, rejected{0}, traces{0}, calls{0}, graph_captures{0}, graph_replays{0},
-      graph_fallbacks{0};
+      graph_fallbacks{0}, graph_lane_ops{0};
   std::atomic<int64_t> compile_us{0};
 };
 Counters g_c;
@@ -121,9 +121,10 @@ void count_skipped() { g_c.skipped.fetch_add(1, std::memory_order_relaxed); }
 void count_trace() { g_c.traces.fetch_add(1, std::memory_order_relaxed); }
 void count_compiled_call() { g_c.calls.fetch_add(1, std::memory_order_relaxed); }
 void count_graph(GraphEvent e) {
-  auto& c = e == GraphEvent::Capture  ? g_c.graph_captures
-            : e == GraphEvent::Replay ? g_c.graph_replays
-                                      : g_c.graph_fallbacks;
+  auto& c = e == GraphEvent::Capture    ? g_c.graph_captures
+            : e == GraphEvent::Replay   ? g_c.graph_replays
+            : e == GraphEvent::Fallback ? g_c.graph_fallbacks
+                                        : g_c.graph_lane_ops;
   c.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -255,6 +256,7 @@ JitStats jit_stats() {
   s.graph_captures = jit::g_c.graph_captures.load();
   s.graph_replays = jit::g_c.graph_replays.load();
   s.graph_fallbacks = jit::g_c.graph_fallbacks.load();
+  s.graph_lane_ops = jit::g_c.graph_lane_ops.load();
   return s;
 }
 
@@ -262,7 +264,7 @@ void reset_jit_stats() {
   auto& c = jit::g_c;
   for (auto* a : {&c.fused_kernels, &c.fused_ops, &c.skipped, &c.mem_hits, &c.disk_hits,
                   &c.misses, &c.rejected, &c.traces, &c.calls, &c.graph_captures,
-                  &c.graph_replays, &c.graph_fallbacks})
+                  &c.graph_replays, &c.graph_fallbacks, &c.graph_lane_ops})
     a->store(0);
   c.compile_us.store(0);
 }

@@ -61,7 +61,7 @@ void count_trace();
 // placeholders: nothing may be evaluated).
 bool tracing();
 void count_compiled_call();
-enum class GraphEvent { Capture, Replay, Fallback };
+enum class GraphEvent { Capture, Replay, Fallback, LaneOp };
 void count_graph(GraphEvent e);
 
 // On-disk cache of compiled kernels. `key` is the full text that determines the

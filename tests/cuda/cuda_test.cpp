@@ -999,6 +999,60 @@ TEST(CudaGraphs, OutputsFedBackAsArguments) {
   EXPECT_EQ(js.graph_fallbacks, 0u);
 }
 
+// A compiled gradient records its weight and bias gradients (outputs nothing else
+// reads) on the graph's second lane, beside the chain of activation gradients. The
+// replays match the node-by-node first call bit for bit (the same kernels on the
+// same data: a buffer reused too early by the other lane would show) and the
+// uncompiled gradient, also when the outputs are released and the memory of the
+// recording is reused by the next launch.
+TEST(CudaGraphs, GradientLanesGiveTheSameResults) {
+  REQUIRE_CUDA();
+  constexpr int kL = 4;
+  auto loss = [](const TensorList& a) {
+    Tensor h = a[0];
+    for (int i = 0; i < kL; ++i) h = gelu(matmul(h, a[1 + i]) + a[1 + kL + i]);
+    return mean(h * h);
+  };
+  const auto k = random::key(25);
+  TensorList args{random::normal(k, {64, 96}, float32, 0, 1, kGPU)};
+  for (int i = 0; i < kL; ++i)
+    args.push_back(random::normal(random::fold_in(k, 1 + i), {96, 96}, float32, 0, 0.1, kGPU));
+  for (int i = 0; i < kL; ++i)
+    args.push_back(random::normal(random::fold_in(k, 9 + i), {96}, float32, 0, 0.1, kGPU));
+  eval(args);
+  std::vector<int> params;
+  for (int i = 1; i <= 2 * kL; ++i) params.push_back(i);
+  auto vg = value_and_grad(loss, params);
+  auto flat = [vg](const TensorList& a) {
+    auto [v, g] = vg(a);
+    TensorList out{v};
+    out.insert(out.end(), g.begin(), g.end());
+    return out;
+  };
+  const auto eager = read_all([&] {
+    auto r = flat(args);
+    eval(r);
+    return r;
+  }());
+  auto f = compile(flat);
+  reset_jit_stats();
+  const auto first = read_all(f(args));
+  ASSERT_EQ(first.size(), eager.size());
+  for (size_t o = 0; o < eager.size(); ++o)
+    for (size_t j = 0; j < eager[o].size(); ++j)
+      ASSERT_NEAR(first[o][j], eager[o][j], 1e-4 * (1.0 + std::abs(eager[o][j])))
+          << "output " << o << " entry " << j;
+  for (int i = 0; i < 6; ++i) expect_same(f(args), first, "replay " + std::to_string(i));
+  const JitStats js = jit_stats();
+  EXPECT_EQ(js.graph_captures, 1u);
+  EXPECT_EQ(js.graph_replays, 6u);
+  const char* lanes = std::getenv("TMATH_CUDA_LANES");
+  if (lanes && std::string(lanes) == "0")
+    EXPECT_EQ(js.graph_lane_ops, 0u);
+  else  // the 2 kL - 1 parameter gradients before the last layer's
+    EXPECT_GE(js.graph_lane_ops, static_cast<uint64_t>(kL));
+}
+
 // Functions the device cannot record (a solver that reports to the host) run node by
 // node, correctly, and recording is not attempted again for that signature.
 TEST(CudaGraphs, UnrecordableFunctionsRunNodeByNode) {

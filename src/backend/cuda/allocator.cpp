@@ -189,7 +189,10 @@ void DeviceAllocator::deallocate(void* p, size_t) {
   if (b->graph) {  // back to its graph pool, still reserved for the graph
     if (!b->pool_free) {
       b->pool_free = true;
-      b->graph->free.emplace(b->size, b);
+      if (b->graph->defer)
+        b->graph->deferred.push_back(b);
+      else
+        b->graph->free.emplace(b->size, b);
       --b->graph->held;
     }
     return;
@@ -365,6 +368,20 @@ void DeviceAllocator::pool_take(GraphPool* p, void* ptr) {
   b->pool_free = false;
   ++p->held;
   ++st_.allocations;
+}
+
+void DeviceAllocator::pool_defer(GraphPool* p, bool on) {
+  if (!p) return;
+  std::lock_guard<std::mutex> lk(mu_);
+  p->defer = on;
+}
+
+void DeviceAllocator::pool_flush(GraphPool* p) {
+  if (!p) return;
+  std::lock_guard<std::mutex> lk(mu_);
+  for (Block* b : p->deferred)
+    if (b->pool_free) p->free.emplace(b->size, b);
+  p->deferred.clear();
 }
 
 void DeviceAllocator::count_transfer(bool to_device, uint64_t bytes) {

@@ -61,6 +61,11 @@ class DeviceAllocator final : public Allocator {
   uint64_t pool_bytes(const GraphPool* p) const;
   // Hands out again the free pool block starting at ptr (a graph output).
   void pool_take(GraphPool* p, void* ptr);
+  // While deferring, blocks released to the pool are set aside instead of being
+  // reused; pool_flush makes them reusable (recording lanes: work on the second
+  // lane is not ordered before later first-lane work until the lanes join).
+  void pool_defer(GraphPool* p, bool on);
+  void pool_flush(GraphPool* p);
 
   static constexpr size_t kRound = 512;
   static constexpr size_t kSmallMax = size_t{1} << 20;
@@ -85,6 +90,8 @@ class DeviceAllocator final : public Allocator {
     std::multimap<size_t, Block*> free;  // by size
     std::unordered_map<const void*, Block*> blocks;
     int64_t held = 0;  // blocks handed out
+    bool defer = false;
+    std::vector<Block*> deferred;  // released while deferring, not yet reusable
     uint64_t bytes = 0;
   };
 

@@ -171,6 +171,9 @@ class CudaBackend final : public Backend {
   std::unique_ptr<CapturedWork> end_capture(Device d, bool keep, std::string& why) override {
     return ctx(d, "compile").end_capture(keep, why);
   }
+  int lanes(Device d) override { return ctx(d, "compile").lanes(); }
+  void set_lane(Device d, int lane) override { ctx(d, "compile").set_lane(lane); }
+  void join_lanes(Device d) override { ctx(d, "compile").join_lanes(); }
 
   double time_ms(Device d, const std::function<void()>& fn, int reps) override {
     return cuda::time_ms(ctx(d, "time_ms"), fn, reps);

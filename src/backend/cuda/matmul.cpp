@@ -198,6 +198,8 @@ void gemm_ex(DeviceContext& dc, const GemmTypes& gt, const Gemm& g,
   cublasHandle_t h = dc.blas("matmul");
   std::lock_guard<std::mutex> blas_lock(dc.blas_mutex());
   TM_CUBLAS("matmul", cublasSetStream(h, dc.stream()));  // the recording stream while capturing
+  // ... and the workspace of the recording's lane (cublasSetStream resets it to the default).
+  TM_CUBLAS("matmul", cublasSetWorkspace(h, dc.blas_workspace(), dc.blas_workspace_size()));
   const Scalars sc;
   const void* alpha = sc.one(gt.scale);
   const void* beta = sc.zero(gt.scale);

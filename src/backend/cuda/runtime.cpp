@@ -203,6 +203,7 @@ void DeviceContext::ensure_blas_workspace(const char* op) {
 }
 
 unsigned* DeviceContext::reduce_counters(const char* op) {
+  if (t_capture_.dc == this && t_capture_.lane) return side_counters_;
   std::lock_guard<std::mutex> lk(counters_mu_);
   if (reduce_counters_) return reduce_counters_;
   const size_t bytes = static_cast<size_t>(kReduceCounters) * sizeof(unsigned);
@@ -398,32 +399,129 @@ class CudaCapturedWork final : public CapturedWork {
 
 }  // namespace
 
+namespace {
+bool lanes_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("TMATH_CUDA_LANES");
+    return !(e && (std::strcmp(e, "0") == 0 || std::strcmp(e, "off") == 0));
+  }();
+  return on;
+}
+bool lane_prio_off() {
+  const char* e = std::getenv("TMATH_CUDA_LANE_PRIO");
+  return e && std::strcmp(e, "0") == 0;
+}
+}  // namespace
+
+void DeviceContext::ensure_side_resources() {
+  std::lock_guard<std::mutex> lk(counters_mu_);
+  if (side_counters_) return;
+  if (!side_workspace_) {
+    const size_t ws = props_.major >= 9 ? (size_t{32} << 20) : (size_t{4} << 20);
+    TM_CUDA("compile", cudaMalloc(&side_workspace_, ws));
+  }
+  const size_t bytes = static_cast<size_t>(kReduceCounters) * sizeof(unsigned);
+  void* p = nullptr;
+  TM_CUDA("compile", cudaMalloc(&p, bytes));
+  if (cudaError_t e = cudaMemsetAsync(p, 0, bytes, stream_); e != cudaSuccess) {
+    cudaFree(p);
+    TM_CUDA("compile", e);
+  }
+  side_counters_ = static_cast<unsigned*>(p);
+}
+
+int DeviceContext::lanes() const { return capturing() && t_capture_.side ? 2 : 1; }
+
+void DeviceContext::set_lane(int lane) {
+  if (!capturing() || !t_capture_.side) return;
+  CaptureTarget& t = t_capture_;
+  lane = lane ? 1 : 0;
+  if (lane == t.lane) return;
+  if (lane == 1) {  // after everything queued so far on either lane
+    TM_CUDA("compile", cudaEventRecord(t.fork, t.stream));
+    TM_CUDA("compile", cudaStreamWaitEvent(t.side, t.fork, 0));
+    alloc_->pool_defer(t.pool, true);
+    t.side_pending = true;
+  } else {
+    alloc_->pool_defer(t.pool, false);
+  }
+  t.lane = lane;
+}
+
+void DeviceContext::join_lanes() {
+  if (!capturing() || !t_capture_.side) return;
+  CaptureTarget& t = t_capture_;
+  set_lane(0);
+  if (!t.side_pending) return;
+  TM_CUDA("compile", cudaEventRecord(t.join, t.side));
+  TM_CUDA("compile", cudaStreamWaitEvent(t.stream, t.join, 0));
+  t.side_pending = false;
+  alloc_->pool_flush(t.pool);
+}
+
 void DeviceContext::begin_capture() {
   if (t_capture_.dc) throw Error("[compile] internal: nested graph recording");
   make_current();
-  cudaStream_t s = nullptr;
-  TM_CUDA("compile", cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  CaptureTarget t;
+  auto fail = [&t](const char* what, cudaError_t e) {
+    destroy_streams(t);
+    throw_cuda_error("compile", what, e);
+  };
+  int least = 0, greatest = 0;
+  if (lanes_enabled()) {
+    ensure_side_resources();
+    // The first lane (the chain the result waits for) before the second where both
+    // have blocks waiting for room on the device.
+    if (cudaDeviceGetStreamPriorityRange(&least, &greatest) != cudaSuccess || lane_prio_off()) {
+      (void)cudaGetLastError();
+      least = greatest = 0;
+    }
+    if (cudaError_t e = cudaStreamCreateWithPriority(&t.side, cudaStreamNonBlocking, least);
+        e != cudaSuccess)
+      fail("cudaStreamCreateWithPriority", e);
+    for (cudaEvent_t* ev : {&t.fork, &t.join})
+      if (cudaError_t e = cudaEventCreateWithFlags(ev, cudaEventDisableTiming); e != cudaSuccess)
+        fail("cudaEventCreateWithFlags", e);
+  }
+  if (cudaError_t e = cudaStreamCreateWithPriority(&t.stream, cudaStreamNonBlocking, greatest);
+      e != cudaSuccess)
+    fail("cudaStreamCreateWithPriority", e);
   // Relaxed: the pool may take a new segment from cudaMalloc while recording (the
   // stricter modes refuse it); the memory is real, not part of the graph.
-  if (cudaError_t e = cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
-      e != cudaSuccess) {
-    (void)cudaStreamDestroy(s);
-    throw_cuda_error("compile", "cudaStreamBeginCapture", e);
-  }
-  t_capture_.pool = alloc_->create_pool();
-  t_capture_.stream = s;
-  t_capture_.dc = this;
+  if (cudaError_t e = cudaStreamBeginCapture(t.stream, cudaStreamCaptureModeRelaxed);
+      e != cudaSuccess)
+    fail("cudaStreamBeginCapture", e);
+  t.pool = alloc_->create_pool();
+  t.dc = this;
+  t_capture_ = t;
   alloc_->use_pool(t_capture_.pool);
+}
+
+void DeviceContext::destroy_streams(CaptureTarget& t) {
+  (void)cudaGetLastError();
+  for (cudaStream_t s : {t.stream, t.side})
+    if (s) (void)cudaStreamDestroy(s);
+  for (cudaEvent_t ev : {t.fork, t.join})
+    if (ev) (void)cudaEventDestroy(ev);
+  t.stream = t.side = nullptr;
+  t.fork = t.join = nullptr;
 }
 
 std::unique_ptr<CapturedWork> DeviceContext::end_capture(bool keep, std::string& why) {
   if (t_capture_.dc != this) throw Error("[compile] internal: no graph recording to end");
-  const CaptureTarget t = t_capture_;
+  if (t_capture_.side_pending) {  // left by a failed evaluation: the capture must join
+    t_capture_.lane = 0;
+    if (cudaEventRecord(t_capture_.join, t_capture_.side) == cudaSuccess)
+      (void)cudaStreamWaitEvent(t_capture_.stream, t_capture_.join, 0);
+  }
+  CaptureTarget t = t_capture_;
   t_capture_ = CaptureTarget{};
+  alloc_->pool_defer(t.pool, false);
+  alloc_->pool_flush(t.pool);
   alloc_->use_pool(nullptr);
   cudaGraph_t graph = nullptr;
   cudaError_t e = cudaStreamEndCapture(t.stream, &graph);
-  (void)cudaStreamDestroy(t.stream);
+  destroy_streams(t);
   cudaGraphExec_t exec = nullptr;
   size_t nodes = 0;
   if (e == cudaSuccess && graph && cudaGraphGetNodes(graph, nullptr, &nodes) != cudaSuccess) {

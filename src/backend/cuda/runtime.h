@@ -115,7 +115,9 @@ class DeviceContext {
   // The stream work is queued on: the engine's stream, or while this thread records
   // a graph on this device (begin_capture), the recording stream.
   cudaStream_t stream() const {
-    return t_capture_.dc == this ? t_capture_.stream : stream_;
+    return t_capture_.dc != this ? stream_
+           : t_capture_.lane    ? t_capture_.side
+                                : t_capture_.stream;
   }
   bool capturing() const { return t_capture_.dc == this; }
   // Throws UnsupportedError naming `op` while this thread records a graph here:
@@ -126,6 +128,14 @@ class DeviceContext {
   // pool; end_capture instantiates the graph (nullptr with `why` on failure).
   void begin_capture();
   std::unique_ptr<CapturedWork> end_capture(bool keep, std::string& why);
+  // Lanes of the recording (Backend::lanes): 2 while this thread records here
+  // (TMATH_CUDA_LANES=0: 1). The second lane is a second recording stream forked
+  // from and joined to the first with events; it has its own cuBLAS workspace and
+  // reduction counters, and blocks released while it queues work return to the
+  // recording's pool only at the join.
+  int lanes() const;
+  void set_lane(int lane);
+  void join_lanes();
   DeviceAllocator& allocator() { return *alloc_; }
   // Makes this device's primary context current on the calling thread.
   void make_current() const;
@@ -145,7 +155,9 @@ class DeviceContext {
   // cuBLAS handle; both libraries run on stream(), so the workspace is never used
   // by two calls at once. The plan cache is guarded by blas_mutex().
   cublasLtHandle_t blas_lt(const char* op);
-  void* blas_workspace() const { return blas_workspace_; }
+  void* blas_workspace() const {
+    return t_capture_.dc == this && t_capture_.lane ? side_workspace_ : blas_workspace_;
+  }
   size_t blas_workspace_size() const { return blas_workspace_bytes_; }
   LtPlanCache& matmul_plans() { return lt_plans_; }
   static constexpr size_t kMatmulPlanCapacity = 256;
@@ -183,8 +195,13 @@ class DeviceContext {
     const DeviceContext* dc = nullptr;
     cudaStream_t stream = nullptr;
     DeviceAllocator::GraphPool* pool = nullptr;
+    cudaStream_t side = nullptr;  // the second lane (created on first use)
+    cudaEvent_t fork = nullptr, join = nullptr;
+    int lane = 0;
+    bool side_pending = false;  // the second lane has work the first has not joined
   };
   static thread_local CaptureTarget t_capture_;
+  static void destroy_streams(CaptureTarget& t);  // and events (errors cleared)
 
   int index_;
   DeviceProps props_;
@@ -213,6 +230,11 @@ class DeviceContext {
 
   std::mutex counters_mu_;
   unsigned* reduce_counters_ = nullptr;
+  // The second lane's cuBLAS workspace and reduction counters (first recording that
+  // uses the lane).
+  void* side_workspace_ = nullptr;
+  unsigned* side_counters_ = nullptr;
+  void ensure_side_resources();
 
   std::mutex staging_mu_;
   static constexpr size_t kStagingBytes = size_t{4} << 20;
