@@ -60,12 +60,7 @@ build-asan/CMakeCache.txt:
 asan-build: $(if $(NO_SETUP),,setup) build-asan/CMakeCache.txt
 	cmake --build build-asan -j$(JOBS) --target tmath_tests
 
-# OpenBLAS single-threaded here: Debian's OpenBLAS 0.3.21 crashed intermittently inside
-# its threaded zgemv worker (SEGV reading an unmapped address) under ASan while two test
-# processes ran (LinalgAccuracy.SvdRectangular/cpu, 1 run in 3); with one OpenBLAS
-# thread it did not (cause not yet found; the release tests run threaded).
 asan: asan-build
-	OPENBLAS_NUM_THREADS=1 \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir build-asan --output-on-failure -j$(JOBS)

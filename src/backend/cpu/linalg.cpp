@@ -202,6 +202,22 @@ lint trtrs(char uplo, char diag, int64_t n, int64_t k, const T* a, lint lda, T* 
   else return LAPACKE_ztrtrs(LAPACK_COL_MAJOR, uplo, 'N', diag, L(n), L(k), a, lda, b, ldb);
 }
 
+// An array handed to LAPACK, with room behind it that is allocated but never used.
+// Debian's OpenBLAS 0.3.21 complex gemv kernels (zgemv_n/cgemv_n, Haswell to
+// Cooperlake) read one element past the end of x when m % 4 == 2; inside LAPACK x is
+// often a row or column of the matrix being factored (zlarf's Householder vector,
+// stride lda in zgelq2), so the read lands up to one leading dimension past the
+// matrix: valgrind shows invalid reads 16 to 2064 bytes past A in zgesdd on
+// 256 x 600, and a matrix that ends at the end of a mapping (large blocks: mmap;
+// under ASan: its own mapping) faults. ld + 8 elements of room cover that read.
+template <class T>
+std::vector<T> la_array(int64_t count, int64_t ld) {
+  std::vector<T> v;
+  v.reserve(static_cast<size_t>(std::max<int64_t>(count, 0) + std::max<int64_t>(ld, 0) + 8));
+  v.resize(static_cast<size_t>(std::max<int64_t>(count, 0)));
+  return v;
+}
+
 // Runs fn(b) -> Status for every batch entry; small matrices in parallel over the batch.
 // Throws LinAlgError for the first failing entry (lowest batch index).
 template <class Fn>
@@ -239,7 +255,7 @@ void solve_kernel(OpCode op, std::span<const ArrayRef> in, std::span<const Array
   const int64_t count = static_cast<int64_t>(oa.size());
   if (n == 0 || k == 0) return;
   for_each_matrix(op, a, 2, count, n, [&](int64_t b) {
-    std::vector<T> A(static_cast<size_t>(n * n)), B(inv ? 0 : static_cast<size_t>(n * k));
+    std::vector<T> A = la_array<T>(n * n, n), B = la_array<T>(inv ? 0 : n * k, n);
     std::vector<lint> piv(static_cast<size_t>(n));
     bool ok = pack(a, oa[b], n, n, A.data(), n);
     if (!inv) ok = pack(in[1], ob[b], n, k, B.data(), n) && ok;
@@ -268,7 +284,7 @@ void det_kernel(OpCode op, std::span<const ArrayRef> in, std::span<const ArrayRe
   auto oa = batch_offsets(a, 2);
   const int64_t count = static_cast<int64_t>(oa.size());
   for_each_matrix(op, a, 2, count, n, [&](int64_t b) {
-    std::vector<T> A(static_cast<size_t>(std::max<int64_t>(n * n, 1)));
+    std::vector<T> A = la_array<T>(std::max<int64_t>(n * n, 1), n);
     std::vector<lint> piv(static_cast<size_t>(std::max<int64_t>(n, 1)));
     if (!pack(a, oa[b], n, n, A.data(), n)) return Status::NonFinite;
     lint info = n > 0 ? getrf<T>(n, n, A.data(), L(n), piv.data()) : 0;
@@ -308,7 +324,7 @@ void cholesky_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out
   T* O = out[0].ptr<T>();
   if (n == 0) return;
   for_each_matrix(OpCode::Cholesky, a, 2, static_cast<int64_t>(oa.size()), n, [&](int64_t b) {
-    std::vector<T> A(static_cast<size_t>(n * n));
+    std::vector<T> A = la_array<T>(n * n, n);
     if (!pack(a, oa[b], n, n, A.data(), n)) return Status::NonFinite;
     // NumPy reads the lower triangle in both cases and returns L^H for upper.
     lint info = potrf<T>('L', n, A.data(), L(n));
@@ -343,7 +359,7 @@ void qr_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out, cons
   const ArrayRef& rout = want_q ? out[1] : out[0];
   for_each_matrix(OpCode::Qr, a, 2, static_cast<int64_t>(oa.size()), std::max(m, n), [&](int64_t b) {
     const int64_t lda = std::max<int64_t>(m, 1);
-    std::vector<T> A(static_cast<size_t>(std::max<int64_t>(lda * std::max(n, qcols), 1)));
+    std::vector<T> A = la_array<T>(std::max<int64_t>(lda * std::max(n, qcols), 1), lda);
     std::vector<T> tau(static_cast<size_t>(std::max<int64_t>(k, 1)));
     if (!pack(a, oa[b], m, n, A.data(), lda)) return Status::NonFinite;
     if (m > 0 && n > 0 && geqrf<T>(m, n, A.data(), L(lda), tau.data()) != 0) return Status::Internal;
@@ -388,11 +404,12 @@ void svd_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out, con
       return Status::Ok;
     }
     const int64_t lda = m;
-    std::vector<T> A(static_cast<size_t>(m * n)), A2;
+    std::vector<T> A = la_array<T>(m * n, std::max(m, n)), A2 = la_array<T>(m * n, std::max(m, n));
     if (!pack(a, oa[b], m, n, A.data(), lda)) return Status::NonFinite;
-    A2 = A;  // gesdd destroys A; kept for the gesvd retry
+    std::copy(A.begin(), A.end(), A2.begin());  // gesdd destroys A; kept for the gesvd retry
     std::vector<R> s(static_cast<size_t>(k));
-    std::vector<T> U(uv ? static_cast<size_t>(m * ucols) : 1), VT(uv ? static_cast<size_t>(vrows * n) : 1);
+    std::vector<T> U = la_array<T>(uv ? m * ucols : 1, std::max(m, n)),
+                   VT = la_array<T>(uv ? vrows * n : 1, std::max(m, n));
     const char jobz = uv ? (full ? 'A' : 'S') : 'N';
     lint info = gesdd<T>(jobz, m, n, A.data(), L(lda), s.data(), U.data(), L(m), VT.data(),
                          ld_of(uv ? vrows : 1));
@@ -422,7 +439,7 @@ void eigh_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out, co
   if (n == 0) return;
   const bool uv = args.compute_uv;
   for_each_matrix(OpCode::Eigh, a, 2, static_cast<int64_t>(oa.size()), n, [&](int64_t b) {
-    std::vector<T> A(static_cast<size_t>(n * n));
+    std::vector<T> A = la_array<T>(n * n, n);
     // Only the referenced triangle matters: NaN in the other one is ignored, as LAPACK does.
     const int nd = a.ndim();
     const T* src = static_cast<const T*>(a.data) + oa[b];
@@ -451,7 +468,7 @@ void trsolve_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out,
   T* X = out[0].ptr<T>();
   if (n == 0 || k == 0) return;
   for_each_matrix(OpCode::SolveTriangular, a, 2, static_cast<int64_t>(oa.size()), n, [&](int64_t b) {
-    std::vector<T> A(static_cast<size_t>(n * n)), B(static_cast<size_t>(n * k));
+    std::vector<T> A = la_array<T>(n * n, n), B = la_array<T>(n * k, n);
     const T* src = static_cast<const T*>(a.data) + oa[b];
     const int64_t rs = a.strides[nd - 2], cs = a.strides[nd - 1];
     for (int64_t j = 0; j < n; ++j)
@@ -483,7 +500,7 @@ void lu_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out) {
   int64_t* perm = out[2].ptr<int64_t>();
   for_each_matrix(OpCode::Lu, a, 2, static_cast<int64_t>(oa.size()), std::max(m, n), [&](int64_t b) {
     const int64_t lda = std::max<int64_t>(m, 1);
-    std::vector<T> A(static_cast<size_t>(std::max<int64_t>(lda * n, 1)));
+    std::vector<T> A = la_array<T>(std::max<int64_t>(lda * n, 1), std::max(lda, n));
     std::vector<lint> piv(static_cast<size_t>(std::max<int64_t>(k, 1)));
     if (!pack(a, oa[b], m, n, A.data(), lda)) return Status::NonFinite;
     // info > 0 (an exact zero on U's diagonal) is a valid factorisation of a singular matrix.
@@ -511,7 +528,7 @@ void lusolve_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out)
   if (n == 0 || k == 0) return;
   const int64_t ps = pv.strides[pv.ndim() - 1];
   for_each_matrix(OpCode::LuSolve, a, 2, static_cast<int64_t>(oa.size()), n, [&](int64_t b) {
-    std::vector<T> A(static_cast<size_t>(n * n)), B(static_cast<size_t>(n * k));
+    std::vector<T> A = la_array<T>(n * n, n), B = la_array<T>(n * k, n);
     std::vector<lint> piv(static_cast<size_t>(n));
     const int32_t* p = pv.ptr<int32_t>() + op[b];
     for (int64_t i = 0; i < n; ++i) {
@@ -543,7 +560,7 @@ void eig_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out, con
   const bool uv = args.compute_uv;
   if (n == 0) return;
   for_each_matrix(OpCode::Eig, a, 2, static_cast<int64_t>(oa.size()), n, [&](int64_t b) {
-    std::vector<T> A(static_cast<size_t>(n * n)), V(uv ? static_cast<size_t>(n * n) : 1);
+    std::vector<T> A = la_array<T>(n * n, n), V = la_array<T>(uv ? n * n : 1, n);
     if (!pack(a, oa[b], n, n, A.data(), n)) return Status::NonFinite;
     C* w = W + b * n;
     C* v = uv ? out[1].ptr<C>() + b * n * n : nullptr;
