@@ -3,11 +3,6 @@
 #include <cublasLt.h>
 #include <nvrtc.h>
 
-#include <dirent.h>
-#include <dlfcn.h>
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -21,37 +16,6 @@ namespace {
 
 std::string version_str(int v) {  // 13000 -> "13.0"
   return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
-}
-
-// Asks the kernel to read NVRTC's shared libraries (libnvrtc, libnvrtc-builtins) into
-// the page cache in the background (posix_fadvise WILLNEED; no thread, nothing to
-// wait for). The first compile of a process touches much of them: on a machine that
-// had not run NVRTC since it started, that first compile took ~100 ms longer than on
-// one that had (docs/performance.md). TMATH_CUDA_NVRTC_PREFETCH=0 turns it off.
-void prefetch_nvrtc_libraries() {
-  if (const char* e = std::getenv("TMATH_CUDA_NVRTC_PREFETCH"); e && std::strcmp(e, "0") == 0)
-    return;
-  Dl_info info{};
-  if (!dladdr(reinterpret_cast<void*>(&nvrtcVersion), &info) || !info.dli_fname) return;
-  const std::string path = info.dli_fname;
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return;
-  const std::string dir = path.substr(0, slash + 1);
-  DIR* d = opendir(dir.c_str());
-  if (!d) return;
-  while (const dirent* ent = readdir(d)) {
-    const std::string name = ent->d_name;
-    // libnvrtc.so* and libnvrtc-builtins.so*; not the static archives, nor the
-    // alternative builds (libnvrtc.alt.so*) the process does not load.
-    if (name.rfind("libnvrtc", 0) != 0 || name.find(".so") == std::string::npos ||
-        name.find("static") != std::string::npos || name.find(".alt.") != std::string::npos)
-      continue;
-    const int fd = open((dir + name).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
-    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
-    close(fd);
-  }
-  closedir(d);
 }
 
 }  // namespace
@@ -112,7 +76,6 @@ void Runtime::init() {
   }
   ctxs_.resize(props_.size());
   ok_ = true;
-  prefetch_nvrtc_libraries();
 }
 
 bool Runtime::available() {
