@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "tmath/autodiff.h"
 #include "tmath/backend.h"
 #include "tmath/device.h"
 #include "tmath/dtype.h"
@@ -640,6 +641,18 @@ inline ::testing::AssertionResult starts_with_bracket(const std::string& msg) {
   if (msg.size() > 2 && msg[0] == '[' && msg.find(']') != std::string::npos)
     return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "message \"" << msg << "\" does not start with [op]";
+}
+
+// value_and_grad(f, argnums) as one function returning {value, gradients...}: the
+// list form compile() takes.
+inline tmath::Function value_and_grad_list(tmath::ScalarFunction f, std::vector<int> argnums) {
+  auto vg = tmath::value_and_grad(std::move(f), std::move(argnums));
+  return [vg](const tmath::TensorList& a) {
+    auto [v, g] = vg(a);
+    tmath::TensorList out{v};
+    out.insert(out.end(), g.begin(), g.end());
+    return out;
+  };
 }
 
 }  // namespace tt

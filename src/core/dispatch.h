@@ -28,6 +28,10 @@ void run_primitive(Primitive& prim, const std::vector<Tensor>& inputs,
 // exported for the backend plugins' messages.
 TMATH_API std::string snake_name(OpCode op);
 
+// Whether the environment switch `name` is set to off: 0, off, OFF, false or no
+// (the engine's switches, e.g. TMATH_JIT=0; exported for the backend plugins).
+TMATH_API bool env_off(const char* name);
+
 void count_graph_eval();
 void count_kernel();
 // Primitives run inside one fused kernel (src/jit).

@@ -214,6 +214,19 @@ void eval_node(TensorImpl* node) {
   for (auto* o : outputs) o->detach();
 }
 
+// Runs entry i of `order`: a fused group of `plan` at its root (its other members
+// are skipped: they are released when the root runs, so the plan is tested before
+// the node is touched), else the node unless it was evaluated as a sibling.
+void run_entry(const std::vector<TensorImpl*>& order, jit::Plan* plan, size_t i) {
+  if (plan) {
+    if (const int g = plan->group_of[i]; g >= 0) {
+      if (plan->groups[g].root == order[i]) jit::run(plan->groups[g]);
+      return;
+    }
+  }
+  if (!order[i]->evaluated()) eval_node(order[i]);
+}
+
 // ---- lanes of a recording (Backend::lanes) ----
 // While a device graph is recorded, a node that nothing else in this evaluation
 // consumes (an output only: a weight's gradient, a bias sum) and that is not fused
@@ -322,24 +335,17 @@ bool run_on_lanes(const std::vector<TensorImpl*>& order, jit::Plan* plan) {
     lane = k;
   };
   for (size_t i : seq) {
-    if (const int g = group_of(i); g >= 0) {
-      if (plan->groups[g].root == order[i]) {
-        use_lane(0);
-        jit::run(plan->groups[g]);
-      }
+    use_lane(side[i]);  // fused groups are never sinks: the first lane
+    if (!side[i]) {
+      run_entry(order, plan, i);
       continue;
     }
     TensorImpl* node = order[i];
-    if (node->evaluated()) continue;  // evaluated as a sibling
-    use_lane(side[i]);
-    if (side[i])
-      for (const auto& in : node->inputs)
-        if (in.impl()->buffer) held.push_back(in.impl()->buffer);
+    for (const auto& in : node->inputs)
+      if (in.impl()->buffer) held.push_back(in.impl()->buffer);
     eval_node(node);
-    if (side[i]) {
-      if (node->buffer) held.push_back(node->buffer);
-      jit::count_graph(jit::GraphEvent::LaneOp);
-    }
+    if (node->buffer) held.push_back(node->buffer);
+    jit::count_graph(jit::GraphEvent::LaneOp);
   }
   be.join_lanes(dev);
   return true;
@@ -376,28 +382,11 @@ void eval_graph(const std::vector<TensorImpl*>& roots) {
     }
   }
   count_graph_eval();
-  if (order.size() >= 2 && jit::enabled()) {
-    jit::Plan plan = jit::plan(order, roots);
-    if (run_on_lanes(order, plan.groups.empty() ? nullptr : &plan)) return;
-    if (!plan.groups.empty()) {
-      for (size_t i = 0; i < order.size(); ++i) {
-        // Members of a fused group are released when its root runs: test the
-        // plan before touching the node.
-        if (const int g = plan.group_of[i]; g >= 0) {
-          if (plan.groups[g].root == order[i]) jit::run(plan.groups[g]);
-          continue;
-        }
-        if (order[i]->evaluated()) continue;  // evaluated as a sibling
-        eval_node(order[i]);
-      }
-      return;
-    }
-  }
-  if (order.size() >= 3 && !jit::enabled() && run_on_lanes(order, nullptr)) return;
-  for (auto* n : order) {
-    if (n->evaluated()) continue;  // evaluated as a sibling
-    eval_node(n);
-  }
+  jit::Plan plan;
+  if (order.size() >= 2 && jit::enabled()) plan = jit::plan(order, roots);
+  jit::Plan* fused = plan.groups.empty() ? nullptr : &plan;
+  if (run_on_lanes(order, fused)) return;
+  for (size_t i = 0; i < order.size(); ++i) run_entry(order, fused, i);
 }
 
 bool eager_default() {

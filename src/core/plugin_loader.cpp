@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/dispatch.h"
 #include "tmath/backend.h"
 #include "tmath/error.h"
 
@@ -90,13 +91,6 @@ std::string own_directory() {
   return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
-bool env_off(const char* name) {
-  const char* e = std::getenv(name);
-  if (!e) return false;
-  std::string v(e);
-  return v == "0" || v == "off" || v == "OFF" || v == "false" || v == "no";
-}
-
 // One optional backend plugin: lib<file>.so next to libtmath (or $<path_env>), whose
 // extern "C" <symbol>() registers the backend; env <off_env>=0 disables it.
 struct PluginSpec {
@@ -123,7 +117,7 @@ void load_plugin(const PluginSpec& s) {
         std::make_shared<UnavailableBackend>(s.backend, s.type, built, std::move(reason)));
   };
   try {
-    if (env_off(s.off_env)) {
+    if (detail::env_off(s.off_env)) {
       unavailable(true, std::string("disabled by ") + s.off_env + "=" + std::getenv(s.off_env));
       return;
     }
@@ -186,7 +180,7 @@ const bool kPluginsLoaded = [] {
   const char* be = std::getenv("TMATH_BACKEND");
   if (env_on("TMATH_TORCH") || (be && std::string_view(be).substr(0, 5) == "torch")) {
     load_torch_once();
-  } else if (!env_off(kTorch.off_env)) {
+  } else if (!detail::env_off(kTorch.off_env)) {
     const std::string path = plugin_path(kTorch);
     const bool built = access(path.c_str(), F_OK) == 0;
     register_backend(std::make_shared<UnavailableBackend>(
@@ -212,5 +206,14 @@ bool load_backend(std::string_view name) {
   auto b = get_backend(name);
   return b && b->available();
 }
+
+namespace detail {
+bool env_off(const char* name) {
+  const char* e = std::getenv(name);
+  if (!e) return false;
+  const std::string v(e);
+  return v == "0" || v == "off" || v == "OFF" || v == "false" || v == "no";
+}
+}  // namespace detail
 
 }  // namespace tmath

@@ -129,10 +129,7 @@ std::string ref_key(const Ref& r) {
 // ---- recorded replay (CUDA graphs) ----
 
 bool graphs_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("TMATH_CUDA_GRAPHS");
-    return !(e && (std::strcmp(e, "0") == 0 || std::strcmp(e, "off") == 0));
-  }();
+  static const bool on = !detail::env_off("TMATH_CUDA_GRAPHS");
   return on;
 }
 

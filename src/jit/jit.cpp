@@ -14,6 +14,7 @@
 #include <random>
 #include <sstream>
 
+#include "core/dispatch.h"
 #include "tmath/error.h"
 #include "tmath/transforms.h"
 
@@ -41,11 +42,7 @@ std::string FusedProgram::signature() const {
 namespace jit {
 namespace {
 
-bool env_jit_default() {
-  const char* e = std::getenv("TMATH_JIT");
-  return !(e && (std::strcmp(e, "0") == 0 || std::strcmp(e, "off") == 0));
-}
-std::atomic<bool> g_enabled{env_jit_default()};
+std::atomic<bool> g_enabled{!tmath::detail::env_off("TMATH_JIT")};
 thread_local int t_override = -1;  // -1: none, 0/1: JitScope
 
 struct Counters {

@@ -314,13 +314,8 @@ TEST(Compile, CompiledGradientEqualsEagerGradient) {
   TensorList args = mlp_args(x, m);
   std::vector<int> params;
   for (size_t i = 1; i < args.size(); ++i) params.push_back(static_cast<int>(i));
-  auto vg = value_and_grad([](const TensorList& a) { return mlp_loss(a, 3, 0); }, params);
-  auto flat = [vg](const TensorList& a) {
-    auto [v, g] = vg(a);
-    TensorList out{v};
-    out.insert(out.end(), g.begin(), g.end());
-    return out;
-  };
+  const Function flat =
+      tt::value_and_grad_list([](const TensorList& a) { return mlp_loss(a, 3, 0); }, params);
   const TensorList want = flat(args);
   reset_jit_stats();
   const CompiledFunction cf = compile(flat);

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "core/dispatch.h"
 #include "int_reduce_util.h"
 #include "test_util.h"
 #include "tmath/autodiff.h"
@@ -1022,13 +1023,7 @@ TEST(CudaGraphs, GradientLanesGiveTheSameResults) {
   eval(args);
   std::vector<int> params;
   for (int i = 1; i <= 2 * kL; ++i) params.push_back(i);
-  auto vg = value_and_grad(loss, params);
-  auto flat = [vg](const TensorList& a) {
-    auto [v, g] = vg(a);
-    TensorList out{v};
-    out.insert(out.end(), g.begin(), g.end());
-    return out;
-  };
+  const Function flat = tt::value_and_grad_list(loss, params);
   const auto eager = read_all([&] {
     auto r = flat(args);
     eval(r);
@@ -1046,8 +1041,7 @@ TEST(CudaGraphs, GradientLanesGiveTheSameResults) {
   const JitStats js = jit_stats();
   EXPECT_EQ(js.graph_captures, 1u);
   EXPECT_EQ(js.graph_replays, 6u);
-  const char* lanes = std::getenv("TMATH_CUDA_LANES");
-  if (lanes && std::string(lanes) == "0")
+  if (tmath::detail::env_off("TMATH_CUDA_LANES"))
     EXPECT_EQ(js.graph_lane_ops, 0u);
   else  // the 2 kL - 1 parameter gradients before the last layer's
     EXPECT_GE(js.graph_lane_ops, static_cast<uint64_t>(kL));

@@ -379,6 +379,7 @@ void DeviceAllocator::pool_defer(GraphPool* p, bool on) {
 void DeviceAllocator::pool_flush(GraphPool* p) {
   if (!p) return;
   std::lock_guard<std::mutex> lk(mu_);
+  p->defer = false;
   for (Block* b : p->deferred)
     if (b->pool_free) p->free.emplace(b->size, b);
   p->deferred.clear();

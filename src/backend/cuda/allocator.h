@@ -63,7 +63,8 @@ class DeviceAllocator final : public Allocator {
   void pool_take(GraphPool* p, void* ptr);
   // While deferring, blocks released to the pool are set aside instead of being
   // reused; pool_flush makes them reusable (recording lanes: work on the second
-  // lane is not ordered before later first-lane work until the lanes join).
+  // lane is not ordered before later first-lane work until the lanes join); it also
+  // ends deferring.
   void pool_defer(GraphPool* p, bool on);
   void pool_flush(GraphPool* p);
 

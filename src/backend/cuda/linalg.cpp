@@ -916,18 +916,12 @@ void gesvd_entries(Call& c, SvdBufs& sb, const std::vector<int64_t>& entries) {
 constexpr int64_t kPolarMinCols = 256;
 // TMATH_CUDA_SVD_QR=0 runs gesvdj on tall and wide matrices directly (for comparisons).
 bool qr_first_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("TMATH_CUDA_SVD_QR");
-    return !(e && std::string(e) == "0");
-  }();
+  static const bool on = !detail::env_off("TMATH_CUDA_SVD_QR");
   return on;
 }
 // TMATH_CUDA_SVD_POLAR=0 keeps gesvdj for every size (for comparisons).
 bool polar_svd_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("TMATH_CUDA_SVD_POLAR");
-    return !(e && std::string(e) == "0");
-  }();
+  static const bool on = !detail::env_off("TMATH_CUDA_SVD_POLAR");
   return on;
 }
 

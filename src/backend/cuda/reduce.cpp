@@ -16,6 +16,7 @@
 #include "backend/cuda/codegen.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/params.h"
+#include "core/dispatch.h"
 #include "tmath/error.h"
 
 namespace tmath::cuda {
@@ -27,10 +28,7 @@ constexpr int64_t kColBlockMaxRows = 2048;
 
 // TMATH_CUDA_COL_BLOCK=0 keeps the split column kernels (for comparisons).
 bool col_block_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("TMATH_CUDA_COL_BLOCK");
-    return !(e && e[0] == '0');
-  }();
+  static const bool on = !detail::env_off("TMATH_CUDA_COL_BLOCK");
   return on;
 }
 

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "backend/cuda/nvrtc.h"
+#include "core/dispatch.h"
 #include "jit/jit.h"
 #include "tmath/error.h"
 
@@ -196,17 +197,18 @@ const Program& DeviceContext::program(const std::string& key,
   return *slot;
 }
 
-void DeviceContext::ensure_blas_workspace(const char* op) {
-  if (blas_workspace_) return;
+void DeviceContext::ensure_blas_workspace(const char* op, int k) {
+  if (blas_workspace_[k]) return;
   const size_t ws = props_.major >= 9 ? (size_t{32} << 20) : (size_t{4} << 20);
-  TM_CUDA(op, cudaMalloc(&blas_workspace_, ws));
+  TM_CUDA(op, cudaMalloc(&blas_workspace_[k], ws));
   blas_workspace_bytes_ = ws;
 }
 
-unsigned* DeviceContext::reduce_counters(const char* op) {
-  if (t_capture_.dc == this && t_capture_.lane) return side_counters_;
+unsigned* DeviceContext::reduce_counters(const char* op) { return counters(op, lane()); }
+
+unsigned* DeviceContext::counters(const char* op, int k) {
   std::lock_guard<std::mutex> lk(counters_mu_);
-  if (reduce_counters_) return reduce_counters_;
+  if (reduce_counters_[k]) return reduce_counters_[k];
   const size_t bytes = static_cast<size_t>(kReduceCounters) * sizeof(unsigned);
   void* p = nullptr;
   TM_CUDA(op, cudaMalloc(&p, bytes));
@@ -214,8 +216,8 @@ unsigned* DeviceContext::reduce_counters(const char* op) {
     cudaFree(p);
     TM_CUDA(op, e);
   }
-  reduce_counters_ = static_cast<unsigned*>(p);
-  return reduce_counters_;
+  reduce_counters_[k] = static_cast<unsigned*>(p);
+  return reduce_counters_[k];
 }
 
 cublasHandle_t DeviceContext::blas(const char* op) {
@@ -230,7 +232,7 @@ cublasHandle_t DeviceContext::blas(const char* op) {
                                            CUBLAS_DEFAULT_MATH |
                                            CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
     ensure_blas_workspace(op);
-    TM_CUBLAS(op, cublasSetWorkspace(h, blas_workspace_, blas_workspace_bytes_));
+    TM_CUBLAS(op, cublasSetWorkspace(h, blas_workspace_[0], blas_workspace_bytes_));
   } catch (...) {
     cublasDestroy(h);
     throw;
@@ -400,45 +402,14 @@ class CudaCapturedWork final : public CapturedWork {
 
 }  // namespace
 
-namespace {
-bool lanes_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("TMATH_CUDA_LANES");
-    return !(e && (std::strcmp(e, "0") == 0 || std::strcmp(e, "off") == 0));
-  }();
-  return on;
-}
-bool lane_prio_off() {
-  const char* e = std::getenv("TMATH_CUDA_LANE_PRIO");
-  return e && std::strcmp(e, "0") == 0;
-}
-}  // namespace
-
-void DeviceContext::ensure_side_resources() {
-  std::lock_guard<std::mutex> lk(counters_mu_);
-  if (side_counters_) return;
-  if (!side_workspace_) {
-    const size_t ws = props_.major >= 9 ? (size_t{32} << 20) : (size_t{4} << 20);
-    TM_CUDA("compile", cudaMalloc(&side_workspace_, ws));
-  }
-  const size_t bytes = static_cast<size_t>(kReduceCounters) * sizeof(unsigned);
-  void* p = nullptr;
-  TM_CUDA("compile", cudaMalloc(&p, bytes));
-  if (cudaError_t e = cudaMemsetAsync(p, 0, bytes, stream_); e != cudaSuccess) {
-    cudaFree(p);
-    TM_CUDA("compile", e);
-  }
-  side_counters_ = static_cast<unsigned*>(p);
-}
-
 int DeviceContext::lanes() const { return capturing() && t_capture_.side ? 2 : 1; }
 
-void DeviceContext::set_lane(int lane) {
+void DeviceContext::set_lane(int k) {
   if (!capturing() || !t_capture_.side) return;
   CaptureTarget& t = t_capture_;
-  lane = lane ? 1 : 0;
-  if (lane == t.lane) return;
-  if (lane == 1) {  // after everything queued so far on either lane
+  k = k ? 1 : 0;
+  if (k == t.lane) return;
+  if (k == 1) {  // after everything queued so far on either lane
     TM_CUDA("compile", cudaEventRecord(t.fork, t.stream));
     TM_CUDA("compile", cudaStreamWaitEvent(t.side, t.fork, 0));
     alloc_->pool_defer(t.pool, true);
@@ -446,7 +417,13 @@ void DeviceContext::set_lane(int lane) {
   } else {
     alloc_->pool_defer(t.pool, false);
   }
-  t.lane = lane;
+  t.lane = k;
+}
+
+cudaError_t DeviceContext::join_side(CaptureTarget& t) {
+  t.side_pending = false;
+  const cudaError_t e = cudaEventRecord(t.join, t.side);
+  return e == cudaSuccess ? cudaStreamWaitEvent(t.stream, t.join, 0) : e;
 }
 
 void DeviceContext::join_lanes() {
@@ -454,9 +431,7 @@ void DeviceContext::join_lanes() {
   CaptureTarget& t = t_capture_;
   set_lane(0);
   if (!t.side_pending) return;
-  TM_CUDA("compile", cudaEventRecord(t.join, t.side));
-  TM_CUDA("compile", cudaStreamWaitEvent(t.stream, t.join, 0));
-  t.side_pending = false;
+  TM_CUDA("compile", join_side(t));
   alloc_->pool_flush(t.pool);
 }
 
@@ -469,11 +444,16 @@ void DeviceContext::begin_capture() {
     throw_cuda_error("compile", what, e);
   };
   int least = 0, greatest = 0;
-  if (lanes_enabled()) {
-    ensure_side_resources();
+  static const bool lanes_on = !detail::env_off("TMATH_CUDA_LANES");
+  if (lanes_on) {
+    {  // the second lane's workspace and counters, before the recording starts
+      std::lock_guard<std::mutex> lk(blas_mu_);
+      ensure_blas_workspace("compile", 1);
+    }
+    counters("compile", 1);
     // The first lane (the chain the result waits for) before the second where both
     // have blocks waiting for room on the device.
-    if (cudaDeviceGetStreamPriorityRange(&least, &greatest) != cudaSuccess || lane_prio_off()) {
+    if (cudaDeviceGetStreamPriorityRange(&least, &greatest) != cudaSuccess) {
       (void)cudaGetLastError();
       least = greatest = 0;
     }
@@ -512,12 +492,10 @@ std::unique_ptr<CapturedWork> DeviceContext::end_capture(bool keep, std::string&
   if (t_capture_.dc != this) throw Error("[compile] internal: no graph recording to end");
   if (t_capture_.side_pending) {  // left by a failed evaluation: the capture must join
     t_capture_.lane = 0;
-    if (cudaEventRecord(t_capture_.join, t_capture_.side) == cudaSuccess)
-      (void)cudaStreamWaitEvent(t_capture_.stream, t_capture_.join, 0);
+    (void)join_side(t_capture_);
   }
   CaptureTarget t = t_capture_;
   t_capture_ = CaptureTarget{};
-  alloc_->pool_defer(t.pool, false);
   alloc_->pool_flush(t.pool);
   alloc_->use_pool(nullptr);
   cudaGraph_t graph = nullptr;

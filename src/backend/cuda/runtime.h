@@ -134,8 +134,10 @@ class DeviceContext {
   // reduction counters, and blocks released while it queues work return to the
   // recording's pool only at the join.
   int lanes() const;
-  void set_lane(int lane);
+  void set_lane(int k);
   void join_lanes();
+  // The lane this thread queues work on here (0 unless recording on the second).
+  int lane() const { return t_capture_.dc == this ? t_capture_.lane : 0; }
   DeviceAllocator& allocator() { return *alloc_; }
   // Makes this device's primary context current on the calling thread.
   void make_current() const;
@@ -153,17 +155,16 @@ class DeviceContext {
   std::mutex& blas_mutex() { return blas_call_mu_; }
   // cuBLASLt handle (created on first use) and the workspace it shares with the
   // cuBLAS handle; both libraries run on stream(), so the workspace is never used
-  // by two calls at once. The plan cache is guarded by blas_mutex().
+  // by two calls at once (each lane of a recording has its own). The plan cache is
+  // guarded by blas_mutex().
   cublasLtHandle_t blas_lt(const char* op);
-  void* blas_workspace() const {
-    return t_capture_.dc == this && t_capture_.lane ? side_workspace_ : blas_workspace_;
-  }
+  void* blas_workspace() const { return blas_workspace_[lane()]; }
   size_t blas_workspace_size() const { return blas_workspace_bytes_; }
   LtPlanCache& matmul_plans() { return lt_plans_; }
   static constexpr size_t kMatmulPlanCapacity = 256;
 
   // kReduceCounters zeroed uints on this device (stream-ordered use only: kernels
-  // that take them leave them zero again), allocated on first use.
+  // that take them leave them zero again), allocated on first use; one set per lane.
   static constexpr int64_t kReduceCounters = 4096;
   unsigned* reduce_counters(const char* op);
 
@@ -202,6 +203,8 @@ class DeviceContext {
   };
   static thread_local CaptureTarget t_capture_;
   static void destroy_streams(CaptureTarget& t);  // and events (errors cleared)
+  // Orders the first lane after the second's work so far.
+  static cudaError_t join_side(CaptureTarget& t);
 
   int index_;
   DeviceProps props_;
@@ -219,9 +222,9 @@ class DeviceContext {
 
   std::mutex blas_mu_, blas_call_mu_;
   cublasHandle_t blas_ = nullptr;
-  void* blas_workspace_ = nullptr;
+  void* blas_workspace_[2] = {nullptr, nullptr};  // per lane
   size_t blas_workspace_bytes_ = 0;
-  void ensure_blas_workspace(const char* op);  // caller holds blas_mu_
+  void ensure_blas_workspace(const char* op, int k = 0);  // caller holds blas_mu_
   struct LtHandleDeleter {
     void operator()(cublasLtContext* h) const noexcept;
   };
@@ -229,12 +232,8 @@ class DeviceContext {
   LtPlanCache lt_plans_{kMatmulPlanCapacity};
 
   std::mutex counters_mu_;
-  unsigned* reduce_counters_ = nullptr;
-  // The second lane's cuBLAS workspace and reduction counters (first recording that
-  // uses the lane).
-  void* side_workspace_ = nullptr;
-  unsigned* side_counters_ = nullptr;
-  void ensure_side_resources();
+  unsigned* reduce_counters_[2] = {nullptr, nullptr};  // per lane
+  unsigned* counters(const char* op, int k);  // lane k's
 
   std::mutex staging_mu_;
   static constexpr size_t kStagingBytes = size_t{4} << 20;
