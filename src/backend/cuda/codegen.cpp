@@ -1298,54 +1298,66 @@ TM_DI void emit(const RedParams& p, long long j, long long s, A acc) {
   if (p.splits == 1) ((TO*)p.out)[j] = store(acc);
   else ((A*)p.partial)[s * p.n_out + j] = acc;
 }
-// Accumulates elements r, r + step, ... below r1 of one reduced range. Contiguous
-// ranges keep four independent accumulators (four loads in flight per thread),
-// combined in a fixed order, so results stay deterministic.
-// Contiguous ranges starting on a 16-byte boundary read 16 bytes per load: thread
-// `lane` takes vectors lane, lane + step, ... and the elements after the last whole
-// vector go to the first lanes.
-TM_DI A row_acc(const RedParams& p, const TX* x, long long r0, int lane, long long r1,
-                int step) {
-  A acc = ident();
-  long long r = r0 + lane;
+// A 16-byte load through the read-only (non-coherent) data path: the reduced input
+// is not written while the kernel runs.
+template <class V> TM_DI V ld_nc16(const V* q) {
+  unsigned w[4];
+  asm("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(w[0]), "=r"(w[1]), "=r"(w[2]), "=r"(w[3]) : "l"(q));
+  V v;
+  memcpy(&v, w, 16);
+  return v;
+}
+// Accumulates elements first, first + stride, ... of one reduced range of n
+// elements (the splits of a range interleave: split s of S starts at s * team and
+// steps by S * team, so all blocks stream through the range together).
+// Contiguous ranges starting on a 16-byte boundary are read as 16-byte vectors
+// through the read-only data path, vectors first, first + stride, ...; the elements
+// after the last whole vector go to the threads with the lowest `first`. Four
+// independent accumulators (four loads in flight per thread), combined in a fixed
+// order, so results stay deterministic.
+TM_DI A row_acc(const RedParams& p, const TX* x, long long first, long long stride,
+                long long n) {
+  A acc = ident(), a1 = ident(), a2 = ident(), a3 = ident();
   constexpr int VW = sizeof(TX) < 16 ? (int)(16 / sizeof(TX)) : 1;
-  if (VW > 1 && p.nr == 1 && p.rstride[0] == 1 &&
-      ((unsigned long long)(x + r0) & 15ULL) == 0) {
+  if (VW > 1 && p.nr == 1 && p.rstride[0] == 1 && ((unsigned long long)x & 15ULL) == 0) {
     typedef Pack<TX, VW> V;
-    const V* xv = (const V*)(x + r0);
-    const long long nv = (r1 - r0) / VW;
-    A a1 = ident();
-    long long k = lane;
-    for (; k + step < nv; k += 2LL * step) {
-      const V v0 = xv[k], v1 = xv[k + step];
+    const V* xv = (const V*)x;
+    const long long nv = n / VW;
+    long long k = first;
+    for (; k + 3 * stride < nv; k += 4 * stride) {
+      const V v0 = ld_nc16<V>(xv + k), v1 = ld_nc16<V>(xv + k + stride),
+              v2 = ld_nc16<V>(xv + k + 2 * stride), v3 = ld_nc16<V>(xv + k + 3 * stride);
       #pragma unroll
       for (int j = 0; j < VW; ++j) {
         acc = comb(acc, conv(v0.v[j]));
         a1 = comb(a1, conv(v1.v[j]));
+        a2 = comb(a2, conv(v2.v[j]));
+        a3 = comb(a3, conv(v3.v[j]));
       }
     }
-    for (; k < nv; k += step) {
-      const V v0 = xv[k];
+    for (; k < nv; k += stride) {
+      const V v0 = ld_nc16<V>(xv + k);
       #pragma unroll
       for (int j = 0; j < VW; ++j) acc = comb(acc, conv(v0.v[j]));
     }
-    const long long t = r0 + nv * VW + lane;
-    if (t < r1) acc = comb(acc, conv(x[t]));
-    return comb(acc, a1);
+    const long long t = nv * VW + first;
+    if (t < n) acc = comb(acc, conv(x[t]));
+    return comb(comb(acc, a1), comb(a2, a3));
   }
+  long long r = first;
   if (p.nr == 1 && p.rstride[0] == 1) {
-    A a1 = ident(), a2 = ident(), a3 = ident();
-    for (; r + 3LL * step < r1; r += 4LL * step) {
-      const TX v0 = x[r], v1 = x[r + step], v2 = x[r + 2LL * step], v3 = x[r + 3LL * step];
+    for (; r + 3 * stride < n; r += 4 * stride) {
+      const TX v0 = x[r], v1 = x[r + stride], v2 = x[r + 2 * stride], v3 = x[r + 3 * stride];
       acc = comb(acc, conv(v0));
       a1 = comb(a1, conv(v1));
       a2 = comb(a2, conv(v2));
       a3 = comb(a3, conv(v3));
     }
-    for (; r < r1; r += step) acc = comb(acc, conv(x[r]));
+    for (; r < n; r += stride) acc = comb(acc, conv(x[r]));
     return comb(comb(acc, a1), comb(a2, a3));
   }
-  for (; r < r1; r += step) acc = comb(acc, conv(x[red_off(p, r)]));
+  for (; r < n; r += stride) acc = comb(acc, conv(x[red_off(p, r)]));
   return acc;
 }
 // One warp per (output, split).
@@ -1355,9 +1367,7 @@ extern "C" __global__ void __launch_bounds__(256) tm_row_warp(const RedParams p)
   if (team >= p.n_out * p.splits) return;
   const long long j = team / p.splits, s = team - j * p.splits;
   const TX* x = (const TX*)p.x + tm_offset(j, (int)p.nk, p.kshape, p.kstride);
-  const long long r0 = s * p.chunk;
-  const long long r1 = r0 + p.chunk < p.n_red ? r0 + p.chunk : p.n_red;
-  A acc = row_acc(p, x, r0, lane, r1, 32);
+  A acc = row_acc(p, x, s * 32 + lane, p.splits * 32, p.n_red);
   #pragma unroll
   for (int d = 16; d > 0; d >>= 1) acc = comb(acc, tm_shfl_down(acc, d));
   if (lane == 0) emit(p, j, s, acc);
@@ -1377,9 +1387,8 @@ extern "C" __global__ void __launch_bounds__(256) tm_row_block(const RedParams p
   const long long team = blockIdx.x;
   const long long j = team / p.splits, s = team - j * p.splits;
   const TX* x = (const TX*)p.x + tm_offset(j, (int)p.nk, p.kshape, p.kstride);
-  const long long r0 = s * p.chunk;
-  const long long r1 = r0 + p.chunk < p.n_red ? r0 + p.chunk : p.n_red;
-  A acc = row_acc(p, x, r0, threadIdx.x, r1, blockDim.x);
+  A acc = row_acc(p, x, s * blockDim.x + threadIdx.x, p.splits * (long long)blockDim.x,
+                  p.n_red);
   acc = tm_block_reduce(acc, sh, [](A a, A b) { return comb(a, b); });
   if (threadIdx.x == 0) emit(p, j, s, acc);
   if (p.splits == 1 || !p.counter) return;

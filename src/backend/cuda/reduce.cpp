@@ -204,7 +204,12 @@ void reduce(DeviceContext& dc, OpCode op, const ArrayRef& x, std::span<const int
   if (row) {
     const int64_t team = n_red >= 2048 ? kThreads : 32;
     kernel = team == 32 ? 0 : 1;
-    const int64_t teams = ceil_div(target, team);
+    // As many teams as the device holds at once for this kernel (its register use
+    // decides the occupancy): a grid of more would end in a partial second wave.
+    const int per_sm = prog.resident[static_cast<size_t>(kernel)];
+    const int64_t resident =
+        per_sm > 0 ? int64_t{dc.props().sm_count} * per_sm * kThreads : target;
+    const int64_t teams = ceil_div(resident, team);
     if (n_out < teams)
       splits = std::max<int64_t>(1, std::min(ceil_div(teams, n_out), n_red / (team * 16)));
   } else {
@@ -228,10 +233,12 @@ void reduce(DeviceContext& dc, OpCode op, const ArrayRef& x, std::span<const int
            0, dc.stream(), p);
     return;
   }
-  p.chunk = ceil_div(n_red, splits);
-  // Row kernels read 16-byte vectors from chunks that start on a vector boundary.
-  if (row && splits > 1) p.chunk = ceil_div(p.chunk, 16) * 16;
-  splits = ceil_div(n_red, p.chunk);
+  // Column kernels reduce a contiguous chunk of rows per split; the splits of a row
+  // interleave (see row_acc), so every split has at least a team's 16 elements.
+  if (!row) {
+    p.chunk = ceil_div(n_red, splits);
+    splits = ceil_div(n_red, p.chunk);
+  }
   p.splits = splits;
 
   const DType acc = gen::reduce_acc(op, x.dtype);

@@ -169,6 +169,10 @@ std::unique_ptr<Program> DeviceContext::build(const ProgramSource& src, const ch
       throw_cu_error(op, "cuModuleGetFunction(" + k + ")", e);
     }
     prog->fns.push_back(f);
+    int blocks = 0;
+    if (cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, f, 256, 0) != CUDA_SUCCESS)
+      blocks = 0;
+    prog->resident.push_back(blocks);
   }
   return prog;
 }

@@ -43,6 +43,9 @@ struct ProgramSource {
 struct Program {
   CUmodule module = nullptr;
   std::vector<CUfunction> fns;
+  // Blocks of 256 threads (without dynamic shared memory) each kernel keeps resident
+  // per SM: its occupancy, for grids sized to one full wave.
+  std::vector<int> resident;
   CUfunction operator[](size_t i) const { return fns[i]; }
 };
 
