@@ -1368,7 +1368,16 @@ TEST(BackendOps, EveryOpEveryDtypeEveryBackend) {
   const auto saved = backend_priority();
   std::map<std::pair<int, int>, std::vector<cplx>> random_ref;
   int backends_run = 0;
+  // TMATH_TEST_BACKENDS=cuda,torch:cuda checks only the backends named (for a quick
+  // run on a GPU machine); unset: every backend.
+  const char* only = std::getenv("TMATH_TEST_BACKENDS");
+  const std::string only_list = only ? "," + std::string(only) + "," : "";
   for (const auto& be : backends()) {
+    if (only && only_list.find("," + std::string(be->name()) + ",") == std::string::npos) {
+      std::printf("[backend_ops] %s: not in TMATH_TEST_BACKENDS, skipped\n",
+                  std::string(be->name()).c_str());
+      continue;
+    }
     if (!be->available()) {
       std::printf("[backend_ops] %s: not available (%s), skipped\n",
                   std::string(be->name()).c_str(), be->info().reason.c_str());
