@@ -5,10 +5,10 @@
 #include <cstdlib>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "core/dispatch.h"
 #include "core/primitives.h"
+#include "core/ptr_map.h"
 #include "core/tensor_impl.h"
 #include "jit/jit.h"
 #include "tmath/error.h"
@@ -365,16 +365,16 @@ void eval_graph(const std::vector<TensorImpl*>& roots) {
   }
   // Iterative post-order DFS over pending nodes.
   std::vector<TensorImpl*> order;
-  std::unordered_set<TensorImpl*> seen;
+  PtrMap seen(8);
   std::vector<std::pair<TensorImpl*, size_t>> stack;
   for (auto* r : roots) {
-    if (r->evaluated() || !seen.insert(r).second) continue;
+    if (r->evaluated() || !seen.insert(r, 0)) continue;
     stack.emplace_back(r, 0);
     while (!stack.empty()) {
       auto& [n, i] = stack.back();
       if (i < n->inputs.size()) {
         TensorImpl* c = n->inputs[i++].impl().get();
-        if (!c->evaluated() && seen.insert(c).second) stack.emplace_back(c, 0);
+        if (!c->evaluated() && seen.insert(c, 0)) stack.emplace_back(c, 0);
       } else {
         order.push_back(n);
         stack.pop_back();

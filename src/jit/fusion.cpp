@@ -4,9 +4,9 @@
 // op. Planning is device-independent; code generation lives in the backends.
 #include <algorithm>
 #include <cstring>
-#include <unordered_map>
 
 #include "core/dispatch.h"
+#include "core/ptr_map.h"
 #include "core/primitives.h"
 #include "jit/jit.h"
 #include "tmath/error.h"
@@ -62,13 +62,12 @@ bool contains_input(const std::vector<const TensorImpl*>& v, const TensorImpl* x
 FusedProgram build_program(const std::vector<TensorImpl*>& members,
                            std::vector<TensorImpl*>& leaves) {
   FusedProgram p;
-  std::unordered_map<const TensorImpl*, int> value;
+  detail::PtrMap value(members.size() * 2);  // node -> instruction index
   leaves.clear();
   auto operand = [&](const TensorImpl* in) {
-    auto it = value.find(in);
-    if (it != value.end()) return it->second;
+    if (const int v = value.find(in); v >= 0) return v;
     for (size_t k = 0; k < leaves.size(); ++k)
-      if (same_input(in, leaves[k])) return value.at(leaves[k]);
+      if (same_input(in, leaves[k])) return value.find(leaves[k]);
     FusedInstr ins;
     ins.kind = FusedInstr::Kind::Input;
     ins.dtype = in->dtype;
@@ -76,7 +75,7 @@ FusedProgram build_program(const std::vector<TensorImpl*>& members,
     leaves.push_back(const_cast<TensorImpl*>(in));
     p.instrs.push_back(ins);
     const int v = static_cast<int>(p.instrs.size()) - 1;
-    value.emplace(in, v);
+    value.insert(in, v);
     return v;
   };
   for (auto* m : members) {
@@ -87,7 +86,7 @@ FusedProgram build_program(const std::vector<TensorImpl*>& members,
     ins.b = ops[1];
     ins.c = ops[2];
     p.instrs.push_back(ins);
-    value[m] = static_cast<int>(p.instrs.size()) - 1;
+    value.set(m, static_cast<int>(p.instrs.size()) - 1);
   }
   p.num_inputs = static_cast<int>(leaves.size());
   return p;
@@ -116,67 +115,93 @@ Plan plan_impl(const std::vector<TensorImpl*>& order, const std::vector<TensorIm
   Plan plan;
   const int n = static_cast<int>(order.size());
   // Nothing to fuse without two elementwise nodes: skip the bookkeeping.
+  std::vector<char> fus(order.size(), 0);  // fusible(order[i]), asked once per node
   int fusible_nodes = 0;
-  for (auto* node : order) fusible_nodes += fusible(node) ? 1 : 0;
+  for (int i = 0; i < n; ++i) fusible_nodes += fus[i] = fusible(order[i]) ? 1 : 0;
   if (fusible_nodes < 2) return plan;
   plan.group_of.assign(order.size(), -1);
-  std::unordered_map<const TensorImpl*, int> pos;
-  pos.reserve(order.size() * 2);
-  for (int i = 0; i < n; ++i) pos.emplace(order[i], i);
+  detail::PtrMap pos(order.size());  // node -> index in order
+  for (int i = 0; i < n; ++i) pos.insert(order[i], i);
+  // backend_of(order[i]) for fusible nodes, looked up once (dispatch is not free).
+  std::vector<Backend*> be_of(order.size(), nullptr);
+  std::vector<char> be_known(order.size(), 0);
+  auto backend_at = [&](int k) {
+    if (!be_known[k]) {
+      be_of[k] = backend_of(order[k]);
+      be_known[k] = 1;
+    }
+    return be_of[k];
+  };
   // Edges from pending nodes of this graph to each node.
   std::vector<int> graph_refs(order.size(), 0);
   for (auto* node : order)
     for (const auto& in : node->inputs)
-      if (auto it = pos.find(in.impl().get()); it != pos.end()) ++graph_refs[it->second];
+      if (const int k = pos.find(in.impl().get()); k >= 0) ++graph_refs[k];
   std::vector<char> taken(order.size(), 0), is_root(order.size(), 0), in_group(order.size(), 0);
   for (auto* r : roots)
-    if (auto it = pos.find(r); it != pos.end()) is_root[it->second] = 1;
+    if (const int k = pos.find(r); k >= 0) is_root[k] = 1;
   // Nodes that may be computed in several groups (see plan_impl), and those that were.
   std::vector<char> shareable(order.size(), 0), shared(order.size(), 0);
   if (share) {
     std::vector<char> consumers_fusible(order.size(), 1);
-    for (auto* node : order) {
-      const bool f = fusible(node).has_value();
+    for (int u = 0; u < n; ++u) {
+      const TensorImpl* node = order[u];
+      const bool f = fus[u];
       for (const auto& in : node->inputs)
-        if (auto it = pos.find(in.impl().get()); it != pos.end()) {
-          const TensorImpl* c = order[it->second];
+        if (const int k = pos.find(in.impl().get()); k >= 0) {
+          const TensorImpl* c = order[k];
           if (!f || node->shape != c->shape || !(node->device == c->device))
-            consumers_fusible[it->second] = 0;
+            consumers_fusible[k] = 0;
         }
     }
     for (int i = 0; i < n; ++i) {
       const TensorImpl* c = order[i];
-      if (graph_refs[i] < 2 || !consumers_fusible[i] || is_root[i] || !fusible(c) ||
+      if (graph_refs[i] < 2 || !consumers_fusible[i] || is_root[i] || !fus[i] ||
           c->inputs.size() > 2)
         continue;
       bool leaf_inputs = true;
       for (const auto& in : c->inputs) {
         const TensorImpl* x = in.impl().get();
-        leaf_inputs = leaf_inputs && (x->evaluated() || !fusible(x));
+        const int k = pos.find(x);
+        const bool f = k >= 0 ? fus[k] != 0 : fusible(x).has_value();
+        leaf_inputs = leaf_inputs && (x->evaluated() || !f);
       }
       shareable[i] = leaf_inputs ? 1 : 0;
     }
   }
+  // Edges from the current group's members to each node of the graph, and the
+  // entries set (cleared before the next group).
+  std::vector<int> edges(order.size(), 0), touched;
+  auto add_edge = [&](const TensorImpl* x) {
+    if (const int k = pos.find(x); k >= 0 && edges[k]++ == 0) touched.push_back(k);
+  };
+  // A group's members (and their indices), its distinct non-member inputs, and
+  // scratch, reused from group to group.
+  std::vector<TensorImpl*> members;
+  std::vector<int> idx;
+  std::vector<const TensorImpl*> leaves, next;
+  std::vector<const Tensor*> deferred;
   // Consumers come after their inputs in `order`: walk from the end so each
   // chain is grown from its last op.
   for (int i = n - 1; i >= 0; --i) {
+    for (int k : touched) edges[k] = 0;
+    touched.clear();
     TensorImpl* root = order[i];
-    if (taken[i] || !fusible(root)) continue;
+    if (taken[i] || !fus[i]) continue;
     // The backend that would run the chain's last op runs the fused program; ops
     // that dispatch elsewhere (backend priority) stay out of the chain.
-    Backend* be = backend_of(root);
+    Backend* be = backend_at(i);
     if (!be) continue;
-    std::vector<TensorImpl*> members{root};
-    std::vector<int> idx{i};
+    members.assign(1, root);
+    idx.assign(1, i);
     in_group[i] = 1;
-    std::unordered_map<const TensorImpl*, int> edges;  // edges from members to each node
-    std::vector<const TensorImpl*> leaves;             // distinct non-member inputs
+    leaves.clear();
     auto is_member = [&](const TensorImpl* x) {
-      auto it = pos.find(x);
-      return it != pos.end() && in_group[it->second];
+      const int k = pos.find(x);
+      return k >= 0 && in_group[k];
     };
     for (const auto& x : root->inputs) {
-      ++edges[x.impl().get()];
+      add_edge(x.impl().get());
       if (!contains_input(leaves, x.impl().get())) leaves.push_back(x.impl().get());
     }
     // Absorbs c when it is fusible here and every consumer of it in this graph is
@@ -188,16 +213,15 @@ Plan plan_impl(const std::vector<TensorImpl*>& order, const std::vector<TensorIm
     bool has_shared = false;    // a member is also computed by another group
     auto try_absorb = [&](const Tensor& t) -> int {
       TensorImpl* c = t.impl().get();
-      auto it = pos.find(c);
-      if (it == pos.end()) return 0;
-      const int ci = it->second;
+      const int ci = pos.find(c);
+      if (ci < 0) return 0;
       if ((taken[ci] && !shared[ci]) || is_root[ci] || in_group[ci]) return 0;
-      if (!fusible(c) || c->shape != root->shape || !(c->device == root->device)) return 0;
-      if (backend_of(c) != be) return 0;
-      const bool as_shared = shared[ci] || (edges[c] != graph_refs[ci] && shareable[ci]);
-      if (edges[c] != graph_refs[ci] && !as_shared) return -1;
+      if (!fus[ci] || c->shape != root->shape || !(c->device == root->device)) return 0;
+      if (backend_at(ci) != be) return 0;
+      const bool as_shared = shared[ci] || (edges[ci] != graph_refs[ci] && shareable[ci]);
+      if (edges[ci] != graph_refs[ci] && !as_shared) return -1;
       // Inputs after absorbing c: c leaves the set, its non-member inputs join.
-      std::vector<const TensorImpl*> next;
+      next.clear();
       for (auto* l : leaves)
         if (l != c) next.push_back(l);
       for (const auto& x : c->inputs) {
@@ -205,11 +229,11 @@ Plan plan_impl(const std::vector<TensorImpl*>& order, const std::vector<TensorIm
         if (!is_member(xi) && !contains_input(next, xi)) next.push_back(xi);
       }
       if (next.size() > kMaxLeaves) return 0;
-      leaves = std::move(next);
+      leaves.swap(next);
       members.push_back(c);
       idx.push_back(ci);
       in_group[ci] = 1;
-      for (const auto& x : c->inputs) ++edges[x.impl().get()];
+      for (const auto& x : c->inputs) add_edge(x.impl().get());
       held_outside = held_outside || t.impl().use_count() != graph_refs[ci];
       if (as_shared) {
         shared[ci] = 1;
@@ -218,7 +242,7 @@ Plan plan_impl(const std::vector<TensorImpl*>& order, const std::vector<TensorIm
       return 1;
     };
     if (leaves.size() <= kMaxLeaves) {
-      std::vector<const Tensor*> deferred;
+      deferred.clear();
       size_t scanned = 0;
       for (bool grew = true; grew && members.size() < kMaxMembers;) {
         grew = false;
@@ -272,14 +296,13 @@ Plan plan_impl(const std::vector<TensorImpl*>& order, const std::vector<TensorIm
   bool any_shared = false;
   for (char c : shared) any_shared = any_shared || c;
   if (any_shared) {
-    for (auto* node : order) {
-      const int u = pos.at(node);
-      for (const auto& in : node->inputs) {
-        auto it = pos.find(in.impl().get());
-        if (it == pos.end() || !shared[it->second]) continue;
+    for (int u = 0; u < n; ++u) {
+      for (const auto& in : order[u]->inputs) {
+        const int k = pos.find(in.impl().get());
+        if (k < 0 || !shared[k]) continue;
         const int g = plan.group_of[u];
         const auto& ms = g >= 0 ? plan.groups[g].members : std::vector<TensorImpl*>{};
-        if (std::find(ms.begin(), ms.end(), order[it->second]) == ms.end())
+        if (std::find(ms.begin(), ms.end(), order[k]) == ms.end())
           return plan_impl(order, roots, false);
       }
     }

@@ -101,7 +101,9 @@ void fused(const FusedProgram& p, std::span<const ArrayRef> inputs, const ArrayR
   const int ni = static_cast<int>(p.instrs.size());
   size_t max_isz = 1;
   for (const auto& in : p.instrs) max_isz = std::max(max_isz, itemsize(in.dtype));
-  const int64_t tile = std::max<int64_t>(64, kTileBytes / static_cast<int64_t>(max_isz));
+  // Tiles of 16 KiB per value, or the whole (rounded-up) output when it is smaller.
+  const int64_t tile = std::min(std::max<int64_t>(64, kTileBytes / static_cast<int64_t>(max_isz)),
+                                (n + 63) / 64 * 64);
 
   // How each input is read; contiguous inputs are used in place.
   std::vector<InputMode> mode(inputs.size());
@@ -211,7 +213,10 @@ void fused(const FusedProgram& p, std::span<const ArrayRef> inputs, const ArrayR
   const int64_t tiles = (n + tile - 1) / tile;
   const int64_t slot_bytes = tile * static_cast<int64_t>(max_isz);
   parallel_for(tiles, std::max<int64_t>(1, kGrain / tile), [&](int64_t t0, int64_t t1) {
-    std::vector<char> scratch(static_cast<size_t>(std::max(num_slots, 1) * slot_bytes) + 64);
+    // Per-thread tile buffers, kept between calls (no allocation per call).
+    thread_local std::vector<char> scratch;
+    const size_t need = static_cast<size_t>(std::max(num_slots, 1) * slot_bytes) + 64;
+    if (scratch.size() < need) scratch.resize(need);
     char* base = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
     std::vector<char*> ptr(ni);
     std::vector<int64_t> stride(ni);
