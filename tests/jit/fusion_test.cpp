@@ -7,8 +7,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
+#include <unordered_map>
 
 #include "../test_util.h"
+#include "core/ptr_map.h"
 #include "jit/jit.h"
 #include "tmath/tmath.h"
 
@@ -473,3 +476,32 @@ TEST_F(KernelCache, OffDisablesIt) {
 }
 
 }  // namespace
+
+// The planner's pointer map against std::unordered_map: inserts that grow it from
+// its smallest size, repeated keys, overwrites and misses.
+TEST(PtrMap, MatchesUnorderedMap) {
+  std::vector<int64_t> storage(5000);
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<size_t> pick(0, storage.size() - 1);
+  tmath::detail::PtrMap m(1);
+  std::unordered_map<const void*, int> ref;
+  for (int i = 0; i < 20000; ++i) {
+    const void* k = &storage[pick(rng)];
+    const int v = i % 1000;
+    if (i % 3 == 0) {
+      m.set(k, v);
+      ref[k] = v;
+    } else {
+      EXPECT_EQ(m.insert(k, v), ref.emplace(k, v).second);
+    }
+  }
+  EXPECT_EQ(m.size(), ref.size());
+  for (const auto& x : storage) {
+    auto it = ref.find(&x);
+    EXPECT_EQ(m.find(&x), it == ref.end() ? -1 : it->second);
+  }
+  EXPECT_EQ(m.find(nullptr), -1);
+  m.reset(4);
+  EXPECT_EQ(m.size(), 0u);
+  EXPECT_FALSE(m.contains(&storage[0]));
+}
