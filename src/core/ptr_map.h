@@ -1,7 +1,7 @@
 // A pointer -> int map for one pass over a graph (planning, ordering): open
 // addressing with linear probing in one flat array, no allocation per entry and
-// no erase; keys are non-null. Node-keyed std::unordered_map lookups were a fifth of the host time of
-// an eager gradient's evaluation.
+// no erase; keys are non-null. Node-keyed std::unordered_map lookups were a fifth
+// of the host time of an eager gradient's evaluation.
 #pragma once
 
 #include <cstddef>
