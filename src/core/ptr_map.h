@@ -33,28 +33,17 @@ class PtrMap {
   bool contains(const void* key) const { return find(key) >= 0; }
   // Inserts key -> value (value >= 0) unless key is present; true when inserted.
   bool insert(const void* key, int value) {
-    if (2 * (size_ + 1) > slots_.size()) grow();
-    for (size_t i = hash(key) & mask_;; i = (i + 1) & mask_) {
-      Slot& s = slots_[i];
-      if (s.key == key) return false;
-      if (!s.key) {
-        s = Slot{key, value};
-        ++size_;
-        return true;
-      }
-    }
+    Slot& s = slot_for(key);
+    if (s.key) return false;
+    s = Slot{key, value};
+    ++size_;
+    return true;
   }
   // Sets key -> value, inserting it if absent.
   void set(const void* key, int value) {
-    if (2 * (size_ + 1) > slots_.size()) grow();
-    for (size_t i = hash(key) & mask_;; i = (i + 1) & mask_) {
-      Slot& s = slots_[i];
-      if (!s.key) ++size_;
-      if (!s.key || s.key == key) {
-        s = Slot{key, value};
-        return;
-      }
-    }
+    Slot& s = slot_for(key);
+    if (!s.key) ++size_;
+    s = Slot{key, value};
   }
   size_t size() const { return size_; }
 
@@ -63,6 +52,12 @@ class PtrMap {
     const void* key = nullptr;
     int value = -1;
   };
+  // The slot holding `key`, or the empty one where it goes (room for one more first).
+  Slot& slot_for(const void* key) {
+    if (2 * (size_ + 1) > slots_.size()) grow();
+    for (size_t i = hash(key) & mask_;; i = (i + 1) & mask_)
+      if (slots_[i].key == key || !slots_[i].key) return slots_[i];
+  }
   static size_t hash(const void* p) {
     uint64_t x = reinterpret_cast<uintptr_t>(p);
     x ^= x >> 33;

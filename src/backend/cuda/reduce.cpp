@@ -233,8 +233,8 @@ void reduce(DeviceContext& dc, OpCode op, const ArrayRef& x, std::span<const int
            0, dc.stream(), p);
     return;
   }
-  // Column kernels reduce a contiguous chunk of rows per split; the splits of a row
-  // interleave (see row_acc), so every split has at least a team's 16 elements.
+  // Column kernels reduce a contiguous chunk of rows per split. The splits of a row
+  // interleave (see row_acc); their count above keeps at least 16 elements per thread.
   if (!row) {
     p.chunk = ceil_div(n_red, splits);
     splits = ceil_div(n_red, p.chunk);
