@@ -11,23 +11,11 @@
 //   gs2 xB    grid-stride, two vectors in flight per iteration
 //   flatK     no loop: block b covers K * 256 consecutive vectors, thread t takes
 //             vectors t, t + 256, ... (K loads in flight), grid = n / (4 * 256 * K)
-#include <cuda_runtime.h>
-
-#include <algorithm>
-#include <cstdio>
-#include <cstdlib>
-#include <functional>
 #include <string>
-#include <vector>
 
-#define CK(x)                                                                       \
-  do {                                                                              \
-    cudaError_t e_ = (x);                                                           \
-    if (e_ != cudaSuccess) {                                                        \
-      std::fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                 \
-    }                                                                               \
-  } while (0)
+#include "stream_bench.cuh"
+
+using bench_cuda::fill;
 
 namespace {
 
@@ -64,32 +52,11 @@ __global__ void __launch_bounds__(256) flat(const float4* x, float4* y, long lon
     if (base + k * 256 < nv) y[base + k * 256] = relu4(v[k]);
 }
 
-__global__ void fill(float* x, long long n) {
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
-       i += (long long)gridDim.x * blockDim.x)
-    x[i] = (float)((i * 2654435761ULL) % 1000ULL) * 1e-3f - 0.5f;
-}
-
-// 50 calls between two events, per call, best of 9 rounds.
+// 20 warm-up calls, then 50 calls between two events, per call, best of 9 rounds.
 double loop_ms(const std::function<void()>& fn) {
   for (int i = 0; i < 20; ++i) fn();
   CK(cudaDeviceSynchronize());
-  cudaEvent_t a, b;
-  CK(cudaEventCreate(&a));
-  CK(cudaEventCreate(&b));
-  double best = 1e30;
-  for (int r = 0; r < 9; ++r) {
-    CK(cudaEventRecord(a));
-    for (int i = 0; i < 50; ++i) fn();
-    CK(cudaEventRecord(b));
-    CK(cudaEventSynchronize(b));
-    float ms;
-    CK(cudaEventElapsedTime(&ms, a, b));
-    best = std::min(best, ms / 50.0);
-  }
-  CK(cudaEventDestroy(a));
-  CK(cudaEventDestroy(b));
-  return best;
+  return bench_cuda::loop_ms(fn, 9);
 }
 
 }  // namespace

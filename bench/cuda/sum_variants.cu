@@ -18,23 +18,12 @@
 //   stride8   the same with eight loads in flight
 //   cub       cub::DeviceReduce::Sum (not deterministic across GPUs; a reference)
 #include <cub/cub.cuh>
-#include <cuda_runtime.h>
-
-#include <algorithm>
-#include <cstdio>
-#include <cstdlib>
-#include <functional>
 #include <string>
 #include <vector>
 
-#define CK(x)                                                                       \
-  do {                                                                              \
-    cudaError_t e_ = (x);                                                           \
-    if (e_ != cudaSuccess) {                                                        \
-      std::fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                 \
-    }                                                                               \
-  } while (0)
+#include "stream_bench.cuh"
+
+using bench_cuda::fill;
 
 namespace {
 
@@ -76,26 +65,32 @@ __device__ __forceinline__ void finish(float acc, float* partial, unsigned* coun
 
 __device__ __forceinline__ float hsum(float4 v) { return (v.x + v.y) + (v.z + v.w); }
 
+// Sum of vectors k, k + step, ... below `end`, U loads in flight.
 template <int U>
-__device__ __forceinline__ float chunk_body(const float4* __restrict__ xv, long long v0,
-                                            long long v1) {
+__device__ __forceinline__ float strided_sum(const float4* __restrict__ xv, long long k,
+                                             long long end, long long step) {
   float a[U];
 #pragma unroll
   for (int u = 0; u < U; ++u) a[u] = 0.f;
-  const long long step = blockDim.x;
-  long long k = v0 + threadIdx.x;
-  for (; k + (U - 1) * step < v1; k += U * step) {
+  for (; k + (U - 1) * step < end; k += U * step) {
     float4 v[U];
 #pragma unroll
     for (int u = 0; u < U; ++u) v[u] = xv[k + u * step];
 #pragma unroll
     for (int u = 0; u < U; ++u) a[u] += hsum(v[u]);
   }
-  for (; k < v1; k += step) a[0] += hsum(xv[k]);
+  for (; k < end; k += step) a[0] += hsum(xv[k]);
   float s = 0.f;
 #pragma unroll
   for (int u = 0; u < U; ++u) s += a[u];
   return s;
+}
+
+// The block's contiguous chunk [v0, v1), thread t taking vectors v0 + t, + 256, ...
+template <int U>
+__device__ __forceinline__ float chunk_body(const float4* __restrict__ xv, long long v0,
+                                            long long v1) {
+  return strided_sum<U>(xv, v0 + threadIdx.x, v1, blockDim.x);
 }
 
 template <int U>
@@ -119,28 +114,8 @@ template <int U>
 __global__ void __launch_bounds__(256) stride_sum(const float4* __restrict__ xv, long long nv,
                                                   float* partial, unsigned* counter, float* out) {
   const long long T = (long long)gridDim.x * blockDim.x;
-  float a[U];
-#pragma unroll
-  for (int u = 0; u < U; ++u) a[u] = 0.f;
-  long long k = blockIdx.x * (long long)blockDim.x + threadIdx.x;
-  for (; k + (U - 1) * T < nv; k += U * T) {
-    float4 v[U];
-#pragma unroll
-    for (int u = 0; u < U; ++u) v[u] = xv[k + u * T];
-#pragma unroll
-    for (int u = 0; u < U; ++u) a[u] += hsum(v[u]);
-  }
-  for (; k < nv; k += T) a[0] += hsum(xv[k]);
-  float s = 0.f;
-#pragma unroll
-  for (int u = 0; u < U; ++u) s += a[u];
+  const float s = strided_sum<U>(xv, blockIdx.x * (long long)blockDim.x + threadIdx.x, nv, T);
   finish(s, partial, counter, out);
-}
-
-__global__ void fill(float* x, long long n) {
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
-       i += (long long)gridDim.x * blockDim.x)
-    x[i] = (float)((i * 2654435761ULL) % 1000ULL) * 1e-3f - 0.5f;
 }
 
 struct Timing {
@@ -151,33 +126,10 @@ struct Timing {
 Timing time_it(const std::function<void()>& fn) {
   for (int i = 0; i < 20; ++i) fn();
   CK(cudaDeviceSynchronize());
-  cudaEvent_t a, b;
-  CK(cudaEventCreate(&a));
-  CK(cudaEventCreate(&b));
-  std::vector<float> per;
-  for (int i = 0; i < 101; ++i) {
-    CK(cudaEventRecord(a));
-    fn();
-    CK(cudaEventRecord(b));
-    CK(cudaEventSynchronize(b));
-    float ms;
-    CK(cudaEventElapsedTime(&ms, a, b));
-    per.push_back(ms);
-  }
+  std::vector<double> per;
+  for (int i = 0; i < 101; ++i) per.push_back(bench_cuda::loop_ms(fn, 1, 1));
   std::nth_element(per.begin(), per.begin() + 50, per.end());
-  double best = 1e30;
-  for (int r = 0; r < 7; ++r) {
-    CK(cudaEventRecord(a));
-    for (int i = 0; i < 50; ++i) fn();
-    CK(cudaEventRecord(b));
-    CK(cudaEventSynchronize(b));
-    float ms;
-    CK(cudaEventElapsedTime(&ms, a, b));
-    best = std::min(best, ms / 50.0);
-  }
-  CK(cudaEventDestroy(a));
-  CK(cudaEventDestroy(b));
-  return {per[50], best};
+  return {per[50], bench_cuda::loop_ms(fn, 7)};
 }
 
 }  // namespace

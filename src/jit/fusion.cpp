@@ -4,6 +4,7 @@
 // op. Planning is device-independent; code generation lives in the backends.
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "core/dispatch.h"
 #include "core/ptr_map.h"
@@ -123,14 +124,10 @@ Plan plan_impl(const std::vector<TensorImpl*>& order, const std::vector<TensorIm
   detail::PtrMap pos(order.size());  // node -> index in order
   for (int i = 0; i < n; ++i) pos.insert(order[i], i);
   // backend_of(order[i]) for fusible nodes, looked up once (dispatch is not free).
-  std::vector<Backend*> be_of(order.size(), nullptr);
-  std::vector<char> be_known(order.size(), 0);
+  std::vector<std::optional<Backend*>> be_of(order.size());
   auto backend_at = [&](int k) {
-    if (!be_known[k]) {
-      be_of[k] = backend_of(order[k]);
-      be_known[k] = 1;
-    }
-    return be_of[k];
+    if (!be_of[k]) be_of[k] = backend_of(order[k]);
+    return *be_of[k];
   };
   // Edges from pending nodes of this graph to each node.
   std::vector<int> graph_refs(order.size(), 0);
