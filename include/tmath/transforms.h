@@ -70,6 +70,8 @@ struct JitStats {
                                     // (recording failed, or the last outputs still held)
   uint64_t graph_lane_ops = 0;      // compile(): operations recorded on a second lane of a
                                     // device graph (run beside the rest in its replays)
+  uint64_t queued_ops = 0;          // tiny elementwise ops run through a device's op queue
+  uint64_t queue_launches = 0;      // ... and the launches that ran them (CUDA; docs/jit.md)
 };
 TMATH_API JitStats jit_stats();
 TMATH_API void reset_jit_stats();

@@ -52,6 +52,8 @@ void bind_jit(nb::module_& m) {
         d["graph_replays"] = s.graph_replays;
         d["graph_fallbacks"] = s.graph_fallbacks;
         d["graph_lane_ops"] = s.graph_lane_ops;
+        d["queued_ops"] = s.queued_ops;
+        d["queue_launches"] = s.queue_launches;
         return d;
       },
       "Fusion and kernel-cache counters (see docs/jit.md).");

@@ -264,10 +264,14 @@ void bind_tensor(nb::module_& m) {
             nb::object a = nb::cast(export_ndarray(src));  // evaluates
             if (src.device().type != tmath::DeviceType::CPU) {
               nb::object s = kwargs.contains("stream") ? nb::object(kwargs["stream"]) : nb::none();
+              Device d = src.device();
+              auto be = device_backend(d, "__dlpack__");
               if (std::optional<uintptr_t> stream = consumer_stream(s, "__dlpack__")) {
-                Device d = src.device();
-                auto be = device_backend(d, "__dlpack__");
                 nogil([&] { be->order_with_stream(d, *stream, true); return 0; });
+              } else {
+                // No ordering asked for, but the work that writes the tensor must at
+                // least be queued on the device (not held back in a tiny-op queue).
+                nogil([&] { return be->native_stream(d); });
               }
               kwargs["stream"] = nb::none();
             }

@@ -48,7 +48,7 @@ thread_local int t_override = -1;  // -1: none, 0/1: JitScope
 struct Counters {
   std::atomic<uint64_t> fused_kernels{0}, fused_ops{0}, skipped{0}, mem_hits{0}, disk_hits{0},
       misses{0}, rejected{0}, traces{0}, calls{0}, graph_captures{0}, graph_replays{0},
-      graph_fallbacks{0}, graph_lane_ops{0};
+      graph_fallbacks{0}, graph_lane_ops{0}, queued_ops{0}, queue_launches{0};
   std::atomic<int64_t> compile_us{0};
 };
 Counters g_c;
@@ -113,6 +113,10 @@ void count_cache(CacheEvent e, double compile_ms) {
 void count_fused(uint64_t ops) {
   g_c.fused_kernels.fetch_add(1, std::memory_order_relaxed);
   g_c.fused_ops.fetch_add(ops, std::memory_order_relaxed);
+}
+void count_queue(uint64_t ops) {
+  g_c.queue_launches.fetch_add(1, std::memory_order_relaxed);
+  g_c.queued_ops.fetch_add(ops, std::memory_order_relaxed);
 }
 void count_skipped() { g_c.skipped.fetch_add(1, std::memory_order_relaxed); }
 void count_trace() { g_c.traces.fetch_add(1, std::memory_order_relaxed); }
@@ -254,6 +258,8 @@ JitStats jit_stats() {
   s.graph_replays = jit::g_c.graph_replays.load();
   s.graph_fallbacks = jit::g_c.graph_fallbacks.load();
   s.graph_lane_ops = jit::g_c.graph_lane_ops.load();
+  s.queued_ops = jit::g_c.queued_ops.load();
+  s.queue_launches = jit::g_c.queue_launches.load();
   return s;
 }
 
@@ -261,7 +267,8 @@ void reset_jit_stats() {
   auto& c = jit::g_c;
   for (auto* a : {&c.fused_kernels, &c.fused_ops, &c.skipped, &c.mem_hits, &c.disk_hits,
                   &c.misses, &c.rejected, &c.traces, &c.calls, &c.graph_captures,
-                  &c.graph_replays, &c.graph_fallbacks, &c.graph_lane_ops})
+                  &c.graph_replays, &c.graph_fallbacks, &c.graph_lane_ops, &c.queued_ops,
+                  &c.queue_launches})
     a->store(0);
   c.compile_us.store(0);
 }

@@ -55,6 +55,8 @@ void launch(Backend& be, const FusedProgram& p, std::span<TensorImpl* const> lea
 enum class CacheEvent { MemoryHit, DiskHit, Miss, Rejected };
 TMATH_API void count_cache(CacheEvent e, double compile_ms = 0.0);
 void count_fused(uint64_t ops);
+// A device's tiny-op queue ran `ops` ops as one launch.
+TMATH_API void count_queue(uint64_t ops);
 void count_skipped();
 void count_trace();
 // True while compile() traces a function on this thread (its arguments are

@@ -1121,3 +1121,115 @@ TEST(CudaGraphs, TransformsOfCompiledFunctionsStillDifferentiate) {
     EXPECT_TRUE(same_as_cpu(got, ge(args)[0].to(kCPU), Tol{1e-4, 1e-5}, "gradient"));
   }
 }
+
+// ---- the tiny-op queue (DeviceContext::queue_tiny) ----------------------------------
+
+namespace {
+uint64_t queued_ops() { return jit_stats().queued_ops; }
+uint64_t queue_launches() { return jit_stats().queue_launches; }
+const std::set<OpCode>& tiny_unary_ops() {
+  static const std::set<OpCode> s = {
+      OpCode::Neg,     OpCode::Abs,   OpCode::Sign,       OpCode::Exp,    OpCode::Expm1,
+      OpCode::Log,     OpCode::Log1p, OpCode::Sqrt,       OpCode::Rsqrt,  OpCode::Square,
+      OpCode::Reciprocal, OpCode::Sin, OpCode::Cos,       OpCode::Tanh,   OpCode::Sigmoid,
+      OpCode::Relu,    OpCode::Silu,  OpCode::GeluTanh,   OpCode::Floor,  OpCode::Ceil,
+      OpCode::Round};
+  return s;
+}
+}  // namespace
+
+// Eager float32 ops on small tensors go through the queue: every queued op gives
+// bit for bit what its own kernel gives (the same op on a tensor too large for the
+// queue, whose leading elements are the small tensor's), and many ops share a launch.
+TEST(CudaTinyQueue, QueuedOpsEqualTheirOwnKernels) {
+  REQUIRE_CUDA();
+  std::mt19937 rng(41);
+  const int64_t big = 4096, n = 45;  // the queue takes up to 1024 elements by default
+  const uint64_t q0 = queued_ops(), l0 = queue_launches();
+  int ops = 0;
+  for (const auto& [op, fn] : unary_fns()) {
+    if (!tiny_unary_ops().count(op)) continue;
+    auto [lo, hi] = unary_domain(op);
+    Tensor xb = rand_cpu(rng, {big}, float32, lo, hi).to(kGPU).eval();
+    Tensor xs = copy(slice(xb, 0, 0, n)).eval();
+    const std::vector<float> want = fn(xb).to_vector<float>();  // its own kernel
+    const std::vector<float> got = fn(xs).eval().to_vector<float>();
+    ++ops;
+    ASSERT_EQ(got.size(), static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i)
+      EXPECT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
+          << op_name(op) << " element " << i << ": " << got[i] << " vs " << want[i];
+  }
+  for (OpCode op : {OpCode::Add, OpCode::Subtract, OpCode::Multiply, OpCode::Divide,
+                    OpCode::Maximum, OpCode::Minimum}) {
+    const BinaryFn& fn = binary_fns().at(op);
+    Tensor ab = rand_cpu(rng, {big}, float32, -3, 3, true).to(kGPU).eval();
+    Tensor bb = rand_cpu(rng, {big}, float32, -3, 3, true).to(kGPU).eval();
+    Tensor as = copy(slice(ab, 0, 0, n)).eval(), bs = copy(slice(bb, 0, 0, n)).eval();
+    Tensor b0 = slice(bb, 0, 0, 1).reshape({}).eval();  // a single element, broadcast
+    const std::vector<float> want = fn(ab, bb).to_vector<float>();
+    const std::vector<float> want0 = fn(ab, b0).to_vector<float>();
+    const std::vector<float> got = fn(as, bs).eval().to_vector<float>();
+    const std::vector<float> got0 = fn(as, b0).eval().to_vector<float>();
+    ops += 2;
+    for (int64_t i = 0; i < n; ++i) {
+      EXPECT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
+          << op_name(op) << " element " << i;
+      EXPECT_EQ(std::bit_cast<uint32_t>(got0[i]), std::bit_cast<uint32_t>(want0[i]))
+          << op_name(op) << " with a scalar, element " << i;
+    }
+  }
+  EXPECT_GE(queued_ops() - q0, static_cast<uint64_t>(ops)) << "small ops bypassed the queue";
+  // Many eager ops before one read: one launch per TM_TINY_MAX (120) of them.
+  Tensor x = rand_cpu(rng, {8}, float32, -1, 1).to(kGPU).eval();
+  const uint64_t q1 = queued_ops(), l1 = queue_launches();
+  Tensor y = x;
+  for (int i = 0; i < 300; ++i) y = (i % 2 ? tanh(y) : y * x).eval();
+  (void)y.to_vector<float>();
+  EXPECT_EQ(queued_ops() - q1, 300u);
+  EXPECT_EQ(queue_launches() - l1, 3u);  // 120 + 120 + 60 (the read launches the rest)
+  EXPECT_GT(queue_launches(), l0);
+}
+
+// Work around queued ops: intermediates dropped while queued (their blocks reused by
+// later ops), a matmul, a reduction and a copy from the host, all in program order,
+// against the same eager code on the CPU.
+TEST(CudaTinyQueue, QueuedOpsStayInOrderWithOtherWork) {
+  REQUIRE_CUDA();
+  auto run = [](Device d) {
+    Tensor x = random::uniform(random::key(5), {16}, float32, -1, 1).to(d).eval();
+    Tensor w = random::uniform(random::key(6), {16, 16}, float32, -0.3, 0.3).to(d).eval();
+    Tensor y = x;
+    for (int i = 0; i < 200; ++i) {
+      y = (y * 0.9f).eval();
+      y = tanh(y + x).eval();
+      if (i % 50 == 7) y = matmul(w, y).eval();                    // cuBLAS
+      if (i % 50 == 19) y = (y - mean(y)).eval();                  // a reduction kernel
+      if (i % 50 == 31) y = (y + from_vector(std::vector<float>(16, 0.25f), {16}).to(d)).eval();
+    }
+    return y.to_vector<float>();
+  };
+  const std::vector<float> want = run(kCPU);
+  const uint64_t q0 = queued_ops();
+  const std::vector<float> got = run(kGPU);
+  EXPECT_GE(queued_ops() - q0, 400u);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 2e-5) << "element " << i;
+}
+
+// Blocks the queued ops write may be in the cache when it goes back to the driver:
+// the queue runs first (no illegal address), and the engine stays usable.
+TEST(CudaTinyQueue, EmptyCacheRunsTheQueueFirst) {
+  REQUIRE_CUDA();
+  Tensor x = random::uniform(random::key(8), {64}, float32, 0, 1).to(kGPU).eval();
+  const std::vector<float> xv = x.to_vector<float>();
+  for (int i = 0; i < 10; ++i) {
+    { Tensor dropped = exp(x).eval(); }  // queued; its block goes back to the cache
+    empty_cache(kGPU);
+  }
+  Tensor y = exp(x).eval();
+  empty_cache(kGPU);
+  get_backend("cuda")->synchronize(kGPU);
+  const std::vector<float> yv = y.to_vector<float>();
+  for (size_t i = 0; i < xv.size(); ++i) EXPECT_NEAR(yv[i], std::exp(xv[i]), 1e-6 * std::exp(xv[i]));
+}

@@ -240,6 +240,7 @@ void DeviceAllocator::release_cached_locked() {
       }
       if (!current) {
         // Kernels queued before the block was released may still use it.
+        if (before_release_) before_release_();
         make_current();
         TM_CUDA("empty_cache", cudaDeviceSynchronize());
         current = true;

@@ -20,6 +20,7 @@
 #include <cuda.h>
 #include <cuda_runtime_api.h>
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -43,6 +44,9 @@ class DeviceAllocator final : public Allocator {
   MemoryStats stats() const override;
   void reset_peak() override;
   void empty_cache() override;
+  // Runs before cached blocks go back to the driver (the device context launches its
+  // tiny-op queue, whose ops may still write such blocks). Set once, before use.
+  void set_before_release(std::function<void()> f) { before_release_ = std::move(f); }
   void set_limit(uint64_t bytes) override;
   void count_transfer(bool to_device, uint64_t bytes) override;
   // Bytes held from the driver (live + cached).
@@ -116,6 +120,7 @@ class DeviceAllocator final : public Allocator {
   int device_;
   CUcontext ctx_;
   cudaStream_t stream_;
+  std::function<void()> before_release_;
   mutable std::mutex mu_;
   Pool small_free_, large_free_;
   std::unordered_map<void*, Block*> live_;

@@ -271,7 +271,8 @@ const ParamsText kParams[] = {
     {"FwParams", TM_XSTR(TM_FW_PARAMS)},     {"FwcParams", TM_XSTR(TM_FWC_PARAMS)},
     {"RedParams", TM_XSTR(TM_RED_PARAMS)},   {"AxisParams", TM_XSTR(TM_AXIS_PARAMS)},
     {"RowParams", TM_XSTR(TM_ROW_PARAMS)},   {"TakeParams", TM_XSTR(TM_TAKE_PARAMS)},
-    {"RandParams", TM_XSTR(TM_RAND_PARAMS)}, {"MmParams", TM_XSTR(TM_MM_PARAMS)}};
+    {"RandParams", TM_XSTR(TM_RAND_PARAMS)}, {"MmParams", TM_XSTR(TM_MM_PARAMS)},
+    {"TinyParams", TM_XSTR(TM_TINY_PARAMS)}};
 
 std::string build_prelude() {
   std::string s = "// tmath CUDA kernels (generated)\n";
@@ -1976,6 +1977,75 @@ extern "C" __global__ void __launch_bounds__(256) tm_mm(const MmParams p) {
 }
 )");
   p.kernels = {"tm_mm"};
+  return p;
+}
+
+const std::vector<TinyEntry>& tiny_ops() {
+  using K = TinyEntry::Kind;
+  static const std::vector<TinyEntry> ops = [] {
+    std::vector<TinyEntry> v;
+    for (O op : {O::Neg, O::Abs, O::Sign, O::Exp, O::Expm1, O::Log, O::Log1p, O::Sqrt, O::Rsqrt,
+                 O::Square, O::Reciprocal, O::Sin, O::Cos, O::Tanh, O::Sigmoid, O::Relu, O::Silu,
+                 O::GeluTanh, O::Floor, O::Ceil, O::Round})
+      v.push_back({K::Unary, op});
+    for (O op : {O::Add, O::Subtract, O::Multiply, O::Divide, O::Maximum, O::Minimum})
+      v.push_back({K::Binary, op});
+    v.push_back({K::Fill32, O::Fill});
+    return v;
+  }();
+  return ops;
+}
+
+ProgramSource tiny() {
+  using K = TinyEntry::Kind;
+  const DType f = DType::Float32;
+  std::string cases;
+  const auto& ops = tiny_ops();
+  for (size_t c = 0; c < ops.size(); ++c) {
+    const std::string C = std::to_string(c);
+    switch (ops[c].kind) {
+      case K::Unary:
+        // As unary()'s tm_call: x = ld(v), the op's expression.
+        cases += "        case " + C + ": { const float x = ld(ia[sa ? 0 : i]); o[i] = " +
+                 unary_expr(ops[c].op, f, f) + "; break; }\n";
+        break;
+      case K::Binary:
+        // As binary()'s tm_call.
+        cases += "        case " + C +
+                 ": { const float va = ia[sa ? 0 : i]; const float vb = ib[sb ? 0 : i]; "
+                 "const float a = ld(va); const float b = ld(vb); o[i] = " +
+                 binary_expr(ops[c].op, f, f) + "; break; }\n";
+        break;
+      case K::Fill32:
+        cases += "        case " + C + ": ((u32*)o)[i] = (u32)t.b; break;\n";
+        break;
+    }
+  }
+  ProgramSource p;
+  p.name = "tiny_queue";
+  p.source = with_prelude(R"(
+// Ops run in the order queued; the barrier after each makes its results visible to
+// the next (they may read them).
+extern "C" __global__ void __launch_bounds__(256) tm_tiny(const __grid_constant__ TinyParams p) {
+  const int count = (int)p.count;
+  for (int k = 0; k < count; ++k) {
+    const TinyOp& t = p.op[k];
+    const int n = (int)(t.nc & 0xffffffffLL);
+    const int code = (int)((t.nc >> 32) & 0xffff);
+    const bool sa = (t.nc >> 48) & 1, sb = (t.nc >> 49) & 1;
+    float* o = (float*)t.out;
+    const float* ia = (const float*)t.a;
+    const float* ib = (const float*)t.b;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+      switch (code) {
+)" + cases + R"(        default: break;
+      }
+    }
+    __syncthreads();
+  }
+}
+)");
+  p.kernels = {"tm_tiny"};
   return p;
 }
 

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "backend/cuda/runtime.h"
 #include "tmath/backend.h"
@@ -32,6 +33,7 @@ enum class Family : uint8_t {
   Take,
   Random,
   IntMatmul,
+  Tiny,
 };
 uint64_t key(Family f, uint32_t op, uint32_t a = 0, uint32_t b = 0, uint32_t c = 0);
 
@@ -77,6 +79,16 @@ ProgramSource take(size_t itemsize);
 ProgramSource random(OpCode op, DType dt);
 // Integer and bool matmul (exact, accumulates in the dtype as the CPU does); kernels: {matmul}.
 ProgramSource int_matmul(DType dt);
+
+// The tiny-op queue (tiny.cpp): one kernel, tm_tiny (TinyParams), that runs a list of
+// small float32 elementwise ops in order in one block. An op's code is its index in
+// tiny_ops(); each computes exactly what the op's own kernel computes.
+struct TinyEntry {
+  enum class Kind : uint8_t { Unary, Binary, Fill32 } kind;
+  OpCode op;  // Fill for Fill32 (a fill of any 4-byte dtype: the value's bits)
+};
+const std::vector<TinyEntry>& tiny_ops();
+ProgramSource tiny();
 
 // The whole prelude (types, conversions, complex math, helpers, parameter structs), for
 // tools that check sources; a generated program holds only the parts its text uses.

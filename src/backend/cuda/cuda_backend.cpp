@@ -117,6 +117,9 @@ class CudaBackend final : public Backend {
     cuda::where(ctx(out.device, "where"), c, a, b, out);
   }
   void copy(const ArrayRef& src, const ArrayRef& dst) override {
+    // From another GPU: the ops that wrote src must at least be queued there.
+    if (src.device.type == DeviceType::CUDA && !(src.device == dst.device))
+      ctx(src.device, "copy").flush_tiny();
     cuda::copy(ctx(dst.device, "copy"), src, dst);
   }
   bool supports_fused(const FusedProgram& p) const override { return gen::fused_supported(p); }

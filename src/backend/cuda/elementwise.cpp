@@ -216,10 +216,62 @@ std::array<unsigned char, 16> scalar_bytes(Scalar v, DType dt) {
   return b;
 }
 
+// ---- the tiny-op queue (DeviceContext::queue_tiny) ----
+
+// Code of (kind, op) in gen::tiny_ops(), or -1.
+int tiny_code(gen::TinyEntry::Kind kind, OpCode op) {
+  static const auto table = [] {
+    std::vector<int16_t> t(3 * static_cast<size_t>(kNumOpCodes) + 3, -1);
+    const auto& ops = gen::tiny_ops();
+    for (size_t c = 0; c < ops.size(); ++c)
+      t[3 * static_cast<size_t>(ops[c].op) + static_cast<size_t>(ops[c].kind)] =
+          static_cast<int16_t>(c);
+    return t;
+  }();
+  return table[3 * static_cast<size_t>(op) + static_cast<size_t>(kind)];
+}
+
+// Every element of r at one address (a broadcast scalar).
+bool single(const ArrayRef& r) {
+  for (size_t i = 0; i < r.shape.size(); ++i)
+    if (r.shape[i] != 1 && r.strides[i] != 0) return false;
+  return true;
+}
+
+// Queues out = op(a[, b]) when it is small, float32 and dense (inputs dense or single
+// elements); false: the caller launches it.
+bool queue_tiny(DeviceContext& dc, gen::TinyEntry::Kind kind, OpCode op, const ArrayRef& out,
+                const ArrayRef* a, const ArrayRef* b, uint64_t bits = 0) {
+  const int64_t n = out.size();
+  if (n == 0 || n > DeviceContext::tiny_max_elements() || !out.is_contiguous()) return false;
+  const bool fill = kind == gen::TinyEntry::Kind::Fill32;
+  if (fill ? itemsize(out.dtype) != 4 : out.dtype != DType::Float32) return false;
+  const int code = tiny_code(kind, op);
+  if (code < 0) return false;
+  TinyOp t{};
+  t.out = reinterpret_cast<unsigned long long>(out.data);
+  long long flags = 0;
+  int k = 0;
+  for (const ArrayRef* in : {a, b}) {
+    if (in) {
+      if (in->dtype != DType::Float32) return false;
+      const bool one = single(*in);
+      if (!one && !in->is_contiguous()) return false;
+      (k == 0 ? t.a : t.b) = reinterpret_cast<unsigned long long>(in->data);
+      if (one) flags |= 1LL << k;
+    }
+    ++k;
+  }
+  if (fill) t.b = bits;
+  t.nc = static_cast<long long>(n) | (static_cast<long long>(code) << 32) | (flags << 48);
+  return dc.queue_tiny(t);
+}
+
 }  // namespace
 
 void unary(DeviceContext& dc, OpCode op, const ArrayRef& x, const ArrayRef& out) {
   if (!gen::unary_supported(op, x.dtype)) bad_dtype(op, x.dtype);
+  if (queue_tiny(dc, gen::TinyEntry::Kind::Unary, op, out, &x, nullptr)) return;
   const std::string name = lower_name(op);
   const Program& prog = dc.program(
       gen::key(Family::Unary, static_cast<uint32_t>(op), static_cast<uint32_t>(x.dtype),
@@ -237,6 +289,7 @@ void binary(DeviceContext& dc, OpCode op, const ArrayRef& a, const ArrayRef& b,
   if (b.dtype != a.dtype)
     throw DTypeError("[" + lower_name(op) + "] operands must share a dtype, got " +
                      std::string(dtype_name(a.dtype)) + " and " + std::string(dtype_name(b.dtype)));
+  if (queue_tiny(dc, gen::TinyEntry::Kind::Binary, op, out, &a, &b)) return;
   const std::string name = lower_name(op);
   const Program& prog = dc.program(
       gen::key(Family::Binary, static_cast<uint32_t>(op), static_cast<uint32_t>(a.dtype),
@@ -368,6 +421,8 @@ void fill(DeviceContext& dc, const ArrayRef& out, Scalar value, const char* op) 
   const auto count = static_cast<size_t>(n);
   uint32_t w[4];
   std::memcpy(w, b.data(), sizeof w);
+  if (isz == 4 && queue_tiny(dc, gen::TinyEntry::Kind::Fill32, OpCode::Fill, out, nullptr, nullptr, w[0]))
+    return;
   switch (isz) {
     case 1:
       TM_CU(op, cuMemsetD8Async(ptr, b[0], count, dc.stream()));

@@ -103,7 +103,23 @@
     long long bshape[TM_MAXD], astride[TM_MAXD], bstride[TM_MAXD]; \
   };
 
+// The tiny-op queue (tiny.cpp): up to TM_TINY_MAX small elementwise ops run in
+// order by one block. `nc` packs the element count (bits 0-31), the op's code in
+// gen::tiny() (bits 32-47) and whether a or b is a single element (bits 48, 49).
+// b holds the value's bits for a fill. 32 bytes per op: 120 fit in 4 KiB of parameters.
+#define TM_TINY_MAX 120
+#define TM_TINY_PARAMS                             \
+  struct TinyOp {                                  \
+    unsigned long long out, a, b;                  \
+    long long nc;                                  \
+  };                                               \
+  struct TinyParams {                              \
+    TinyOp op[TM_TINY_MAX];                        \
+    long long count;                               \
+  };
+
 namespace tmath::cuda {
+TM_TINY_PARAMS
 TM_EW_PARAMS
 TM_EWC_PARAMS
 TM_FW_PARAMS

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "backend/cuda/codegen.h"
 #include "backend/cuda/nvrtc.h"
 #include "core/dispatch.h"
 #include "jit/jit.h"
@@ -128,6 +129,9 @@ DeviceContext::DeviceContext(int index, const DeviceProps& props) : index_(index
   TM_CUDA("device", cudaSetDevice(index));
   TM_CUDA("device", cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   alloc_ = std::make_unique<DeviceAllocator>(index, ctx_, stream_);
+  // Queued tiny ops may write blocks that are back in the cache: they run before
+  // the allocator hands memory back to the driver.
+  alloc_->set_before_release([this] { flush_tiny(); });
   arch_opt_ = arch_option();
 }
 
@@ -324,9 +328,60 @@ void LtPlanCache::clear() {
   lru_.clear();
 }
 
+// ---- the tiny-op queue ----------------------------------------------------------------
+
+int64_t DeviceContext::tiny_max_elements() {
+  static const int64_t v = [] {
+    const char* e = std::getenv("TMATH_CUDA_TINY_MAX");
+    const long n = e ? std::strtol(e, nullptr, 10) : -1;
+    return n >= 0 ? static_cast<int64_t>(n) : int64_t{1024};
+  }();
+  return v;
+}
+
+bool DeviceContext::queue_tiny(const TinyOp& op) {
+  if (capturing()) return false;
+  int state = tiny_state_.load(std::memory_order_acquire);
+  if (state == 0) {
+    static const bool on = !detail::env_off("TMATH_CUDA_TINY");
+    state = -1;
+    if (on) {
+      try {
+        tiny_fn_ = program(gen::key(gen::Family::Tiny, 0), [] { return gen::tiny(); }, "tiny")[0];
+        state = 1;
+      } catch (const std::exception& e) {
+        if (jit::log_enabled("dispatch"))
+          jit::log("dispatch", std::string("cuda tiny-op queue unavailable: ") + e.what());
+      }
+    }
+    tiny_state_.store(state, std::memory_order_release);
+  }
+  if (state != 1) return false;
+  std::lock_guard<std::mutex> lk(tiny_mu_);
+  if (tiny_.count == TM_TINY_MAX) {
+    launch("tiny", tiny_fn_, 1, 1, kTinyThreads, 0, stream_, tiny_);
+    jit::count_queue(static_cast<uint64_t>(tiny_.count));
+    tiny_.count = 0;
+  }
+  tiny_.op[tiny_.count++] = op;
+  tiny_pending_.store(true, std::memory_order_relaxed);
+  return true;
+}
+
+void DeviceContext::flush_tiny() const {
+  std::lock_guard<std::mutex> lk(tiny_mu_);
+  if (tiny_.count == 0) return;
+  const uint64_t n = static_cast<uint64_t>(tiny_.count);
+  tiny_.count = 0;
+  tiny_pending_.store(false, std::memory_order_relaxed);
+  launch("tiny", tiny_fn_, 1, 1, kTinyThreads, 0, stream_, tiny_);
+  jit::count_queue(n);
+}
+
 void DeviceContext::copy_from_host(const void* src, void* dst, size_t nbytes) {
   if (nbytes == 0) return;
   refuse_in_capture("copy_from_host", "a copy from the host");
+  flush_tiny();
   std::lock_guard<std::mutex> lk(staging_mu_);
   if (!staging_[0]) {
     for (int i = 0; i < 2; ++i) {
@@ -353,12 +408,14 @@ void DeviceContext::copy_from_host(const void* src, void* dst, size_t nbytes) {
 void DeviceContext::copy_to_host(const void* src, void* dst, size_t nbytes) {
   if (nbytes == 0) return;
   refuse_in_capture("copy_to_host", "a copy to the host");
+  flush_tiny();
   TM_CUDA("copy_to_host", cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, stream_));
   TM_CUDA("copy_to_host", cudaStreamSynchronize(stream_));
 }
 
 void DeviceContext::synchronize(const char* op) {
   refuse_in_capture(op, "waiting for the device");
+  flush_tiny();
   TM_CUDA(op, cudaStreamSynchronize(stream_));
 }
 
@@ -442,6 +499,7 @@ void DeviceContext::join_lanes() {
 void DeviceContext::begin_capture() {
   if (t_capture_.dc) throw Error("[compile] internal: nested graph recording");
   make_current();
+  flush_tiny();
   CaptureTarget t;
   auto fail = [&t](const char* what, cudaError_t e) {
     destroy_streams(t);

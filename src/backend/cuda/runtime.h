@@ -21,6 +21,7 @@
 
 #include "backend/cuda/allocator.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/params.h"
 
 namespace tmath::cuda {
 
@@ -117,11 +118,27 @@ class DeviceContext {
   const DeviceProps& props() const { return props_; }
   // The stream work is queued on: the engine's stream, or while this thread records
   // a graph on this device (begin_capture), the recording stream.
+  // Asking for the engine's stream launches the tiny-op queue first (see queue_tiny):
+  // whoever queues work on the stream gets it through here, so that work runs after
+  // the queued ops.
   cudaStream_t stream() const {
-    return t_capture_.dc != this ? stream_
-           : t_capture_.lane    ? t_capture_.side
-                                : t_capture_.stream;
+    if (t_capture_.dc == this) return t_capture_.lane ? t_capture_.side : t_capture_.stream;
+    if (tiny_pending_.load(std::memory_order_relaxed)) flush_tiny();
+    return stream_;
   }
+  // The tiny-op queue: small float32 elementwise ops (gen::tiny_ops) wait here and run
+  // in order, up to TM_TINY_MAX of them as one kernel launch, when anything else is
+  // queued on the stream (stream()), the host copies or waits, memory goes back to the
+  // driver, a graph recording starts, or the queue is full. One launch costs the host
+  // about as much as the op it runs, so eager code on tiny tensors pays it once per
+  // batch instead of once per op. False (the caller launches the op itself) when the
+  // queue is off (TMATH_CUDA_TINY=0), this thread records a graph here, or the queue's
+  // program is unavailable.
+  bool queue_tiny(const TinyOp& op);
+  // Launches the queued ops, if any, on the engine's stream.
+  void flush_tiny() const;
+  // Elements up to which an op may be queued (TMATH_CUDA_TINY_MAX, default 1024).
+  static int64_t tiny_max_elements();
   bool capturing() const { return t_capture_.dc == this; }
   // Throws UnsupportedError naming `op` while this thread records a graph here:
   // for operations that need the host (copies to or from it, waits).
@@ -237,6 +254,13 @@ class DeviceContext {
   std::mutex counters_mu_;
   unsigned* reduce_counters_[2] = {nullptr, nullptr};  // per lane
   unsigned* counters(const char* op, int k);  // lane k's
+
+  static constexpr unsigned kTinyThreads = 256;  // tm_tiny's block
+  mutable std::mutex tiny_mu_;
+  mutable std::atomic<bool> tiny_pending_{false};
+  mutable TinyParams tiny_{};  // the queued ops (guarded by tiny_mu_)
+  CUfunction tiny_fn_ = nullptr;
+  std::atomic<int> tiny_state_{0};  // 0: not tried, 1: ready, -1: unavailable or off
 
   std::mutex staging_mu_;
   static constexpr size_t kStagingBytes = size_t{4} << 20;

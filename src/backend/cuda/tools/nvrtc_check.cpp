@@ -119,6 +119,7 @@ std::vector<tmath::cuda::ProgramSource> all_programs() {
     ps.push_back(gen::random(OpCode::RandomNormal, dt));
   }
   ps.push_back(gen::random(OpCode::RandomBits, DType::Int64));
+  ps.push_back(gen::tiny());
   // Fused programs (src/jit): every instruction kind, with casts between dtypes.
   using K = FusedInstr::Kind;
   for (DType dt : {DType::Float16, DType::BFloat16, DType::Float32, DType::Float64,
@@ -191,6 +192,10 @@ int time_chain10(int runs) {
     std::snprintf(buf, sizeof buf, "%6.1f / %6.1f", ms[ms.size() / 2], ms[0]);
     return std::string(buf);
   };
+  std::vector<double> tiny_ms;
+  for (int r = 0; r < runs; ++r) tiny_ms.push_back(compile_ms(gen::tiny(), "--gpu-architecture=sm_90"));
+  std::printf("tiny-op queue program (%zu ops), CUBIN: %s ms (median / min)\n", gen::tiny_ops().size(),
+              stats(tiny_ms).c_str());
   std::printf("chain10 (%zu instructions, %d inputs), %d runs, median / min ms\n", f.instrs.size(),
               f.num_inputs, runs);
   std::printf("%-8s %9s  %-24s %-24s\n", "variant", "source B", "PTX (front end + NVVM)",
