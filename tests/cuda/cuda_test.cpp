@@ -1212,7 +1212,7 @@ TEST(CudaTinyQueue, QueuedOpsStayInOrderWithOtherWork) {
   const std::vector<float> want = run(kCPU);
   const uint64_t q0 = queued_ops();
   const std::vector<float> got = run(kGPU);
-  EXPECT_GE(queued_ops() - q0, 400u);
+  EXPECT_GE(queued_ops() - q0, 200u);  // y * 0.9 (tanh(y + x) is one fused kernel)
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 2e-5) << "element " << i;
 }

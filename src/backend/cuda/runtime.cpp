@@ -358,11 +358,7 @@ bool DeviceContext::queue_tiny(const TinyOp& op) {
   }
   if (state != 1) return false;
   std::lock_guard<std::mutex> lk(tiny_mu_);
-  if (tiny_.count == TM_TINY_MAX) {
-    launch("tiny", tiny_fn_, 1, 1, kTinyThreads, 0, stream_, tiny_);
-    jit::count_queue(static_cast<uint64_t>(tiny_.count));
-    tiny_.count = 0;
-  }
+  if (tiny_.count == TM_TINY_MAX) launch_tiny_locked();
   tiny_.op[tiny_.count++] = op;
   tiny_pending_.store(true, std::memory_order_relaxed);
   return true;
@@ -370,11 +366,20 @@ bool DeviceContext::queue_tiny(const TinyOp& op) {
 
 void DeviceContext::flush_tiny() const {
   std::lock_guard<std::mutex> lk(tiny_mu_);
-  if (tiny_.count == 0) return;
-  const uint64_t n = static_cast<uint64_t>(tiny_.count);
-  tiny_.count = 0;
-  tiny_pending_.store(false, std::memory_order_relaxed);
-  launch("tiny", tiny_fn_, 1, 1, kTinyThreads, 0, stream_, tiny_);
+  if (tiny_.count > 0) launch_tiny_locked();
+}
+
+void DeviceContext::launch_tiny_locked() const {
+  const auto n = static_cast<uint64_t>(tiny_.count);
+  struct Empty {  // the queue empties also when the launch fails (the error is thrown)
+    TinyParams& t;
+    std::atomic<bool>& pending;
+    ~Empty() {
+      t.count = 0;
+      pending.store(false, std::memory_order_relaxed);
+    }
+  } empty{tiny_, tiny_pending_};
+  launch("tiny", tiny_fn_, 1, 1, kTinyThreads, 0, stream_, tiny_);  // copies the parameters
   jit::count_queue(n);
 }
 

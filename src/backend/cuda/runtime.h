@@ -256,6 +256,7 @@ class DeviceContext {
   unsigned* counters(const char* op, int k);  // lane k's
 
   static constexpr unsigned kTinyThreads = 256;  // tm_tiny's block
+  void launch_tiny_locked() const;               // runs and empties the queue (tiny_mu_ held)
   mutable std::mutex tiny_mu_;
   mutable std::atomic<bool> tiny_pending_{false};
   mutable TinyParams tiny_{};  // the queued ops (guarded by tiny_mu_)
