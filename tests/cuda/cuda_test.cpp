@@ -1233,3 +1233,37 @@ TEST(CudaTinyQueue, EmptyCacheRunsTheQueueFirst) {
   const std::vector<float> yv = y.to_vector<float>();
   for (size_t i = 0; i < xv.size(); ++i) EXPECT_NEAR(yv[i], std::exp(xv[i]), 1e-6 * std::exp(xv[i]));
 }
+
+// sum, max and min of a whole small float32 tensor run in the queue: results against
+// float64 sums of the same values, exact maxima and minima, NaN propagated.
+TEST(CudaTinyQueue, WholeTensorReductions) {
+  REQUIRE_CUDA();
+  std::mt19937 rng(43);
+  const uint64_t q0 = queued_ops();
+  for (int64_t n : {1, 7, 256, 1000}) {
+    Tensor x = rand_cpu(rng, {2, n / 2 > 0 ? n / 2 : 1}, float32, -2, 2);
+    const std::vector<float> v = x.to_vector<float>();
+    Tensor xd = x.to(kGPU).eval();
+    double s = 0, mag = 0;
+    float mx = -INFINITY, mn = INFINITY;
+    for (float e : v) {
+      s += e;
+      mag += std::fabs(e);
+      mx = std::max(mx, e);
+      mn = std::min(mn, e);
+    }
+    EXPECT_NEAR(sum(xd).item<float>(), s, 1e-6 * mag + 1e-7) << "n " << v.size();
+    EXPECT_EQ(max(xd).item<float>(), mx) << "n " << v.size();
+    EXPECT_EQ(min(xd).item<float>(), mn) << "n " << v.size();
+  }
+  Tensor xn = from_vector(std::vector<float>{1.0f, NAN, 3.0f}, {3}).to(kGPU).eval();
+  EXPECT_TRUE(std::isnan(max(xn).item<float>()));
+  EXPECT_TRUE(std::isnan(min(xn).item<float>()));
+  EXPECT_TRUE(std::isnan(sum(xn).item<float>()));
+  EXPECT_GE(queued_ops() - q0, 15u);
+  // Along an axis (not a whole-tensor reduction): the reduction kernels, same values.
+  Tensor m = rand_cpu(rng, {4, 6}, float32, -1, 1);
+  const std::vector<float> want = sum(m, {1}).to_vector<float>();
+  const std::vector<float> got = sum(m.to(kGPU), {1}).to_vector<float>();
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-6);
+}

@@ -1991,6 +1991,8 @@ const std::vector<TinyEntry>& tiny_ops() {
     for (O op : {O::Add, O::Subtract, O::Multiply, O::Divide, O::Maximum, O::Minimum})
       v.push_back({K::Binary, op});
     v.push_back({K::Fill32, O::Fill});
+    // Reductions last: the kernel runs codes from the first of them as whole-block work.
+    for (O op : {O::Sum, O::Max, O::Min}) v.push_back({K::ReduceAll, op});
     return v;
   }();
   return ops;
@@ -1999,11 +2001,29 @@ const std::vector<TinyEntry>& tiny_ops() {
 ProgramSource tiny() {
   using K = TinyEntry::Kind;
   const DType f = DType::Float32;
-  std::string cases;
+  std::string cases, red_fns, red_cases;
+  size_t first_red = 0;
   const auto& ops = tiny_ops();
   for (size_t c = 0; c < ops.size(); ++c) {
     const std::string C = std::to_string(c);
+    if (ops[c].kind == K::ReduceAll && !first_red) first_red = c;
     switch (ops[c].kind) {
+      case K::ReduceAll: {
+        // As reduce()'s comb/ident/conv/store, named per code.
+        const RedSpec r = red_spec(ops[c].op, f);
+        const std::string A = calc(r.acc);
+        red_fns += "TM_DI " + A + " comb" + C + "(" + A + " a, " + A + " b) { return " + r.combine +
+                   "; }\n";
+        red_fns += "TM_DI void red" + C + "(const TinyOp& t, int n, " + A + "* sh) {\n  " + A +
+                   " acc = " + r.identity + ";\n  const float* ia = (const float*)t.a;\n" +
+                   "  for (int i = threadIdx.x; i < n; i += blockDim.x) { const float x = ld(ia[i]); "
+                   "acc = comb" + C + "(acc, " + to_acc(ops[c].op, f, r.acc, "x") + "); }\n" +
+                   "  acc = tm_block_reduce(acc, sh, [](" + A + " a, " + A + " b) { return comb" + C +
+                   "(a, b); });\n  if (threadIdx.x == 0) *(float*)t.out = " +
+                   convert(r.acc, "acc", f, true) + ";\n}\n";
+        red_cases += "        case " + C + ": red" + C + "(t, n, (" + A + "*)sh); break;\n";
+        break;
+      }
       case K::Unary:
         // As unary()'s tm_call: x = ld(v), the op's expression.
         cases += "        case " + C + ": { const float x = ld(ia[sa ? 0 : i]); o[i] = " +
@@ -2023,10 +2043,11 @@ ProgramSource tiny() {
   }
   ProgramSource p;
   p.name = "tiny_queue";
-  p.source = with_prelude(R"(
+  p.source = with_prelude(kBlockReduce + red_fns + R"(
 // Ops run in the order queued; the barrier after each makes its results visible to
 // the next (they may read them).
 extern "C" __global__ void __launch_bounds__(256) tm_tiny(const __grid_constant__ TinyParams p) {
+  __shared__ double sh[32];
   const int count = (int)p.count;
   for (int k = 0; k < count; ++k) {
     const TinyOp& t = p.op[k];
@@ -2036,9 +2057,15 @@ extern "C" __global__ void __launch_bounds__(256) tm_tiny(const __grid_constant_
     float* o = (float*)t.out;
     const float* ia = (const float*)t.a;
     const float* ib = (const float*)t.b;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    if (code >= )" + std::to_string(first_red) + R"() {  // whole-block reductions
       switch (code) {
-)" + cases + R"(        default: break;
+)" + red_cases + R"(        default: break;
+      }
+    } else {
+      for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        switch (code) {
+)" + cases + R"(          default: break;
+        }
       }
     }
     __syncthreads();

@@ -84,7 +84,9 @@ ProgramSource int_matmul(DType dt);
 // small float32 elementwise ops in order in one block. An op's code is its index in
 // tiny_ops(); each computes exactly what the op's own kernel computes.
 struct TinyEntry {
-  enum class Kind : uint8_t { Unary, Binary, Fill32 } kind;
+  // ReduceAll: every element of a into out[0] (Sum, Max, Min), with the combine,
+  // identity and accumulator of the op's reduction kernel (its order: a block tree).
+  enum class Kind : uint8_t { Unary, Binary, Fill32, ReduceAll } kind;
   OpCode op;  // Fill for Fill32 (a fill of any 4-byte dtype: the value's bits)
 };
 const std::vector<TinyEntry>& tiny_ops();

@@ -220,15 +220,16 @@ std::array<unsigned char, 16> scalar_bytes(Scalar v, DType dt) {
 
 // Code of (kind, op) in gen::tiny_ops(), or -1.
 int tiny_code(gen::TinyEntry::Kind kind, OpCode op) {
+  constexpr size_t kKinds = 4;  // TinyEntry::Kind
   static const auto table = [] {
-    std::vector<int16_t> t(3 * static_cast<size_t>(kNumOpCodes) + 3, -1);
+    std::vector<int16_t> t(kKinds * (static_cast<size_t>(kNumOpCodes) + 1), -1);
     const auto& ops = gen::tiny_ops();
     for (size_t c = 0; c < ops.size(); ++c)
-      t[3 * static_cast<size_t>(ops[c].op) + static_cast<size_t>(ops[c].kind)] =
+      t[kKinds * static_cast<size_t>(ops[c].op) + static_cast<size_t>(ops[c].kind)] =
           static_cast<int16_t>(c);
     return t;
   }();
-  return table[3 * static_cast<size_t>(op) + static_cast<size_t>(kind)];
+  return table[kKinds * static_cast<size_t>(op) + static_cast<size_t>(kind)];
 }
 
 // Every element of r at one address (a broadcast scalar).
@@ -238,12 +239,14 @@ bool single(const ArrayRef& r) {
   return true;
 }
 
-// Queues out = op(a[, b]) when it is small, float32 and dense (inputs dense or single
-// elements); false: the caller launches it.
+}  // namespace
+
 bool queue_tiny(DeviceContext& dc, gen::TinyEntry::Kind kind, OpCode op, const ArrayRef& out,
-                const ArrayRef* a, const ArrayRef* b, uint64_t bits = 0) {
-  const int64_t n = out.size();
+                const ArrayRef* a, const ArrayRef* b, uint64_t bits) {
+  const bool reduce = kind == gen::TinyEntry::Kind::ReduceAll;
+  const int64_t n = reduce ? a->size() : out.size();
   if (n == 0 || n > DeviceContext::tiny_max_elements() || !out.is_contiguous()) return false;
+  if (reduce && (out.size() != 1 || !a->is_contiguous())) return false;
   const bool fill = kind == gen::TinyEntry::Kind::Fill32;
   if (fill ? itemsize(out.dtype) != 4 : out.dtype != DType::Float32) return false;
   const int code = tiny_code(kind, op);
@@ -266,8 +269,6 @@ bool queue_tiny(DeviceContext& dc, gen::TinyEntry::Kind kind, OpCode op, const A
   t.nc = static_cast<long long>(n) | (static_cast<long long>(code) << 32) | (flags << 48);
   return dc.queue_tiny(t);
 }
-
-}  // namespace
 
 void unary(DeviceContext& dc, OpCode op, const ArrayRef& x, const ArrayRef& out) {
   if (!gen::unary_supported(op, x.dtype)) bad_dtype(op, x.dtype);

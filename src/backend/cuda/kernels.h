@@ -5,6 +5,7 @@
 
 #include <span>
 
+#include "backend/cuda/codegen.h"
 #include "backend/cuda/runtime.h"
 #include "tmath/backend.h"
 
@@ -32,6 +33,12 @@ void reduce(DeviceContext& dc, OpCode op, const ArrayRef& x, std::span<const int
             const ArrayRef& out);
 void arg_reduce(DeviceContext& dc, OpCode op, const ArrayRef& x, int axis, const ArrayRef& out);
 void scan(DeviceContext& dc, OpCode op, const ArrayRef& x, int axis, const ArrayRef& out);
+
+// Queues out = op(a[, b]) on the device's tiny-op queue (DeviceContext::queue_tiny) when
+// it is small, float32 and dense (inputs dense or single elements; a ReduceAll's input
+// dense, its output one element); false: the caller launches it. bits: a fill's value.
+bool queue_tiny(DeviceContext& dc, gen::TinyEntry::Kind kind, OpCode op, const ArrayRef& out,
+                const ArrayRef* a, const ArrayRef* b, uint64_t bits = 0);
 
 // nn.cpp
 void softmax(DeviceContext& dc, OpCode op, const ArrayRef& x, const ArrayRef& out);

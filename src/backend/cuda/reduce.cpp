@@ -151,6 +151,11 @@ void reduce(DeviceContext& dc, OpCode op, const ArrayRef& x, std::span<const int
     return;
   }
 
+  if ((op == OpCode::Sum || op == OpCode::Max || op == OpCode::Min) && n_out == 1 &&
+      out.dtype == DType::Float32 &&
+      queue_tiny(dc, gen::TinyEntry::Kind::ReduceAll, op, out, &x, nullptr))
+    return;
+
   char* base = static_cast<char*>(x.data);
   const auto isz = static_cast<int64_t>(itemsize(x.dtype));
   std::vector<Dim> kept, rdims;
