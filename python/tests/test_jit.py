@@ -25,6 +25,7 @@ def test_chain_fuses_into_one_kernel_and_matches_unfused(rng):
     s = tm.jit_stats()
     assert s["fused_kernels"] == 1
     assert s["fused_ops"] == 15
+    assert s["queued_ops"] == 0 and s["queue_launches"] == 0  # the CUDA queue only
     tm.set_jit_enabled(False)
     try:
         assert not tm.jit_enabled()
