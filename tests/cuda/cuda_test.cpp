@@ -1267,3 +1267,26 @@ TEST(CudaTinyQueue, WholeTensorReductions) {
   const std::vector<float> got = sum(m.to(kGPU), {1}).to_vector<float>();
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-6);
 }
+
+// x @ y of small float32 vectors runs in the queue (a 1 x k by k x 1 product); larger
+// ones through cuBLAS. Both against float64 dot products of the same values.
+TEST(CudaTinyQueue, SmallDotProducts) {
+  REQUIRE_CUDA();
+  std::mt19937 rng(47);
+  for (int64_t k : {1, 8, 1000, 2000}) {
+    Tensor x = rand_cpu(rng, {k}, float32, -1, 1), y = rand_cpu(rng, {k}, float32, -1, 1);
+    const std::vector<float> xv = x.to_vector<float>(), yv = y.to_vector<float>();
+    double want = 0, mag = 0;
+    for (int64_t i = 0; i < k; ++i) {
+      want += static_cast<double>(xv[i]) * yv[i];
+      mag += std::fabs(static_cast<double>(xv[i]) * yv[i]);
+    }
+    Tensor xd = x.to(kGPU).eval(), yd = y.to(kGPU).eval();
+    const uint64_t q0 = queued_ops();
+    const float got = matmul(xd, yd).item<float>();
+    const float got2 = matmul(reshape(xd, {1, k}), reshape(yd, {k, 1})).item<float>();
+    EXPECT_EQ(queued_ops() - q0, k <= 1024 ? 2u : 0u) << "k " << k;
+    EXPECT_NEAR(got, want, 1e-6 * mag + 1e-7) << "k " << k;
+    EXPECT_NEAR(got2, want, 1e-6 * mag + 1e-7) << "k " << k;
+  }
+}

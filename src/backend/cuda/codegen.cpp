@@ -1993,6 +1993,7 @@ const std::vector<TinyEntry>& tiny_ops() {
     v.push_back({K::Fill32, O::Fill});
     // Reductions last: the kernel runs codes from the first of them as whole-block work.
     for (O op : {O::Sum, O::Max, O::Min}) v.push_back({K::ReduceAll, op});
+    v.push_back({K::Dot, O::Matmul});
     return v;
   }();
   return ops;
@@ -2006,7 +2007,7 @@ ProgramSource tiny() {
   const auto& ops = tiny_ops();
   for (size_t c = 0; c < ops.size(); ++c) {
     const std::string C = std::to_string(c);
-    if (ops[c].kind == K::ReduceAll && !first_red) first_red = c;
+    if ((ops[c].kind == K::ReduceAll || ops[c].kind == K::Dot) && !first_red) first_red = c;
     switch (ops[c].kind) {
       case K::ReduceAll: {
         // As reduce()'s comb/ident/conv/store, named per code.
@@ -2024,6 +2025,15 @@ ProgramSource tiny() {
         red_cases += "        case " + C + ": red" + C + "(t, n, (" + A + "*)sh); break;\n";
         break;
       }
+      case K::Dot:
+        red_fns += "TM_DI void red" + C + "(const TinyOp& t, int n, float* sh) {\n"
+                   "  const float* ia = (const float*)t.a;\n  const float* ib = (const float*)t.b;\n"
+                   "  float acc = 0.0f;\n"
+                   "  for (int i = threadIdx.x; i < n; i += blockDim.x) acc = fmaf(ia[i], ib[i], acc);\n"
+                   "  acc = tm_block_reduce(acc, sh, [](float a, float b) { return a + b; });\n"
+                   "  if (threadIdx.x == 0) *(float*)t.out = acc;\n}\n";
+        red_cases += "        case " + C + ": red" + C + "(t, n, (float*)sh); break;\n";
+        break;
       case K::Unary:
         // As unary()'s tm_call: x = ld(v), the op's expression.
         cases += "        case " + C + ": { const float x = ld(ia[sa ? 0 : i]); o[i] = " +

@@ -86,7 +86,8 @@ ProgramSource int_matmul(DType dt);
 struct TinyEntry {
   // ReduceAll: every element of a into out[0] (Sum, Max, Min), with the combine,
   // identity and accumulator of the op's reduction kernel (its order: a block tree).
-  enum class Kind : uint8_t { Unary, Binary, Fill32, ReduceAll } kind;
+  // Dot: out[0] = sum of a[i] b[i] (a 1 x k by k x 1 matmul), float32 accumulation.
+  enum class Kind : uint8_t { Unary, Binary, Fill32, ReduceAll, Dot } kind;
   OpCode op;  // Fill for Fill32 (a fill of any 4-byte dtype: the value's bits)
 };
 const std::vector<TinyEntry>& tiny_ops();

@@ -220,7 +220,7 @@ std::array<unsigned char, 16> scalar_bytes(Scalar v, DType dt) {
 
 // Code of (kind, op) in gen::tiny_ops(), or -1.
 int tiny_code(gen::TinyEntry::Kind kind, OpCode op) {
-  constexpr size_t kKinds = 4;  // TinyEntry::Kind
+  constexpr size_t kKinds = 5;  // TinyEntry::Kind
   static const auto table = [] {
     std::vector<int16_t> t(kKinds * (static_cast<size_t>(kNumOpCodes) + 1), -1);
     const auto& ops = gen::tiny_ops();
@@ -243,10 +243,11 @@ bool single(const ArrayRef& r) {
 
 bool queue_tiny(DeviceContext& dc, gen::TinyEntry::Kind kind, OpCode op, const ArrayRef& out,
                 const ArrayRef* a, const ArrayRef* b, uint64_t bits) {
-  const bool reduce = kind == gen::TinyEntry::Kind::ReduceAll;
+  const bool reduce = kind == gen::TinyEntry::Kind::ReduceAll || kind == gen::TinyEntry::Kind::Dot;
   const int64_t n = reduce ? a->size() : out.size();
   if (n == 0 || n > DeviceContext::tiny_max_elements() || !out.is_contiguous()) return false;
-  if (reduce && (out.size() != 1 || !a->is_contiguous())) return false;
+  if (reduce && (out.size() != 1 || !a->is_contiguous() || (b && !b->is_contiguous())))
+    return false;
   const bool fill = kind == gen::TinyEntry::Kind::Fill32;
   if (fill ? itemsize(out.dtype) != 4 : out.dtype != DType::Float32) return false;
   const int code = tiny_code(kind, op);

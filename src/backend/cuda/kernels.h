@@ -36,7 +36,8 @@ void scan(DeviceContext& dc, OpCode op, const ArrayRef& x, int axis, const Array
 
 // Queues out = op(a[, b]) on the device's tiny-op queue (DeviceContext::queue_tiny) when
 // it is small, float32 and dense (inputs dense or single elements; a ReduceAll's input
-// dense, its output one element); false: the caller launches it. bits: a fill's value.
+// and a Dot's inputs dense, the output one element); false: the caller launches it.
+// bits: a fill's value.
 bool queue_tiny(DeviceContext& dc, gen::TinyEntry::Kind kind, OpCode op, const ArrayRef& out,
                 const ArrayRef* a, const ArrayRef* b, uint64_t bits = 0);
 

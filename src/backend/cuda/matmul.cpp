@@ -401,6 +401,11 @@ void matmul(DeviceContext& dc, const ArrayRef& a_in, const ArrayRef& b_in, const
   const int64_t total = out.size();
   if (total == 0) return;
   if (out.dtype == DType::Bool || is_integral(out.dtype)) return int_matmul(dc, a_in, b_in, out);
+  // A dot product of small float32 vectors (1 x k by k x 1): the tiny-op queue, whose
+  // float32 accumulation is at least as exact as any precision policy asks.
+  if (total == 1 && out.dtype == DType::Float32 &&
+      queue_tiny(dc, gen::TinyEntry::Kind::Dot, OpCode::Matmul, out, &a_in, &b_in))
+    return;
   const GemmTypes gt = gemm_types(out.dtype, opts.precision);
   const size_t isz = itemsize(out.dtype);
   if (k == 0) {
