@@ -80,9 +80,9 @@ ProgramSource random(OpCode op, DType dt);
 // Integer and bool matmul (exact, accumulates in the dtype as the CPU does); kernels: {matmul}.
 ProgramSource int_matmul(DType dt);
 
-// The tiny-op queue (tiny.cpp): one kernel, tm_tiny (TinyParams), that runs a list of
-// small float32 elementwise ops in order in one block. An op's code is its index in
-// tiny_ops(); each computes exactly what the op's own kernel computes.
+// The tiny-op queue (DeviceContext::queue_tiny): one kernel, tm_tiny (TinyParams),
+// runs a list of small float32 ops in order in one block. An op's code is its index
+// in tiny_ops(); elementwise ones compute exactly what the op's own kernel computes.
 struct TinyEntry {
   // ReduceAll: every element of a into out[0] (Sum, Max, Min), with the combine,
   // identity and accumulator of the op's reduction kernel (its order: a block tree).

@@ -103,7 +103,7 @@
     long long bshape[TM_MAXD], astride[TM_MAXD], bstride[TM_MAXD]; \
   };
 
-// The tiny-op queue (tiny.cpp): up to TM_TINY_MAX small elementwise ops run in
+// The tiny-op queue (DeviceContext::queue_tiny): up to TM_TINY_MAX small ops run in
 // order by one block. `nc` packs the element count (bits 0-31), the op's code in
 // gen::tiny() (bits 32-47) and whether a or b is a single element (bits 48, 49).
 // b holds the value's bits for a fill. 32 bytes per op: 120 fit in 4 KiB of parameters.
