@@ -42,7 +42,7 @@ namespace tmath {
 #define TMATH_OTHER_OPS(X)                                                                   \
   X(ArgMax)                                                                                  \
   X(ArgMin) X(CumSum) X(CumProd) X(Where) X(Copy) X(Fill) X(Arange) X(Softmax) X(LogSoftmax) \
-      X(LayerNorm) X(Matmul) X(Take) X(TakeAlongAxis) X(RandomBits) X(RandomUniform)         \
+      X(LayerNorm) X(Matmul) X(Take) X(TakeAlongAxis) X(Put) X(PutAdd) X(RandomBits) X(RandomUniform)         \
           X(RandomNormal) X(Solve) X(Inv) X(Det) X(Slogdet) X(Cholesky) X(Qr) X(Svd) X(Eigh) \
               X(SolveTriangular) X(Lu) X(LuSolve) X(Eig)
 
@@ -232,6 +232,11 @@ class TMATH_API Backend {
   // TakeAlongAxis: idx has out's shape.
   virtual void take(OpCode op, const ArrayRef& x, const ArrayRef& idx, int axis,
                     const ArrayRef& out) = 0;
+  // Put/PutAdd (scatter): out is contiguous and already holds the input's values;
+  // out.flat[idx[j]] = values[j] (Put; with repeated positions one of the values wins)
+  // or += values[j] (PutAdd), for 1-d int64 idx (already wrapped and checked) and 1-d
+  // values of idx's length and out's dtype (strides may be 0).
+  virtual void put(OpCode op, const ArrayRef& idx, const ArrayRef& values, const ArrayRef& out);
   // RandomBits/RandomUniform/RandomNormal: element i of the flat output uses Philox
   // counter i (see src/core/philox.h for the exact stream).
   virtual void random(OpCode op, const RandomArgs& args, const ArrayRef& out) = 0;

@@ -83,6 +83,14 @@ TMATH_API Tensor flip(const Tensor& a, std::optional<Axes> axes = std::nullopt);
 // Elements of `a` at integer `indices` along `axis` (flattened if no axis);
 // output shape: a.shape[:axis] + indices.shape + a.shape[axis+1:]. Negative indices wrap.
 TMATH_API Tensor take(const Tensor& a, const Tensor& indices, std::optional<int> axis = std::nullopt);
+// Scatter, the inverse of take without an axis: a copy of `a` whose elements at the
+// flat (row-major) positions `indices` are replaced by (put) or increased by (put_add)
+// `values`, broadcast to indices' shape and cast to a's dtype; `a` is left unchanged
+// (NumPy's np.put and np.add.at as functions). Negative indices wrap; out-of-range ones
+// raise ShapeError. With a position repeated, put keeps one of its values (which one
+// is unspecified) and put_add adds them all.
+TMATH_API Tensor put(const Tensor& a, const Tensor& indices, const Tensor& values);
+TMATH_API Tensor put_add(const Tensor& a, const Tensor& indices, const Tensor& values);
 // gather: indices has a's rank; out[i][j] = a[indices[i][j]][j] for axis 0 (NumPy take_along_axis).
 TMATH_API Tensor take_along_axis(const Tensor& a, const Tensor& indices, int axis);
 TMATH_API Tensor gather(const Tensor& a, const Tensor& indices, int axis);

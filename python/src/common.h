@@ -73,6 +73,8 @@ nb::object to_numpy(const Tensor& t);
 
 // Basic and simple advanced indexing (x[key]).
 Tensor getitem(const Tensor& t, nb::handle key);
+// t[key] = value: t is rebound to tmath::put(t, positions of key, value).
+void setitem(Tensor& t, nb::handle key, nb::handle value);
 
 // Runs `f` with the GIL released (ops may evaluate: eager mode, graph-depth bound, data reads).
 template <class F>

@@ -697,32 +697,219 @@ Tensor mask_positions(const Tensor& mask) {
   return tmath::from_data(pos.data(), {static_cast<int64_t>(pos.size())}, tmath::int64, tmath::kCPU);
 }
 
-// take() with NumPy's bounds rule (take wraps negatives; out-of-range raises).
-Tensor take_checked(const Tensor& t, const Tensor& k, int axis) {
-  if (!tmath::is_integral(k.dtype()))
-    throw tmath::DTypeError("[__getitem__] array indices must be integers or booleans, got " +
+// An integer index array as int64 with negatives wrapped; IndexError (through ShapeError)
+// for values outside [-n, n).
+Tensor checked_index_array(const Tensor& k, int64_t n, int axis, const char* op) {
+  if (!tmath::is_integral(k.dtype()) && k.size() > 0)  // an empty list ([]) selects nothing
+    throw tmath::DTypeError(std::string("[") + op + "] array indices must be integers or booleans, got " +
                             std::string(tmath::dtype_name(k.dtype())));
-  if (t.ndim() == 0) throw tmath::ShapeError("[__getitem__] cannot index a 0-d tensor with an array");
-  int64_t n = t.shape()[axis];
-  bool bad = k.size() > 0 && nogil([&] {
-    return tmath::any(tmath::logical_or(tmath::greater_equal(k, Tensor(n)), tmath::less(k, Tensor(-n)))).item<bool>();
+  Tensor i = tmath::astype(k, tmath::int64);
+  bool bad = i.size() > 0 && nogil([&] {
+    return tmath::any(tmath::logical_or(tmath::greater_equal(i, Tensor(n)), tmath::less(i, Tensor(-n)))).item<bool>();
   });
   if (bad)
-    throw tmath::ShapeError("[__getitem__] index out of bounds for axis " + std::to_string(axis) + " with size " +
-                            std::to_string(n));
-  return nogil([&] { return tmath::take(t, k, axis); });
+    throw tmath::ShapeError(std::string("[") + op + "] index out of bounds for axis " + std::to_string(axis) +
+                            " with size " + std::to_string(n));
+  return tmath::where(tmath::less(i, Tensor(int64_t{0})), i + Tensor(n), i);
+}
+
+// take() with NumPy's bounds rule (take wraps negatives; out-of-range raises).
+Tensor take_checked(const Tensor& t, const Tensor& k, int axis) {
+  if (t.ndim() == 0) throw tmath::ShapeError("[__getitem__] cannot index a 0-d tensor with an array");
+  Tensor i = checked_index_array(k, t.shape()[axis], axis, "__getitem__");
+  return nogil([&] { return tmath::take(t, i, axis); });
+}
+
+// One entry of an indexing key. Slices, None and (without arrays in the key) integers
+// are basic; integer and boolean arrays are advanced, and with an array present the
+// integers count as advanced too (0-d arrays), as in NumPy.
+struct KeyEntry {
+  enum Kind { SliceE, NoneE, IntE, ArrayE, MaskE } kind;
+  nb::handle h;
+  Tensor arr;   // ArrayE: the indices; MaskE: the mask
+  int axis = 0;  // first axis of the tensor it consumes
+};
+
+// Row-major flat positions (int64, on t's device) of the elements t[key] selects, in the
+// shape of t[key]: NumPy's indexing rules, advanced indices broadcast together and placed
+// where the first one is when they are adjacent in the key, else in front.
+Tensor key_positions(const Tensor& t, const std::vector<nb::handle>& raw, const char* op) {
+  const int nd = t.ndim();
+  const Device dev = t.device();
+  std::vector<KeyEntry> es;
+  int consumed = 0, ellipsis_at = -1;
+  bool any_array = false;
+  for (nb::handle e : raw) {
+    PyObject* o = e.ptr();
+    if (o == Py_Ellipsis) {
+      if (ellipsis_at >= 0) throw tmath::ShapeError(std::string("[") + op + "] an index can only have a single ellipsis");
+      ellipsis_at = static_cast<int>(es.size());
+      continue;
+    }
+    KeyEntry k{KeyEntry::SliceE, e, Tensor(), 0};
+    if (PySlice_Check(o)) {
+      consumed += 1;
+    } else if (o == Py_None) {
+      k.kind = KeyEntry::NoneE;
+    } else if (is_basic_entry(e)) {
+      k.kind = KeyEntry::IntE;
+      consumed += 1;
+    } else {
+      k.arr = to_tensor(e, op);
+      if (k.arr.dtype() == tmath::bool_) {
+        k.kind = KeyEntry::MaskE;
+        consumed += k.arr.ndim();
+      } else {
+        k.kind = KeyEntry::ArrayE;
+        consumed += 1;
+      }
+      any_array = true;
+    }
+    es.push_back(k);
+  }
+  if (consumed > nd)
+    throw tmath::ShapeError(std::string("[") + op + "] too many indices for a tensor of " + std::to_string(nd) +
+                            " dimensions (" + std::to_string(consumed) + " given)");
+  // The ellipsis (or the end of the key) stands for full slices over the axes left.
+  const int fill = nd - consumed;
+  std::vector<KeyEntry> full;
+  nb::object all = nb::steal(PySlice_New(nullptr, nullptr, nullptr));
+  bool filled = false;
+  for (size_t i = 0; i <= es.size(); ++i) {
+    if (static_cast<int>(i) == (ellipsis_at >= 0 ? ellipsis_at : static_cast<int>(es.size())) && !filled) {
+      for (int f = 0; f < fill; ++f) full.push_back(KeyEntry{KeyEntry::SliceE, all, Tensor(), 0});
+      filled = true;
+    }
+    if (i < es.size()) full.push_back(es[i]);
+  }
+  // Row-major strides of t and the axis each entry consumes.
+  std::vector<int64_t> rs(static_cast<size_t>(nd), 1);
+  for (int a = nd - 2; a >= 0; --a) rs[a] = rs[a + 1] * t.shape()[a + 1];
+  int axis = 0;
+  for (auto& k : full) {
+    k.axis = axis;
+    if (k.kind == KeyEntry::SliceE || k.kind == KeyEntry::IntE || k.kind == KeyEntry::ArrayE) axis += 1;
+    else if (k.kind == KeyEntry::MaskE) axis += k.arr.ndim();
+  }
+  // Advanced contributions (positions times stride, in the index's own shape) and their
+  // broadcast shape; where they sit among the result dims.
+  int64_t base = 0;
+  std::vector<Tensor> adv;
+  Shape adv_shape;
+  int first_adv = -1, last_adv = -1;
+  for (size_t i = 0; i < full.size(); ++i) {
+    KeyEntry& k = full[i];
+    const bool advanced = k.kind == KeyEntry::ArrayE || k.kind == KeyEntry::MaskE || (k.kind == KeyEntry::IntE && any_array);
+    if (!advanced) continue;
+    if (first_adv < 0) first_adv = static_cast<int>(i);
+    last_adv = static_cast<int>(i);
+    Tensor c;
+    if (k.kind == KeyEntry::IntE) {
+      const int64_t n = t.shape()[k.axis];
+      int64_t v = to_int(k.h, op, "index");
+      if (v < -n || v >= n)
+        throw tmath::ShapeError(std::string("[") + op + "] index " + std::to_string(v) + " is out of bounds for axis " +
+                                std::to_string(k.axis) + " with size " + std::to_string(n));
+      base += (v < 0 ? v + n : v) * rs[k.axis];
+      continue;  // a 0-d index: broadcasts to anything, adds a constant
+    }
+    if (k.kind == KeyEntry::ArrayE) {
+      Tensor i64 = checked_index_array(k.arr, t.shape()[k.axis], k.axis, op);
+      if (!(i64.device() == dev)) i64 = tmath::to_device(i64, dev);
+      c = i64 * Tensor(rs[k.axis]);
+    } else {
+      const Shape& ms = k.arr.shape();
+      for (size_t d = 0; d < ms.size(); ++d)
+        if (ms[d] != t.shape()[k.axis + static_cast<int>(d)])
+          throw tmath::ShapeError(std::string("[") + op + "] boolean index did not match the tensor along axis " +
+                                  std::to_string(k.axis + static_cast<int>(d)) + ": size " +
+                                  std::to_string(t.shape()[k.axis + static_cast<int>(d)]) + " but the mask has " +
+                                  std::to_string(ms[d]));
+      Tensor pos = mask_positions(k.arr);  // flat within the mask's axes
+      if (!(pos.device() == dev)) pos = tmath::to_device(pos, dev);
+      // 0-d mask (x[True] / x[False]): a new axis of length 1 or 0 that moves nothing.
+      c = ms.empty() ? pos * Tensor(int64_t{0}) : pos * Tensor(rs[k.axis + static_cast<int>(ms.size()) - 1]);
+    }
+    try {
+      adv_shape = adv.empty() ? c.shape() : tmath::broadcast_shapes(adv_shape, c.shape());
+    } catch (const tmath::ShapeError&) {
+      throw tmath::ShapeError(std::string("[") + op + "] shape mismatch: index arrays could not be broadcast together");
+    }
+    adv.push_back(c);
+  }
+  bool adjacent = true;
+  for (int i = first_adv; i >= 0 && i <= last_adv; ++i) {
+    auto kd = full[static_cast<size_t>(i)].kind;
+    if (kd == KeyEntry::SliceE || kd == KeyEntry::NoneE) adjacent = false;
+  }
+  // Result dims: one per slice/None, the advanced block at its place.
+  int n_basic = 0, adv_pos = 0;
+  for (size_t i = 0; i < full.size(); ++i) {
+    auto kd = full[i].kind;
+    if (any_array && adjacent && static_cast<int>(i) == first_adv) adv_pos = n_basic;
+    if (kd == KeyEntry::SliceE || kd == KeyEntry::NoneE) ++n_basic;
+  }
+  if (!any_array || !adjacent) adv_pos = 0;
+  const int adv_nd = any_array ? static_cast<int>(adv_shape.size()) : 0;
+  const int rnd = n_basic + adv_nd;
+  Shape out_shape(static_cast<size_t>(rnd), 1);
+  Tensor total;
+  auto accumulate = [&](Tensor c) { total = total.defined() ? total + c : c; };
+  int r = 0;  // next basic result dim
+  for (auto& k : full) {
+    if (k.kind == KeyEntry::SliceE) {
+      const int64_t n = t.shape()[k.axis];
+      Py_ssize_t start, stop, step;
+      if (PySlice_Unpack(k.h.ptr(), &start, &stop, &step) < 0) throw nb::python_error();
+      if (step == 0) throw_value_error(std::string("[") + op + "] slice step cannot be zero");
+      const Py_ssize_t len = PySlice_AdjustIndices(static_cast<Py_ssize_t>(n), &start, &stop, step);
+      const int rd = r + (r >= adv_pos ? adv_nd : 0);
+      out_shape[static_cast<size_t>(rd)] = len;
+      Shape cs(static_cast<size_t>(rnd), 1);
+      cs[static_cast<size_t>(rd)] = len;
+      const int64_t st = rs[k.axis];
+      Tensor c = len == 0 ? tmath::zeros({0}, tmath::int64, dev)
+                          : tmath::arange(int64_t{start} * st, int64_t{start + len * step} * st, int64_t{step} * st,
+                                          tmath::int64, dev);
+      accumulate(tmath::reshape(c, cs));
+      ++r;
+    } else if (k.kind == KeyEntry::NoneE) {
+      ++r;
+    } else if (k.kind == KeyEntry::IntE && !any_array) {
+      const int64_t n = t.shape()[k.axis];
+      int64_t v = to_int(k.h, op, "index");
+      if (v < -n || v >= n)
+        throw tmath::ShapeError(std::string("[") + op + "] index " + std::to_string(v) + " is out of bounds for axis " +
+                                std::to_string(k.axis) + " with size " + std::to_string(n));
+      base += (v < 0 ? v + n : v) * rs[k.axis];
+    }
+  }
+  for (int d = 0; d < adv_nd; ++d) out_shape[static_cast<size_t>(adv_pos + d)] = adv_shape[static_cast<size_t>(d)];
+  for (const Tensor& c : adv) {
+    Shape cs(static_cast<size_t>(rnd), 1);
+    const int off = adv_pos + adv_nd - c.ndim();
+    for (int d = 0; d < c.ndim(); ++d) cs[static_cast<size_t>(off + d)] = c.shape()[d];
+    accumulate(tmath::reshape(c, cs));
+  }
+  Tensor b = tmath::full({}, tmath::Scalar(base), tmath::int64, dev);
+  total = total.defined() ? total + b : b;
+  return tmath::broadcast_to(total, out_shape);
+}
+
+std::vector<nb::handle> key_entries(nb::handle key) {
+  std::vector<nb::handle> entries;
+  if (PyTuple_Check(key.ptr())) {
+    for (nb::handle e : nb::borrow<nb::tuple>(key)) entries.push_back(e);
+  } else {
+    entries.push_back(key);
+  }
+  return entries;
 }
 
 }  // namespace
 
 Tensor getitem(const Tensor& t, nb::handle key) {
-  std::vector<nb::handle> entries;
-  bool tuple = PyTuple_Check(key.ptr());
-  if (tuple) {
-    for (nb::handle e : nb::borrow<nb::tuple>(key)) entries.push_back(e);
-  } else {
-    entries.push_back(key);
-  }
+  std::vector<nb::handle> entries = key_entries(key);
   bool basic = true;
   for (auto e : entries)
     if (!is_basic_entry(e)) basic = false;
@@ -733,62 +920,44 @@ Tensor getitem(const Tensor& t, nb::handle key) {
       for (auto e : entries) idx.push_back(to_index(e));
       return nogil([&] { return tmath::index(t, idx); });
     }
-    // One array index (integers or a bool mask) as the whole key.
+    // One integer array as the whole key: a gather along axis 0.
     if (entries.size() == 1) {
       Tensor k = to_tensor(entries[0], "__getitem__");
-      if (k.dtype() == tmath::bool_) {
-        const Shape& ks = k.shape();
-        if (ks.size() > t.shape().size())
-          throw tmath::ShapeError("[__getitem__] boolean index has more dimensions than the tensor");
-        for (size_t i = 0; i < ks.size(); ++i)
-          if (ks[i] != t.shape()[i])
-            throw tmath::ShapeError("[__getitem__] boolean index shape does not match the tensor at axis " +
-                                    std::to_string(i));
-        Tensor pos = mask_positions(k);
-        Shape flat{-1};
-        for (size_t i = ks.size(); i < t.shape().size(); ++i) flat.push_back(t.shape()[i]);
-        if (ks.empty()) return nogil([&] { return tmath::index(t, {tmath::newaxis}); });  // x[True]
-        return nogil([&] { return tmath::take(tmath::reshape(t, flat), pos, 0); });
-      }
-      return take_checked(t, k, 0);
+      if (k.dtype() != tmath::bool_) return take_checked(t, k, 0);
     }
-    // One integer array among slices and an ellipsis: x[:, [0, 2]], x[..., idx].
-    int array_pos = -1, ellipsis_pos = -1, n_arrays = 0;
-    bool simple = true;
-    for (size_t j = 0; j < entries.size(); ++j) {
-      PyObject* o = entries[j].ptr();
-      if (o == Py_Ellipsis) {
-        ellipsis_pos = static_cast<int>(j);
-      } else if (!PySlice_Check(o)) {
-        if (is_basic_entry(entries[j])) simple = false;  // an int or None next to the array
-        else {
-          array_pos = static_cast<int>(j);
-          ++n_arrays;
-        }
-      }
-    }
-    if (simple && n_arrays == 1) {
-      Tensor k = to_tensor(entries[array_pos], "__getitem__");
-      if (k.dtype() == tmath::bool_)
-        throw tmath::UnsupportedError("[__getitem__] a boolean mask is only supported as the whole key so far");
-      std::vector<tmath::Index> idx;
-      for (size_t j = 0; j < entries.size(); ++j)
-        idx.push_back(static_cast<int>(j) == array_pos ? tmath::Index(tmath::Slice()) : to_index(entries[j]));
-      int axis = (ellipsis_pos < 0 || array_pos < ellipsis_pos)
-                     ? array_pos
-                     : t.ndim() - static_cast<int>(entries.size() - static_cast<size_t>(array_pos));
-      if (axis < 0 || axis >= t.ndim()) throw tmath::ShapeError("[__getitem__] too many indices for the tensor");
-      Tensor base = nogil([&] { return tmath::index(t, idx); });
-      return take_checked(base, k, axis);
-    }
-    throw tmath::UnsupportedError(
-        "[__getitem__] this combination of array indices with other index entries is not supported yet "
-        "(supported: one integer array among slices/ellipsis, or one boolean mask as the whole key)");
+    // Everything else: the flat positions of the selected elements, then one gather.
+    Tensor pos = key_positions(t, entries, "__getitem__");  // reads the key: holds the GIL
+    return nogil([&] { return tmath::take(tmath::reshape(t, {-1}), pos); });
   } catch (const tmath::ShapeError& e) {
     throw nb::index_error(e.what());
   }
 }
 
+void setitem(Tensor& t, nb::handle key, nb::handle value) {
+  std::vector<nb::handle> entries = key_entries(key);
+  Tensor pos;
+  try {
+    pos = key_positions(t, entries, "__setitem__");
+  } catch (const tmath::ShapeError& e) {
+    throw nb::index_error(e.what());
+  }
+  Tensor v = to_tensor(value, "__setitem__");
+  Shape b;
+  try {
+    b = tmath::broadcast_shapes(v.shape(), pos.shape());
+  } catch (const tmath::ShapeError&) {
+    b.clear();
+  }
+  if (b != pos.shape()) {
+    std::string vs, ps;
+    for (auto d : v.shape()) vs += (vs.empty() ? "" : ", ") + std::to_string(d);
+    for (auto d : pos.shape()) ps += (ps.empty() ? "" : ", ") + std::to_string(d);
+    throw_value_error("[__setitem__] cannot broadcast a value of shape (" + vs + ") to the indexed shape (" + ps + ")");
+  }
+  if (!v.weak_type() && !(v.device() == t.device())) v = nogil([&] { return tmath::to_device(v, t.device()); });
+  Tensor r = nogil([&] { return tmath::put(t, pos, v); });
+  t = r;
+}
 // ---- dtype objects ------------------------------------------------------------------------
 void bind_dtypes(nb::module_& m) {
   nb::class_<PyDType>(m, "dtype", "A tensor element type (tmath.float32, ...). Compare with ==.")

@@ -445,6 +445,22 @@ void bind_ops(nb::module_& m) {
       },
       "x"_a, "indices"_a, nb::kw_only(), "axis"_a = nb::none());
   m.def(
+      "put",
+      [](nb::handle x, nb::handle idx, nb::handle values) {
+        Tensor t = arg_array(x, "put"), i = arg_array(idx, "put"), v = to_tensor(values, "put");
+        return nogil([&] { return tmath::put(t, i, v); });
+      },
+      "x"_a, "indices"_a, "values"_a,
+      "A copy of x with the elements at flat positions `indices` set to `values` (np.put as a function).");
+  m.def(
+      "put_add",
+      [](nb::handle x, nb::handle idx, nb::handle values) {
+        Tensor t = arg_array(x, "put_add"), i = arg_array(idx, "put_add"), v = to_tensor(values, "put_add");
+        return nogil([&] { return tmath::put_add(t, i, v); });
+      },
+      "x"_a, "indices"_a, "values"_a,
+      "A copy of x with `values` added at flat positions `indices`, repeats accumulating (np.add.at).");
+  m.def(
       "take_along_axis",
       [](nb::handle x, nb::handle idx, int axis) {
         Tensor t = arg_array(x, "take_along_axis"), i = arg_array(idx, "take_along_axis");

@@ -347,10 +347,9 @@ void bind_tensor(nb::module_& m) {
              return nb::steal(PyComplex_FromDoubles(c.real(), c.imag()));
            })
       .def("__getitem__", &getitem, nb::arg("key").none())
-      .def("__setitem__",
-           [](const Tensor&, nb::handle, nb::handle) {
-             throw nb::type_error("[__setitem__] tmath tensors are immutable; item assignment is not supported");
-           })
+      // x[key] = value rebinds x to a copy with those elements replaced (tmath.put):
+      // tensors that shared x's data (views, DLPack peers) keep the old values.
+      .def("__setitem__", &setitem, nb::arg("key").none(), nb::arg("value").none())
       // Operators: Python scalars are weakly typed (float32 x * 2.0 -> float32).
       .def("__add__", &binop<tmath::add>, nb::is_operator())
       .def("__radd__", &rbinop<tmath::add>, nb::is_operator())

@@ -240,6 +240,11 @@ double Backend::time_ms(Device d, const std::function<void()>& fn, int reps) {
   return std::chrono::duration<double, std::milli>(t1 - t0).count() / std::max(reps, 1);
 }
 
+void Backend::put(OpCode op, const ArrayRef&, const ArrayRef&, const ArrayRef&) {
+  throw UnsupportedError("[" + std::string(op_name(op)) + "] backend '" + std::string(name()) +
+                         "' has no scatter kernel");
+}
+
 void Backend::fused(const FusedProgram&, std::span<const ArrayRef>, const ArrayRef&) {
   throw UnsupportedError("[fused] backend '" + std::string(name()) +
                          "' does not run fused programs");

@@ -286,6 +286,35 @@ Tensor take(const Tensor& a, const Tensor& indices, std::optional<int> axis) {
                    std::make_shared<TakePrim>(OpCode::Take, ax), {src, idx});
 }
 
+namespace {
+Tensor put_impl(OpCode op, const Tensor& a, const Tensor& indices, const Tensor& values) {
+  const char* name = op == OpCode::Put ? "put" : "put_add";
+  Device dev = detail::common_device({a, values}, name);
+  if (a.size() == 0 && indices.size() > 0)
+    throw ShapeError(std::string("[") + name + "] cannot put into an empty tensor");
+  Tensor idx = reshape(checked_indices(indices, a.size(), name), {-1});
+  if (!(idx.device() == dev)) idx = to_device(idx, dev);
+  Tensor v;
+  try {
+    v = broadcast_to(astype(values, a.dtype()), indices.shape());
+  } catch (const ShapeError&) {
+    throw ShapeError(std::string("[") + name + "] values of shape " + shape_str(values.shape()) +
+                     " do not broadcast to the indices' shape " + shape_str(indices.shape()));
+  }
+  v = reshape(v, {-1});
+  if (!(v.device() == dev)) v = to_device(v, dev);
+  return make_node(a.shape(), a.dtype(), dev, std::make_shared<PutPrim>(op), {a, idx, v});
+}
+}  // namespace
+
+Tensor put(const Tensor& a, const Tensor& indices, const Tensor& values) {
+  return put_impl(OpCode::Put, a, indices, values);
+}
+
+Tensor put_add(const Tensor& a, const Tensor& indices, const Tensor& values) {
+  return put_impl(OpCode::PutAdd, a, indices, values);
+}
+
 Tensor take_along_axis(const Tensor& a, const Tensor& indices, int axis) {
   int ax = normalize_axis(axis, a.ndim(), "take_along_axis");
   if (indices.ndim() != a.ndim())

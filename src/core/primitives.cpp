@@ -28,11 +28,13 @@ std::vector<Tensor> Primitive::jvp(const std::vector<Tensor>& primals,
   throw UnsupportedError("[" + name() + "] has no forward-mode gradient rule");
 }
 
-void alloc_output(TensorImpl& out, const std::vector<Tensor>& inputs, bool allow_donation) {
+void alloc_output(TensorImpl& out, const std::vector<Tensor>& inputs, bool allow_donation,
+                  int only_input) {
   size_t nbytes = static_cast<size_t>(out.size) * itemsize(out.dtype);
   if (allow_donation) {
-    for (const auto& in : inputs) {
-      const auto& p = in.impl();
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (only_input >= 0 && static_cast<size_t>(only_input) != i) continue;
+      const auto& p = inputs[i].impl();
       if (p.use_count() == 1 && !p->weak && p->contiguous && p->offset == 0 && p->buffer &&
           p->buffer.use_count() == 1 && p->buffer->allocator && p->buffer->nbytes == nbytes &&
           p->size == out.size && itemsize(p->dtype) == itemsize(out.dtype) &&
@@ -590,6 +592,50 @@ std::vector<Tensor> TakePrim::vjp(const std::vector<Tensor>& p, const std::vecto
   std::vector<Tensor> r;
   for (int i : argnums) r.push_back(i == 0 ? ga : zeros_like(p[1]));
   return r;
+}
+
+void PutPrim::eval(Backend* be, const std::vector<Tensor>& in,
+                   const std::vector<TensorImpl*>& out) {
+  TensorImpl& o = *out[0];
+  const TensorImpl& a = *in[0].impl();
+  alloc_output(o, in, true, 0);  // a dead input is updated in place
+  if (o.size == 0) return;
+  if (o.data() != a.data()) {
+    be->copy(a.ref(), o.ref());
+    detail::count_kernel();
+  }
+  if (in[1].size() == 0) return;
+  be->put(op_, in[1].impl()->ref(), in[2].impl()->ref(), o.ref());
+  detail::count_kernel();
+}
+
+std::vector<Tensor> PutPrim::vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
+                                 const std::vector<int>& argnums, const std::vector<Tensor>&) {
+  // put: the overwritten positions take no gradient from a; each value gets the
+  // cotangent at its position (with repeated positions every copy gets it).
+  const Tensor& g = ct[0];
+  std::vector<Tensor> r;
+  for (int i : argnums) {
+    if (i == 0)
+      r.push_back(op_ == OpCode::Put ? put(g, p[1], zeros({}, g.dtype(), g.device())) : g);
+    else if (i == 1)
+      r.push_back(zeros_like(p[1]));
+    else
+      r.push_back(take(g, p[1]));
+  }
+  return r;
+}
+
+std::vector<Tensor> PutPrim::jvp(const std::vector<Tensor>& p, const std::vector<Tensor>& t,
+                                 const std::vector<int>& argnums) {
+  Tensor ta, tv;
+  for (size_t k = 0; k < argnums.size(); ++k) {
+    if (argnums[k] == 0) ta = t[k];
+    if (argnums[k] == 2) tv = t[k];
+  }
+  if (!ta.defined()) ta = zeros_like(p[0]);
+  if (!tv.defined()) tv = zeros({}, p[0].dtype(), p[0].device());
+  return {op_ == OpCode::Put ? put(ta, p[1], tv) : put_add(ta, p[1], tv)};
 }
 
 void ConcatenatePrim::eval(Backend* be, const std::vector<Tensor>& in,

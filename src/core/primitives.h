@@ -49,7 +49,9 @@ class Primitive {
 };
 
 // Allocates contiguous storage for `out` (or reuses a donatable input buffer).
-void alloc_output(TensorImpl& out, const std::vector<Tensor>& inputs, bool allow_donation);
+// only_input >= 0: only that input may donate its buffer.
+void alloc_output(TensorImpl& out, const std::vector<Tensor>& inputs, bool allow_donation,
+                  int only_input = -1);
 
 class UnaryPrim : public Primitive {
  public:
@@ -287,6 +289,22 @@ class TakePrim : public Primitive {
  private:
   OpCode op_;
   int axis_;
+};
+
+// put / put_add: inputs (a, flat int64 positions, values of the positions' length).
+class PutPrim : public Primitive {
+ public:
+  explicit PutPrim(OpCode op) : op_(op) {}
+  std::string name() const override { return op_ == OpCode::Put ? "put" : "put_add"; }
+  std::optional<OpCode> opcode() const override { return op_; }
+  void eval(Backend* be, const std::vector<Tensor>& in, const std::vector<TensorImpl*>& out) override;
+  std::vector<Tensor> vjp(const std::vector<Tensor>&, const std::vector<Tensor>&,
+                          const std::vector<int>&, const std::vector<Tensor>&) override;
+  std::vector<Tensor> jvp(const std::vector<Tensor>&, const std::vector<Tensor>&,
+                          const std::vector<int>&) override;
+
+ private:
+  OpCode op_;
 };
 
 class ConcatenatePrim : public Primitive {

@@ -197,6 +197,21 @@ std::vector<Case> make_cases() {
   un("take_flat", [](const Tensor& x) {
     return take(x, idx64({11, 0, 5, 5, -1}, {5}).to(x.device()));
   });
+  bin("put",
+      [](const Tensor& a, const Tensor& b) {
+        return put(a, idx64({1, 5, -1, 7}, {2, 2}).to(a.device()), b * b);
+      },
+      {3, 4}, {2, 2});
+  bin("put_add",
+      [](const Tensor& a, const Tensor& b) {
+        return put_add(a * a, idx64({1, 5, 1, 11, -1}, {5}).to(a.device()), b);
+      },
+      {3, 4}, {5});
+  bin("put_broadcast",
+      [](const Tensor& a, const Tensor& b) {
+        return put(a, idx64({0, 4, 8}, {3}).to(a.device()), sum(b));
+      },
+      {3, 4}, {2});
   un("take_along_axis", [](const Tensor& x) {
     return take_along_axis(x, idx64({0, 2, 1, 1, 0, 2, 2, 2}, {2, 4}).to(x.device()), 0);
   });

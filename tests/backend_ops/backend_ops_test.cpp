@@ -151,6 +151,8 @@ Cat category(OpCode op, DType dt) {
     case O::Where:
     case O::Take:
     case O::TakeAlongAxis:
+    case O::Put:
+    case O::PutAdd:
       return C ? Cat::Optional : Cat::Required;
     case O::Copy:
     case O::Fill:
@@ -1204,6 +1206,44 @@ std::vector<Check> Runner::run(OpCode op, DType dt) {
       if (!(dev_ == kCPU)) fi = fi.to(dev_);
       poison(6);
       add_check("flat", take(x.t, fi), {2, 3}, wf).exact = true;
+      return checks;
+    }
+    case O::Put:
+    case O::PutAdd: {
+      // put: distinct positions (a repeated one keeps an unspecified value); put_add:
+      // -1 and 23 name the same element and 3 appears twice.
+      const bool add = op == O::PutAdd;
+      In x = gen({4, 6}, dt, Dom{-20, 20, 0, -20, 20, true});
+      In v = gen({5}, dt, Dom{-20, 20, 0, -20, 20, true});
+      const std::vector<int64_t> pos = add ? std::vector<int64_t>{3, -1, 7, 3, 23}
+                                           : std::vector<int64_t>{3, -1, 7, 12, 0};
+      std::vector<cplx> w = x.v;
+      for (size_t j = 0; j < pos.size(); ++j) {
+        cplx& d = w[static_cast<size_t>(pos[j] < 0 ? pos[j] + 24 : pos[j])];
+        if (!add) d = v.v[j];
+        else if (dt == bool_) d = (d != 0.0 || v.v[j] != 0.0) ? 1.0 : 0.0;
+        else d += v.v[j];
+      }
+      Tensor it = tt::make(std::vector<double>(pos.begin(), pos.end()), {5}, int64);
+      if (!(dev_ == kCPU)) it = it.to(dev_);
+      poison(24);
+      Check& c = add_check("flat positions", add ? put_add(x.t, it, v.t) : put(x.t, it, v.t), {4, 6}, w);
+      c.exact = !add || tt::is_int(dt) || dt == bool_;
+      // One value broadcast to a 2 x 2 block of positions.
+      std::vector<cplx> w2 = x.v;
+      const cplx one = v.v[0];
+      for (int64_t k : {1, 2, 13, 14}) {
+        cplx& d = w2[static_cast<size_t>(k)];
+        if (!add) d = one;
+        else if (dt == bool_) d = (d != 0.0 || one != 0.0) ? 1.0 : 0.0;
+        else d += one;
+      }
+      Tensor i2 = tt::make({1, 2, 13, 14}, {2, 2}, int64);
+      if (!(dev_ == kCPU)) i2 = i2.to(dev_);
+      Tensor one_t = reshape(slice(v.t, 0, 0, 1), {});
+      poison(24);
+      Check& c2 = add_check("broadcast value", add ? put_add(x.t, i2, one_t) : put(x.t, i2, one_t), {4, 6}, w2);
+      c2.exact = !add || tt::is_int(dt) || dt == bool_;
       return checks;
     }
     case O::TakeAlongAxis: {

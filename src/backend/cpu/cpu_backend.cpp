@@ -96,6 +96,9 @@ class CpuBackend final : public Backend {
   void take(OpCode op, const ArrayRef& x, const ArrayRef& idx, int axis, const ArrayRef& out) override {
     cpu::take(op, x, idx, axis, out);
   }
+  void put(OpCode op, const ArrayRef& idx, const ArrayRef& values, const ArrayRef& out) override {
+    cpu::put(op, idx, values, out);
+  }
   void random(OpCode op, const RandomArgs& args, const ArrayRef& out) override {
     cpu::random(op, args, out);
   }

@@ -43,6 +43,7 @@ void layer_norm(const ArrayRef& x, const ArrayRef& weight, const ArrayRef& bias,
 void matmul(const ArrayRef& a, const ArrayRef& b, const ArrayRef& out, const MatmulOptions& opts);
 // take.cpp
 void take(OpCode op, const ArrayRef& x, const ArrayRef& idx, int axis, const ArrayRef& out);
+void put(OpCode op, const ArrayRef& idx, const ArrayRef& values, const ArrayRef& out);
 // random.cpp
 void random(OpCode op, const RandomArgs& args, const ArrayRef& out);
 

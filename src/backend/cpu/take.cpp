@@ -4,6 +4,7 @@
 #include <complex>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "backend/cpu/kernels.h"
@@ -187,7 +188,62 @@ void take_along(const ArrayRef& x, const ArrayRef& idx, int axis, const ArrayRef
   });
 }
 
+template <class T>
+void put_typed(OpCode op, const ArrayRef& idx, const ArrayRef& values, const ArrayRef& out) {
+  // Serial, in index order: with repeated positions put keeps the last value, and
+  // put_add's sums do not depend on the thread count.
+  T* o = out.ptr<T>();
+  const int64_t* ip = idx.ptr<int64_t>();
+  const T* vp = values.ptr<T>();
+  const int64_t n = idx.shape[0], is = idx.strides[0], vs = values.strides[0];
+  for (int64_t j = 0; j < n; ++j) {
+    T& dst = o[ip[j * is]];
+    const T v = vp[j * vs];
+    if (op == OpCode::Put) {
+      dst = v;
+    } else if constexpr (std::is_same_v<T, bool>) {
+      dst = dst || v;
+    } else if constexpr (std::is_integral_v<T>) {
+      using U = std::make_unsigned_t<T>;  // wraps around like the add kernel
+      dst = static_cast<T>(static_cast<U>(static_cast<U>(dst) + static_cast<U>(v)));
+    } else if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
+      dst = T(static_cast<float>(dst) + static_cast<float>(v));
+    } else {
+      dst = dst + v;
+    }
+  }
+}
+
 }  // namespace
+
+void put(OpCode op, const ArrayRef& idx, const ArrayRef& values, const ArrayRef& out) {
+  const char* name = op == OpCode::Put ? "put" : "put_add";
+  if (op != OpCode::Put && op != OpCode::PutAdd)
+    throw UnsupportedError("[put] " + std::string(op_name(op)) + " is not a scatter op");
+  if (idx.dtype != DType::Int64 || idx.ndim() != 1 || values.ndim() != 1 ||
+      values.shape[0] != idx.shape[0])
+    throw ShapeError(std::string("[") + name + "] expects 1-d int64 positions and values of their length");
+  if (values.dtype != out.dtype)
+    throw DTypeError(std::string("[") + name + "] values dtype " + std::string(dtype_name(values.dtype)) +
+                     " differs from the output's " + std::string(dtype_name(out.dtype)));
+  switch (out.dtype) {
+    case DType::Bool: put_typed<bool>(op, idx, values, out); break;
+    case DType::Int8: put_typed<int8_t>(op, idx, values, out); break;
+    case DType::Int16: put_typed<int16_t>(op, idx, values, out); break;
+    case DType::Int32: put_typed<int32_t>(op, idx, values, out); break;
+    case DType::Int64: put_typed<int64_t>(op, idx, values, out); break;
+    case DType::UInt8: put_typed<uint8_t>(op, idx, values, out); break;
+    case DType::UInt16: put_typed<uint16_t>(op, idx, values, out); break;
+    case DType::UInt32: put_typed<uint32_t>(op, idx, values, out); break;
+    case DType::UInt64: put_typed<uint64_t>(op, idx, values, out); break;
+    case DType::Float16: put_typed<Half>(op, idx, values, out); break;
+    case DType::BFloat16: put_typed<BFloat16>(op, idx, values, out); break;
+    case DType::Float32: put_typed<float>(op, idx, values, out); break;
+    case DType::Float64: put_typed<double>(op, idx, values, out); break;
+    case DType::Complex64: put_typed<complex64_t>(op, idx, values, out); break;
+    case DType::Complex128: put_typed<complex128_t>(op, idx, values, out); break;
+  }
+}
 
 void take(OpCode op, const ArrayRef& x, const ArrayRef& idx, int axis, const ArrayRef& out) {
   const char* name = op == OpCode::Take ? "take" : "take_along_axis";

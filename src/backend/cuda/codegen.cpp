@@ -272,7 +272,7 @@ const ParamsText kParams[] = {
     {"RedParams", TM_XSTR(TM_RED_PARAMS)},   {"AxisParams", TM_XSTR(TM_AXIS_PARAMS)},
     {"RowParams", TM_XSTR(TM_ROW_PARAMS)},   {"TakeParams", TM_XSTR(TM_TAKE_PARAMS)},
     {"RandParams", TM_XSTR(TM_RAND_PARAMS)}, {"MmParams", TM_XSTR(TM_MM_PARAMS)},
-    {"TinyParams", TM_XSTR(TM_TINY_PARAMS)}};
+    {"TinyParams", TM_XSTR(TM_TINY_PARAMS)}, {"PutParams", TM_XSTR(TM_PUT_PARAMS)}};
 
 std::string build_prelude() {
   std::string s = "// tmath CUDA kernels (generated)\n";
@@ -1891,6 +1891,53 @@ extern "C" __global__ void __launch_bounds__(256) tm_take(const TakeParams p) {
 }
 )");
   p.kernels = {"tm_take"};
+  return p;
+}
+
+bool put_supported(OpCode op, DType dt) {
+  if (op == OpCode::Put) return true;
+  switch (dt) {  // put_add: the dtypes with an atomicAdd
+    case DType::Int32: case DType::Int64: case DType::UInt32: case DType::UInt64:
+    case DType::Float32: case DType::Float64: case DType::Complex64: case DType::Complex128:
+      return true;
+    default:
+      return false;
+  }
+}
+
+ProgramSource put(OpCode op, DType dt) {
+  std::string store;
+  if (op == OpCode::Put) {
+    store = "  *d = v;\n";
+  } else {
+    switch (dt) {
+      case DType::Int32: case DType::UInt32:
+        store = "  atomicAdd((unsigned*)d, (unsigned)v);\n"; break;
+      case DType::Int64: case DType::UInt64:
+        store = "  atomicAdd((unsigned long long*)d, (unsigned long long)v);\n"; break;
+      case DType::Float32: case DType::Float64:
+        store = "  atomicAdd(d, v);\n"; break;
+      case DType::Complex64: case DType::Complex128:
+        store = "  atomicAdd(&d->re, v.re);\n  atomicAdd(&d->im, v.im);\n"; break;
+      default:
+        throw UnsupportedError("[put_add] no cuda kernel for " + std::string(dtype_name(dt)));
+    }
+  }
+  const std::string T = op == OpCode::Put ? uint_of_size(itemsize(dt)) : stor(dt);
+  ProgramSource p;
+  p.name = std::string(op == OpCode::Put ? "put_" : "put_add_") +
+           (op == OpCode::Put ? std::to_string(itemsize(dt)) : std::string(dtype_name(dt)));
+  p.source = with_prelude("typedef " + T + " T;\nTM_DI void tm_store(T* d, T v) {\n" + store + "}\n" + R"(
+extern "C" __global__ void __launch_bounds__(256) tm_put(const PutParams p) {
+  T* o = (T*)p.out;
+  const i64* idx = (const i64*)p.idx;
+  const T* v = (const T*)p.val;
+  for (long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x; j < p.n;
+       j += (long long)gridDim.x * blockDim.x)
+    tm_store(o + idx[j * p.is], v[j * p.vs]);
+}
+)");
+  p.kernels = {"tm_put"};
   return p;
 }
 

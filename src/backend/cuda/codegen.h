@@ -34,6 +34,7 @@ enum class Family : uint8_t {
   Random,
   IntMatmul,
   Tiny,
+  Put,
 };
 uint64_t key(Family f, uint32_t op, uint32_t a = 0, uint32_t b = 0, uint32_t c = 0);
 
@@ -76,6 +77,9 @@ ProgramSource softmax(OpCode op, DType dt);
 ProgramSource layer_norm(DType dt, int flags);
 // Kernels: {take, take_along_axis} by item size.
 ProgramSource take(size_t itemsize);
+// Kernels: {put}; put by item size, put_add by dtype (atomicAdd).
+bool put_supported(OpCode op, DType dt);
+ProgramSource put(OpCode op, DType dt);
 ProgramSource random(OpCode op, DType dt);
 // Integer and bool matmul (exact, accumulates in the dtype as the CPU does); kernels: {matmul}.
 ProgramSource int_matmul(DType dt);

@@ -89,6 +89,9 @@ class CudaBackend final : public Backend {
       case OpCode::Take:
       case OpCode::TakeAlongAxis:
         return true;
+      case OpCode::Put:
+      case OpCode::PutAdd:
+        return gen::put_supported(op, dt);
       default:
         return false;
     }
@@ -154,6 +157,9 @@ class CudaBackend final : public Backend {
   void take(OpCode op, const ArrayRef& x, const ArrayRef& idx, int axis,
             const ArrayRef& out) override {
     cuda::take(ctx(out.device, "take"), op, x, idx, axis, out);
+  }
+  void put(OpCode op, const ArrayRef& idx, const ArrayRef& values, const ArrayRef& out) override {
+    cuda::put(ctx(out.device, "put"), op, idx, values, out);
   }
   void random(OpCode op, const RandomArgs& args, const ArrayRef& out) override {
     cuda::random(ctx(out.device, "random"), op, args, out);

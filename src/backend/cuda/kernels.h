@@ -59,6 +59,8 @@ void linalg(DeviceContext& dc, OpCode op, std::span<const ArrayRef> in,
 // take.cpp
 void take(DeviceContext& dc, OpCode op, const ArrayRef& x, const ArrayRef& idx, int axis,
           const ArrayRef& out);
+void put(DeviceContext& dc, OpCode op, const ArrayRef& idx, const ArrayRef& values,
+         const ArrayRef& out);
 // random.cpp
 void random(DeviceContext& dc, OpCode op, const RandomArgs& args, const ArrayRef& out);
 

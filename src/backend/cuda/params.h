@@ -85,6 +85,13 @@
     long long idx_begin, idx_end; /* take: out dims [begin, end) index idx */ \
   };
 
+// Scatter (put / put_add): out[idx[j * is]] = / += val[j * vs] for j < n.
+#define TM_PUT_PARAMS                  \
+  struct PutParams {                   \
+    unsigned long long out, idx, val;  \
+    long long n, is, vs;               \
+  };
+
 // Philox samplers: element i of the flat output.
 #define TM_RAND_PARAMS         \
   struct RandParams {          \
@@ -128,6 +135,7 @@ TM_RED_PARAMS
 TM_AXIS_PARAMS
 TM_ROW_PARAMS
 TM_TAKE_PARAMS
+TM_PUT_PARAMS
 TM_RAND_PARAMS
 TM_MM_PARAMS
 }  // namespace tmath::cuda

@@ -1,4 +1,4 @@
-// take / take_along_axis: one gather kernel. Each output dim either moves through
+// take / take_along_axis: one gather kernel; put / put_add: one scatter kernel. Each output dim either moves through
 // x (pre/post dims) or through the int64 index array (index dims); the index
 // value then steps along x's axis.
 #include <string>
@@ -65,6 +65,34 @@ void take(DeviceContext& dc, OpCode op, const ArrayRef& x, const ArrayRef& idx, 
   const Program& prog = dc.program(
       gen::key(gen::Family::Take, static_cast<uint32_t>(isz)), [&] { return gen::take(isz); },
       name);
+  launch(name, prog[0], grid_for(dc, n), 1, kThreads, 0, dc.stream(), p);
+}
+
+void put(DeviceContext& dc, OpCode op, const ArrayRef& idx, const ArrayRef& values,
+         const ArrayRef& out) {
+  const char* name = op == OpCode::Put ? "put" : "put_add";
+  if (op != OpCode::Put && op != OpCode::PutAdd)
+    throw UnsupportedError("[put] " + std::string(op_name(op)) + " is not a scatter op");
+  if (idx.dtype != DType::Int64 || idx.ndim() != 1 || values.ndim() != 1 ||
+      values.shape[0] != idx.shape[0] || values.dtype != out.dtype)
+    throw ShapeError(std::string("[") + name +
+                     "] expects 1-d int64 positions and values of their length and the output's dtype");
+  if (!gen::put_supported(op, out.dtype))
+    throw UnsupportedError(std::string("[") + name + "] no cuda kernel for " +
+                           std::string(dtype_name(out.dtype)));
+  const int64_t n = idx.shape[0];
+  if (n == 0) return;
+  PutParams p{};
+  p.out = reinterpret_cast<unsigned long long>(out.data);
+  p.idx = reinterpret_cast<unsigned long long>(idx.data);
+  p.val = reinterpret_cast<unsigned long long>(values.data);
+  p.n = n;
+  p.is = idx.strides[0];
+  p.vs = values.strides[0];
+  const uint32_t code = op == OpCode::Put ? static_cast<uint32_t>(itemsize(out.dtype))
+                                          : 100u + static_cast<uint32_t>(out.dtype);
+  const Program& prog = dc.program(
+      gen::key(gen::Family::Put, code), [&] { return gen::put(op, out.dtype); }, name);
   launch(name, prog[0], grid_for(dc, n), 1, kThreads, 0, dc.stream(), p);
 }
 

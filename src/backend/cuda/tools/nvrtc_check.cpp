@@ -85,7 +85,10 @@ std::vector<tmath::cuda::ProgramSource> all_programs() {
     ps.push_back(gen::fill(s));
     ps.push_back(gen::take(s));
   }
+  for (DType a : {DType::Bool, DType::Int16, DType::Float32, DType::Float64, DType::Complex128})
+    ps.push_back(gen::put(OpCode::Put, a));  // one program per item size
   for (DType a : kAll) {
+    if (gen::put_supported(OpCode::PutAdd, a)) ps.push_back(gen::put(OpCode::PutAdd, a));
     ps.push_back(gen::arange(a));
     for (DType b : kAll) ps.push_back(gen::copy(a, b));
     if (a == DType::Bool || is_integral(a)) ps.push_back(gen::int_matmul(a));
