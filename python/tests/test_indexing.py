@@ -304,3 +304,33 @@ def test_put_and_put_add():
         tm.put(tm.asarray(a), tm.asarray([12]), 0.0)
     with pytest.raises(tm.ShapeError, match="put"):
         tm.put(tm.asarray(a), tm.asarray([0, 1]), tm.asarray([1.0, 2.0, 3.0]))
+
+
+def _cuda_reason():
+    try:
+        tm.zeros((1,), device="cuda:0").eval()
+    except Exception as e:  # noqa: BLE001
+        return f"tmath has no available cuda backend: {e}"
+    return None
+
+
+@pytest.mark.skipif(_cuda_reason() is not None, reason=str(_cuda_reason()))
+@pytest.mark.parametrize("key", ADVANCED_KEYS, ids=[_key_ids(k) for k in ADVANCED_KEYS])
+def test_advanced_indexing_and_setitem_on_cuda(key):
+    try:
+        expected = B[key]
+    except IndexError:
+        return
+    t = tm.asarray(B, device="cuda:0")
+    got = t[key]
+    assert str(got.device) == "cuda:0"
+    check(got, expected)
+    want = B.copy()
+    want[key] = -1.0 - np.arange(expected.size, dtype=np.float32).reshape(expected.shape)
+    t[key] = tm.asarray(-1.0 - np.arange(expected.size, dtype=np.float32).reshape(expected.shape))
+    assert str(t.device) == "cuda:0"
+    check(t, want)
+    acc = tm.put_add(tm.asarray(B, device="cuda:0"), tm.asarray([0, 5, 5, -1]), 2.0)
+    flat = B.copy().ravel()
+    np.add.at(flat, [0, 5, 5, 59], 2.0)
+    check(acc, flat.reshape(B.shape))

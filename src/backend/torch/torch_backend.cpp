@@ -365,6 +365,8 @@ class TorchBackend final : public Backend {
       case O::LayerNorm: return F && !low;
       case O::Matmul: return (F && !low) || C;
       case O::Take: case O::TakeAlongAxis: return true;
+      case O::Put: return true;
+      case O::PutAdd: return !B;  // ATen's accumulate adds bools as integers
       case O::Solve: case O::Inv: case O::Det: case O::Slogdet: case O::Cholesky: case O::Qr:
       case O::Svd: case O::Eigh: case O::SolveTriangular: case O::Lu: case O::LuSolve:
       case O::Eig:
@@ -565,6 +567,13 @@ class TorchBackend final : public Backend {
       shape[static_cast<size_t>(axis)] = i.numel();
       at::Tensor o2 = o.view(shape);
       at::index_select_out(o2, a, axis, i.reshape({-1}));
+    });
+  }
+
+  void put(OpCode op, const ArrayRef& idx, const ArrayRef& values, const ArrayRef& out) override {
+    run(op_name(op), out.device, [&] {
+      at::Tensor o = view(out).view({-1});
+      o.index_put_({view(idx)}, view(values), /*accumulate=*/op == OpCode::PutAdd);
     });
   }
 
