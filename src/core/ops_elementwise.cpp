@@ -227,17 +227,12 @@ UnaryRule unary_rule(OpCode op) {
     case OpCode::Silu:
     case OpCode::Erf:
     case OpCode::Erfinv:
-    case OpCode::Atan:
-    case OpCode::Asin:
-    case OpCode::Acos:
-    case OpCode::Expm1:
-    case OpCode::Log1p:
-    case OpCode::Log2:
-    case OpCode::Log10:
     case OpCode::Rsqrt:
       return UnaryRule::RealFloatFn;
     default:
-      return UnaryRule::FloatFn;  // exp, log, sqrt, sin, cos, tan, sinh, cosh, tanh, reciprocal
+      // exp, expm1, log, log1p, log2, log10, sqrt, sin, cos, tan, asin, acos, atan, sinh,
+      // cosh, tanh, reciprocal: complex too
+      return UnaryRule::FloatFn;
   }
 }
 

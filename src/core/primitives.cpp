@@ -111,8 +111,8 @@ std::vector<Tensor> UnaryPrim::vjp(const std::vector<Tensor>& p, const std::vect
     case OpCode::Sin: return {g * cos(x)};
     case OpCode::Cos: return {neg(g) * sin(x)};
     case OpCode::Tan: return {g * (y * y + 1)};
-    case OpCode::Asin: return {g * rsqrt(1 - x * x)};
-    case OpCode::Acos: return {neg(g) * rsqrt(1 - x * x)};
+    case OpCode::Asin: return {g / sqrt(1 - x * x)};  // sqrt, not rsqrt: complex too
+    case OpCode::Acos: return {neg(g) / sqrt(1 - x * x)};
     case OpCode::Atan: return {g / (x * x + 1)};
     case OpCode::Sinh: return {g * cosh(x)};
     case OpCode::Cosh: return {g * sinh(x)};

@@ -100,7 +100,8 @@ constexpr bool unary_ok() {
     case OpCode::Relu: return !c;
     case OpCode::Exp: case OpCode::Log: case OpCode::Sqrt: case OpCode::Sin: case OpCode::Cos:
     case OpCode::Tan: case OpCode::Sinh: case OpCode::Cosh: case OpCode::Tanh:
-    case OpCode::Reciprocal:
+    case OpCode::Reciprocal: case OpCode::Expm1: case OpCode::Log1p: case OpCode::Log2:
+    case OpCode::Log10: case OpCode::Asin: case OpCode::Acos: case OpCode::Atan:
       return is_flt<T> || is_low<T> || c;
     case OpCode::IsNan: case OpCode::IsInf: case OpCode::IsFinite:
       return is_flt<T> || is_low<T> || c;
@@ -129,10 +130,35 @@ auto unary_fn(T v) {
   } else if constexpr (op == OpCode::Square) return static_cast<T>(x * x);
   else if constexpr (op == OpCode::Relu) return static_cast<T>(x > C(0) ? x : (std::is_floating_point_v<C> && x != x ? x : C(0)));
   else if constexpr (op == OpCode::Exp) return static_cast<T>(std::exp(x));
-  else if constexpr (op == OpCode::Expm1) return static_cast<T>(std::expm1(x));
-  else if constexpr (op == OpCode::Log) return static_cast<T>(std::log(x));
-  else if constexpr (op == OpCode::Log1p) return static_cast<T>(std::log1p(x));
-  else if constexpr (op == OpCode::Log2) return static_cast<T>(std::log2(x));
+  else if constexpr (op == OpCode::Expm1) {
+    if constexpr (is_cplx<T>) {  // exp(z) - 1 without the cancellation near 0
+      using R = typename T::value_type;
+      const R s = std::sin(x.imag() / R(2));
+      return T(std::expm1(x.real()) * std::cos(x.imag()) - R(2) * s * s,
+               std::exp(x.real()) * std::sin(x.imag()));
+    } else {
+      return static_cast<T>(std::expm1(x));
+    }
+  } else if constexpr (op == OpCode::Log) return static_cast<T>(std::log(x));
+  else if constexpr (op == OpCode::Log1p) {
+    if constexpr (is_cplx<T>) {  // log(1 + z); |1 + z| through log1p near z = 0
+      using R = typename T::value_type;
+      const R a = x.real(), b = x.imag();
+      const R re = std::fabs(a) + std::fabs(b) < R(0.5) ? R(0.5) * std::log1p(a * (R(2) + a) + b * b)
+                                                        : std::log(std::hypot(R(1) + a, b));
+      return T(re, std::atan2(b, R(1) + a));
+    } else {
+      return static_cast<T>(std::log1p(x));
+    }
+  } else if constexpr (op == OpCode::Log2) {
+    if constexpr (is_cplx<T>) {
+      using R = typename T::value_type;
+      const T l = std::log(x);
+      return T(l.real() * R(1.4426950408889634), l.imag() * R(1.4426950408889634));
+    } else {
+      return static_cast<T>(std::log2(x));
+    }
+  }
   else if constexpr (op == OpCode::Log10) return static_cast<T>(std::log10(x));
   else if constexpr (op == OpCode::Sqrt) return static_cast<T>(std::sqrt(x));
   else if constexpr (op == OpCode::Rsqrt) return static_cast<T>(C(1) / std::sqrt(x));
