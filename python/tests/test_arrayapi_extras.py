@@ -102,6 +102,25 @@ def test_inverse_hyperbolic_and_repeat(rng):
     check(tm.repeat(a, 2, axis=0), np.repeat(a, 2, axis=0))
 
 
+def test_repeat_with_counts():
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    check(tm.repeat(a, tm.asarray([1, 0, 3]), axis=1), np.repeat(a, [1, 0, 3], axis=1))
+    check(tm.repeat(a, tm.asarray([2, 1]), axis=0), np.repeat(a, [2, 1], axis=0))
+    check(tm.repeat(a, tm.asarray([2]), axis=-1), np.repeat(a, [2], axis=-1))
+    check(tm.repeat(a, tm.asarray([0, 1, 2, 0, 1, 2])), np.repeat(a, [0, 1, 2, 0, 1, 2]))
+    check(tm.repeat(a, tm.asarray(2), axis=0), np.repeat(a, 2, axis=0))
+    check(tm.repeat(a, tm.asarray([0, 0]), axis=0), np.repeat(a, [0, 0], axis=0))
+    with pytest.raises(ValueError, match="repeat"):
+        tm.repeat(a, tm.asarray([1, 2]), axis=1)  # length 2 for an axis of 3
+    with pytest.raises(ValueError, match="repeat"):
+        tm.repeat(a, tm.asarray([1, -1, 2]), axis=1)
+    with pytest.raises(TypeError, match="repeat"):
+        tm.repeat(a, tm.asarray([1.0, 2.0, 3.0]), axis=1)
+    with pytest.raises(ValueError, match="repeat"):
+        tm.repeat(a, -1)
+    check(tm.asarray(a), a)  # input unchanged
+
+
 def test_cumulative_include_initial():
     a = np.arange(1, 7, dtype=np.float64).reshape(2, 3)
     check(tm.cumulative_sum(a, axis=1, include_initial=True),

@@ -421,14 +421,36 @@ arctanh = atanh
 
 
 def repeat(x, repeats, /, *, axis=None):
-    """Each element repeated `repeats` (an int) times along `axis` (flattened when None)."""
-    if not isinstance(repeats, int):
-        raise NotImplementedError("[repeat] only an integer repeat count is supported so far")
+    """Each element repeated along `axis` (flattened when None): `repeats` times for an
+    int, or repeats[i] times for element i with a 1-d integer array of counts (length 1
+    or the axis length). The counts are read on the host: they set the output's shape."""
     x = asarray(x)  # noqa: F405
     if axis is None:
         x = reshape(x, (-1,))  # noqa: F405
         axis = 0
+    if x.ndim == 0:
+        raise ShapeError("[repeat] cannot repeat a 0-d tensor along an axis")  # noqa: F405
     ax = axis % x.ndim
+    if not isinstance(repeats, int):
+        import numpy as _np
+
+        counts = asarray(repeats)  # noqa: F405
+        if counts.ndim == 0:
+            repeats = int(counts)
+        else:
+            if not isdtype(counts.dtype, "integral"):
+                raise TypeError(f"[repeat] repeats must be integers, got {counts.dtype}")
+            c = _np.asarray(counts.to_device("cpu").numpy()).astype(_np.int64)
+            n = x.shape[ax]
+            if c.ndim != 1 or c.shape[0] not in (1, n):
+                raise ShapeError(  # noqa: F405
+                    f"[repeat] repeats must be 1-d with length 1 or {n}, got shape {tuple(c.shape)}")
+            if (c < 0).any():
+                raise InvalidArgumentError("[repeat] repeats must be non-negative")  # noqa: F405
+            idx = _np.repeat(_np.arange(n, dtype=_np.int64), _np.broadcast_to(c, (n,)))
+            return take(x, asarray(idx, device=x.device), axis=ax)  # noqa: F405
+    if repeats < 0:
+        raise InvalidArgumentError("[repeat] repeats must be non-negative")  # noqa: F405
     e = expand_dims(x, axis=ax + 1)  # noqa: F405
     shape = list(e.shape)
     shape[ax + 1] = repeats

@@ -34,4 +34,10 @@ void store_scalar_to(void* dst, DType dt, Scalar v);
 // in the narrow type would (and is a logical or for bool).
 Tensor sum_in_dtype(const Tensor& a, const Axes& axes);
 
+// take (flat) and put/put_add for indices already known to be int64 in [0, size):
+// no bounds check, so no host read (gradient rules, which may run while work is
+// recorded for replay).
+Tensor take_flat_unchecked(const Tensor& a, const Tensor& flat_idx);
+Tensor put_unchecked(OpCode op, const Tensor& a, const Tensor& flat_idx, const Tensor& values);
+
 }  // namespace tmath::detail

@@ -287,12 +287,13 @@ Tensor take(const Tensor& a, const Tensor& indices, std::optional<int> axis) {
 }
 
 namespace {
-Tensor put_impl(OpCode op, const Tensor& a, const Tensor& indices, const Tensor& values) {
+Tensor put_impl(OpCode op, const Tensor& a, const Tensor& indices, const Tensor& values,
+                bool check = true) {
   const char* name = op == OpCode::Put ? "put" : "put_add";
   Device dev = detail::common_device({a, values}, name);
   if (a.size() == 0 && indices.size() > 0)
     throw ShapeError(std::string("[") + name + "] cannot put into an empty tensor");
-  Tensor idx = reshape(checked_indices(indices, a.size(), name), {-1});
+  Tensor idx = reshape(check ? checked_indices(indices, a.size(), name) : indices, {-1});
   if (!(idx.device() == dev)) idx = to_device(idx, dev);
   Tensor v;
   try {
@@ -306,6 +307,17 @@ Tensor put_impl(OpCode op, const Tensor& a, const Tensor& indices, const Tensor&
   return make_node(a.shape(), a.dtype(), dev, std::make_shared<PutPrim>(op), {a, idx, v});
 }
 }  // namespace
+
+namespace detail {
+Tensor put_unchecked(OpCode op, const Tensor& a, const Tensor& flat_idx, const Tensor& values) {
+  return put_impl(op, a, flat_idx, values, false);
+}
+
+Tensor take_flat_unchecked(const Tensor& a, const Tensor& flat_idx) {
+  return make_node(flat_idx.shape(), a.dtype(), a.device(),
+                   std::make_shared<TakePrim>(OpCode::Take, 0), {flatten(a), flat_idx});
+}
+}  // namespace detail
 
 Tensor put(const Tensor& a, const Tensor& indices, const Tensor& values) {
   return put_impl(OpCode::Put, a, indices, values);

@@ -569,26 +569,37 @@ void TakePrim::eval(Backend* be, const std::vector<Tensor>& in,
 
 std::vector<Tensor> TakePrim::vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
                                   const std::vector<int>& argnums, const std::vector<Tensor>&) {
-  // Scatter-add as a product with a one-hot matrix of the (non-negative) indices:
-  // O(indices x axis length) memory, runs on every backend with existing kernels.
+  // Scatter-add of the cotangent into the source's flat positions (put_add): O(indices)
+  // memory. The indices were checked (and wrapped) when the take was recorded.
   const Tensor &src = p[0], &g = ct[0];
   const Tensor idx = p[1].device() == src.device() ? p[1] : to_device(p[1], src.device());
-  const int64_t n = src.shape(axis_);
-  Tensor range = arange(0, n, 1, int64, src.device());
-  Tensor ga;
+  const Device dev = src.device();
+  const int nd = src.ndim();
+  std::vector<int64_t> st(static_cast<size_t>(nd), 1);  // src's row-major strides
+  for (int d = nd - 2; d >= 0; --d) st[d] = st[d + 1] * src.shape(d + 1);
+  Tensor pos;
   if (op_ == OpCode::Take) {
-    const int64_t k = idx.size();
+    // g: src.shape[:axis] + idx.shape + src.shape[axis+1:], seen as (pre, k, post).
     int64_t pre = 1, post = 1;
     for (int i = 0; i < axis_; ++i) pre *= src.shape(i);
-    for (int i = axis_ + 1; i < src.ndim(); ++i) post *= src.shape(i);
-    Tensor onehot = astype(equal(reshape(idx, {k, 1}), reshape(range, {1, n})), g.dtype());
-    Tensor g3 = swapaxes(reshape(g, {pre, k, post}), -1, -2);  // (pre, post, k)
-    ga = reshape(swapaxes(matmul(g3, onehot), -1, -2), src.shape());
+    for (int i = axis_ + 1; i < nd; ++i) post *= src.shape(i);
+    const int64_t n = src.shape(axis_), k = idx.size();
+    pos = reshape(arange(0, pre, 1, int64, dev) * (n * post), {pre, 1, 1}) +
+          reshape(idx, {1, k, 1}) * post + reshape(arange(0, post, 1, int64, dev), {1, 1, post});
   } else {
-    Tensor gl = moveaxis(g, axis_, -1), il = moveaxis(idx, axis_, -1);
-    Tensor onehot = astype(equal(expand_dims(il, -1), range), g.dtype());  // (..., I, n)
-    ga = moveaxis(sum(expand_dims(gl, -1) * onehot, {-2}), -1, axis_);
+    // g has idx's shape; element (i_0, ..., i_nd-1) came from src with i_axis = idx[...].
+    const Shape& os = idx.shape();
+    pos = idx * st[static_cast<size_t>(axis_)];
+    for (int d = 0; d < nd; ++d) {
+      if (d == axis_) continue;
+      Shape s(static_cast<size_t>(nd), 1);
+      s[static_cast<size_t>(d)] = os[static_cast<size_t>(d)];
+      pos = pos + reshape(arange(0, os[static_cast<size_t>(d)], 1, int64, dev) * st[static_cast<size_t>(d)], s);
+    }
   }
+  Tensor ga = reshape(detail::put_unchecked(OpCode::PutAdd, zeros({src.size()}, g.dtype(), dev),
+                                            reshape(pos, {-1}), reshape(g, {-1})),
+                      src.shape());
   std::vector<Tensor> r;
   for (int i : argnums) r.push_back(i == 0 ? ga : zeros_like(p[1]));
   return r;
@@ -612,16 +623,19 @@ void PutPrim::eval(Backend* be, const std::vector<Tensor>& in,
 std::vector<Tensor> PutPrim::vjp(const std::vector<Tensor>& p, const std::vector<Tensor>& ct,
                                  const std::vector<int>& argnums, const std::vector<Tensor>&) {
   // put: the overwritten positions take no gradient from a; each value gets the
-  // cotangent at its position (with repeated positions every copy gets it).
+  // cotangent at its position (with repeated positions every copy gets it). The
+  // positions were checked when the put was recorded.
   const Tensor& g = ct[0];
   std::vector<Tensor> r;
   for (int i : argnums) {
     if (i == 0)
-      r.push_back(op_ == OpCode::Put ? put(g, p[1], zeros({}, g.dtype(), g.device())) : g);
+      r.push_back(op_ == OpCode::Put
+                      ? detail::put_unchecked(op_, g, p[1], zeros({}, g.dtype(), g.device()))
+                      : g);
     else if (i == 1)
       r.push_back(zeros_like(p[1]));
     else
-      r.push_back(take(g, p[1]));
+      r.push_back(detail::take_flat_unchecked(g, p[1]));
   }
   return r;
 }
@@ -635,7 +649,7 @@ std::vector<Tensor> PutPrim::jvp(const std::vector<Tensor>& p, const std::vector
   }
   if (!ta.defined()) ta = zeros_like(p[0]);
   if (!tv.defined()) tv = zeros({}, p[0].dtype(), p[0].device());
-  return {op_ == OpCode::Put ? put(ta, p[1], tv) : put_add(ta, p[1], tv)};
+  return {detail::put_unchecked(op_, ta, p[1], tv)};
 }
 
 void ConcatenatePrim::eval(Backend* be, const std::vector<Tensor>& in,

@@ -1930,16 +1930,7 @@ extern "C" __global__ void __launch_bounds__(256) tm_take(const TakeParams p) {
   return p;
 }
 
-bool put_supported(OpCode op, DType dt) {
-  if (op == OpCode::Put) return true;
-  switch (dt) {  // put_add: the dtypes with an atomicAdd
-    case DType::Int32: case DType::Int64: case DType::UInt32: case DType::UInt64:
-    case DType::Float32: case DType::Float64: case DType::Complex64: case DType::Complex128:
-      return true;
-    default:
-      return false;
-  }
-}
+bool put_supported(OpCode, DType) { return true; }
 
 ProgramSource put(OpCode op, DType dt) {
   std::string store;
@@ -1955,8 +1946,29 @@ ProgramSource put(OpCode op, DType dt) {
         store = "  atomicAdd(d, v);\n"; break;
       case DType::Complex64: case DType::Complex128:
         store = "  atomicAdd(&d->re, v.re);\n  atomicAdd(&d->im, v.im);\n"; break;
-      default:
-        throw UnsupportedError("[put_add] no cuda kernel for " + std::string(dtype_name(dt)));
+      default: {
+        // 1- and 2-byte types: compare-and-swap of the aligned 32-bit word holding the
+        // element (sum in float for float16/bfloat16, wrapping for integers, or for bool).
+        std::string add;
+        if (dt == DType::Bool) add = "St<T>::of(ld(a) || ld(b))";
+        else if (dt == DType::Float16 || dt == DType::BFloat16) add = "St<T>::of(ld(a) + ld(b))";
+        else add = "(T)(ld(a) + ld(b))";
+        store = "  const unsigned long long at = (unsigned long long)d;\n"
+                "  unsigned* w = (unsigned*)(at & ~3ull);\n"
+                "  const unsigned sh = (unsigned)(at & 3ull) * 8u;\n"
+                "  const unsigned mask = (sizeof(T) == 1 ? 0xffu : 0xffffu) << sh;\n"
+                "  union U { u16 s; u8 c; T t; };\n"
+                "  unsigned old = *w, assumed;\n"
+                "  do {\n"
+                "    assumed = old;\n"
+                "    U cur; cur.s = 0;\n"
+                "    if (sizeof(T) == 1) cur.c = (u8)((assumed & mask) >> sh); else cur.s = (u16)((assumed & mask) >> sh);\n"
+                "    const T a = cur.t, b = v;\n"
+                "    U nx; nx.s = 0; nx.t = " + add + ";\n"
+                "    const unsigned nb = sizeof(T) == 1 ? (unsigned)nx.c : (unsigned)nx.s;\n"
+                "    old = atomicCAS(w, assumed, (assumed & ~mask) | (nb << sh));\n"
+                "  } while (old != assumed);\n";
+      }
     }
   }
   const std::string T = op == OpCode::Put ? uint_of_size(itemsize(dt)) : stor(dt);

@@ -852,8 +852,10 @@ class MlxBackend final : public Backend {
         return true;
       case O::Arange:
         return !C;
-      case O::Take: case O::TakeAlongAxis:
+      case O::Take: case O::TakeAlongAxis: case O::Put:
         return true;
+      case O::PutAdd:
+        return I || F || C;
       default:
         return false;  // random streams (Philox): cpu fallback
     }
@@ -1092,6 +1094,16 @@ class MlxBackend final : public Backend {
     std::lock_guard lk(store_.mu);
     mx::array a = in(x, "take"), i = in(idx, "take");
     put(out, op == OpCode::Take ? mx::take(a, i, axis) : mx::take_along_axis(a, i, axis));
+  }
+
+  void put(OpCode op, const ArrayRef& idx, const ArrayRef& values, const ArrayRef& out) override {
+    const char* name = op == OpCode::Put ? "put" : "put_add";
+    std::lock_guard lk(store_.mu);
+    mx::array o = mx::reshape(in(out, name), {static_cast<int>(out.size())});
+    mx::array i = in(idx, name), v = in(values, name);
+    put(out, mx::reshape(op == OpCode::Put ? mx::put_along_axis(o, i, v, 0)
+                                           : mx::scatter_add_axis(o, i, v, 0),
+                         mx_shape(out.shape)));
   }
 
   void random(OpCode op, const RandomArgs&, const ArrayRef&) override { unsupported(op); }
