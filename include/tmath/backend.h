@@ -28,7 +28,7 @@ namespace tmath {
 #define TMATH_UNARY_OPS(X)                                                                   \
   X(Neg)                                                                                     \
   X(Abs) X(Sign) X(Exp) X(Expm1) X(Log) X(Log1p) X(Log2) X(Log10) X(Sqrt) X(Rsqrt) X(Square) \
-      X(Reciprocal) X(Sin) X(Cos) X(Tan) X(Asin) X(Acos) X(Atan) X(Sinh) X(Cosh) X(Tanh)     \
+      X(Reciprocal) X(Sin) X(Cos) X(Tan) X(Asin) X(Acos) X(Atan) X(Sinh) X(Cosh) X(Tanh) X(Asinh) X(Acosh) X(Atanh)     \
           X(Sigmoid) X(Relu) X(Gelu) X(GeluTanh) X(Silu) X(Erf) X(Erfinv) X(Floor) X(Ceil)   \
               X(Round) X(IsNan) X(IsInf) X(IsFinite) X(LogicalNot) X(Real) X(Imag) X(Conj)        \
                   X(BitwiseInvert)

@@ -131,6 +131,9 @@ TMATH_API Tensor atan(const Tensor& a);
 TMATH_API Tensor sinh(const Tensor& a);
 TMATH_API Tensor cosh(const Tensor& a);
 TMATH_API Tensor tanh(const Tensor& a);
+TMATH_API Tensor asinh(const Tensor& a);
+TMATH_API Tensor acosh(const Tensor& a);
+TMATH_API Tensor atanh(const Tensor& a);
 TMATH_API Tensor sigmoid(const Tensor& a);
 TMATH_API Tensor relu(const Tensor& a);
 // approximate=false: x*Phi(x) with erf; true: the tanh approximation.

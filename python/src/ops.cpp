@@ -240,6 +240,9 @@ void bind_ops(nb::module_& m) {
   def_unary<tmath::asin>(m, "asin");
   def_unary<tmath::acos>(m, "acos");
   def_unary<tmath::atan>(m, "atan");
+  def_unary<tmath::asinh>(m, "asinh");
+  def_unary<tmath::acosh>(m, "acosh");
+  def_unary<tmath::atanh>(m, "atanh");
   def_unary<tmath::sinh>(m, "sinh");
   def_unary<tmath::cosh>(m, "cosh");
   def_unary<tmath::tanh>(m, "tanh");

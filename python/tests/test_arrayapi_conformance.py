@@ -171,7 +171,7 @@ KNOWN_SIGNATURE_DEVIATIONS = {
     "linalg.svd": "full_matrices is positional-or-keyword (numpy.linalg.svd), not keyword-only",
 }
 # Engine kernels without complex support: the values tests use real floating inputs.
-NO_COMPLEX = {"acosh", "asinh", "atanh", "round"}
+NO_COMPLEX = set()
 # Spec functions that exist but are restricted (values tests skip the unsupported part).
 PARTIAL = {
     **{n: "no complex dtypes" for n in sorted(NO_COMPLEX)},

@@ -394,30 +394,9 @@ def __array_namespace_info__():
     return _NamespaceInfo()
 
 
-def asinh(x, /):
-    """Inverse hyperbolic sine (composed: sign(x) * log1p(|x| + x^2 / (1 + sqrt(1 + x^2))),
-    log(2|x|) beyond 1e8 where x^2 would overflow; +-0 and +-inf map to themselves)."""
-    x = asarray(x)  # noqa: F405
-    a = abs(x)  # noqa: F405
-    r = where(a > 1e8, log(a) + _math.log(2.0), log1p(a + a * a / (1 + sqrt(1 + a * a))))  # noqa: F405
-    return where(isinf(x) | (x == 0), x, sign(x) * r)  # noqa: F405
-
-
-def acosh(x, /):
-    """Inverse hyperbolic cosine (composed: log(x + sqrt(x - 1) * sqrt(x + 1)))."""
-    x = asarray(x)  # noqa: F405
-    return log(x + sqrt(x - 1) * sqrt(x + 1))  # noqa: F405
-
-
-def atanh(x, /):
-    """Inverse hyperbolic tangent (composed: 0.5 * log1p(2x / (1 - x)))."""
-    x = asarray(x)  # noqa: F405
-    return 0.5 * log1p(2 * x / (1 - x))  # noqa: F405
-
-
-arcsinh = asinh
-arccosh = acosh
-arctanh = atanh
+arcsinh = asinh  # noqa: F405
+arccosh = acosh  # noqa: F405
+arctanh = atanh  # noqa: F405
 
 
 def repeat(x, repeats, /, *, axis=None):

@@ -231,7 +231,7 @@ UnaryRule unary_rule(OpCode op) {
       return UnaryRule::RealFloatFn;
     default:
       // exp, expm1, log, log1p, log2, log10, sqrt, sin, cos, tan, asin, acos, atan, sinh,
-      // cosh, tanh, reciprocal: complex too
+      // cosh, tanh, asinh, acosh, atanh, reciprocal: complex too
       return UnaryRule::FloatFn;
   }
 }
@@ -266,6 +266,9 @@ Tensor apply_unary(OpCode op, const Tensor& a) {
       if (dt == DType::Bool) return a;
       return unary_node(op, a, real_type(dt));
     case UnaryRule::Rounding:
+      if (is_complex(dt) && op == OpCode::Round)  // the real and imaginary parts separately
+        return astype(apply_unary(op, real(a)), dt) +
+               astype(apply_unary(op, imag(a)), dt) * Tensor(Scalar(std::complex<double>(0.0, 1.0)));
       if (is_complex(dt))
         throw DTypeError("[" + lower_name(op) + "] not defined for complex tensors");
       if (!is_floating(dt)) return a;
@@ -434,6 +437,9 @@ TMATH_UNARY_FN(atan, Atan)
 TMATH_UNARY_FN(sinh, Sinh)
 TMATH_UNARY_FN(cosh, Cosh)
 TMATH_UNARY_FN(tanh, Tanh)
+TMATH_UNARY_FN(asinh, Asinh)
+TMATH_UNARY_FN(acosh, Acosh)
+TMATH_UNARY_FN(atanh, Atanh)
 TMATH_UNARY_FN(sigmoid, Sigmoid)
 TMATH_UNARY_FN(relu, Relu)
 TMATH_UNARY_FN(silu, Silu)

@@ -117,6 +117,9 @@ std::vector<Tensor> UnaryPrim::vjp(const std::vector<Tensor>& p, const std::vect
     case OpCode::Sinh: return {g * cosh(x)};
     case OpCode::Cosh: return {g * sinh(x)};
     case OpCode::Tanh: return {g * (1 - y * y)};
+    case OpCode::Asinh: return {g / sqrt(x * x + 1)};
+    case OpCode::Acosh: return {g / (sqrt(x - 1) * sqrt(x + 1))};
+    case OpCode::Atanh: return {g / (1 - x * x)};
     case OpCode::Sigmoid: return {g * y * (1 - y)};
     case OpCode::Relu: return {where(x > 0, g, zeros_like(g))};
     case OpCode::Silu: {

@@ -101,6 +101,11 @@ std::vector<Case> make_cases() {
   un(
       "acos", [](const Tensor& x) { return acos(x); }, -0.8, 0.8);
   un("atan", [](const Tensor& x) { return atan(x); });
+  un("asinh", [](const Tensor& x) { return asinh(x); });
+  un(
+      "acosh", [](const Tensor& x) { return acosh(x); }, 1.2, 2.5);
+  un(
+      "atanh", [](const Tensor& x) { return atanh(x); }, -0.8, 0.8);
   un("sinh", [](const Tensor& x) { return sinh(x); });
   un("cosh", [](const Tensor& x) { return cosh(x); });
   un("tanh", [](const Tensor& x) { return tanh(x); });

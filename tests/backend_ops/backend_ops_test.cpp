@@ -71,6 +71,9 @@ Cat category(OpCode op, DType dt) {
     case O::Sinh:
     case O::Cosh:
     case O::Tanh:
+    case O::Asinh:
+    case O::Acosh:
+    case O::Atanh:
     case O::Sigmoid:
       return C ? Cat::Optional : Cat::Required;  // ints/bool -> float32
     case O::Reciprocal:
@@ -204,6 +207,12 @@ Dom unary_dom(OpCode op) {
     case O::Acos:
     case O::Erfinv:
       d = {-0.99, 0.99, 1e-2, -1, 1, true};
+      break;
+    case O::Atanh:  // integers: only 0 is inside (-1, 1)
+      d = {-0.99, 0.99, 1e-2, 0, 0, true};
+      break;
+    case O::Acosh:
+      d = {1.01, 5, 0, 1, 5};
       break;
     case O::Exp:
     case O::Expm1:
@@ -382,6 +391,12 @@ cplx unary_ref(OpCode op, cplx z, DType dt) {
         return std::acos(z);
       case O::Atan:
         return std::atan(z);
+      case O::Asinh:
+        return std::asinh(z);
+      case O::Acosh:
+        return std::acosh(z);
+      case O::Atanh:
+        return std::atanh(z);
       case O::Sinh:
         return std::sinh(z);
       case O::Cosh:
@@ -449,6 +464,12 @@ cplx unary_ref(OpCode op, cplx z, DType dt) {
       return std::acos(x);
     case O::Atan:
       return std::atan(x);
+    case O::Asinh:
+      return std::asinh(x);
+    case O::Acosh:
+      return std::acosh(x);
+    case O::Atanh:
+      return std::atanh(x);
     case O::Sinh:
       return std::sinh(x);
     case O::Cosh:
@@ -664,6 +685,12 @@ Tensor call_unary(OpCode op, const Tensor& x) {
       return tmath::acos(x);
     case O::Atan:
       return tmath::atan(x);
+    case O::Asinh:
+      return tmath::asinh(x);
+    case O::Acosh:
+      return tmath::acosh(x);
+    case O::Atanh:
+      return tmath::atanh(x);
     case O::Sinh:
       return tmath::sinh(x);
     case O::Cosh:

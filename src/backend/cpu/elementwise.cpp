@@ -102,6 +102,7 @@ constexpr bool unary_ok() {
     case OpCode::Tan: case OpCode::Sinh: case OpCode::Cosh: case OpCode::Tanh:
     case OpCode::Reciprocal: case OpCode::Expm1: case OpCode::Log1p: case OpCode::Log2:
     case OpCode::Log10: case OpCode::Asin: case OpCode::Acos: case OpCode::Atan:
+    case OpCode::Asinh: case OpCode::Acosh: case OpCode::Atanh:
       return is_flt<T> || is_low<T> || c;
     case OpCode::IsNan: case OpCode::IsInf: case OpCode::IsFinite:
       return is_flt<T> || is_low<T> || c;
@@ -169,6 +170,9 @@ auto unary_fn(T v) {
   else if constexpr (op == OpCode::Asin) return static_cast<T>(std::asin(x));
   else if constexpr (op == OpCode::Acos) return static_cast<T>(std::acos(x));
   else if constexpr (op == OpCode::Atan) return static_cast<T>(std::atan(x));
+  else if constexpr (op == OpCode::Asinh) return static_cast<T>(std::asinh(x));
+  else if constexpr (op == OpCode::Acosh) return static_cast<T>(std::acosh(x));
+  else if constexpr (op == OpCode::Atanh) return static_cast<T>(std::atanh(x));
   else if constexpr (op == OpCode::Sinh) return static_cast<T>(std::sinh(x));
   else if constexpr (op == OpCode::Cosh) return static_cast<T>(std::cosh(x));
   else if constexpr (op == OpCode::Tanh) return static_cast<T>(std::tanh(x));

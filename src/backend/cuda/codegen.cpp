@@ -126,41 +126,6 @@ template <class R> TM_DI cplx<R> c_pow(cplx<R> a, cplx<R> b) {
     return (b.re == (R)0 && b.im == (R)0) ? mk((R)1, (R)0) : mk((R)0, (R)0);
   return c_exp(b * c_log(a));
 }
-template <class R> TM_DI cplx<R> c_expm1(cplx<R> z) {  // exp(z) - 1 without cancellation
-  const R s = sin(z.im / (R)2);
-  return mk(expm1(z.re) * cos(z.im) - (R)2 * s * s, exp(z.re) * sin(z.im));
-}
-template <class R> TM_DI cplx<R> c_log1p(cplx<R> z) {  // |1 + z| through log1p near 0
-  const R re = fabs(z.re) + fabs(z.im) < (R)0.5 ? (R)0.5 * log1p(z.re * ((R)2 + z.re) + z.im * z.im)
-                                                : log(hypot((R)1 + z.re, z.im));
-  return mk(re, atan2(z.im, (R)1 + z.re));
-}
-template <class R> TM_DI cplx<R> c_log2(cplx<R> z) {
-  const cplx<R> l = c_log(z);
-  return mk(l.re * (R)1.4426950408889634, l.im * (R)1.4426950408889634);
-}
-template <class R> TM_DI cplx<R> c_log10(cplx<R> z) {
-  const cplx<R> l = c_log(z);
-  return mk(l.re * (R)0.4342944819032518, l.im * (R)0.4342944819032518);
-}
-// asin(z) = -i log(iz + sqrt(1 - z^2)), evaluated where iz and the root do not cancel
-// (Im z <= 0; asin is odd). 1 - z^2 keeps the sign of zero that picks the branch.
-template <class R> TM_DI cplx<R> c_asin(cplx<R> z) {
-  const bool flip = z.im > (R)0;
-  const cplx<R> w = flip ? mk(-z.re, -z.im) : z;
-  const cplx<R> r = c_sqrt(mk((R)1 - (w.re - w.im) * (w.re + w.im), -((R)2 * w.re * w.im)));
-  const cplx<R> t = c_log(mk(r.re - w.im, r.im + w.re));
-  return flip ? mk(-t.im, t.re) : mk(t.im, -t.re);
-}
-template <class R> TM_DI cplx<R> c_acos(cplx<R> z) {
-  const cplx<R> a = c_asin(z);
-  return mk((R)1.5707963267948966 - a.re, -a.im);
-}
-// atan(z) = (i/2) (log(1 - iz) - log(1 + iz)).
-template <class R> TM_DI cplx<R> c_atan(cplx<R> z) {
-  const cplx<R> a = c_log1p(mk(z.im, -z.re)), b = c_log1p(mk(-z.im, z.re));
-  return mk((b.im - a.im) / (R)2, (a.re - b.re) / (R)2);
-}
 template <class R> TM_DI bool c_isnan(cplx<R> z) { return isnan(z.re) || isnan(z.im); }
 template <class R> TM_DI bool c_isinf(cplx<R> z) { return isinf(z.re) || isinf(z.im); }
 template <class R> TM_DI bool c_isfinite(cplx<R> z) { return isfinite(z.re) && isfinite(z.im); }
@@ -291,8 +256,7 @@ TM_SHFL(tm_shfl_xor, __shfl_xor_sync)
 const char* const kComplexNames[] = {
     "c64_t", "c128_t",  "cf",     "cd",    "mk",      "c_abs",   "c_exp",
     "c_log", "c_sqrt",  "c_sin",  "c_cos", "c_sinh",  "c_cosh",  "c_tanh",
-    "c_tan", "c_recip", "c_sign", "c_pow", "c_isnan", "c_isinf", "c_isfinite", "c_expm1",
-    "c_log1p", "c_log2", "c_log10", "c_asin", "c_acos", "c_atan"};
+    "c_tan", "c_recip", "c_sign", "c_pow", "c_isnan", "c_isinf", "c_isfinite"};
 const char* const kIntHelperNames[] = {"tm_signed", "tm_neg_wrap", "tm_idiv",   "tm_floordiv",
                                        "tm_irem",   "tm_ipow",     "tm_frem",   "tm_truthy",
                                        "tm_isnan",  "tm_shl",      "tm_shr"};
@@ -606,15 +570,15 @@ std::string unary_expr(O op, DType dt, DType out) {
     case O::Exp:
       return fn("exp", "c_exp");
     case O::Expm1:
-      return fn("expm1", "c_expm1");
+      return cast("expm1(x)");  // real only (complex: cpu fallback)
     case O::Log:
       return fn("log", "c_log");
     case O::Log1p:
-      return fn("log1p", "c_log1p");
+      return cast("log1p(x)");  // real only (complex: cpu fallback)
     case O::Log2:
-      return fn("log2", "c_log2");
+      return cast("log2(x)");  // real only (complex: cpu fallback)
     case O::Log10:
-      return fn("log10", "c_log10");
+      return cast("log10(x)");  // real only (complex: cpu fallback)
     case O::Sqrt:
       return fn("sqrt", "c_sqrt");
     case O::Rsqrt:
@@ -628,11 +592,17 @@ std::string unary_expr(O op, DType dt, DType out) {
     case O::Tan:
       return fn("tan", "c_tan");
     case O::Asin:
-      return fn("asin", "c_asin");
+      return cast("asin(x)");  // real only (complex: cpu fallback)
     case O::Acos:
-      return fn("acos", "c_acos");
+      return cast("acos(x)");  // real only (complex: cpu fallback)
     case O::Atan:
-      return fn("atan", "c_atan");
+      return cast("atan(x)");  // real only (complex: cpu fallback)
+    case O::Asinh:
+      return cast("asinh(x)");  // real only (complex: cpu fallback)
+    case O::Acosh:
+      return cast("acosh(x)");  // real only (complex: cpu fallback)
+    case O::Atanh:
+      return cast("atanh(x)");  // real only (complex: cpu fallback)
     case O::Sinh:
       return fn("sinh", "c_sinh");
     case O::Cosh:
@@ -1157,6 +1127,9 @@ bool long_body(const FusedProgram& p) {
       case O::Asin:
       case O::Acos:
       case O::Atan:
+      case O::Asinh:
+      case O::Acosh:
+      case O::Atanh:
       case O::Sinh:
       case O::Cosh:
       case O::Tanh:
