@@ -61,18 +61,47 @@ set_target_properties(_tmath PROPERTIES
 
 # Type stubs: stubgen imports tmath._tmath from the build tree, where an empty
 # tmath/__init__.py stands in for the package (the real one adds Python-level
-# methods to Tensor that do not belong in the extension's stub).
+# methods to Tensor; python/stubs/tensor_methods.nbpat gives their stub entries).
+# The stubs form a package, tmath/_tmath/{__init__,linalg,random}.pyi, so that the
+# submodules are typed too.
 set(_tmath_py_out ${CMAKE_BINARY_DIR}/python/tmath)
+set(_tmath_stub_pattern ${CMAKE_CURRENT_SOURCE_DIR}/python/stubs/tensor_methods.nbpat)
 file(WRITE ${_tmath_py_out}/__init__.py "")
-nanobind_add_stub(_tmath_stub
-  MODULE tmath._tmath
-  OUTPUT ${_tmath_py_out}/_tmath.pyi
-  MARKER_FILE ${_tmath_py_out}/py.typed
-  PYTHON_PATH ${CMAKE_BINARY_DIR}/python
-  DEPENDS _tmath)
+set(_tmath_stub_package OFF)
+if(nanobind_VERSION VERSION_GREATER_EQUAL 2.9.2)  # recursive stubs (fixed in 2.9.2)
+  set(_tmath_stub_package ON)
+endif()
+if(_tmath_stub_package)
+  set(_tmath_stub_files ${_tmath_py_out}/_tmath/__init__.pyi ${_tmath_py_out}/_tmath/linalg.pyi
+                        ${_tmath_py_out}/_tmath/random.pyi)
+  nanobind_add_stub(_tmath_stub
+    RECURSIVE
+    MODULE tmath._tmath
+    OUTPUT_PATH ${_tmath_py_out}
+    OUTPUT ${_tmath_stub_files}
+    PATTERN_FILE ${_tmath_stub_pattern}
+    MARKER_FILE ${_tmath_py_out}/py.typed
+    PYTHON_PATH ${CMAKE_BINARY_DIR}/python
+    DEPENDS _tmath ${_tmath_stub_pattern})
+else()
+  # Older nanobind has no recursive stubs: one _tmath.pyi, the submodules untyped.
+  set(_tmath_stub_files ${_tmath_py_out}/_tmath.pyi)
+  nanobind_add_stub(_tmath_stub
+    MODULE tmath._tmath
+    OUTPUT ${_tmath_stub_files}
+    PATTERN_FILE ${_tmath_stub_pattern}
+    MARKER_FILE ${_tmath_py_out}/py.typed
+    PYTHON_PATH ${CMAKE_BINARY_DIR}/python
+    DEPENDS _tmath ${_tmath_stub_pattern})
+endif()
 
 if(SKBUILD)
-  install(FILES ${_tmath_py_out}/_tmath.pyi ${_tmath_py_out}/py.typed DESTINATION tmath)
+  install(FILES ${_tmath_py_out}/py.typed DESTINATION tmath)
+  if(_tmath_stub_package)
+    install(DIRECTORY ${_tmath_py_out}/_tmath DESTINATION tmath FILES_MATCHING PATTERN "*.pyi")
+  else()
+    install(FILES ${_tmath_py_out}/_tmath.pyi DESTINATION tmath)
+  endif()
   # Wheel layout: tmath/__init__.py, tmath/_tmath*.so, tmath/libtmath.so (+ the CUDA plugin when built).
   install(TARGETS _tmath LIBRARY DESTINATION tmath)
   install(TARGETS tmath LIBRARY DESTINATION tmath)
@@ -88,8 +117,17 @@ else()
       COMMAND ${CMAKE_COMMAND} -E copy_if_different $<TARGET_FILE:_tmath>
               ${CMAKE_CURRENT_SOURCE_DIR}/python/tmath/$<TARGET_FILE_NAME:_tmath>
       COMMENT "Copying $<TARGET_FILE_NAME:_tmath> into python/tmath/")
-    add_custom_command(TARGET _tmath_stub POST_BUILD
-      COMMAND ${CMAKE_COMMAND} -E copy_if_different ${_tmath_py_out}/_tmath.pyi ${_tmath_py_out}/py.typed
-              ${CMAKE_CURRENT_SOURCE_DIR}/python/tmath/)
+    if(_tmath_stub_package)
+      add_custom_command(TARGET _tmath_stub POST_BUILD
+        COMMAND ${CMAKE_COMMAND} -E copy_if_different ${_tmath_py_out}/py.typed
+                ${CMAKE_CURRENT_SOURCE_DIR}/python/tmath/
+        COMMAND ${CMAKE_COMMAND} -E copy_directory ${_tmath_py_out}/_tmath
+                ${CMAKE_CURRENT_SOURCE_DIR}/python/tmath/_tmath
+        COMMAND ${CMAKE_COMMAND} -E rm -f ${CMAKE_CURRENT_SOURCE_DIR}/python/tmath/_tmath.pyi)
+    else()
+      add_custom_command(TARGET _tmath_stub POST_BUILD
+        COMMAND ${CMAKE_COMMAND} -E copy_if_different ${_tmath_py_out}/_tmath.pyi
+                ${_tmath_py_out}/py.typed ${CMAKE_CURRENT_SOURCE_DIR}/python/tmath/)
+    endif()
   endif()
 endif()

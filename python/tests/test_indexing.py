@@ -115,6 +115,7 @@ ADVANCED_KEYS = [
     (None, [1, 2], [0, 3]),                             # None before adjacent arrays
     ([0, 1], Ellipsis, [2, 4]),                         # ellipsis between arrays: in front
     (Ellipsis, [1, 2], [0, 4]),
+    (None, 0, Ellipsis, 2, [1, 3]),                     # an ellipsis of no axis still separates
     (slice(1, None), [[0, 1], [3, 2]], slice(None, None, -2)),
     (np.array([True, False, True]), slice(None), 2),    # mask inside a tuple
     (slice(None), np.array([True, False, True, True]), [0, 1, 4]),

@@ -115,6 +115,9 @@ const std::map<OpCode, UnaryFn>& unary_fns() {
       {OpCode::Sinh, [](const Tensor& a) { return sinh(a); }},
       {OpCode::Cosh, [](const Tensor& a) { return cosh(a); }},
       {OpCode::Tanh, [](const Tensor& a) { return tanh(a); }},
+      {OpCode::Asinh, [](const Tensor& a) { return asinh(a); }},
+      {OpCode::Acosh, [](const Tensor& a) { return acosh(a); }},
+      {OpCode::Atanh, [](const Tensor& a) { return atanh(a); }},
       {OpCode::Sigmoid, [](const Tensor& a) { return sigmoid(a); }},
       {OpCode::Relu, [](const Tensor& a) { return relu(a); }},
       {OpCode::Gelu, [](const Tensor& a) { return gelu(a, false); }},
@@ -173,8 +176,11 @@ std::pair<double, double> unary_domain(OpCode op) {
       return {0.05, 4.0};
     case OpCode::Asin:
     case OpCode::Acos:
+    case OpCode::Atanh:
     case OpCode::Erfinv:
       return {-0.95, 0.95};
+    case OpCode::Acosh:
+      return {1.05, 4.0};
     case OpCode::Log1p:
       return {-0.9, 3.0};
     default:
