@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -22,8 +23,14 @@ using namespace tmath;
 using bench::now_ms;
 
 namespace {
-constexpr int kLayers = 10;
-constexpr int64_t kWidth = 512, kBatch = 256;
+int64_t env_or(const char* name, int64_t dflt);
+const int kLayers = static_cast<int>(env_or("MLP_LAYERS", 10));
+// MLP_WIDTH / MLP_BATCH override the sizes (tiny ones expose the host time per node).
+int64_t env_or(const char* name, int64_t dflt) {
+  const char* e = std::getenv(name);
+  return e ? std::stoll(e) : dflt;
+}
+const int64_t kWidth = env_or("MLP_WIDTH", 512), kBatch = env_or("MLP_BATCH", 256);
 
 Tensor loss(const TensorList& a) {
   Tensor h = a[0];
@@ -58,7 +65,7 @@ int main(int argc, char** argv) {
   args.push_back(random::normal(random::key(1), {kBatch, kWidth}).to(dev));
   for (int i = 0; i < kLayers; ++i)
     args.push_back(
-        (random::normal(random::key(10 + i), {kWidth, kWidth}) * (1.0 / std::sqrt(512.0)))
+        (random::normal(random::key(10 + i), {kWidth, kWidth}) * (1.0 / std::sqrt(double(kWidth))))
             .to(dev));
   for (int i = 0; i < kLayers; ++i)
     args.push_back((random::normal(random::key(50 + i), {kWidth}) * 0.1).to(dev));
@@ -109,7 +116,8 @@ int main(int argc, char** argv) {
   per_call("compiled forward", [&] { eval(cfwd(args)); });
   per_call("grad", [&] { eval(flat(args)); });
   per_call("compiled grad", [&] { eval(cgrad(args)); });
-  std::printf("mlp 10x512, batch 256, float32 on %s (median of %d)\n", dev_name.c_str(), reps);
+  std::printf("mlp 10x%lld, batch %lld, float32 on %s (median of %d)\n",
+              static_cast<long long>(kWidth), static_cast<long long>(kBatch), dev_name.c_str(), reps);
   std::printf("  forward          %8.3f ms\n", fwd);
   std::printf("  value_and_grad   %8.3f ms   (%.2fx forward)\n", grad, grad / fwd);
   std::printf("  compiled forward %8.3f ms\n", cf);

@@ -575,9 +575,6 @@ EngineResult measure_engine(const Case& c, const std::vector<Tensor>& in, const 
   return r;
 }
 
-// The native reference of a case on a device backend, timed by the device: the
-// backend's library called directly (matmul) or a device-to-device copy of one
-// input (elementwise and row ops: the bandwidth yardstick).
 // The engine's view of an evaluated tensor (a device address for device tensors).
 ArrayRef array_ref(const Tensor& t) {
   return t.impl()->ref();
