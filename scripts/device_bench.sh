@@ -13,7 +13,7 @@ mkdir -p "$OUT"
 LIBDIR=/opt/deps/usr/lib/x86_64-linux-gnu
 export LD_LIBRARY_PATH=$LIBDIR:$LIBDIR/openblas-pthread:${LD_LIBRARY_PATH:-}
 for b in jit_startup host_overhead mlp_grad; do
-  g++ -O2 -std=c++20 -Iinclude -Isrc "bench/$b.cpp" -o "build-gpu/$b" -Lbuild-gpu -ltmath \
+  g++ -O2 -std=c++20 -Iinclude "bench/$b.cpp" -o "build-gpu/$b" -Lbuild-gpu -ltmath \
     -Wl,-rpath,"$PWD/build-gpu" || echo "build of $b failed"
 done
 g++ -O2 -std=c++20 bench/cuda/nvrtc_startup.cpp -o build-gpu/nvrtc_startup -I/usr/local/cuda/include \
