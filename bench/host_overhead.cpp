@@ -13,11 +13,11 @@
 // A third column times the same calls as `tmath profile` does (CUDA events around
 // batches of 100 after a synchronisation). HO_MATMULS_FIRST=1 and HO_GEMM_REF=1 run
 // some of the profile's earlier work first (see main).
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <string>
-#include <algorithm>
 #include <vector>
 
 #include "sampler.h"

@@ -23,13 +23,13 @@ using namespace tmath;
 using bench::now_ms;
 
 namespace {
-int64_t env_or(const char* name, int64_t dflt);
-const int kLayers = static_cast<int>(env_or("MLP_LAYERS", 10));
-// MLP_WIDTH / MLP_BATCH override the sizes (tiny ones expose the host time per node).
+// MLP_LAYERS / MLP_WIDTH / MLP_BATCH override the sizes (tiny ones expose the host
+// time per node).
 int64_t env_or(const char* name, int64_t dflt) {
   const char* e = std::getenv(name);
   return e ? std::stoll(e) : dflt;
 }
+const int kLayers = static_cast<int>(env_or("MLP_LAYERS", 10));
 const int64_t kWidth = env_or("MLP_WIDTH", 512), kBatch = env_or("MLP_BATCH", 256);
 
 Tensor loss(const TensorList& a) {

@@ -67,33 +67,24 @@ set_target_properties(_tmath PROPERTIES
 set(_tmath_py_out ${CMAKE_BINARY_DIR}/python/tmath)
 set(_tmath_stub_pattern ${CMAKE_CURRENT_SOURCE_DIR}/python/stubs/tensor_methods.nbpat)
 file(WRITE ${_tmath_py_out}/__init__.py "")
-set(_tmath_stub_package OFF)
-if(nanobind_VERSION VERSION_GREATER_EQUAL 2.9.2)  # recursive stubs (fixed in 2.9.2)
+# nanobind >= 2.9.2 writes recursive stubs (a package); older ones one _tmath.pyi, the
+# submodules untyped.
+if(nanobind_VERSION VERSION_GREATER_EQUAL 2.9.2)
   set(_tmath_stub_package ON)
-endif()
-if(_tmath_stub_package)
-  set(_tmath_stub_files ${_tmath_py_out}/_tmath/__init__.pyi ${_tmath_py_out}/_tmath/linalg.pyi
-                        ${_tmath_py_out}/_tmath/random.pyi)
-  nanobind_add_stub(_tmath_stub
-    RECURSIVE
-    MODULE tmath._tmath
-    OUTPUT_PATH ${_tmath_py_out}
-    OUTPUT ${_tmath_stub_files}
-    PATTERN_FILE ${_tmath_stub_pattern}
-    MARKER_FILE ${_tmath_py_out}/py.typed
-    PYTHON_PATH ${CMAKE_BINARY_DIR}/python
-    DEPENDS _tmath ${_tmath_stub_pattern})
+  set(_tmath_stub_layout RECURSIVE OUTPUT_PATH ${_tmath_py_out}
+      OUTPUT ${_tmath_py_out}/_tmath/__init__.pyi ${_tmath_py_out}/_tmath/linalg.pyi
+             ${_tmath_py_out}/_tmath/random.pyi)
 else()
-  # Older nanobind has no recursive stubs: one _tmath.pyi, the submodules untyped.
-  set(_tmath_stub_files ${_tmath_py_out}/_tmath.pyi)
-  nanobind_add_stub(_tmath_stub
-    MODULE tmath._tmath
-    OUTPUT ${_tmath_stub_files}
-    PATTERN_FILE ${_tmath_stub_pattern}
-    MARKER_FILE ${_tmath_py_out}/py.typed
-    PYTHON_PATH ${CMAKE_BINARY_DIR}/python
-    DEPENDS _tmath ${_tmath_stub_pattern})
+  set(_tmath_stub_package OFF)
+  set(_tmath_stub_layout OUTPUT ${_tmath_py_out}/_tmath.pyi)
 endif()
+nanobind_add_stub(_tmath_stub
+  MODULE tmath._tmath
+  ${_tmath_stub_layout}
+  PATTERN_FILE ${_tmath_stub_pattern}
+  MARKER_FILE ${_tmath_py_out}/py.typed
+  PYTHON_PATH ${CMAKE_BINARY_DIR}/python
+  DEPENDS _tmath ${_tmath_stub_pattern})
 
 if(SKBUILD)
   install(FILES ${_tmath_py_out}/py.typed DESTINATION tmath)

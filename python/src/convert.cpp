@@ -837,14 +837,15 @@ Tensor key_positions(const Tensor& t, const std::vector<nb::handle>& raw, const 
     }
     adv.push_back(c);
   }
+  // Adjacent: no slice, None or ellipsis between the advanced entries. As in NumPy, an
+  // ellipsis separates them even when it stands for no axis (its full slices, if any,
+  // start at entry ellipsis_at of `full`).
   bool adjacent = true;
   for (int i = first_adv; i >= 0 && i <= last_adv; ++i) {
     auto kd = full[static_cast<size_t>(i)].kind;
-    if (kd == KeyEntry::SliceE || kd == KeyEntry::NoneE) adjacent = false;
+    if (kd == KeyEntry::SliceE || kd == KeyEntry::NoneE || (i > first_adv && i == ellipsis_at))
+      adjacent = false;
   }
-  // As in NumPy, an ellipsis between advanced indices separates them even when it
-  // stands for no axis (its full slices, if any, start at entry ellipsis_at of `full`).
-  if (ellipsis_at >= 0 && first_adv >= 0 && first_adv < ellipsis_at && last_adv >= ellipsis_at) adjacent = false;
   // Result dims: one per slice/None, the advanced block at its place.
   int n_basic = 0, adv_pos = 0;
   for (size_t i = 0; i < full.size(); ++i) {
