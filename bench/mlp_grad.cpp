@@ -1,7 +1,7 @@
 // Gradient cost of a 10-layer MLP loss (512 wide, batch 256, float32, gelu):
 // forward, value_and_grad with respect to all 20 weights and biases, and both
-// under compile(). Median of 30 timed calls after warm-up, results evaluated and
-// the device synchronised per call. bench/torch_mlp_grad.py times the same model
+// under compile(). Median of 30 timed rounds (the four cases interleaved) after
+// warm-up, results evaluated and the device synchronised per call. bench/torch_mlp_grad.py times the same model
 // with PyTorch autograd (and torch.compile) for the reference.
 //
 //   mlp_grad [cpu|cuda] [reps] [only]
@@ -39,18 +39,27 @@ Tensor loss(const TensorList& a) {
 }
 
 
-double median_ms(Backend& be, Device dev, const std::function<void()>& fn, int reps) {
-  for (int i = 0; i < 5; ++i) fn();
+// Median per case of `reps` rounds; each round runs every case once, so drift of a
+// shared machine falls on all cases alike (the ratios are what the bench reports).
+std::vector<double> median_ms(Backend& be, Device dev,
+                              const std::vector<std::function<void()>>& fns, int reps) {
+  for (int i = 0; i < 5; ++i)
+    for (const auto& fn : fns) fn();
   be.synchronize(dev);
-  std::vector<double> ts;
-  for (int i = 0; i < reps; ++i) {
-    const double t0 = now_ms();
-    fn();
-    be.synchronize(dev);
-    ts.push_back(now_ms() - t0);
+  std::vector<std::vector<double>> ts(fns.size());
+  for (int i = 0; i < reps; ++i)
+    for (size_t c = 0; c < fns.size(); ++c) {
+      const double t0 = now_ms();
+      fns[c]();
+      be.synchronize(dev);
+      ts[c].push_back(now_ms() - t0);
+    }
+  std::vector<double> med;
+  for (auto& t : ts) {
+    std::nth_element(t.begin(), t.begin() + reps / 2, t.end());
+    med.push_back(t[static_cast<size_t>(reps / 2)]);
   }
-  std::nth_element(ts.begin(), ts.begin() + reps / 2, ts.end());
-  return ts[static_cast<size_t>(reps / 2)];
+  return med;
 }
 }  // namespace
 
@@ -89,13 +98,15 @@ int main(int argc, char** argv) {
         : only == "grad"             ? std::function<void()>([&] { eval(flat(args)); })
         : only == "compiled-forward" ? std::function<void()>([&] { eval(cfwd(args)); })
                                      : std::function<void()>([&] { eval(cgrad(args)); });
-    std::printf("%s: %.3f ms\n", only.c_str(), median_ms(*be, dev, fn, reps));
+    std::printf("%s: %.3f ms\n", only.c_str(), median_ms(*be, dev, {fn}, reps)[0]);
     return 0;
   }
-  const double fwd = median_ms(*be, dev, [&] { loss(args).eval(); }, reps);
-  const double grad = median_ms(*be, dev, [&] { eval(flat(args)); }, reps);
-  const double cf = median_ms(*be, dev, [&] { eval(cfwd(args)); }, reps);
-  const double cg = median_ms(*be, dev, [&] { eval(cgrad(args)); }, reps);
+  const std::vector<double> med =
+      median_ms(*be, dev,
+                {[&] { loss(args).eval(); }, [&] { eval(flat(args)); }, [&] { eval(cfwd(args)); },
+                 [&] { eval(cgrad(args)); }},
+                reps);
+  const double fwd = med[0], grad = med[1], cf = med[2], cg = med[3];
   // Work per call: kernels (fused programs), host<->device copies, allocations.
   auto per_call = [&](const char* what, const std::function<void()>& fn) {
     const MemoryStats m0 = memory_stats(dev);

@@ -23,6 +23,16 @@ inline double ref_gelu(double x) {
 inline double ref_gelu_tanh(double x) {
   return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / kPi) * (x + 0.044715 * x * x * x)));
 }
+// d/dx gelu: Phi(x) + x phi(x).
+inline double ref_gelu_grad(double x) {
+  return 0.5 * std::erfc(-x / std::sqrt(2.0)) + x * std::exp(-0.5 * x * x) / std::sqrt(2.0 * kPi);
+}
+// d/dx of the tanh form: 0.5 (1 + tanh u) + 0.5 x sech^2(u) u', u = s (x + k x^3).
+inline double ref_gelu_tanh_grad(double x) {
+  const double s = std::sqrt(2.0 / kPi), k = 0.044715, u = s * (x + k * x * x * x);
+  const double ch = std::cosh(u);
+  return 0.5 * (1.0 + std::tanh(u)) + 0.5 * x / (ch * ch) * s * (1.0 + 3.0 * k * x * x);
+}
 inline double ref_silu(double x) {
   return x * ref_sigmoid(x);
 }

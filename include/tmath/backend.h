@@ -37,7 +37,7 @@ namespace tmath {
   X(Subtract) X(Multiply) X(Divide) X(FloorDivide) X(Remainder) X(Power) X(Maximum) X(Minimum) \
       X(Atan2) X(Hypot) X(Equal) X(NotEqual) X(Less) X(LessEqual) X(Greater) X(GreaterEqual)   \
           X(LogicalAnd) X(LogicalOr) X(LogicalXor) X(BitwiseAnd) X(BitwiseOr) X(BitwiseXor)     \
-              X(BitwiseLeftShift) X(BitwiseRightShift) X(Nextafter)
+              X(BitwiseLeftShift) X(BitwiseRightShift) X(Nextafter) X(GeluGrad) X(GeluTanhGrad)
 #define TMATH_REDUCE_OPS(X) X(Sum) X(Prod) X(Max) X(Min) X(Any) X(All)
 #define TMATH_OTHER_OPS(X)                                                                   \
   X(ArgMax)                                                                                  \

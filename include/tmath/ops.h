@@ -138,6 +138,9 @@ TMATH_API Tensor sigmoid(const Tensor& a);
 TMATH_API Tensor relu(const Tensor& a);
 // approximate=false: x*Phi(x) with erf; true: the tanh approximation.
 TMATH_API Tensor gelu(const Tensor& a, bool approximate = false);
+// g * gelu'(x) as one elementwise op (the vjp of gelu; real floating dtypes,
+// broadcasting like any binary op). approximate selects the same form as gelu.
+TMATH_API Tensor gelu_grad(const Tensor& g, const Tensor& x, bool approximate = false);
 TMATH_API Tensor silu(const Tensor& a);
 TMATH_API Tensor erf(const Tensor& a);
 TMATH_API Tensor erfinv(const Tensor& a);

@@ -306,6 +306,8 @@ BinaryRule binary_rule(OpCode op) {
     case OpCode::Atan2:
     case OpCode::Hypot:
     case OpCode::Nextafter:
+    case OpCode::GeluGrad:
+    case OpCode::GeluTanhGrad:
       return BinaryRule::TrueDiv;
     case OpCode::FloorDivide:
     case OpCode::Remainder:
@@ -460,6 +462,10 @@ TMATH_UNARY_FN(bitwise_invert, BitwiseInvert)
 
 Tensor gelu(const Tensor& a, bool approximate) {
   return apply_unary(approximate ? OpCode::GeluTanh : OpCode::Gelu, a);
+}
+
+Tensor gelu_grad(const Tensor& g, const Tensor& x, bool approximate) {
+  return apply_binary(approximate ? OpCode::GeluTanhGrad : OpCode::GeluGrad, g, x);
 }
 
 #define TMATH_BINARY_FN(fn, OP)                 \

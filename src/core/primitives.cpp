@@ -128,17 +128,8 @@ std::vector<Tensor> UnaryPrim::vjp(const std::vector<Tensor>& p, const std::vect
     }
     case OpCode::Erf: return {g * exp(neg(x * x)) * 1.1283791670955126};
     case OpCode::Erfinv: return {g * exp(y * y) * 0.886226925452758};
-    case OpCode::Gelu: {
-      Tensor cdf = (erf(x * 0.7071067811865476) + 1) * 0.5;
-      Tensor pdf = exp(x * x * -0.5) * 0.3989422804014327;
-      return {g * (cdf + x * pdf)};
-    }
-    case OpCode::GeluTanh: {
-      const double c = 0.7978845608028654, k = 0.044715;
-      Tensor th = tanh((x + x * x * x * k) * c);
-      Tensor d = (th + 1) * 0.5 + x * 0.5 * (1 - th * th) * c * (x * x * (3 * k) + 1);
-      return {g * d};
-    }
+    case OpCode::Gelu: return {gelu_grad(g, x)};
+    case OpCode::GeluTanh: return {gelu_grad(g, x, true)};
     case OpCode::Real: return {is_complex(x.dtype()) ? astype(g, x.dtype()) : g};
     case OpCode::Imag:
       return {astype(g, x.dtype()) * Tensor(std::complex<double>(0.0, -1.0))};
@@ -210,6 +201,24 @@ bool binary_partials(OpCode op, const Tensor& a, const Tensor& b, const Tensor& 
       break;
     }
     case OpCode::Hypot: ga = g * a / out; gb = g * b / out; break;
+    // out = a * gelu'(b): d/da = gelu'(b), d/db = a * gelu''(b).
+    case OpCode::GeluGrad: {
+      // gelu'' = pdf(b) (2 - b^2) for gelu = b Phi(b).
+      Tensor pdf = exp(b * b * -0.5) * 0.3989422804014327;
+      ga = gelu_grad(g, b);
+      gb = g * a * pdf * (2 - b * b);
+      break;
+    }
+    case OpCode::GeluTanhGrad: {
+      // gelu = 0.5 b (1 + t), t = tanh(u), u = c (b + k b^3):
+      // gelu'' = (1 - t^2) (u' - b t u'^2 + 3 c k b^2), u' = c (1 + 3 k b^2).
+      const double c = 0.7978845608028654, k = 0.044715;
+      Tensor t = tanh((b + b * b * b * k) * c);
+      Tensor du = (b * b * (3 * k) + 1) * c;
+      ga = gelu_grad(g, b, true);
+      gb = g * a * (1 - t * t) * (du - b * t * du * du + b * b * (3 * c * k));
+      break;
+    }
     // A step function of both operands (JAX's convention: zero, not undefined).
     case OpCode::Nextafter: ga = zeros_like(g); gb = zeros_like(g); break;
     case OpCode::Remainder: ga = g; gb = neg(g) * floor_divide(a, b); break;

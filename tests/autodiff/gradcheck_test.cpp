@@ -159,6 +159,12 @@ std::vector<Case> make_cases() {
     bin(
         "hypot" + tag, [](const Tensor& a, const Tensor& b) { return hypot(a, b); }, sa, sb, 0.3,
         1);
+    bin(
+        "gelu_grad" + tag, [](const Tensor& a, const Tensor& b) { return gelu_grad(a, b * 2.0); },
+        sa, sb);
+    bin(
+        "gelu_tanh_grad" + tag,
+        [](const Tensor& a, const Tensor& b) { return gelu_grad(a, b * 2.0, true); }, sa, sb);
   }
   bin(
       "remainder", [](const Tensor& a, const Tensor& b) { return remainder(a, b * 0.1 + 1.0); },

@@ -115,6 +115,8 @@ Cat category(OpCode op, DType dt) {
     case O::Atan2:
     case O::Hypot:
     case O::Nextafter:
+    case O::GeluGrad:
+    case O::GeluTanhGrad:
       return C ? Cat::Invalid : Cat::Required;
     case O::Equal:
     case O::NotEqual:
@@ -603,6 +605,10 @@ cplx binary_ref(OpCode op, cplx a, cplx b, DType dt) {
       return std::atan2(x, y);
     case O::Hypot:
       return std::hypot(x, y);
+    case O::GeluGrad:
+      return x * tt::ref_gelu_grad(y);
+    case O::GeluTanhGrad:
+      return x * tt::ref_gelu_tanh_grad(y);
     case O::Nextafter:
       return ref_nextafter(x, y, dt);
     case O::Equal:
@@ -763,6 +769,10 @@ Tensor call_binary(OpCode op, const Tensor& a, const Tensor& b) {
       return atan2(a, b);
     case O::Hypot:
       return hypot(a, b);
+    case O::GeluGrad:
+      return gelu_grad(a, b);
+    case O::GeluTanhGrad:
+      return gelu_grad(a, b, true);
     case O::Nextafter:
       return nextafter(a, b);
     case O::Equal:

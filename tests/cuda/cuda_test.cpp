@@ -152,6 +152,8 @@ const std::map<OpCode, BinaryFn>& binary_fns() {
       {OpCode::Minimum, [](const Tensor& a, const Tensor& b) { return minimum(a, b); }},
       {OpCode::Atan2, [](const Tensor& a, const Tensor& b) { return atan2(a, b); }},
       {OpCode::Hypot, [](const Tensor& a, const Tensor& b) { return hypot(a, b); }},
+      {OpCode::GeluGrad, [](const Tensor& a, const Tensor& b) { return gelu_grad(a, b); }},
+      {OpCode::GeluTanhGrad, [](const Tensor& a, const Tensor& b) { return gelu_grad(a, b, true); }},
       {OpCode::Equal, [](const Tensor& a, const Tensor& b) { return equal(a, b); }},
       {OpCode::NotEqual, [](const Tensor& a, const Tensor& b) { return not_equal(a, b); }},
       {OpCode::Less, [](const Tensor& a, const Tensor& b) { return less(a, b); }},

@@ -267,7 +267,9 @@ constexpr bool binary_ok() {
     case OpCode::Greater: case OpCode::GreaterEqual:
       return !c;
     case OpCode::FloorDivide: case OpCode::Remainder: return !c && !b;
-    case OpCode::Atan2: case OpCode::Hypot: case OpCode::Nextafter: return is_flt<T> || is_low<T>;
+    case OpCode::Atan2: case OpCode::Hypot: case OpCode::Nextafter: case OpCode::GeluGrad:
+    case OpCode::GeluTanhGrad:
+      return is_flt<T> || is_low<T>;
     default: return false;
   }
 }
@@ -396,6 +398,23 @@ auto binary_fn(T va, T vb) {
     return a <= b ? va : vb;
   } else if constexpr (op == OpCode::Atan2) return static_cast<T>(std::atan2(a, b));
   else if constexpr (op == OpCode::Hypot) return static_cast<T>(std::hypot(a, b));
+  else if constexpr (op == OpCode::GeluGrad) {
+    // a * (Phi(b) + b phi(b)), Phi through erfc (no cancellation for b << 0).
+    if constexpr (is_flt<C>)
+      return static_cast<T>(a * (C(0.5) * std::erfc(b * C(-0.7071067811865476)) +
+                                 b * std::exp(b * b * C(-0.5)) * C(0.3989422804014327)));
+    else return va;
+  } else if constexpr (op == OpCode::GeluTanhGrad) {
+    // With s = sigmoid(2u) = (1 + tanh u) / 2 and 1 - tanh^2 u = 4 s (1 - s):
+    // gelu' = s (1 + 2 b (1 - s) u'), free of tanh's cancellation in 1 + t for b << 0.
+    if constexpr (is_flt<C>) {
+      const C c = C(0.7978845608028654), k = C(0.044715);
+      const C s = C(1) / (C(1) + std::exp(C(-2) * c * (b + k * b * b * b)));
+      return static_cast<T>(a * (s * (C(1) + C(2) * b * (C(1) - s) * c * (C(1) + C(3) * k * b * b))));
+    } else {
+      return va;
+    }
+  }
   else if constexpr (op == OpCode::Nextafter) {
     if constexpr (is_flt<T> || is_low<T>) return next_after(va, vb);
     else return va;

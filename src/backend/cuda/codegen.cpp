@@ -687,6 +687,20 @@ std::string binary_expr(O op, DType dt, DType out) {
       return cast("atan2(a, b)");
     case O::Hypot:
       return cast("hypot(a, b)");
+    case O::GeluGrad: {  // a * (Phi(b) + b phi(b)), Phi through erfc
+      const std::string k = "(" + C + ")";
+      return cast("a * (" + k + "0.5 * erfc(b * " + k + "-0.7071067811865476) + b * exp(b * b * " + k +
+                  "-0.5) * " + k + "0.3989422804014327)");
+    }
+    case O::GeluTanhGrad: {
+      const std::string k = "(" + C + ")";
+      // s = sigmoid(2u) = (1 + tanh u) / 2: gelu' = s (1 + 2 b (1 - s) u') (no cancellation
+      // in 1 + tanh u for b << 0). The lambda gives the expression a local.
+      return cast("[&] { const " + C + " s = " + k + "1 / (" + k + "1 + exp(" + k +
+                  "-1.5957691216057308 * (b + " + k + "0.044715 * b * b * b))); return a * (s * (" + k +
+                  "1 + " + k + "2 * b * (" + k + "1 - s) * " + k + "0.7978845608028654 * (" + k + "1 + " + k +
+                  "0.134145 * b * b))); }()");
+    }
     case O::Nextafter:  // storage in, storage out (float16/bfloat16 step in their own bits)
       if (fl) return "tm_nextafter(va, vb)";
       break;
@@ -1068,6 +1082,8 @@ bool binary_supported(OpCode op, DType dt) {
     case O::Atan2:
     case O::Hypot:
     case O::Nextafter:
+    case O::GeluGrad:
+    case O::GeluTanhGrad:
       return f;
     default:
       return false;
@@ -1142,6 +1158,8 @@ bool long_body(const FusedProgram& p) {
       case O::Power:
       case O::Atan2:
       case O::Hypot:
+      case O::GeluGrad:
+      case O::GeluTanhGrad:
       case O::Remainder:
         return true;
       default:

@@ -789,6 +789,7 @@ class MlxBackend final : public Backend {
       switch (op) {
         case O::Exp: case O::Sin: case O::Cos: case O::Sigmoid: case O::Gelu: case O::Silu:
         case O::Erf: case O::Erfinv: case O::Softmax: case O::LogSoftmax: case O::LayerNorm:
+        case O::GeluGrad: case O::GeluTanhGrad:
           return false;
         default: break;
       }
@@ -820,7 +821,8 @@ class MlxBackend final : public Backend {
         return I || F;
       case O::Divide: case O::Power:
         return F || C;
-      case O::Atan2: case O::Hypot: case O::FloorDivide: case O::Remainder:
+      case O::Atan2: case O::Hypot: case O::FloorDivide: case O::Remainder: case O::GeluGrad:
+      case O::GeluTanhGrad:
         return F;
       case O::Equal: case O::NotEqual:
         return I || F || B || C;
@@ -1502,6 +1504,33 @@ class MlxBackend final : public Backend {
       case O::Minimum: return mx::minimum(a, b);
       case O::Atan2: return mx::arctan2(a, b);
       case O::Hypot: return mx::sqrt(mx::add(mx::square(a), mx::square(b)));
+      case O::GeluGrad:
+      case O::GeluTanhGrad: {
+        // a * gelu'(b), float16/bfloat16 in float32 and rounded once.
+        const bool low = a.dtype() == mx::float16 || a.dtype() == mx::bfloat16;
+        const mx::array g = low ? mx::astype(a, mx::float32) : a;
+        const mx::array x = low ? mx::astype(b, mx::float32) : b;
+        auto c = [&](double v) { return mx::array(v, x.dtype()); };
+        mx::array d = c(0);
+        if (op == O::GeluGrad) {  // Phi(x) + x phi(x)
+          const mx::array cdf = mx::multiply(
+              c(0.5), mx::add(c(1), mx::erf(mx::multiply(x, c(0.7071067811865476)))));
+          const mx::array pdf =
+              mx::multiply(mx::exp(mx::multiply(mx::square(x), c(-0.5))), c(0.3989422804014327));
+          d = mx::add(cdf, mx::multiply(x, pdf));
+        } else {  // s (1 + 2 x (1 - s) u'), s = sigmoid(2u) (no cancellation in 1 + tanh u)
+          const mx::array s = mx::sigmoid(mx::multiply(
+              c(1.5957691216057308),
+              mx::add(x, mx::multiply(c(0.044715), mx::multiply(x, mx::square(x))))));
+          const mx::array du =
+              mx::multiply(c(0.7978845608028654), mx::add(c(1), mx::multiply(c(0.134145), mx::square(x))));
+          d = mx::multiply(s, mx::add(c(1), mx::multiply(mx::multiply(mx::multiply(c(2), x),
+                                                                      mx::subtract(c(1), s)),
+                                                         du)));
+        }
+        const mx::array r = mx::multiply(g, d);
+        return low ? mx::astype(r, a.dtype()) : r;
+      }
       case O::Equal: return mx::equal(a, b);
       case O::NotEqual: return mx::not_equal(a, b);
       case O::Less: return mx::less(a, b);
