@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -138,7 +139,16 @@ std::pair<double, double> interleaved_median_ms(Backend& be, Device dev, F&& fn,
     std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
     return v[v.size() / 2];
   };
-  return {median(tf), median(tr)};
+  const std::pair<double, double> r{median(tf), median(tr)};
+  // TMATH_PROFILE_TRACE=1: how each interleaved row was batched (stderr).
+  if (const char* e = std::getenv("TMATH_PROFILE_TRACE"); e && *e == '1') {
+    auto [lo_f, hi_f] = std::minmax_element(tf.begin(), tf.end());
+    std::fprintf(stderr,
+                 "[profile trace] warm per call %.4f / %.4f ms, batches %d / %d, %zu rounds, "
+                 "median %.4f / %.4f ms, engine min %.4f max %.4f\n",
+                 per_fn, per_ref, bf, br, tf.size(), r.first, r.second, *lo_f, *hi_f);
+  }
+  return r;
 }
 
 // ---- the op table ----------------------------------------------------------
