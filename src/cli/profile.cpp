@@ -88,17 +88,35 @@ double median_ms(F&& fn, const Budget& b) {
 // Median milliseconds per call of fn on a backend, timed by the backend's clock
 // (CUDA events on a GPU): after warm-up, batches of back-to-back calls sized to
 // about 2 ms each (one call when a call takes longer), median of the batch means.
+// Milliseconds per call of fn once warm: back-to-back calls, 1, 4, 16, ... of them
+// until they take 0.5 ms (at most 1024), then one synchronisation. Warm-up times
+// are no guide: a first call may compile kernels or plan a GEMM (50-1100 ms on a
+// GPU machine with a cold kernel cache), and a batch sized from that estimate is
+// a single call whose timing includes its launch.
+double per_call_ms(Backend& be, Device dev, const std::function<void()>& fn) {
+  be.synchronize(dev);
+  for (int n = 1;; n *= 4) {
+    const double t0 = now_ms();
+    for (int i = 0; i < n; ++i) fn();
+    be.synchronize(dev);
+    const double dt = now_ms() - t0;
+    if (dt >= 0.5 || n >= 1024) return std::max(dt / n, 1e-4);
+  }
+}
+
+// Median milliseconds per call of fn on a backend, timed by the backend's clock
+// (CUDA events on a GPU): after warm-up, batches of back-to-back calls sized to
+// about 2 ms each (one call when a call takes longer), median of the batch means.
 template <class F>
 double backend_median_ms(Backend& be, Device dev, F&& fn, const Budget& b) {
   const double start = now_ms();
-  int warm = 0;
-  for (; warm < b.warmup || (now_ms() - start < b.warmup_ms && warm < kMaxWarmup); ++warm) fn();
-  be.synchronize(dev);
-  const double per_call = std::max((now_ms() - start) / std::max(warm, 1), 1e-4);
-  const int batch = std::clamp(static_cast<int>(2.0 / per_call), 1, 1000);
+  const std::function<void()> call = fn;
+  for (int warm = 0; warm < b.warmup || (now_ms() - start < b.warmup_ms && warm < kMaxWarmup);
+       ++warm)
+    call();
+  const int batch = std::clamp(static_cast<int>(2.0 / per_call_ms(be, dev, call)), 1, 1000);
   std::vector<double> ts;
   double total = 0.0;
-  const std::function<void()> call = fn;
   while (static_cast<int>(ts.size()) < b.max_reps &&
          (static_cast<int>(ts.size()) < b.min_reps || total < b.target_ms)) {
     ts.push_back(be.time_ms(dev, call, batch));
@@ -119,10 +137,9 @@ std::pair<double, double> interleaved_median_ms(Backend& be, Device dev, F&& fn,
   const std::function<void()> call = fn;
   auto warm = [&](const std::function<void()>& f) {
     const double start = now_ms();
-    int n = 0;
-    for (; n < b.warmup || (now_ms() - start < b.warmup_ms / 2 && n < kMaxWarmup); ++n) f();
-    be.synchronize(dev);
-    return std::max((now_ms() - start) / std::max(n, 1), 1e-4);
+    for (int n = 0; n < b.warmup || (now_ms() - start < b.warmup_ms / 2 && n < kMaxWarmup); ++n)
+      f();
+    return per_call_ms(be, dev, f);
   };
   const double per_fn = warm(call), per_ref = warm(ref);
   const int bf = single_batch ? 1 : std::clamp(static_cast<int>(2.0 / per_fn), 1, 1000);
