@@ -1687,22 +1687,40 @@ std::vector<std::string> row_kernel_names() {
           "tm_w32", "tm_b",  "tm_br8", "tm_br16", "tm_br32"};
 }
 
-std::string row_entry_points() {
+// The entry points of row kernel `variant` (index into row_kernel_names()), or of all
+// of them for -1. tm_b (streaming) is part of every program's body; the register
+// kernels are unrolled E times, so a program of one of them compiles in a fraction of
+// the time of all ten (a first softmax call compiles only what it launches).
+std::string row_entry_points(int variant) {
   std::string s;
-  for (int e : {1, 2, 4, 8, 16, 32})
-    s += "extern \"C\" __global__ void __launch_bounds__(256) tm_w" + std::to_string(e) +
-         "(const RowParams p) { row_warp<" + std::to_string(e) + ">(p); }\n";
+  int index = 0;
+  for (int e : {1, 2, 4, 8, 16, 32}) {
+    if (variant < 0 || variant == index)
+      s += "extern \"C\" __global__ void __launch_bounds__(256) tm_w" + std::to_string(e) +
+           "(const RowParams p) { row_warp<" + std::to_string(e) + ">(p); }\n";
+    ++index;
+  }
+  ++index;  // tm_b
   // Minimum blocks per SM caps the registers: 4 blocks for E = 8 and 16, 2 for 32.
-  for (int e : {8, 16, 32})
-    s += "extern \"C\" __global__ void __launch_bounds__(256, " + std::to_string(e == 32 ? 2 : 4) +
-         ") tm_br" + std::to_string(e) + "(const RowParams p) { row_block<" + std::to_string(e) +
-         ">(p); }\n";
+  for (int e : {8, 16, 32}) {
+    if (variant < 0 || variant == index)
+      s += "extern \"C\" __global__ void __launch_bounds__(256, " +
+           std::to_string(e == 32 ? 2 : 4) + ") tm_br" + std::to_string(e) +
+           "(const RowParams p) { row_block<" + std::to_string(e) + ">(p); }\n";
+    ++index;
+  }
   return s;
+}
+
+std::vector<std::string> row_kernels(int variant) {
+  std::vector<std::string> all = row_kernel_names();
+  if (variant < 0) return all;
+  return {all.at(static_cast<size_t>(variant))};
 }
 
 }  // namespace
 
-ProgramSource softmax(OpCode op, DType dt) {
+ProgramSource softmax(OpCode op, DType dt, int variant) {
   const bool log = op == O::LogSoftmax;
   std::string s = row_header(dt);
   s += std::string("#define TM_LOG ") + (log ? "1" : "0") + "\n";
@@ -1789,15 +1807,16 @@ template <int E> TM_DI void row_block(const RowParams& p) {
   }
 }
 )";
-  s += row_entry_points();
+  s += row_entry_points(variant);
   ProgramSource p;
-  p.name = lower(op_name(op)) + "_" + std::string(dtype_name(dt));
+  p.name = lower(op_name(op)) + "_" + std::string(dtype_name(dt)) +
+           (variant < 0 ? "" : "_v" + std::to_string(variant));
   p.source = with_prelude(s);
-  p.kernels = row_kernel_names();
+  p.kernels = row_kernels(variant);
   return p;
 }
 
-ProgramSource layer_norm(DType dt, int flags) {
+ProgramSource layer_norm(DType dt, int flags, int variant) {
   std::string s = row_header(dt);
   s += std::string("#define TM_W ") + ((flags & 1) ? "1" : "0") + "\n#define TM_B " +
        ((flags & 2) ? "1" : "0") + "\n";
@@ -1886,11 +1905,12 @@ template <int E> TM_DI void row_block(const RowParams& p) {
   }
 }
 )";
-  s += row_entry_points();
+  s += row_entry_points(variant);
   ProgramSource p;
-  p.name = "layer_norm_" + std::string(dtype_name(dt)) + "_" + std::to_string(flags);
+  p.name = "layer_norm_" + std::string(dtype_name(dt)) + "_" + std::to_string(flags) +
+           (variant < 0 ? "" : "_v" + std::to_string(variant));
   p.source = with_prelude(s);
-  p.kernels = row_kernel_names();
+  p.kernels = row_kernels(variant);
   return p;
 }
 

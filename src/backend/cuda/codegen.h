@@ -71,10 +71,11 @@ ProgramSource arg_reduce(OpCode op, DType in);
 // Kernels: {block per line, thread per line}.
 ProgramSource scan(OpCode op, DType in, DType out);
 // Kernels: {warp per row with 1, 2, 4, 8, 16, 32 elements per lane, block per row streaming
-// from memory, block per row held in registers (up to 8192 elements)}.
-ProgramSource softmax(OpCode op, DType dt);
+// from memory, block per row held in registers (up to 8192 elements)}; variant >= 0: only
+// that kernel of the list (what launches compile: one kernel per program).
+ProgramSource softmax(OpCode op, DType dt, int variant = -1);
 // Kernels: as softmax; flags bit 0: weight, bit 1: bias.
-ProgramSource layer_norm(DType dt, int flags);
+ProgramSource layer_norm(DType dt, int flags, int variant = -1);
 // Kernels: {take, take_along_axis} by item size.
 ProgramSource take(size_t itemsize);
 // Kernels: {put}; put by item size, put_add by dtype (atomicAdd).

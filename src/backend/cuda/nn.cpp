@@ -12,9 +12,11 @@
 namespace tmath::cuda {
 namespace {
 
-// Launches kernel set {w1, w2, w4, w8, w16, w32, block, block in registers with 8,
-// 16, 32 elements per thread} (gen::row_kernel_names) for rows of p.len.
-void launch_rows(DeviceContext& dc, const char* op, const Program& prog, const RowParams& p) {
+// Launches kernel k of the set {w1, w2, w4, w8, w16, w32, block, block in registers with
+// 8, 16, 32 elements per thread} (gen::row_kernel_names) for rows of p.len; prog(k) is
+// the program of that one kernel.
+template <class GetProgram>
+void launch_rows(DeviceContext& dc, const char* op, GetProgram&& prog, const RowParams& p) {
   if (p.rows == 0 || p.len == 0) return;
   // Warp per row, unless that leaves most of the GPU idle (fewer than two blocks per
   // SM) for rows long enough to share a block: then block per row in registers.
@@ -23,13 +25,12 @@ void launch_rows(DeviceContext& dc, const char* op, const Program& prog, const R
   if (p.len <= 1024 && !few_rows) {
     int k = 0;
     while ((int64_t{32} << k) < p.len) ++k;
-    launch(op, prog[static_cast<size_t>(k)], static_cast<unsigned>(warp_blocks), 1, kThreads, 0,
-           dc.stream(), p);
+    launch(op, prog(k)[0], static_cast<unsigned>(warp_blocks), 1, kThreads, 0, dc.stream(), p);
   } else if (p.len <= int64_t{32} * kThreads) {
-    const size_t k = p.len <= int64_t{8} * kThreads ? 7 : p.len <= int64_t{16} * kThreads ? 8 : 9;
-    launch(op, prog[k], static_cast<unsigned>(p.rows), 1, kThreads, 0, dc.stream(), p);
+    const int k = p.len <= int64_t{8} * kThreads ? 7 : p.len <= int64_t{16} * kThreads ? 8 : 9;
+    launch(op, prog(k)[0], static_cast<unsigned>(p.rows), 1, kThreads, 0, dc.stream(), p);
   } else {
-    launch(op, prog[6], static_cast<unsigned>(p.rows), 1, kThreads, 0, dc.stream(), p);
+    launch(op, prog(6)[0], static_cast<unsigned>(p.rows), 1, kThreads, 0, dc.stream(), p);
   }
 }
 
@@ -53,9 +54,11 @@ void softmax(DeviceContext& dc, OpCode op, const ArrayRef& x, const ArrayRef& ou
   p.out = reinterpret_cast<unsigned long long>(out.data);
   p.len = x.ndim() == 0 ? 1 : x.shape[x.ndim() - 1];
   p.rows = p.len == 0 ? 0 : n / p.len;
-  const Program& prog = dc.program(
-      gen::key(gen::Family::Softmax, static_cast<uint32_t>(op), static_cast<uint32_t>(x.dtype)),
-      [&] { return gen::softmax(op, x.dtype); }, name);
+  auto prog = [&](int k) -> const Program& {
+    return dc.program(gen::key(gen::Family::Softmax, static_cast<uint32_t>(op),
+                               static_cast<uint32_t>(x.dtype), static_cast<uint32_t>(k)),
+                      [&] { return gen::softmax(op, x.dtype, k); }, name);
+  };
   launch_rows(dc, name, prog, p);
 }
 
@@ -82,10 +85,11 @@ void layer_norm(DeviceContext& dc, const ArrayRef& x, const ArrayRef& weight, co
   p.rows = n / args.inner;
   p.eps = args.eps;
   const int flags = (has_w ? 1 : 0) | (has_b ? 2 : 0);
-  const Program& prog = dc.program(
-      gen::key(gen::Family::LayerNorm, static_cast<uint32_t>(flags),
-               static_cast<uint32_t>(x.dtype)),
-      [&] { return gen::layer_norm(x.dtype, flags); }, "layer_norm");
+  auto prog = [&](int k) -> const Program& {
+    return dc.program(gen::key(gen::Family::LayerNorm, static_cast<uint32_t>(flags),
+                               static_cast<uint32_t>(x.dtype), static_cast<uint32_t>(k)),
+                      [&] { return gen::layer_norm(x.dtype, flags, k); }, "layer_norm");
+  };
   launch_rows(dc, "layer_norm", prog, p);
 }
 
