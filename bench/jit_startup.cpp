@@ -6,7 +6,9 @@
 // tensor: the wall time from the first call to its result (the fused program is
 // generated and compiled, or loaded from the disk cache, inside it), the second
 // call's time, the JIT statistics, and the cost per call of a compile()d chain10
-// on 64-element tensors (10000 calls queued, one synchronisation). Run it twice
+// on 64-element tensors (10000 calls queued, one synchronisation), and the first and
+// second call of softmax and layer_norm over the rows (their kernels are compiled
+// on first use too on CUDA). Run it twice
 // with the same TMATH_CACHE_DIR to see a cold and a warm disk cache.
 #include <cstdio>
 #include <cstring>
@@ -54,6 +56,17 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(s.cache_rejected),
               static_cast<unsigned long long>(s.fused_kernels));
   std::printf("  second call: %.3f ms\n", second);
+  for (const char* op : {"softmax", "layer_norm"}) {
+    auto run = [&] {
+      const double ts = now_ms();
+      Tensor r = std::strcmp(op, "softmax") == 0 ? softmax(x, -1) : layer_norm(x);
+      r.eval();
+      be->synchronize(dev);
+      return now_ms() - ts;
+    };
+    const double a = run(), b = run();
+    std::printf("  %s first call: %.2f ms, second: %.3f ms\n", op, a, b);
+  }
 
   // Compiled chain10 on 64 elements: per-call cost from C++.
   Tensor small = (random::normal(random::key(2), {64}) * 0.5).to(dev).eval();

@@ -118,8 +118,9 @@ std::vector<tmath::cuda::ProgramSource> all_programs() {
     ps.push_back(gen::softmax(OpCode::Softmax, dt));
     ps.push_back(gen::softmax(OpCode::LogSoftmax, dt));
     for (int flags = 0; flags < 4; ++flags) ps.push_back(gen::layer_norm(dt, flags));
-    // The one-kernel programs launches compile (a warp and a block variant).
+    // The one-kernel programs launches compile (warp, streaming block, block variants).
     ps.push_back(gen::softmax(OpCode::Softmax, dt, 0));
+    ps.push_back(gen::softmax(OpCode::LogSoftmax, dt, 6));
     ps.push_back(gen::layer_norm(dt, 3, 9));
     ps.push_back(gen::random(OpCode::RandomUniform, dt));
     ps.push_back(gen::random(OpCode::RandomNormal, dt));
