@@ -218,6 +218,10 @@ void unary_typed(const ArrayRef& x, const ArrayRef& out) {
                       R* o = reinterpret_cast<R*>(p[0]);
                       const T* a = reinterpret_cast<const T*>(p[1]);
                       if constexpr (std::is_same_v<T, float> && std::is_same_v<R, float>) {
+                        if constexpr (op == OpCode::Gelu) {
+                          simd_gelu_f32(a, o, static_cast<size_t>(n));
+                          return;
+                        }
                         if (auto so = simd_op(op); so && simd_unary_f32(*so, a, o, n)) return;
                       }
                       if constexpr (std::is_same_v<T, double> && std::is_same_v<R, double>) {
@@ -457,6 +461,12 @@ void binary_typed(const ArrayRef& a, const ArrayRef& b, const ArrayRef& out) {
                     R* o = reinterpret_cast<R*>(p[0]);
                     const T* x = reinterpret_cast<const T*>(p[1]);
                     const T* y = reinterpret_cast<const T*>(p[2]);
+                    if constexpr (op == OpCode::GeluGrad && std::is_same_v<T, float>) {
+                      if (s[0] == sizeof(T) && s[1] == sizeof(T) && s[2] == sizeof(T)) {
+                        simd_gelu_grad_f32(x, y, o, static_cast<size_t>(n));
+                        return;
+                      }
+                    }
                     if constexpr ((std::is_same_v<T, float> || std::is_same_v<T, double>) &&
                                   std::is_same_v<R, T>) {
                       const bool xs = s[1] == 0, ys = s[2] == 0;

@@ -56,6 +56,16 @@ bool simd_instr(const FusedInstr& in, DType ta, DType tb, const char* a, int64_t
   const auto n = static_cast<size_t>(len);
   if (in.dtype != DType::Float32 && in.dtype != DType::Float64) return false;
   const bool f32 = in.dtype == DType::Float32;
+  if (f32 && in.kind == Kind::Unary && in.op == OpCode::Gelu && ta == in.dtype && sa == 1) {
+    simd_gelu_f32(reinterpret_cast<const float*>(a), reinterpret_cast<float*>(y), n);
+    return true;
+  }
+  if (f32 && in.kind == Kind::Binary && in.op == OpCode::GeluGrad && ta == in.dtype &&
+      tb == in.dtype && sa == 1 && sb == 1) {
+    simd_gelu_grad_f32(reinterpret_cast<const float*>(a), reinterpret_cast<const float*>(b),
+                       reinterpret_cast<float*>(y), n);
+    return true;
+  }
   if (in.kind == Kind::Unary) {
     auto so = simd_op(in.op);
     if (!so || ta != in.dtype || sa != 1) return false;

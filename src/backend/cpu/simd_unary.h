@@ -46,6 +46,11 @@ bool simd_binary_f64(SimdBinaryOp op, const double* a, bool a_scalar, const doub
                      bool b_scalar, double* y, size_t n);
 
 bool simd_unary_f32(SimdOp op, const float* x, float* y, size_t n);
+
+// float32 gelu (erf form) and g * gelu'(x) on contiguous arrays, evaluated in float64
+// lanes (see simd_unary.cpp).
+void simd_gelu_f32(const float* x, float* y, size_t n);
+void simd_gelu_grad_f32(const float* g, const float* x, float* y, size_t n);
 bool simd_unary_f64(SimdOp op, const double* x, double* y, size_t n);
 
 // One step of a register chain: a vectorised unary op, or a binary op with one
