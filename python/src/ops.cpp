@@ -269,6 +269,14 @@ void bind_ops(nb::module_& m) {
         return nogil([&] { return tmath::gelu(t, approximate); });
       },
       "x"_a, nb::kw_only(), "approximate"_a = false);
+  m.def(
+      "gelu_grad",
+      [](nb::handle g, nb::handle x, bool approximate) {
+        Tensor tg = to_tensor(g, "gelu_grad"), tx = to_tensor(x, "gelu_grad");
+        return nogil([&] { return tmath::gelu_grad(tg, tx, approximate); });
+      },
+      "g"_a, "x"_a, nb::kw_only(), "approximate"_a = false,
+      "g * gelu'(x) as one elementwise op (the gradient gelu's vjp uses).");
 
   // ---- elementwise binary --------------------------------------------------------------
   def_binary<tmath::add>(m, "add");

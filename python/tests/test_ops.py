@@ -234,3 +234,14 @@ def test_nn_ops(rng):
           rtol=1e-4, atol=1e-6)
     erf = np.vectorize(__import__("math").erf)
     check(tm.gelu(a), (0.5 * a * (1 + erf(a / np.sqrt(2)))).astype(np.float32), rtol=1e-5, atol=1e-6)
+    # gelu_grad: g * gelu'(x) against SciPy's normal cdf/pdf (erf form) and the tanh
+    # form's derivative, with g broadcast along the rows.
+    from scipy.stats import norm
+    x64, g = a.astype(np.float64), rng.standard_normal(8).astype(np.float32)
+    check(tm.gelu_grad(g, a), (g * (norm.cdf(x64) + x64 * norm.pdf(x64))).astype(np.float32),
+          rtol=1e-5, atol=1e-6)
+    u = np.sqrt(2 / np.pi) * (x64 + 0.044715 * x64 ** 3)
+    dt = 0.5 * (1 + np.tanh(u)) + 0.5 * x64 / np.cosh(u) ** 2 * np.sqrt(2 / np.pi) * (1 + 3 * 0.044715 * x64 ** 2)
+    check(tm.gelu_grad(g, a, approximate=True), (g * dt).astype(np.float32), rtol=1e-4, atol=1e-6)
+    with pytest.raises(tm.DTypeError, match="gelu_grad"):
+        tm.gelu_grad(tm.asarray(np.ones(3, np.complex64)), tm.asarray(np.ones(3, np.complex64)))
