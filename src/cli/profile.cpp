@@ -5,10 +5,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -85,9 +85,6 @@ double median_ms(F&& fn, const Budget& b) {
   return ts[ts.size() / 2];
 }
 
-// Median milliseconds per call of fn on a backend, timed by the backend's clock
-// (CUDA events on a GPU): after warm-up, batches of back-to-back calls sized to
-// about 2 ms each (one call when a call takes longer), median of the batch means.
 // Milliseconds per call of fn once warm: back-to-back calls, 1, 4, 16, ... of them
 // until they take 0.5 ms (at most 1024), then one synchronisation. Warm-up times
 // are no guide: a first call may compile kernels or plan a GEMM (50-1100 ms on a
@@ -161,7 +158,7 @@ std::pair<double, double> interleaved_median_ms(Backend& be, Device dev, F&& fn,
   if (const char* e = std::getenv("TMATH_PROFILE_TRACE"); e && *e == '1') {
     auto [lo_f, hi_f] = std::minmax_element(tf.begin(), tf.end());
     std::fprintf(stderr,
-                 "[profile trace] warm per call %.4f / %.4f ms, batches %d / %d, %zu rounds, "
+                 "[profile trace] per call once warm %.4f / %.4f ms, batches %d / %d, %zu rounds, "
                  "median %.4f / %.4f ms, engine min %.4f max %.4f\n",
                  per_fn, per_ref, bf, br, tf.size(), r.first, r.second, *lo_f, *hi_f);
   }
