@@ -11,11 +11,9 @@
 // With a case name (e.g. "add 8"), that case also runs for about two seconds under
 // the sampling profiler of sampler.h, which prints where the host time goes.
 // A third column times the same calls as `tmath profile` does (CUDA events around
-// batches of 100 after a synchronisation). HO_MATMULS_FIRST=1 and HO_GEMM_REF=1 run
-// some of the profile's earlier work first (see main).
+// batches of 100 after a synchronisation).
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -81,40 +79,6 @@ int main(int argc, char** argv) {
   auto make = [&](Shape s, uint64_t seed) {
     return random::normal(random::key(seed), s).to(dev).eval();
   };
-  // HO_MATMULS_FIRST=1: run what `tmath profile` runs before its elementwise rows
-  // (the backend alone in the priority list, matmuls 128..4096 in every dtype and
-  // precision), to see whether that state changes the per-op cost.
-  if (std::getenv("HO_MATMULS_FIRST")) {
-    set_backend_priority({target.name});
-    for (int64_t n : {128, 256, 512, 1024, 2048, 4096}) {
-      for (DType dt : {float32, float16, bfloat16, float64}) {
-        Tensor a = make({n, n}, 3).astype(dt).eval(), b = make({n, n}, 4).astype(dt).eval();
-        for (MatmulPrecision p : {MatmulPrecision::Highest, MatmulPrecision::High}) {
-          set_matmul_precision(p);
-          for (int i = 0; i < 20; ++i) matmul(a, b).eval();
-        }
-        set_matmul_precision(MatmulPrecision::Highest);
-      }
-    }
-    be->synchronize(dev);
-    std::printf("(after matmuls 128..4096 in four dtypes, priority {%s})\n", target.name.c_str());
-  }
-  // HO_GEMM_REF=1: first create and run the profile's native matmul reference (a
-  // cuBLAS handle of its own on the engine's stream), then drop it.
-  if (std::getenv("HO_GEMM_REF")) {
-    for (int64_t n : {128, 1024}) {
-      Tensor a = make({n, n}, 3), b = make({n, n}, 4);
-      auto ref = [](const Tensor& t) {
-        return ArrayRef{t.data_ptr(), t.dtype(), t.shape(), t.strides(), t.device()};
-      };
-      const ArrayRef refs[2] = {ref(a), ref(b)};
-      auto r = be->native_reference("matmul", refs, MatmulPrecision::Highest);
-      if (!r) continue;
-      for (int i = 0; i < 100; ++i) r->run();
-      be->synchronize(dev);
-    }
-    std::printf("(after the profile's cuBLAS matmul references)\n");
-  }
   for (int64_t n : {8, 1024 * 1024, 4096 * 4096}) {
     Tensor a = make({n}, 1), b = make({n}, 2);
     const std::string sz = n == 8 ? "8" : n == 1024 * 1024 ? "1024^2" : "4096^2";

@@ -1511,24 +1511,25 @@ class MlxBackend final : public Backend {
         const mx::array g = low ? mx::astype(a, mx::float32) : a;
         const mx::array x = low ? mx::astype(b, mx::float32) : b;
         auto c = [&](double v) { return mx::array(v, x.dtype()); };
-        mx::array d = c(0);
-        if (op == O::GeluGrad) {  // Phi(x) + x phi(x)
-          const mx::array cdf = mx::multiply(
-              c(0.5), mx::add(c(1), mx::erf(mx::multiply(x, c(0.7071067811865476)))));
-          const mx::array pdf =
-              mx::multiply(mx::exp(mx::multiply(mx::square(x), c(-0.5))), c(0.3989422804014327));
-          d = mx::add(cdf, mx::multiply(x, pdf));
-        } else {  // s (1 + 2 x (1 - s) u'), s = sigmoid(2u) (no cancellation in 1 + tanh u)
+        auto derivative = [&]() -> mx::array {
+          if (op == O::GeluGrad) {  // Phi(x) + x phi(x)
+            const mx::array cdf = mx::multiply(
+                c(0.5), mx::add(c(1), mx::erf(mx::multiply(x, c(0.7071067811865476)))));
+            const mx::array pdf =
+                mx::multiply(mx::exp(mx::multiply(mx::square(x), c(-0.5))), c(0.3989422804014327));
+            return mx::add(cdf, mx::multiply(x, pdf));
+          }
+          // s (1 + 2 x (1 - s) u'), s = sigmoid(2u) (no cancellation in 1 + tanh u)
           const mx::array s = mx::sigmoid(mx::multiply(
               c(1.5957691216057308),
               mx::add(x, mx::multiply(c(0.044715), mx::multiply(x, mx::square(x))))));
-          const mx::array du =
-              mx::multiply(c(0.7978845608028654), mx::add(c(1), mx::multiply(c(0.134145), mx::square(x))));
-          d = mx::multiply(s, mx::add(c(1), mx::multiply(mx::multiply(mx::multiply(c(2), x),
-                                                                      mx::subtract(c(1), s)),
-                                                         du)));
-        }
-        const mx::array r = mx::multiply(g, d);
+          const mx::array du = mx::multiply(c(0.7978845608028654),
+                                            mx::add(c(1), mx::multiply(c(0.134145), mx::square(x))));
+          return mx::multiply(
+              s, mx::add(c(1), mx::multiply(mx::multiply(mx::multiply(c(2), x), mx::subtract(c(1), s)),
+                                            du)));
+        };
+        const mx::array r = mx::multiply(g, derivative());
         return low ? mx::astype(r, a.dtype()) : r;
       }
       case O::Equal: return mx::equal(a, b);
