@@ -36,7 +36,13 @@ using lint = lapack_int;
 
 const char* const kOps[] = {"svd", "eigh", "eig", "qr", "solve", "cholesky", "inv"};
 constexpr int64_t kSizes[] = {512, 1024};
-constexpr int64_t kBatch = 512, kBatchN = 32;  // svd_batched: 512 x 32 x 32
+// Batched rows (512 x 32 x 32 float32): the op of the same name without "_batched".
+const char* const kBatchedOps[] = {"svd_batched", "solve_batched", "inv_batched",
+                                   "cholesky_batched"};
+constexpr int64_t kBatch = 512, kBatchN = 32;
+
+// "solve" for "solve_batched": the op a row runs.
+std::string base_op(const std::string& op) { return op.substr(0, op.find("_batched")); }
 
 double now_ms() {
   using namespace std::chrono;
@@ -159,9 +165,10 @@ struct Lapack<double> {
 // `a` holds `count` row-major n x n matrices; the copies are transposed (for symmetric
 // inputs and the timing the transposition does not matter: the work is the same).
 template <class T>
-std::function<void()> lapack_reference(const std::string& op, std::vector<T> a, int64_t n,
+std::function<void()> lapack_reference(const std::string& row_op, std::vector<T> a, int64_t n,
                                        int64_t count) {
   using L = Lapack<T>;
+  const std::string op = base_op(row_op);
   auto st = std::make_shared<std::vector<std::vector<T>>>();
   const lint N = static_cast<lint>(n);
   const size_t nn = static_cast<size_t>(n * n);
@@ -176,7 +183,7 @@ std::function<void()> lapack_reference(const std::string& op, std::vector<T> a, 
   T q = 0;
   lint iq = 0;
   // Workspace queries.
-  if (op == "svd" || op == "svd_batched") {
+  if (op == "svd") {
     L::gesdd("S", &N, &N, A->data(), &N, s->data(), B->data(), &N, C->data(), &N, &q, &lw,
              piv->data(), &info);
   } else if (op == "eigh") {
@@ -205,7 +212,7 @@ std::function<void()> lapack_reference(const std::string& op, std::vector<T> a, 
     lint inf = 0;
     for (int64_t b = 0; b < count; ++b) {
       pack(b);
-      if (op == "svd" || op == "svd_batched") {
+      if (op == "svd") {
         L::gesdd("S", &N, &N, A->data(), &N, s->data(), B->data(), &N, C->data(), &N,
                  work->data(), &LW, piv->data(), &inf);
       } else if (op == "eigh") {
@@ -255,8 +262,9 @@ std::optional<Backend::NativeReference> framework_reference(const std::string& o
 }  // namespace
 
 bool is_linalg_profile_op(const std::string& op) {
-  return op == "svd_batched" || std::any_of(std::begin(kOps), std::end(kOps),
-                                            [&](const char* o) { return op == o; });
+  auto is = [&](const char* o) { return op == o; };
+  return std::any_of(std::begin(kOps), std::end(kOps), is) ||
+         std::any_of(std::begin(kBatchedOps), std::end(kBatchedOps), is);
 }
 
 int run_profile_linalg(const LinalgProfileOptions& opt) {
@@ -271,7 +279,8 @@ int run_profile_linalg(const LinalgProfileOptions& opt) {
     for (DType dt : {float32, float64})
       for (const char* op : kOps)
         if (wanted(op)) cases.push_back({op, 1, n, dt});
-  if (wanted("svd_batched")) cases.push_back({"svd_batched", kBatch, kBatchN, float32});
+  for (const char* op : kBatchedOps)
+    if (wanted(op)) cases.push_back({op, kBatch, kBatchN, float32});
   if (cases.empty()) return 0;
 
   std::vector<std::shared_ptr<Backend>> selected;
@@ -286,7 +295,8 @@ int run_profile_linalg(const LinalgProfileOptions& opt) {
     // Random normal input on the CPU; symmetric positive definite for eigh and cholesky.
     Shape shape = c.batch > 1 ? Shape{c.batch, c.n, c.n} : Shape{c.n, c.n};
     Tensor a = random::normal(random::key(seed++), shape, float64, 0.0, 1.0, kCPU);
-    if (c.op == "eigh" || c.op == "cholesky")
+    const std::string op = base_op(c.op);
+    if (op == "eigh" || op == "cholesky")
       a = matmul(a, swapaxes(a, -1, -2)) / double(c.n) + eye(c.n, c.n, 0, float64);
     a = astype(a, c.dt);
     a.eval();
@@ -307,21 +317,21 @@ int run_profile_linalg(const LinalgProfileOptions& opt) {
         x.eval();
         std::function<void()> fn = [&, x] {
           std::vector<Tensor> r;
-          if (c.op == "svd" || c.op == "svd_batched") {
+          if (op == "svd") {
             auto d = la::svd(x, false);
             r = {d.U, d.S, d.Vh};
-          } else if (c.op == "eigh") {
+          } else if (op == "eigh") {
             auto e = la::eigh(x);
             r = {e.eigenvalues, e.eigenvectors};
-          } else if (c.op == "eig") {
+          } else if (op == "eig") {
             auto e = la::eig(x);
             r = {e.eigenvalues, e.eigenvectors};
-          } else if (c.op == "qr") {
+          } else if (op == "qr") {
             auto q = la::qr(x);
             r = {q.Q, q.R};
-          } else if (c.op == "solve") {
+          } else if (op == "solve") {
             r = {la::solve(x, x)};
-          } else if (c.op == "cholesky") {
+          } else if (op == "cholesky") {
             r = {la::cholesky(x)};
           } else {
             r = {la::inv(x)};
@@ -340,7 +350,7 @@ int run_profile_linalg(const LinalgProfileOptions& opt) {
                 ref_ms,
                 "lapack (cpu)"};
         rows.push_back(row);
-        if (auto fw = framework_reference(c.op, x, *be)) {
+        if (auto fw = framework_reference(op, x, *be)) {
           auto [ms2, fw_ms] = medians(fn, [&] {
             fw->run();
             be->synchronize(dev);
@@ -358,10 +368,10 @@ int run_profile_linalg(const LinalgProfileOptions& opt) {
   std::printf("\nLinear algebra (engine vs LAPACK from OpenBLAS called directly, and vs a "
               "loaded framework's linalg (torch ...), same data, median ms%s):\n",
               opt.quick ? ", --quick" : "");
-  std::printf("%-12s %-11s %-8s %-8s %10s %14s %10s %8s\n", "op", "shape", "dtype", "backend",
+  std::printf("%-16s %-11s %-8s %-8s %10s %14s %10s %8s\n", "op", "shape", "dtype", "backend",
               "ms", "reference", "ref ms", "ratio");
   for (const Row& r : rows)
-    std::printf("%-12s %-11s %-8s %-8s %10.3f %14s %10.3f %7.2fx\n", r.op.c_str(),
+    std::printf("%-16s %-11s %-8s %-8s %10.3f %14s %10.3f %7.2fx\n", r.op.c_str(),
                 r.shape.c_str(), r.dtype.c_str(), r.backend.c_str(), r.ms, r.ref.c_str(),
                 r.ref_ms, r.ms / r.ref_ms);
   return failures;

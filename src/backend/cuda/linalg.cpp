@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -193,6 +194,7 @@ class Call {
   cusolverDnHandle_t h() const { return s_.handle; }
   cusolverDnParams_t params() const { return s_.params; }
   DeviceContext& dc() const { return dc_; }
+  Device device() const { return dev_; }
   int* info(int64_t b) const { return at<int>(status_, count_ + b); }
   // The per-entry flags tm_la_check sets (bit 0: NaN/Inf).
   int* flags() const { return at<int>(status_); }
@@ -267,6 +269,19 @@ class Call {
     if (count_ * rows * cols == 0) return;
     const Program& prog = dc_.program(linalg_kernels_key(dt_), [&] { return linalg_kernels(dt_); }, op_);
     launch(op_, prog[4], grid_for(dc_, count_ * rows * cols), 1, kThreads, 0, dc_.stream(), p);
+  }
+  // A device array of the addresses of the batch entries of base (entries `stride`
+  // elements of the call's dtype apart), for the batched cuBLAS/cuSOLVER routines.
+  ScratchPtr pointers(void* base, int64_t stride) {
+    auto arr = scratch(dc_, static_cast<size_t>(count_) * sizeof(void*));
+    LaKernelParams p;
+    p.src = reinterpret_cast<unsigned long long>(base);
+    p.dst = reinterpret_cast<unsigned long long>(arr->get());
+    p.batch = count_, p.sbs = stride;
+    if (count_ == 0) return arr;
+    const Program& prog = dc_.program(linalg_kernels_key(dt_), [&] { return linalg_kernels(dt_); }, op_);
+    launch(op_, prog[5], grid_for(dc_, count_), 1, kThreads, 0, dc_.stream(), p);
+    return arr;
   }
   void check(const void* src, int64_t ld, int64_t sbs, int64_t rows, int64_t cols, int mode,
              bool diag, DType dt) {
@@ -382,6 +397,122 @@ int64_t solve_trsm_min_rhs() {
   return v;
 }
 
+// The cuBLAS handle on the engine's stream with its workspace (matmul rebinds the
+// handle to a recording stream while a graph is recorded). The caller holds
+// blas_mutex().
+cublasHandle_t blas_on_stream(Call& c) {
+  cublasHandle_t h = c.dc().blas(c.op());
+  TM_CUBLAS(c.op(), cublasSetStream(h, c.dc().stream()));
+  TM_CUBLAS(c.op(), cublasSetWorkspace(h, c.dc().blas_workspace(), c.dc().blas_workspace_size()));
+  return h;
+}
+
+// ---- batched LU and Cholesky of small matrices -------------------------------------------
+// A batch of small matrices is factored by one batched call (cuBLAS getrfBatched and
+// getrsBatched, cuSOLVER potrfBatched) instead of one cuSOLVER call per entry, whose
+// fixed cost (launches and host work, tens of microseconds) dominates at these sizes.
+// Used from two entries on up to TMATH_CUDA_BATCHED_MAX_N (default 64; 0 turns it off).
+int64_t batched_max_n() {
+  static const int64_t v = [] {
+    const char* e = std::getenv("TMATH_CUDA_BATCHED_MAX_N");
+    if (e && *e) return std::max<int64_t>(0, std::atoll(e));
+    return int64_t{64};
+  }();
+  return v;
+}
+bool batched_route(const Call& c, int64_t n) {
+  return c.count() >= 2 && n > 0 && n <= batched_max_n();
+}
+
+template <class F>
+void by_dtype(DType dt, F&& f) {
+  switch (dt) {
+    case DType::Float32: f(float()); break;
+    case DType::Float64: f(double()); break;
+    case DType::Complex64: f(cuComplex()); break;
+    default: f(cuDoubleComplex()); break;
+  }
+}
+
+// LU with partial pivoting of every n x n entry behind the pointer array `a` (leading
+// dimension n): 1-based pivots, n ints per entry, into piv; each entry's info into
+// c.info(b).
+void getrf_batched(Call& c, const ScratchPtr& a, int64_t n, int* piv) {
+  const int N = to_int(n, c.op()), B = to_int(c.count(), c.op());
+  std::lock_guard<std::mutex> blas_lock(c.dc().blas_mutex());
+  cublasHandle_t h = blas_on_stream(c);
+  by_dtype(c.dtype(), [&](auto t) {
+    using T = decltype(t);
+    T* const* A = static_cast<T* const*>(a->get());
+    if constexpr (std::is_same_v<T, float>)
+      TM_CUBLAS(c.op(), cublasSgetrfBatched(h, N, A, N, piv, c.info(0), B));
+    else if constexpr (std::is_same_v<T, double>)
+      TM_CUBLAS(c.op(), cublasDgetrfBatched(h, N, A, N, piv, c.info(0), B));
+    else if constexpr (std::is_same_v<T, cuComplex>)
+      TM_CUBLAS(c.op(), cublasCgetrfBatched(h, N, A, N, piv, c.info(0), B));
+    else
+      TM_CUBLAS(c.op(), cublasZgetrfBatched(h, N, A, N, piv, c.info(0), B));
+  });
+}
+
+// X <- A^-1 X for every entry from getrf_batched's factors and pivots; X n x k per entry
+// (leading dimension n) behind the pointer array `x`.
+void getrs_batched(Call& c, const ScratchPtr& a, int64_t n, const int* piv, const ScratchPtr& x,
+                   int64_t k) {
+  const int N = to_int(n, c.op()), K = to_int(k, c.op()), B = to_int(c.count(), c.op());
+  int arg = 0;  // a bad argument (host-side check)
+  std::lock_guard<std::mutex> blas_lock(c.dc().blas_mutex());
+  cublasHandle_t h = blas_on_stream(c);
+  by_dtype(c.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T* const* A = static_cast<const T* const*>(a->get());
+    T* const* X = static_cast<T* const*>(x->get());
+    const cublasOperation_t op = CUBLAS_OP_N;
+    if constexpr (std::is_same_v<T, float>)
+      TM_CUBLAS(c.op(), cublasSgetrsBatched(h, op, N, K, A, N, piv, X, N, &arg, B));
+    else if constexpr (std::is_same_v<T, double>)
+      TM_CUBLAS(c.op(), cublasDgetrsBatched(h, op, N, K, A, N, piv, X, N, &arg, B));
+    else if constexpr (std::is_same_v<T, cuComplex>)
+      TM_CUBLAS(c.op(), cublasCgetrsBatched(h, op, N, K, A, N, piv, X, N, &arg, B));
+    else
+      TM_CUBLAS(c.op(), cublasZgetrsBatched(h, op, N, K, A, N, piv, X, N, &arg, B));
+  });
+  if (arg < 0)
+    throw Error("[" + std::string(c.op()) + "] cuBLAS getrsBatched reported invalid argument " +
+                std::to_string(-arg));
+}
+
+// getrf_batched's int pivots as the int64 ones the per-entry route (cusolverDnXgetrf)
+// writes, which det and lu read.
+void widen_pivots(Call& c, const int* p32, int64_t* p64, int64_t count) {
+  const int64_t shape[1] = {count}, unit[1] = {1};
+  const ArrayRef src{const_cast<int*>(p32), DType::Int32, shape, unit, c.device()};
+  const ArrayRef dst{p64, DType::Int64, shape, unit, c.device()};
+  copy(c.dc(), src, dst, c.op());
+}
+
+// LU of every square entry of column-major A (n x n, entries n * n apart) with int64
+// pivots (n per entry) and infos c.info(b): one batched call for small matrices, else
+// cusolverDnXgetrf per entry.
+void getrf_square(Call& c, const ScratchPtr& A, int64_t n, const ScratchPtr& piv) {
+  const int64_t B = c.count();
+  if (batched_route(c, n)) {
+    auto p32 = scratch(c.dc(), static_cast<size_t>(B * n) * sizeof(int));
+    getrf_batched(c, c.pointers(A->get(), n * n), n, at<int>(p32));
+    widen_pivots(c, at<int>(p32), at<int64_t>(piv), B * n);
+    return;
+  }
+  const cudaDataType ty = cuda_type(c.dtype());
+  Work w;
+  TM_CUSOLVER(c.op(), cusolverDnXgetrf_bufferSize(c.h(), c.params(), n, n, ty, A->get(), n, ty,
+                                                  &w.dev_bytes, &w.host_bytes));
+  w.make(c.dc());
+  for (int64_t b = 0; b < B; ++b)
+    TM_CUSOLVER(c.op(), cusolverDnXgetrf(c.h(), c.params(), n, n, ty, at(A, b * n * n, c.isz()),
+                                         n, at<int64_t>(piv, b * n), ty, w.dev->get(),
+                                         w.dev_bytes, w.host.data(), w.host_bytes, c.info(b)));
+}
+
 // ---- solve / inv (getrf, then getrs or the permutation and two trsm) ---------------------
 void solve_op(Call& c, OpCode op, std::span<const ArrayRef> in, std::span<const ArrayRef> out) {
   const ArrayRef& a = in[0];
@@ -393,10 +524,10 @@ void solve_op(Call& c, OpCode op, std::span<const ArrayRef> in, std::span<const 
   if (n == 0 || k == 0 || B == 0) return c.finish(InfoMeaning::Singular);
   const DType dt = c.dtype();
   const cudaDataType ty = cuda_type(dt);
-  const bool by_trsm = k >= solve_trsm_min_rhs();
+  const bool batched = batched_route(c, n);
+  const bool by_trsm = !batched && k >= solve_trsm_min_rhs();
   auto A = scratch(c.dc(), static_cast<size_t>(B * n * n) * c.isz());
   auto X = scratch(c.dc(), static_cast<size_t>(B * n * k) * c.isz());
-  auto piv = scratch(c.dc(), static_cast<size_t>(B * n) * sizeof(int64_t));
   c.pack(a, A->get(), dt, n, n, n, n * n);
   c.check(A->get(), n, n * n, n, n, 0, false, dt);
   if (!inv) {
@@ -405,6 +536,15 @@ void solve_op(Call& c, OpCode op, std::span<const ArrayRef> in, std::span<const 
   } else if (!by_trsm) {
     c.unpack(nullptr, n, 0, X->get(), n * n, n, n, 4, false, false, dt);  // identities
   }
+  if (batched) {  // small matrices: getrf and getrs once for the whole batch
+    auto piv = scratch(c.dc(), static_cast<size_t>(B * n) * sizeof(int));
+    const ScratchPtr aptr = c.pointers(A->get(), n * n);
+    getrf_batched(c, aptr, n, at<int>(piv));
+    getrs_batched(c, aptr, n, at<int>(piv), c.pointers(X->get(), n * k), k);
+    c.unpack_plain(X->get(), dt, n, k, 1, n, n * k, out[0]);
+    return c.finish(InfoMeaning::Singular);
+  }
+  auto piv = scratch(c.dc(), static_cast<size_t>(B * n) * sizeof(int64_t));
   Work w;
   TM_CUSOLVER(c.op(), cusolverDnXgetrf_bufferSize(c.h(), c.params(), n, n, ty, A->get(), n, ty,
                                                   &w.dev_bytes, &w.host_bytes));
@@ -426,8 +566,8 @@ void solve_op(Call& c, OpCode op, std::span<const ArrayRef> in, std::span<const 
     c.permute(inv ? nullptr : X->get(), n, n * k, at<int>(perm), Y->get(), n * k, n, k);
     X = std::move(Y);
     const int N = to_int(n, c.op()), K = to_int(k, c.op());
-    cublasHandle_t h = c.dc().blas(c.op());
     std::lock_guard<std::mutex> blas_lock(c.dc().blas_mutex());
+    cublasHandle_t h = blas_on_stream(c);
     for (int64_t b = 0; b < B; ++b) {
       void* Ab = at(A, b * n * n, c.isz());
       void* Xb = at(X, b * n * k, c.isz());
@@ -479,7 +619,6 @@ void det_op(Call& c, OpCode op, std::span<const ArrayRef> in, std::span<const Ar
   const ArrayRef& a = in[0];
   const int64_t n = a.shape[a.ndim() - 1], B = c.count();
   const DType dt = c.dtype();
-  const cudaDataType ty = cuda_type(dt);
   if (B == 0) return;
   auto A = scratch(c.dc(), static_cast<size_t>(B * n * n) * c.isz());
   auto D = scratch(c.dc(), static_cast<size_t>(B * n) * c.isz());
@@ -487,14 +626,7 @@ void det_op(Call& c, OpCode op, std::span<const ArrayRef> in, std::span<const Ar
   if (n > 0) {
     c.pack(a, A->get(), dt, n, n, n, n * n);
     c.check(A->get(), n, n * n, n, n, 0, false, dt);
-    Work w;
-    TM_CUSOLVER(c.op(), cusolverDnXgetrf_bufferSize(c.h(), c.params(), n, n, ty, A->get(), n, ty,
-                                                    &w.dev_bytes, &w.host_bytes));
-    w.make(c.dc());
-    for (int64_t b = 0; b < B; ++b)
-      TM_CUSOLVER(c.op(), cusolverDnXgetrf(c.h(), c.params(), n, n, ty, at(A, b * n * n, c.isz()),
-                                           n, at<int64_t>(piv, b * n), ty, w.dev->get(),
-                                           w.dev_bytes, w.host.data(), w.host_bytes, c.info(b)));
+    getrf_square(c, A, n, piv);
     // The diagonal: out(0, j) = A(j, j), read with leading dimension n + 1.
     c.unpack(A->get(), n + 1, n * n, D->get(), n, 1, n, 0, false, false, dt);
   }
@@ -515,6 +647,25 @@ void det_op(Call& c, OpCode op, std::span<const ArrayRef> in, std::span<const Ar
   }
 }
 
+// Cholesky (lower) of every n x n entry behind the pointer array `a` (leading dimension
+// n); each entry's info into c.info(b).
+void potrf_batched(Call& c, const ScratchPtr& a, int64_t n) {
+  const int N = to_int(n, c.op()), B = to_int(c.count(), c.op());
+  const cublasFillMode_t lo = CUBLAS_FILL_MODE_LOWER;
+  by_dtype(c.dtype(), [&](auto t) {
+    using T = decltype(t);
+    T** A = static_cast<T**>(a->get());
+    if constexpr (std::is_same_v<T, float>)
+      TM_CUSOLVER(c.op(), cusolverDnSpotrfBatched(c.h(), lo, N, A, N, c.info(0), B));
+    else if constexpr (std::is_same_v<T, double>)
+      TM_CUSOLVER(c.op(), cusolverDnDpotrfBatched(c.h(), lo, N, A, N, c.info(0), B));
+    else if constexpr (std::is_same_v<T, cuComplex>)
+      TM_CUSOLVER(c.op(), cusolverDnCpotrfBatched(c.h(), lo, N, A, N, c.info(0), B));
+    else
+      TM_CUSOLVER(c.op(), cusolverDnZpotrfBatched(c.h(), lo, N, A, N, c.info(0), B));
+  });
+}
+
 // ---- cholesky (Xpotrf, lower) -------------------------------------------------------------
 void cholesky_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
                  bool upper) {
@@ -525,6 +676,11 @@ void cholesky_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef
   auto A = scratch(c.dc(), static_cast<size_t>(B * n * n) * c.isz());
   c.pack(in[0], A->get(), dt, n, n, n, n * n);
   c.check(A->get(), n, n * n, n, n, 0, false, dt);
+  if (batched_route(c, n)) {  // small matrices: one potrfBatched for the whole batch
+    potrf_batched(c, c.pointers(A->get(), n * n), n);
+    c.unpack(A->get(), n, n * n, out[0].data, n * n, n, n, upper ? 2 : 1, upper, upper, dt);
+    return c.finish(InfoMeaning::NotPositiveDefinite);
+  }
   Work w;
   TM_CUSOLVER(c.op(), cusolverDnXpotrf_bufferSize(c.h(), c.params(), CUBLAS_FILL_MODE_LOWER, n,
                                                   ty, A->get(), n, ty, &w.dev_bytes,
@@ -1253,14 +1409,19 @@ void lu_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out)
   if (k > 0) {
     c.pack(a, A->get(), dt, m, n, m, m * n);
     c.check(A->get(), m, m * n, m, n, 0, false, dt);
-    Work w;
-    TM_CUSOLVER(c.op(), cusolverDnXgetrf_bufferSize(c.h(), c.params(), m, n, ty, A->get(), m, ty,
-                                                    &w.dev_bytes, &w.host_bytes));
-    w.make(c.dc());
-    for (int64_t b = 0; b < B; ++b)
-      TM_CUSOLVER(c.op(), cusolverDnXgetrf(c.h(), c.params(), m, n, ty, at(A, b * m * n, c.isz()),
-                                           m, at<int64_t>(piv, b * k), ty, w.dev->get(),
-                                           w.dev_bytes, w.host.data(), w.host_bytes, c.info(b)));
+    if (m == n) {
+      getrf_square(c, A, n, piv);
+    } else {
+      Work w;
+      TM_CUSOLVER(c.op(), cusolverDnXgetrf_bufferSize(c.h(), c.params(), m, n, ty, A->get(), m,
+                                                      ty, &w.dev_bytes, &w.host_bytes));
+      w.make(c.dc());
+      for (int64_t b = 0; b < B; ++b)
+        TM_CUSOLVER(c.op(), cusolverDnXgetrf(c.h(), c.params(), m, n, ty,
+                                             at(A, b * m * n, c.isz()), m, at<int64_t>(piv, b * k),
+                                             ty, w.dev->get(), w.dev_bytes, w.host.data(),
+                                             w.host_bytes, c.info(b)));
+    }
     c.unpack_plain(A->get(), dt, m, n, 1, m, m * n, out[0]);
   }
   c.finish(InfoMeaning::Ignore);  // a singular matrix has a valid factorisation

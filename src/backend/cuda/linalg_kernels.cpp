@@ -88,6 +88,15 @@ extern "C" __global__ void tm_la_pivots(LaKernelParams p) {
     for (long long i = threadIdx.x; i < n; i += blockDim.x) out[i] = sq[i];
 }
 
+// The addresses of the batch entries of src (batch stride sbs elements) as an array
+// of pointers (dst: batch of them), for cuBLAS's and cuSOLVER's batched routines.
+extern "C" __global__ void tm_la_pointers(LaKernelParams p) {
+  unsigned long long* d = (unsigned long long*)p.dst;
+  for (long long b = blockIdx.x * (long long)blockDim.x + threadIdx.x; b < p.batch;
+       b += (long long)gridDim.x * blockDim.x)
+    d[b] = p.src + (unsigned long long)(b * p.sbs) * sizeof(R) * W;
+}
+
 // dst (column-major rows x cols, leading dimension rows, batch stride dbs) = P^T src:
 // dst(i, j) = src(perm[i], j), perm from tm_la_pivots in p.aux (rows ints per batch
 // entry). mode 4: P^T I, i.e. dst(i, j) = (perm[i] == j); src unused.
@@ -419,7 +428,7 @@ ProgramSource linalg_kernels(DType dt) {
   p.name = "linalg_" + std::string(dtype_name(dt));
   p.source = head + kSource;
   p.kernels = {"tm_la_unpack", "tm_la_check", "tm_la_eig_vectors", "tm_la_pivots",
-               "tm_la_permute"};
+               "tm_la_permute", "tm_la_pointers"};
   return p;
 }
 

@@ -31,7 +31,8 @@ struct LaKernelParams {
   int diag = 0;       // check: also flag (bit 2) an exact zero on the diagonal
 };
 
-// Kernels: {tm_la_unpack, tm_la_check, tm_la_eig_vectors, tm_la_pivots, tm_la_permute}
+// Kernels: {tm_la_unpack, tm_la_check, tm_la_eig_vectors, tm_la_pivots, tm_la_permute,
+// tm_la_pointers}
 // for float32, float64, complex64, complex128 (tm_la_eig_vectors is used with the real
 // ones).
 ProgramSource linalg_kernels(DType dt);
