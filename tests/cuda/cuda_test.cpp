@@ -803,17 +803,88 @@ TEST(Cuda, SolveAndInvWithManyRightHandSidesMatchCpu) {
       }
     }
   }
-  // A singular matrix in the middle of a batch names its index on the trsm path too.
-  std::vector<double> v = tt::read(eye(20, std::nullopt, 0, float64).reshape({1, 20, 20}) * ones({3, 1, 1}, float64));
-  for (int64_t j = 0; j < 20; ++j) v[static_cast<size_t>(400 + 7 * 20 + j)] = 0.0;  // row 7 of entry 1
-  Tensor sing = tt::make(v, {3, 20, 20}, float64).to(kGPU);
-  try {
-    (void)linalg::solve(sing, ones({3, 20, 32}, float64, kGPU)).eval();
-    ADD_FAILURE() << "no LinAlgError for a singular matrix";
-  } catch (const LinAlgError& e) {
-    EXPECT_NE(std::string(e.what()).find("singular matrix"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("(batch index (1,))"), std::string::npos) << e.what();
+  // A singular matrix in the middle of a batch names its index, on the batched route
+  // (n = 20) and on the trsm path (n = 70, above the batched routes' 64).
+  for (int64_t n : {20, 70}) {
+    std::vector<double> v =
+        tt::read(eye(n, std::nullopt, 0, float64).reshape({1, n, n}) * ones({3, 1, 1}, float64));
+    for (int64_t j = 0; j < n; ++j) v[static_cast<size_t>(n * n + 7 * n + j)] = 0.0;  // row 7 of entry 1
+    Tensor sing = tt::make(v, {3, n, n}, float64).to(kGPU);
+    try {
+      (void)linalg::solve(sing, ones({3, n, 32}, float64, kGPU)).eval();
+      ADD_FAILURE() << "no LinAlgError for a singular matrix, n = " << n;
+    } catch (const LinAlgError& e) {
+      EXPECT_NE(std::string(e.what()).find("singular matrix"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("(batch index (1,))"), std::string::npos) << e.what();
+    }
   }
+}
+
+// Batches of small matrices (from two entries up to 64 x 64) are factored by one batched
+// cuBLAS/cuSOLVER call (getrfBatched + getrsBatched, potrfBatched) instead of one call per
+// entry; 65 x 65 takes the per-entry route. Every result matches the CPU (LAPACK).
+TEST(Cuda, BatchedSmallFactorisationsMatchCpu) {
+  REQUIRE_CUDA();
+  struct Shape3 {
+    int64_t batch, n;
+  };
+  for (DType dt : {float32, float64, complex64, complex128})
+    for (const Shape3 s : {Shape3{300, 8}, Shape3{2, 64}, Shape3{2, 65}, Shape3{7, 1}}) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " " + std::to_string(s.batch) + " x " +
+                   std::to_string(s.n));
+      const auto k = random::key(static_cast<uint64_t>(s.batch * 100 + s.n));
+      Tensor a = (random::normal(k, {s.batch, s.n, s.n}, float64) +
+                  eye(s.n, std::nullopt, 0, float64) * 2.0)
+                     .astype(dt)
+                     .eval();
+      Tensor b = random::normal(random::fold_in(k, 1), {s.batch, s.n, 3}, float64).astype(dt).eval();
+      // Hermitian positive definite: a a^H / n + I.
+      Tensor spd = (matmul(a, conj(swapaxes(a, -1, -2))) / double(s.n) +
+                    eye(s.n, std::nullopt, 0, float64).astype(dt))
+                       .eval();
+      const Tol tol = gpu_tol(dt);
+      const double scale = dt == float32 || dt == complex64 ? 1e3 : 1e2;
+      const Tol loose{tol.rtol * scale, tol.atol * scale};
+      Tensor ag = a.to(kGPU), bg = b.to(kGPU), sg = spd.to(kGPU);
+      EXPECT_TRUE(tt::all_close_c(linalg::solve(ag, bg).to(kCPU), tt::read_c(linalg::solve(a, b)), loose));
+      EXPECT_TRUE(tt::all_close_c(linalg::inv(ag).to(kCPU), tt::read_c(linalg::inv(a)), loose));
+      EXPECT_TRUE(tt::all_close_c(linalg::det(ag).to(kCPU), tt::read_c(linalg::det(a)), loose));
+      auto sl = linalg::slogdet(ag), sl_cpu = linalg::slogdet(a);
+      EXPECT_TRUE(tt::all_close_c(sl.sign.to(kCPU), tt::read_c(sl_cpu.sign), loose));
+      EXPECT_TRUE(tt::all_close_c(sl.logabsdet.to(kCPU), tt::read_c(sl_cpu.logabsdet), loose));
+      auto lu = linalg::lu(ag), lu_cpu = linalg::lu(a);
+      EXPECT_TRUE(tt::all_close_c(lu.P.to(kCPU), tt::read_c(lu_cpu.P), loose));
+      EXPECT_TRUE(tt::all_close_c(lu.L.to(kCPU), tt::read_c(lu_cpu.L), loose));
+      EXPECT_TRUE(tt::all_close_c(lu.U.to(kCPU), tt::read_c(lu_cpu.U), loose));
+      for (bool upper : {false, true})
+        EXPECT_TRUE(tt::all_close_c(linalg::cholesky(sg, upper).to(kCPU),
+                                    tt::read_c(linalg::cholesky(spd, upper)), loose));
+      // The inputs are left intact.
+      EXPECT_TRUE(tt::all_close_c(ag.to(kCPU), tt::read_c(a), Tol{0.0, 0.0}));
+    }
+  // Failures name their batch entry on the batched routes: a singular entry for inv and
+  // a non-positive-definite one for cholesky (entry 5 of 9, 4 x 4).
+  Tensor eye9 = eye(4, std::nullopt, 0, float32).reshape({1, 4, 4}) * ones({9, 1, 1}, float32);
+  std::vector<double> v = tt::read(eye9);
+  v[static_cast<size_t>(5 * 16 + 2 * 4 + 2)] = 0.0;   // a zero pivot
+  Tensor sing = tt::make(v, {9, 4, 4}, float32).to(kGPU);
+  v[static_cast<size_t>(5 * 16 + 2 * 4 + 2)] = -1.0;  // an indefinite entry
+  Tensor indef = tt::make(v, {9, 4, 4}, float32).to(kGPU);
+  for (int op = 0; op < 2; ++op) {
+    try {
+      if (op == 0)
+        (void)linalg::inv(sing).eval();
+      else
+        (void)linalg::cholesky(indef).eval();
+      ADD_FAILURE() << "no LinAlgError, op " << op;
+    } catch (const LinAlgError& e) {
+      EXPECT_NE(std::string(e.what()).find("(batch index (5,))"), std::string::npos) << e.what();
+    }
+  }
+  // det of the singular batch: 0 for entry 5, 1 for the others (no error).
+  std::vector<double> want(9, 1.0);
+  want[5] = 0.0;
+  EXPECT_TRUE(tt::all_close(linalg::det(sing).to(kCPU), want, Tol{0.0, 0.0}));
 }
 
 // Real-dtype matmuls run through cuBLASLt plans cached per configuration (shape,
