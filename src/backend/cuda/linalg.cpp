@@ -3,7 +3,9 @@
 // into a column-major scratch buffer (cuSOLVER overwrites its arguments and the inputs
 // must stay intact), and checked for NaN/Inf there by a small kernel that sets one
 // flag per batch entry. The factorisations run one batch entry after another on the
-// engine's stream, each writing its own `info`; small real SVDs use our one-sided
+// engine's stream, each writing its own `info`, except for batches of small matrices:
+// LU (solve, inv, det, lu) and Cholesky up to 64 x 64 run as one cuBLAS getrfBatched /
+// getrsBatched or cuSOLVER potrfBatched call, small real SVDs use our one-sided
 // Jacobi kernel (linalg_kernels.cpp), small complex batched SVDs and eigh
 // gesvdjBatched / XsyevBatched. The flags and infos come back to the host in one
 // copy at the end (the only synchronisation, except where a result is computed on
