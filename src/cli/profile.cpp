@@ -101,6 +101,9 @@ double per_call_ms(Backend& be, Device dev, const std::function<void()>& fn) {
   }
 }
 
+// Calls per timed batch for a call of per_ms: about 2 ms of work, 1 to 1000 calls.
+int batch_for(double per_ms) { return std::clamp(static_cast<int>(2.0 / per_ms), 1, 1000); }
+
 // Median milliseconds per call of fn on a backend, timed by the backend's clock
 // (CUDA events on a GPU): after warm-up, batches of back-to-back calls sized to
 // about 2 ms each (one call when a call takes longer), median of the batch means.
@@ -111,7 +114,7 @@ double backend_median_ms(Backend& be, Device dev, F&& fn, const Budget& b) {
   for (int warm = 0; warm < b.warmup || (now_ms() - start < b.warmup_ms && warm < kMaxWarmup);
        ++warm)
     call();
-  const int batch = std::clamp(static_cast<int>(2.0 / per_call_ms(be, dev, call)), 1, 1000);
+  const int batch = batch_for(per_call_ms(be, dev, call));
   std::vector<double> ts;
   double total = 0.0;
   while (static_cast<int>(ts.size()) < b.max_reps &&
@@ -139,8 +142,8 @@ std::pair<double, double> interleaved_median_ms(Backend& be, Device dev, F&& fn,
     return per_call_ms(be, dev, f);
   };
   const double per_fn = warm(call), per_ref = warm(ref);
-  const int bf = single_batch ? 1 : std::clamp(static_cast<int>(2.0 / per_fn), 1, 1000);
-  const int br = single_batch ? 1 : std::clamp(static_cast<int>(2.0 / per_ref), 1, 1000);
+  const int bf = single_batch ? 1 : batch_for(per_fn);
+  const int br = single_batch ? 1 : batch_for(per_ref);
   std::vector<double> tf, tr;
   double total = 0.0;
   while (static_cast<int>(tf.size()) < b.max_reps &&

@@ -228,35 +228,25 @@ std::vector<T> la_array(int64_t count, int64_t ld) {
 // OpenBLAS 0.3.21 has no per-thread setting, so the count is global while any batch
 // loop runs (other threads' BLAS calls then also run single-threaded) and is restored
 // by the last loop to finish.
+std::mutex g_serial_mu;
+int g_serial_depth = 0;  // batch loops running
+int g_serial_saved = 1;  // OpenBLAS's thread count before the first of them
+
 class SerialBlas {
  public:
   SerialBlas() {
-    std::lock_guard<std::mutex> lk(mu());
-    if (depth()++ == 0) {
-      saved() = openblas_get_num_threads();
-      if (saved() > 1) openblas_set_num_threads(1);
+    std::lock_guard<std::mutex> lk(g_serial_mu);
+    if (g_serial_depth++ == 0) {
+      g_serial_saved = openblas_get_num_threads();
+      if (g_serial_saved > 1) openblas_set_num_threads(1);
     }
   }
   ~SerialBlas() {
-    std::lock_guard<std::mutex> lk(mu());
-    if (--depth() == 0 && saved() > 1) openblas_set_num_threads(saved());
+    std::lock_guard<std::mutex> lk(g_serial_mu);
+    if (--g_serial_depth == 0 && g_serial_saved > 1) openblas_set_num_threads(g_serial_saved);
   }
   SerialBlas(const SerialBlas&) = delete;
   SerialBlas& operator=(const SerialBlas&) = delete;
-
- private:
-  static std::mutex& mu() {
-    static std::mutex m;
-    return m;
-  }
-  static int& depth() {
-    static int d = 0;
-    return d;
-  }
-  static int& saved() {
-    static int s = 1;
-    return s;
-  }
 };
 
 // Runs fn(b) -> Status for every batch entry; small matrices in parallel over the batch.

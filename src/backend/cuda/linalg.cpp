@@ -493,12 +493,13 @@ void widen_pivots(Call& c, const int* p32, int64_t* p64, int64_t count) {
   copy(c.dc(), src, dst, c.op());
 }
 
-// LU of every square entry of column-major A (n x n, entries n * n apart) with int64
-// pivots (n per entry) and infos c.info(b): one batched call for small matrices, else
-// cusolverDnXgetrf per entry.
-void getrf_square(Call& c, const ScratchPtr& A, int64_t n, const ScratchPtr& piv) {
-  const int64_t B = c.count();
-  if (batched_route(c, n)) {
+// LU with partial pivoting of every m x n entry of column-major A (leading dimension m,
+// entries m * n apart): int64 pivots (min(m, n) per entry) and infos c.info(b). Batches
+// of small square matrices take one batched call, everything else cusolverDnXgetrf per
+// entry.
+void getrf(Call& c, const ScratchPtr& A, int64_t m, int64_t n, const ScratchPtr& piv) {
+  const int64_t B = c.count(), k = std::min(m, n);
+  if (m == n && batched_route(c, n)) {
     auto p32 = scratch(c.dc(), static_cast<size_t>(B * n) * sizeof(int));
     getrf_batched(c, c.pointers(A->get(), n * n), n, at<int>(p32));
     widen_pivots(c, at<int>(p32), at<int64_t>(piv), B * n);
@@ -506,12 +507,12 @@ void getrf_square(Call& c, const ScratchPtr& A, int64_t n, const ScratchPtr& piv
   }
   const cudaDataType ty = cuda_type(c.dtype());
   Work w;
-  TM_CUSOLVER(c.op(), cusolverDnXgetrf_bufferSize(c.h(), c.params(), n, n, ty, A->get(), n, ty,
+  TM_CUSOLVER(c.op(), cusolverDnXgetrf_bufferSize(c.h(), c.params(), m, n, ty, A->get(), m, ty,
                                                   &w.dev_bytes, &w.host_bytes));
   w.make(c.dc());
   for (int64_t b = 0; b < B; ++b)
-    TM_CUSOLVER(c.op(), cusolverDnXgetrf(c.h(), c.params(), n, n, ty, at(A, b * n * n, c.isz()),
-                                         n, at<int64_t>(piv, b * n), ty, w.dev->get(),
+    TM_CUSOLVER(c.op(), cusolverDnXgetrf(c.h(), c.params(), m, n, ty, at(A, b * m * n, c.isz()),
+                                         m, at<int64_t>(piv, b * k), ty, w.dev->get(),
                                          w.dev_bytes, w.host.data(), w.host_bytes, c.info(b)));
 }
 
@@ -547,19 +548,12 @@ void solve_op(Call& c, OpCode op, std::span<const ArrayRef> in, std::span<const 
     return c.finish(InfoMeaning::Singular);
   }
   auto piv = scratch(c.dc(), static_cast<size_t>(B * n) * sizeof(int64_t));
-  Work w;
-  TM_CUSOLVER(c.op(), cusolverDnXgetrf_bufferSize(c.h(), c.params(), n, n, ty, A->get(), n, ty,
-                                                  &w.dev_bytes, &w.host_bytes));
-  w.make(c.dc());
-  for (int64_t b = 0; b < B; ++b) {
-    void* Ab = at(A, b * n * n, c.isz());
-    int64_t* pb = at<int64_t>(piv, b * n);
-    TM_CUSOLVER(c.op(), cusolverDnXgetrf(c.h(), c.params(), n, n, ty, Ab, n, pb, ty, w.dev->get(),
-                                         w.dev_bytes, w.host.data(), w.host_bytes, c.info(b)));
-    if (!by_trsm)
-      TM_CUSOLVER(c.op(), cusolverDnXgetrs(c.h(), c.params(), CUBLAS_OP_N, n, k, ty, Ab, n, pb,
+  getrf(c, A, n, n, piv);
+  if (!by_trsm)
+    for (int64_t b = 0; b < B; ++b)
+      TM_CUSOLVER(c.op(), cusolverDnXgetrs(c.h(), c.params(), CUBLAS_OP_N, n, k, ty,
+                                           at(A, b * n * n, c.isz()), n, at<int64_t>(piv, b * n),
                                            ty, at(X, b * n * k, c.isz()), n, c.aux_info()));
-  }
   if (by_trsm) {
     // X <- P^T B (inv: P^T I), then L \ X and U \ X.
     auto perm = scratch(c.dc(), static_cast<size_t>(B * n) * sizeof(int));
@@ -628,7 +622,7 @@ void det_op(Call& c, OpCode op, std::span<const ArrayRef> in, std::span<const Ar
   if (n > 0) {
     c.pack(a, A->get(), dt, n, n, n, n * n);
     c.check(A->get(), n, n * n, n, n, 0, false, dt);
-    getrf_square(c, A, n, piv);
+    getrf(c, A, n, n, piv);
     // The diagonal: out(0, j) = A(j, j), read with leading dimension n + 1.
     c.unpack(A->get(), n + 1, n * n, D->get(), n, 1, n, 0, false, false, dt);
   }
@@ -1405,25 +1399,12 @@ void lu_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out)
   const int64_t m = a.shape[nd - 2], n = a.shape[nd - 1], k = std::min(m, n), B = c.count();
   if (B == 0) return;
   const DType dt = c.dtype();
-  const cudaDataType ty = cuda_type(dt);
   auto A = scratch(c.dc(), static_cast<size_t>(B * m * n) * c.isz());
   auto piv = scratch(c.dc(), static_cast<size_t>(B * k) * sizeof(int64_t));
   if (k > 0) {
     c.pack(a, A->get(), dt, m, n, m, m * n);
     c.check(A->get(), m, m * n, m, n, 0, false, dt);
-    if (m == n) {
-      getrf_square(c, A, n, piv);
-    } else {
-      Work w;
-      TM_CUSOLVER(c.op(), cusolverDnXgetrf_bufferSize(c.h(), c.params(), m, n, ty, A->get(), m,
-                                                      ty, &w.dev_bytes, &w.host_bytes));
-      w.make(c.dc());
-      for (int64_t b = 0; b < B; ++b)
-        TM_CUSOLVER(c.op(), cusolverDnXgetrf(c.h(), c.params(), m, n, ty,
-                                             at(A, b * m * n, c.isz()), m, at<int64_t>(piv, b * k),
-                                             ty, w.dev->get(), w.dev_bytes, w.host.data(),
-                                             w.host_bytes, c.info(b)));
-    }
+    getrf(c, A, m, n, piv);
     c.unpack_plain(A->get(), dt, m, n, 1, m, m * n, out[0]);
   }
   c.finish(InfoMeaning::Ignore);  // a singular matrix has a valid factorisation
