@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "backend/cuda/codegen.h"
 #include "backend/cuda/nvrtc.h"
@@ -18,6 +19,61 @@ namespace {
 
 std::string version_str(int v) {  // 13000 -> "13.0"
   return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
+}
+
+// NVRTC option for a device: SASS for its own architecture, or PTX for the newest one
+// this NVRTC knows where the device is newer (the driver JITs it).
+std::string arch_option_for(const DeviceProps& props, int index) {
+  const int want = props.major * 10 + props.minor;
+  int n = 0;
+  nvrtcResult r = nvrtcGetNumSupportedArchs(&n);
+  if (r != NVRTC_SUCCESS) throw_nvrtc_error("device", "nvrtcGetNumSupportedArchs", r, {});
+  std::vector<int> archs(static_cast<size_t>(n));
+  r = nvrtcGetSupportedArchs(archs.data());
+  if (r != NVRTC_SUCCESS) throw_nvrtc_error("device", "nvrtcGetSupportedArchs", r, {});
+  if (std::find(archs.begin(), archs.end(), want) != archs.end())
+    return "--gpu-architecture=sm_" + std::to_string(want);
+  int best = -1;
+  for (int a : archs)
+    if (a <= want) best = std::max(best, a);
+  if (best < 0)
+    throw DeviceError("[device] cuda:" + std::to_string(index) + " (sm_" + std::to_string(want) +
+                      ") is older than every architecture NVRTC " + "supports");
+  return "--gpu-architecture=compute_" + std::to_string(best);
+}
+
+// A process's first NVRTC compile also pages in the compiler (libnvrtc, ~110 MB, and
+// its builtins): 100-150 ms on a machine whose page cache has not seen them, against
+// ~20 ms for the compile itself. Once the driver is up, one small program is compiled
+// on a background thread (the result is dropped), so that the first program an op
+// needs finds NVRTC resident. TMATH_NVRTC_WARMUP=0 turns it off.
+const char* const kWarmUpSource = R"(
+extern "C" __global__ void tm_warm_up(float* y, const float* x, long long n) {
+  const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  if (i < n) y[i] = tanhf(x[i] * 1.01f + 0.5f) + expf(x[i]) * erff(x[i]);
+}
+)";
+
+struct WarmUp {
+  std::thread thread;
+  ~WarmUp() {  // at exit: NVRTC stays loaded until the compile is done
+    if (thread.joinable()) thread.join();
+  }
+};
+
+void warm_up_nvrtc(const DeviceProps& props) {
+  if (detail::env_off("TMATH_NVRTC_WARMUP")) return;
+  static WarmUp w;
+  w.thread = std::thread([props] {
+    try {
+      ProgramSource src;
+      src.name = "tm_warm_up";
+      src.source = kWarmUpSource;
+      src.kernels = {"tm_warm_up"};
+      (void)compile_program(src, arch_option_for(props, 0), "nvrtc warm-up");
+    } catch (...) {  // nothing depends on it: the first real compile reports any problem
+    }
+  });
 }
 
 }  // namespace
@@ -78,6 +134,7 @@ void Runtime::init() {
   }
   ctxs_.resize(props_.size());
   ok_ = true;
+  warm_up_nvrtc(props_[0]);
 }
 
 bool Runtime::available() {
@@ -141,25 +198,7 @@ void DeviceContext::make_current() const {
   if (cur != ctx_) TM_CU("device", cuCtxSetCurrent(ctx_));
 }
 
-std::string DeviceContext::arch_option() const {
-  const int want = props_.major * 10 + props_.minor;
-  int n = 0;
-  nvrtcResult r = nvrtcGetNumSupportedArchs(&n);
-  if (r != NVRTC_SUCCESS) throw_nvrtc_error("device", "nvrtcGetNumSupportedArchs", r, {});
-  std::vector<int> archs(static_cast<size_t>(n));
-  r = nvrtcGetSupportedArchs(archs.data());
-  if (r != NVRTC_SUCCESS) throw_nvrtc_error("device", "nvrtcGetSupportedArchs", r, {});
-  if (std::find(archs.begin(), archs.end(), want) != archs.end())
-    return "--gpu-architecture=sm_" + std::to_string(want);
-  // A device newer than this NVRTC: emit PTX for the newest arch it knows; the driver JITs it.
-  int best = -1;
-  for (int a : archs)
-    if (a <= want) best = std::max(best, a);
-  if (best < 0)
-    throw DeviceError("[device] cuda:" + std::to_string(index_) + " (sm_" + std::to_string(want) +
-                      ") is older than every architecture NVRTC " + "supports");
-  return "--gpu-architecture=compute_" + std::to_string(best);
-}
+std::string DeviceContext::arch_option() const { return arch_option_for(props_, index_); }
 
 std::unique_ptr<Program> DeviceContext::build(const ProgramSource& src, const char* op) {
   const std::string image = compile_program_cached(src, arch_opt_, op);
