@@ -324,6 +324,61 @@ TEST_P(LinalgIdentity, SolveInvCholesky) {
   }
 }
 
+// Matrices from 128 x 128 on take the CPU backend's route without transposing copies
+// (potrf of the upper triangle of the same memory read column-major); the smaller
+// ones above take the general one. NumPy's semantics on both: only the lower
+// triangle is read, U = L^H, failures name their batch entry, inputs stay intact.
+TEST_P(LinalgIdentity, CholeskyLargeReadsLowerTriangleOnly) {
+  const DType dt = std::get<0>(GetParam());
+  std::mt19937 rng(13);
+  const int64_t n = 130, batch = 2, nn = n * n;
+  auto S = rand_spd(rng, batch, n, dt);
+  Mat g = S.v;  // garbage in the strict upper triangles: NaN, then large values
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = i + 1; j < n; ++j)
+        g[b * nn + i * n + j] = b == 0 ? cplx(std::nan("")) : cplx(1e6, 1e6);
+  Tensor G = tt::make_c(g, {batch, n, n}, dt);
+  Mat L = tt::read_c(la::cholesky(G));
+  const Mat Lclean = tt::read_c(la::cholesky(S.t));
+  Mat gt(g.size());  // the same matrices stored transposed: a strided view below
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) gt[b * nn + j * n + i] = g[b * nn + i * n + j];
+  const Mat Lstrided =
+      tt::read_c(la::cholesky(swapaxes(tt::make_c(gt, {batch, n, n}, dt), -1, -2)));
+  const Mat U = tt::read_c(la::cholesky(G, true));
+  for (int64_t b = 0; b < batch; ++b) {
+    const Mat l = sub(L, b * nn, nn);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = i + 1; j < n; ++j) ASSERT_EQ(l[i * n + j], cplx(0)) << "L not lower";
+    EXPECT_LT(max_abs_diff(mm(l, ct(l, n, n), n, n, n), sub(S.v, b * nn, nn)), 1e-10);
+    EXPECT_LT(max_abs_diff(l, sub(Lclean, b * nn, nn)), 1e-12);
+    EXPECT_LT(max_abs_diff(l, sub(Lstrided, b * nn, nn)), 1e-12);
+    EXPECT_LT(max_abs_diff(sub(U, b * nn, nn), ct(l, n, n)), 1e-12);
+  }
+  // A NaN in a lower triangle, and an indefinite entry: errors naming batch entry 1.
+  for (int bad = 0; bad < 2; ++bad) {
+    Mat h = S.v;
+    h[nn + 5 * n + 2] = bad == 0 ? cplx(std::nan("")) : cplx(0);
+    if (bad == 1) h[nn + 7 * n + 7] = -1.0;
+    Tensor H = tt::make_c(h, {batch, n, n}, dt);
+    try {
+      la::cholesky(H).eval();
+      ADD_FAILURE() << "no LinAlgError for bad entry " << bad;
+    } catch (const LinAlgError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("batch index (1,)"), std::string::npos) << msg;
+      if (bad == 0) {
+        EXPECT_NE(msg.find("NaN or Inf"), std::string::npos) << msg;
+      }
+    }
+    const Mat after = tt::read_c(H);
+    EXPECT_EQ(std::isnan(after[nn + 5 * n + 2].real()), bad == 0);
+    EXPECT_EQ(max_abs_diff(sub(after, 0, nn), sub(S.v, 0, nn)), 0.0) << "input changed";
+  }
+}
+
 TEST_P(LinalgIdentity, QrAllModes) {
   const DType dt = std::get<0>(GetParam());
   std::mt19937 rng(12);

@@ -150,12 +150,14 @@ lint gesv(int64_t n, int64_t k, T* a, lint lda, lint* ipiv, T* b, lint ldb) {
   else if constexpr (std::is_same_v<T, complex64_t>) return LAPACKE_cgesv(LAPACK_COL_MAJOR, L(n), L(k), a, lda, ipiv, b, ldb);
   else return LAPACKE_zgesv(LAPACK_COL_MAJOR, L(n), L(k), a, lda, ipiv, b, ldb);
 }
+// The callers have checked the triangle for NaN/Inf already: the _work entry points skip
+// LAPACKE's own scan of it.
 template <class T>
 lint potrf(char uplo, int64_t n, T* a, lint lda) {
-  if constexpr (std::is_same_v<T, float>) return LAPACKE_spotrf(LAPACK_COL_MAJOR, uplo, L(n), a, lda);
-  else if constexpr (std::is_same_v<T, double>) return LAPACKE_dpotrf(LAPACK_COL_MAJOR, uplo, L(n), a, lda);
-  else if constexpr (std::is_same_v<T, complex64_t>) return LAPACKE_cpotrf(LAPACK_COL_MAJOR, uplo, L(n), a, lda);
-  else return LAPACKE_zpotrf(LAPACK_COL_MAJOR, uplo, L(n), a, lda);
+  if constexpr (std::is_same_v<T, float>) return LAPACKE_spotrf_work(LAPACK_COL_MAJOR, uplo, L(n), a, lda);
+  else if constexpr (std::is_same_v<T, double>) return LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, uplo, L(n), a, lda);
+  else if constexpr (std::is_same_v<T, complex64_t>) return LAPACKE_cpotrf_work(LAPACK_COL_MAJOR, uplo, L(n), a, lda);
+  else return LAPACKE_zpotrf_work(LAPACK_COL_MAJOR, uplo, L(n), a, lda);
 }
 template <class T>
 lint geqrf(int64_t m, int64_t n, T* a, lint lda, T* tau) {
@@ -348,6 +350,44 @@ void det_kernel(OpCode op, std::span<const ArrayRef> in, std::span<const ArrayRe
   });
 }
 
+// Lower Cholesky factor of the n x n matrix at a.data + off into o (row-major,
+// contiguous) without transposing copies: the lower triangle of a row-major matrix is
+// the upper triangle of the same memory read column-major, and potrf('U') of that
+// (U^H U), read back row-major, is L with L L^H = A. Only the triangle NumPy reads is
+// copied (and checked); the strict upper triangle of o is zeroed afterwards. Used from
+// kCholeskyInPlaceMinN on, where the general path's two transposing copies cost more
+// than OpenBLAS's upper variant loses against its lower one (bench/NOTES.md).
+constexpr int64_t kCholeskyInPlaceMinN = 128;
+
+template <class T>
+Status cholesky_lower_in_place(const ArrayRef& a, int64_t off, int64_t n, T* o) {
+  const T* src = static_cast<const T*>(a.data) + off;
+  const int nd = a.ndim();
+  const int64_t rs = a.strides[nd - 2], cs = a.strides[nd - 1];
+  bool ok = true;
+  for (int64_t i = 0; i < n; ++i) {
+    const T* s = src + i * rs;
+    T* row = o + i * n;
+    if (cs == 1) {
+      for (int64_t j = 0; j <= i; ++j) {
+        row[j] = s[j];
+        ok &= finite(s[j]);
+      }
+    } else {
+      for (int64_t j = 0; j <= i; ++j) {
+        row[j] = s[j * cs];
+        ok &= finite(row[j]);
+      }
+    }
+  }
+  if (!ok) return Status::NonFinite;
+  const lint info = potrf<T>('U', n, o, L(n));
+  if (info > 0) return Status::NotPositiveDefinite;
+  if (info < 0) return Status::Internal;
+  for (int64_t i = 0; i + 1 < n; ++i) std::fill(o + i * n + i + 1, o + (i + 1) * n, T(0));
+  return Status::Ok;
+}
+
 template <class T>
 void cholesky_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out, bool upper) {
   const ArrayRef& a = in[0];
@@ -356,16 +396,36 @@ void cholesky_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out
   T* O = out[0].ptr<T>();
   if (n == 0) return;
   for_each_matrix(OpCode::Cholesky, a, 2, static_cast<int64_t>(oa.size()), n, [&](int64_t b) {
-    std::vector<T> A = la_array<T>(n * n, n);
-    if (!pack(a, oa[b], n, n, A.data(), n)) return Status::NonFinite;
-    // NumPy reads the lower triangle in both cases and returns L^H for upper.
+    T* o = O + b * n * n;
+    if (n >= kCholeskyInPlaceMinN) {
+      if (!upper) return cholesky_lower_in_place(a, oa[b], n, o);
+      // U = L^H: L by the same route, then one (conjugating) transposing copy.
+      std::vector<T> Lr = la_array<T>(n * n, n);
+      if (const Status st = cholesky_lower_in_place(a, oa[b], n, Lr.data()); st != Status::Ok)
+        return st;
+      unpack(Lr.data(), n, n, n, o);  // row-major L read column-major is L^T
+      if constexpr (kIsComplex<T>)
+        for (int64_t k = 0; k < n * n; ++k) o[k] = std::conj(o[k]);
+      return Status::Ok;
+    }
+    // NumPy reads the lower triangle in both cases (NaN in the other one is ignored, as
+    // LAPACK does) and returns L^H for upper.
+    std::vector<T> A = la_array<T>(n * n, n);  // zeros: potrf('L') leaves the upper part
+    const T* src = static_cast<const T*>(a.data) + oa[b];
+    const int nd = a.ndim();
+    const int64_t rs = a.strides[nd - 2], cs = a.strides[nd - 1];
+    bool ok = true;
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t i = j; i < n; ++i) {
+        const T v = src[i * rs + j * cs];
+        ok &= finite(v);
+        A[i + j * n] = v;
+      }
+    if (!ok) return Status::NonFinite;
     lint info = potrf<T>('L', n, A.data(), L(n));
     if (info > 0) return Status::NotPositiveDefinite;
     if (info < 0) return Status::Internal;
-    T* o = O + b * n * n;
     if (!upper) {
-      for (int64_t j = 0; j < n; ++j)  // the strict upper triangle of the column-major L
-        for (int64_t i = 0; i < j; ++i) A[i + j * n] = T(0);
       unpack(A.data(), n, n, n, o);
     } else {
       // U = L^H: row i of U is column i of L, contiguous in the column-major A.

@@ -671,7 +671,7 @@ void cholesky_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef
   const cudaDataType ty = cuda_type(dt);
   auto A = scratch(c.dc(), static_cast<size_t>(B * n * n) * c.isz());
   c.pack(in[0], A->get(), dt, n, n, n, n * n);
-  c.check(A->get(), n, n * n, n, n, 0, false, dt);
+  c.check(A->get(), n, n * n, n, n, 1, false, dt);  // the lower triangle: the one read
   if (batched_route(c, n)) {  // small matrices: one potrfBatched for the whole batch
     potrf_batched(c, c.pointers(A->get(), n * n), n);
     c.unpack(A->get(), n, n * n, out[0].data, n * n, n, n, upper ? 2 : 1, upper, upper, dt);

@@ -786,10 +786,11 @@ class TorchBackend final : public Backend {
       case O::Cholesky: {
         // Reads the lower triangle in both cases (as NumPy and the native backends) and
         // returns L^H for upper.
-        const at::Tensor bad = c.nonfinite(a);
+        const at::Tensor t = at::tril(a);  // NaN in the other triangle is not read
+        const at::Tensor bad = c.nonfinite(t);
         c.flag(bad, kNonFinite);
         if (o(0).numel() == 0) break;
-        auto [l, info] = at::linalg_cholesky_ex(c.clean(a, bad, true), false);
+        auto [l, info] = at::linalg_cholesky_ex(c.clean(t, bad, true), false);
         c.flag_info(info, kNotPositiveDefinite);
         o(0).copy_(args.upper ? at::conj_physical(l.transpose(-2, -1)) : l);
         break;
