@@ -456,14 +456,16 @@ LinalgGraph build_linalg(OpCode op, const std::vector<mx::array>& in,
       break;
     }
     case O::Cholesky: {
-      // Reads the lower triangle (as NumPy and the cpu backend); upper returns L^H.
-      const mx::array bad = c.nonfinite(a);
+      // Reads the lower triangle (as NumPy and the cpu backend; NaN in the other one is
+      // ignored); upper returns L^H.
+      const mx::array t = mx::tril(a);
+      const mx::array bad = c.nonfinite(t);
       c.flag(bad, kNonFinite);
       if (n == 0) {
         o.push_back(zeros_of(0, dt));
         break;
       }
-      const mx::array raw = mx::linalg::cholesky(c.clean(a, bad, true), false, kLapack);
+      const mx::array raw = mx::linalg::cholesky(c.clean(t, bad, true), false, kLapack);
       keep->push_back(raw);  // not taken over by tril (see Solve)
       const mx::array l = mx::tril(raw);
       // potrf stops at the first non-positive (or NaN) pivot and leaves it on the diagonal.
