@@ -104,6 +104,34 @@ void unpack(const T* src, int64_t ld, int64_t rows, int64_t cols, T* dst) {
     }
 }
 
+// dst (row-major, contiguous) = the (rows x cols) matrix at x.data + off; false when an
+// element is NaN or Inf. Read column-major, dst is the transpose: routines whose
+// result for A^T gives theirs for A (det, inv, solve through right-hand trsm) take it
+// instead of a transposing copy.
+template <class T>
+bool copy_rows(const ArrayRef& x, int64_t off, int64_t rows, int64_t cols, T* dst) {
+  const T* src = static_cast<const T*>(x.data) + off;
+  const int nd = x.ndim();
+  const int64_t rs = x.strides[nd - 2], cs = x.strides[nd - 1];
+  bool ok = true;
+  for (int64_t i = 0; i < rows; ++i) {
+    const T* s = src + i * rs;
+    T* d = dst + i * cols;
+    if (cs == 1) {
+      for (int64_t j = 0; j < cols; ++j) {
+        d[j] = s[j];
+        ok &= finite(s[j]);
+      }
+    } else {
+      for (int64_t j = 0; j < cols; ++j) {
+        d[j] = s[j * cs];
+        ok &= finite(d[j]);
+      }
+    }
+  }
+  return ok;
+}
+
 lint L(int64_t v) { return static_cast<lint>(v); }
 lint ld_of(int64_t rows) { return L(std::max<int64_t>(rows, 1)); }
 
@@ -143,12 +171,24 @@ lint geev(char jobvr, int64_t n, T* a, lint lda, T* w, T* vr, lint ldvr) {
   if constexpr (std::is_same_v<T, complex64_t>) return LAPACKE_cgeev(LAPACK_COL_MAJOR, 'N', jobvr, L(n), a, lda, w, dummy, 1, vr, ldvr);
   else return LAPACKE_zgeev(LAPACK_COL_MAJOR, 'N', jobvr, L(n), a, lda, w, dummy, 1, vr, ldvr);
 }
+// B := B op(A)^-1 for triangular A (column-major), B m x n.
 template <class T>
-lint gesv(int64_t n, int64_t k, T* a, lint lda, lint* ipiv, T* b, lint ldb) {
-  if constexpr (std::is_same_v<T, float>) return LAPACKE_sgesv(LAPACK_COL_MAJOR, L(n), L(k), a, lda, ipiv, b, ldb);
-  else if constexpr (std::is_same_v<T, double>) return LAPACKE_dgesv(LAPACK_COL_MAJOR, L(n), L(k), a, lda, ipiv, b, ldb);
-  else if constexpr (std::is_same_v<T, complex64_t>) return LAPACKE_cgesv(LAPACK_COL_MAJOR, L(n), L(k), a, lda, ipiv, b, ldb);
-  else return LAPACKE_zgesv(LAPACK_COL_MAJOR, L(n), L(k), a, lda, ipiv, b, ldb);
+void trsm_right(bool upper, bool unit, int64_t m, int64_t n, const T* a, lint lda, T* b, lint ldb) {
+  const CBLAS_UPLO uplo = upper ? CblasUpper : CblasLower;
+  const CBLAS_DIAG diag = unit ? CblasUnit : CblasNonUnit;
+  const auto M = static_cast<blasint>(m), N = static_cast<blasint>(n);
+  const auto la = static_cast<blasint>(lda), lb = static_cast<blasint>(ldb);
+  if constexpr (std::is_same_v<T, float>)
+    cblas_strsm(CblasColMajor, CblasRight, uplo, CblasNoTrans, diag, M, N, 1.0f, a, la, b, lb);
+  else if constexpr (std::is_same_v<T, double>)
+    cblas_dtrsm(CblasColMajor, CblasRight, uplo, CblasNoTrans, diag, M, N, 1.0, a, la, b, lb);
+  else if constexpr (std::is_same_v<T, complex64_t>) {
+    const T one(1);
+    cblas_ctrsm(CblasColMajor, CblasRight, uplo, CblasNoTrans, diag, M, N, &one, a, la, b, lb);
+  } else {
+    const T one(1);
+    cblas_ztrsm(CblasColMajor, CblasRight, uplo, CblasNoTrans, diag, M, N, &one, a, la, b, lb);
+  }
 }
 // The callers have checked the triangle for NaN/Inf already: the _work entry points skip
 // LAPACKE's own scan of it.
@@ -288,24 +328,33 @@ void solve_kernel(OpCode op, std::span<const ArrayRef> in, std::span<const Array
   T* X = out[0].ptr<T>();
   const int64_t count = static_cast<int64_t>(oa.size());
   if (n == 0 || k == 0) return;
+  // Without transposing copies: a row-major matrix read column-major is its transpose.
+  // inv: the inverse of A^T, read back row-major, is A^-1. solve: X^T A^T = B^T, and X^T,
+  // B^T column-major are X, B row-major: with A^T = P L U, X^T = B^T U^-1 L^-1 P^T, two
+  // right-hand trsm on the output and column swaps.
   for_each_matrix(op, a, 2, count, n, [&](int64_t b) {
-    std::vector<T> A = la_array<T>(n * n, n), B = la_array<T>(inv ? 0 : n * k, n);
+    T* x = X + b * n * k;
     std::vector<lint> piv(static_cast<size_t>(n));
-    bool ok = pack(a, oa[b], n, n, A.data(), n);
-    if (!inv) ok = pack(in[1], ob[b], n, k, B.data(), n) && ok;
-    if (!ok) return Status::NonFinite;
     if (inv) {  // getrf + getri: 2 n^3 flops against 8/3 n^3 for solving with identities
-      lint info = getrf<T>(n, n, A.data(), L(n), piv.data());
-      if (info == 0) info = getri<T>(n, A.data(), L(n), piv.data());
+      if (!copy_rows(a, oa[b], n, n, x)) return Status::NonFinite;
+      lint info = getrf<T>(n, n, x, L(n), piv.data());
+      if (info == 0) info = getri<T>(n, x, L(n), piv.data());
       if (info > 0) return Status::Singular;
       if (info < 0) return Status::Internal;
-      unpack(A.data(), n, n, n, X + b * n * n);
       return Status::Ok;
     }
-    lint info = gesv<T>(n, k, A.data(), L(n), piv.data(), B.data(), L(n));
+    std::vector<T> At = la_array<T>(n * n, n);
+    bool ok = copy_rows(a, oa[b], n, n, At.data());
+    ok = copy_rows(in[1], ob[b], n, k, x) && ok;
+    if (!ok) return Status::NonFinite;
+    const lint info = getrf<T>(n, n, At.data(), L(n), piv.data());
     if (info > 0) return Status::Singular;
     if (info < 0) return Status::Internal;
-    unpack(B.data(), n, n, k, X + b * n * k);
+    trsm_right<T>(true, false, k, n, At.data(), L(n), x, L(k));
+    trsm_right<T>(false, true, k, n, At.data(), L(n), x, L(k));
+    for (int64_t i = n - 1; i >= 0; --i)
+      if (const int64_t p = piv[static_cast<size_t>(i)] - 1; p != i)
+        std::swap_ranges(x + i * k, x + (i + 1) * k, x + p * k);
     return Status::Ok;
   });
 }
@@ -320,7 +369,7 @@ void det_kernel(OpCode op, std::span<const ArrayRef> in, std::span<const ArrayRe
   for_each_matrix(op, a, 2, count, n, [&](int64_t b) {
     std::vector<T> A = la_array<T>(std::max<int64_t>(n * n, 1), n);
     std::vector<lint> piv(static_cast<size_t>(std::max<int64_t>(n, 1)));
-    if (!pack(a, oa[b], n, n, A.data(), n)) return Status::NonFinite;
+    if (!copy_rows(a, oa[b], n, n, A.data())) return Status::NonFinite;  // det A^T = det A
     lint info = n > 0 ? getrf<T>(n, n, A.data(), L(n), piv.data()) : 0;
     if (info < 0) return Status::Internal;
     bool odd = false;
