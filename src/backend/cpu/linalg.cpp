@@ -104,12 +104,14 @@ void unpack(const T* src, int64_t ld, int64_t rows, int64_t cols, T* dst) {
     }
 }
 
-// dst (row-major, contiguous) = the (rows x cols) matrix at x.data + off; false when an
-// element is NaN or Inf. Read column-major, dst is the transpose: routines whose
-// result for A^T gives theirs for A (det, inv, solve through right-hand trsm) take it
-// instead of a transposing copy.
+// dst (row-major, contiguous) = the (rows x cols) matrix at x.data + off (with `lower`,
+// only its lower triangle: dst's strict upper one is left as it is); false when an
+// element copied is NaN or Inf. Read column-major, dst is the transpose: routines whose
+// result for A^T gives theirs for A (det, inv, solve through right-hand trsm, cholesky
+// through potrf('U')) take it instead of a transposing copy.
 template <class T>
-bool copy_rows(const ArrayRef& x, int64_t off, int64_t rows, int64_t cols, T* dst) {
+bool copy_rows(const ArrayRef& x, int64_t off, int64_t rows, int64_t cols, T* dst,
+               bool lower = false) {
   const T* src = static_cast<const T*>(x.data) + off;
   const int nd = x.ndim();
   const int64_t rs = x.strides[nd - 2], cs = x.strides[nd - 1];
@@ -117,13 +119,14 @@ bool copy_rows(const ArrayRef& x, int64_t off, int64_t rows, int64_t cols, T* ds
   for (int64_t i = 0; i < rows; ++i) {
     const T* s = src + i * rs;
     T* d = dst + i * cols;
+    const int64_t end = lower ? std::min(cols, i + 1) : cols;
     if (cs == 1) {
-      for (int64_t j = 0; j < cols; ++j) {
+      for (int64_t j = 0; j < end; ++j) {
         d[j] = s[j];
         ok &= finite(s[j]);
       }
     } else {
-      for (int64_t j = 0; j < cols; ++j) {
+      for (int64_t j = 0; j < end; ++j) {
         d[j] = s[j * cs];
         ok &= finite(d[j]);
       }
@@ -410,26 +413,7 @@ constexpr int64_t kCholeskyInPlaceMinN = 128;
 
 template <class T>
 Status cholesky_lower_in_place(const ArrayRef& a, int64_t off, int64_t n, T* o) {
-  const T* src = static_cast<const T*>(a.data) + off;
-  const int nd = a.ndim();
-  const int64_t rs = a.strides[nd - 2], cs = a.strides[nd - 1];
-  bool ok = true;
-  for (int64_t i = 0; i < n; ++i) {
-    const T* s = src + i * rs;
-    T* row = o + i * n;
-    if (cs == 1) {
-      for (int64_t j = 0; j <= i; ++j) {
-        row[j] = s[j];
-        ok &= finite(s[j]);
-      }
-    } else {
-      for (int64_t j = 0; j <= i; ++j) {
-        row[j] = s[j * cs];
-        ok &= finite(row[j]);
-      }
-    }
-  }
-  if (!ok) return Status::NonFinite;
+  if (!copy_rows(a, off, n, n, o, true)) return Status::NonFinite;
   const lint info = potrf<T>('U', n, o, L(n));
   if (info > 0) return Status::NotPositiveDefinite;
   if (info < 0) return Status::Internal;
