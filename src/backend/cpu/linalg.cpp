@@ -104,14 +104,17 @@ void unpack(const T* src, int64_t ld, int64_t rows, int64_t cols, T* dst) {
     }
 }
 
-// dst (row-major, contiguous) = the (rows x cols) matrix at x.data + off (with `lower`,
-// only its lower triangle: dst's strict upper one is left as it is); false when an
-// element copied is NaN or Inf. Read column-major, dst is the transpose: routines whose
-// result for A^T gives theirs for A (det, inv, solve through right-hand trsm, cholesky
-// through potrf('U')) take it instead of a transposing copy.
+// Which part of a matrix copy_rows copies (the rest of dst is left as it is).
+enum class Part { All, Lower, Upper };
+
+// dst (row-major, contiguous) = the (rows x cols) matrix at x.data + off, or its lower
+// or upper triangle; false when an element copied is NaN or Inf. Read column-major,
+// dst is the transpose: routines whose result for A^T gives theirs for A (det, inv,
+// solve through right-hand trsm, cholesky through potrf('U'), real eigh with the
+// triangle flipped) take it instead of a transposing copy.
 template <class T>
 bool copy_rows(const ArrayRef& x, int64_t off, int64_t rows, int64_t cols, T* dst,
-               bool lower = false) {
+               Part part = Part::All) {
   const T* src = static_cast<const T*>(x.data) + off;
   const int nd = x.ndim();
   const int64_t rs = x.strides[nd - 2], cs = x.strides[nd - 1];
@@ -119,14 +122,15 @@ bool copy_rows(const ArrayRef& x, int64_t off, int64_t rows, int64_t cols, T* ds
   for (int64_t i = 0; i < rows; ++i) {
     const T* s = src + i * rs;
     T* d = dst + i * cols;
-    const int64_t end = lower ? std::min(cols, i + 1) : cols;
+    const int64_t begin = part == Part::Upper ? std::min(cols, i) : 0;
+    const int64_t end = part == Part::Lower ? std::min(cols, i + 1) : cols;
     if (cs == 1) {
-      for (int64_t j = 0; j < end; ++j) {
+      for (int64_t j = begin; j < end; ++j) {
         d[j] = s[j];
         ok &= finite(s[j]);
       }
     } else {
-      for (int64_t j = 0; j < end; ++j) {
+      for (int64_t j = begin; j < end; ++j) {
         d[j] = s[j * cs];
         ok &= finite(d[j]);
       }
@@ -413,7 +417,7 @@ constexpr int64_t kCholeskyInPlaceMinN = 128;
 
 template <class T>
 Status cholesky_lower_in_place(const ArrayRef& a, int64_t off, int64_t n, T* o) {
-  if (!copy_rows(a, off, n, n, o, true)) return Status::NonFinite;
+  if (!copy_rows(a, off, n, n, o, Part::Lower)) return Status::NonFinite;
   const lint info = potrf<T>('U', n, o, L(n));
   if (info > 0) return Status::NotPositiveDefinite;
   if (info < 0) return Status::Internal;
@@ -566,17 +570,28 @@ void eigh_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out, co
   for_each_matrix(OpCode::Eigh, a, 2, static_cast<int64_t>(oa.size()), n, [&](int64_t b) {
     std::vector<T> A = la_array<T>(n * n, n);
     // Only the referenced triangle matters: NaN in the other one is ignored, as LAPACK does.
-    const int nd = a.ndim();
-    const T* src = static_cast<const T*>(a.data) + oa[b];
-    const int64_t rs = a.strides[nd - 2], cs = a.strides[nd - 1];
-    for (int64_t j = 0; j < n; ++j)
-      for (int64_t i = 0; i < n; ++i) {
-        const bool used = args.upper ? i <= j : i >= j;
-        T v = used ? src[i * rs + j * cs] : T(0);
-        if (!finite(v)) return Status::NonFinite;
-        A[i + j * n] = v;
-      }
-    lint info = syevd<T>(uv ? 'V' : 'N', args.upper ? 'U' : 'L', n, A.data(), L(n), W + b * n);
+    // Real: the row-major triangle copied as it is is the other triangle of the same
+    // memory read column-major (the same symmetric matrix), so no transposing copy.
+    // Complex: that reading is the conjugate, whose eigenvectors differ by more than a
+    // convention; the transposing copy stays.
+    char uplo = args.upper ? 'U' : 'L';
+    if constexpr (!kIsComplex<T>) {
+      if (!copy_rows(a, oa[b], n, n, A.data(), args.upper ? Part::Upper : Part::Lower))
+        return Status::NonFinite;
+      uplo = args.upper ? 'L' : 'U';
+    } else {
+      const int nd = a.ndim();
+      const T* src = static_cast<const T*>(a.data) + oa[b];
+      const int64_t rs = a.strides[nd - 2], cs = a.strides[nd - 1];
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t i = 0; i < n; ++i) {
+          const bool used = args.upper ? i <= j : i >= j;
+          T v = used ? src[i * rs + j * cs] : T(0);
+          if (!finite(v)) return Status::NonFinite;
+          A[i + j * n] = v;
+        }
+    }
+    lint info = syevd<T>(uv ? 'V' : 'N', uplo, n, A.data(), L(n), W + b * n);
     if (info > 0) return Status::NoConvergence;
     if (info < 0) return Status::Internal;
     if (uv) unpack(A.data(), n, n, n, out[1].ptr<T>() + b * n * n);
