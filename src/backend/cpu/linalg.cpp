@@ -68,10 +68,14 @@ bool finite(T v) {
   else return std::isfinite(v);
 }
 
-// dst (column-major, leading dimension ld) = the (rows x cols) matrix at x.data + off.
-// Returns false when an element is NaN or Inf.
+// Which part of a matrix pack and copy_rows copy (the rest of dst is left as it is).
+enum class Part { All, Lower, Upper };
+
+// dst (column-major, leading dimension ld) = the (rows x cols) matrix at x.data + off,
+// or its lower or upper triangle. Returns false when an element copied is NaN or Inf.
 template <class T>
-bool pack(const ArrayRef& x, int64_t off, int64_t rows, int64_t cols, T* dst, int64_t ld) {
+bool pack(const ArrayRef& x, int64_t off, int64_t rows, int64_t cols, T* dst, int64_t ld,
+          Part part = Part::All) {
   const T* src = static_cast<const T*>(x.data) + off;
   const int nd = x.ndim();
   const int64_t rs = x.strides[nd - 2], cs = x.strides[nd - 1];
@@ -82,12 +86,15 @@ bool pack(const ArrayRef& x, int64_t off, int64_t rows, int64_t cols, T* dst, in
   for (int64_t j0 = 0; j0 < cols; j0 += kTile)
     for (int64_t i0 = 0; i0 < rows; i0 += kTile) {
       const int64_t j1 = std::min(cols, j0 + kTile), i1 = std::min(rows, i0 + kTile);
-      for (int64_t j = j0; j < j1; ++j)
-        for (int64_t i = i0; i < i1; ++i) {
+      for (int64_t j = j0; j < j1; ++j) {
+        const int64_t lo = part == Part::Lower ? std::max(i0, j) : i0;
+        const int64_t hi = part == Part::Upper ? std::min(i1, j + 1) : i1;
+        for (int64_t i = lo; i < hi; ++i) {
           T v = src[i * rs + j * cs];
           ok &= finite(v);
           dst[i + j * ld] = v;
         }
+      }
     }
   return ok;
 }
@@ -103,9 +110,6 @@ void unpack(const T* src, int64_t ld, int64_t rows, int64_t cols, T* dst) {
         for (int64_t j = j0; j < j1; ++j) dst[i * cols + j] = src[i + j * ld];
     }
 }
-
-// Which part of a matrix copy_rows copies (the rest of dst is left as it is).
-enum class Part { All, Lower, Upper };
 
 // dst (row-major, contiguous) = the (rows x cols) matrix at x.data + off, or its lower
 // or upper triangle; false when an element copied is NaN or Inf. Read column-major,
@@ -448,17 +452,7 @@ void cholesky_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out
     // NumPy reads the lower triangle in both cases (NaN in the other one is ignored, as
     // LAPACK does) and returns L^H for upper.
     std::vector<T> A = la_array<T>(n * n, n);  // zeros: potrf('L') leaves the upper part
-    const T* src = static_cast<const T*>(a.data) + oa[b];
-    const int nd = a.ndim();
-    const int64_t rs = a.strides[nd - 2], cs = a.strides[nd - 1];
-    bool ok = true;
-    for (int64_t j = 0; j < n; ++j)
-      for (int64_t i = j; i < n; ++i) {
-        const T v = src[i * rs + j * cs];
-        ok &= finite(v);
-        A[i + j * n] = v;
-      }
-    if (!ok) return Status::NonFinite;
+    if (!pack(a, oa[b], n, n, A.data(), n, Part::Lower)) return Status::NonFinite;
     lint info = potrf<T>('L', n, A.data(), L(n));
     if (info > 0) return Status::NotPositiveDefinite;
     if (info < 0) return Status::Internal;
@@ -574,22 +568,13 @@ void eigh_kernel(std::span<const ArrayRef> in, std::span<const ArrayRef> out, co
     // memory read column-major (the same symmetric matrix), so no transposing copy.
     // Complex: that reading is the conjugate, whose eigenvectors differ by more than a
     // convention; the transposing copy stays.
+    const Part part = args.upper ? Part::Upper : Part::Lower;
     char uplo = args.upper ? 'U' : 'L';
     if constexpr (!kIsComplex<T>) {
-      if (!copy_rows(a, oa[b], n, n, A.data(), args.upper ? Part::Upper : Part::Lower))
-        return Status::NonFinite;
+      if (!copy_rows(a, oa[b], n, n, A.data(), part)) return Status::NonFinite;
       uplo = args.upper ? 'L' : 'U';
     } else {
-      const int nd = a.ndim();
-      const T* src = static_cast<const T*>(a.data) + oa[b];
-      const int64_t rs = a.strides[nd - 2], cs = a.strides[nd - 1];
-      for (int64_t j = 0; j < n; ++j)
-        for (int64_t i = 0; i < n; ++i) {
-          const bool used = args.upper ? i <= j : i >= j;
-          T v = used ? src[i * rs + j * cs] : T(0);
-          if (!finite(v)) return Status::NonFinite;
-          A[i + j * n] = v;
-        }
+      if (!pack(a, oa[b], n, n, A.data(), n, part)) return Status::NonFinite;
     }
     lint info = syevd<T>(uv ? 'V' : 'N', uplo, n, A.data(), L(n), W + b * n);
     if (info > 0) return Status::NoConvergence;
