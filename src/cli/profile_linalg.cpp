@@ -38,7 +38,7 @@ const char* const kOps[] = {"svd", "eigh", "eig", "qr", "solve", "cholesky", "in
 constexpr int64_t kSizes[] = {512, 1024};
 // Batched rows (512 x 32 x 32 float32): the op of the same name without "_batched".
 const char* const kBatchedOps[] = {"svd_batched", "solve_batched", "inv_batched",
-                                   "cholesky_batched"};
+                                   "cholesky_batched", "qr_batched"};
 constexpr int64_t kBatch = 512, kBatchN = 32;
 
 // "solve" for "solve_batched": the op a row runs.

@@ -822,14 +822,16 @@ TEST(Cuda, SolveAndInvWithManyRightHandSidesMatchCpu) {
 
 // Batches of small matrices (from two entries up to 64 x 64) are factored by one batched
 // cuBLAS/cuSOLVER call (getrfBatched + getrsBatched, potrfBatched) instead of one call per
-// entry; 65 x 65 takes the per-entry route. Every result matches the CPU (LAPACK).
+// entry; 65 x 65 takes the per-entry route; cholesky up to 32 x 32 runs as our one-warp
+// kernel (any batch). Every result matches the CPU (LAPACK).
 TEST(Cuda, BatchedSmallFactorisationsMatchCpu) {
   REQUIRE_CUDA();
   struct Shape3 {
     int64_t batch, n;
   };
   for (DType dt : {float32, float64, complex64, complex128})
-    for (const Shape3 s : {Shape3{300, 8}, Shape3{2, 64}, Shape3{2, 65}, Shape3{7, 1}}) {
+    for (const Shape3 s : {Shape3{300, 8}, Shape3{5, 32}, Shape3{2, 33}, Shape3{2, 64},
+                           Shape3{2, 65}, Shape3{7, 1}}) {
       SCOPED_TRACE(std::string(dtype_name(dt)) + " " + std::to_string(s.batch) + " x " +
                    std::to_string(s.n));
       const auto k = random::key(static_cast<uint64_t>(s.batch * 100 + s.n));
@@ -852,6 +854,10 @@ TEST(Cuda, BatchedSmallFactorisationsMatchCpu) {
       auto sl = linalg::slogdet(ag), sl_cpu = linalg::slogdet(a);
       EXPECT_TRUE(tt::all_close_c(sl.sign.to(kCPU), tt::read_c(sl_cpu.sign), loose));
       EXPECT_TRUE(tt::all_close_c(sl.logabsdet.to(kCPU), tt::read_c(sl_cpu.logabsdet), loose));
+      // lu_solve from the CPU's factors (getrsBatched on the batched route).
+      auto f = linalg::lu_factor(a);
+      EXPECT_TRUE(tt::all_close_c(linalg::lu_solve(f.LU.to(kGPU), f.pivots.to(kGPU), bg).to(kCPU),
+                                  tt::read_c(linalg::lu_solve(f.LU, f.pivots, b)), loose));
       auto lu = linalg::lu(ag), lu_cpu = linalg::lu(a);
       EXPECT_TRUE(tt::all_close_c(lu.P.to(kCPU), tt::read_c(lu_cpu.P), loose));
       EXPECT_TRUE(tt::all_close_c(lu.L.to(kCPU), tt::read_c(lu_cpu.L), loose));
@@ -859,6 +865,9 @@ TEST(Cuda, BatchedSmallFactorisationsMatchCpu) {
       for (bool upper : {false, true})
         EXPECT_TRUE(tt::all_close_c(linalg::cholesky(sg, upper).to(kCPU),
                                     tt::read_c(linalg::cholesky(spd, upper)), loose));
+      // A transposed (non-contiguous) view: the conjugate matrix, for every route.
+      EXPECT_TRUE(tt::all_close_c(linalg::cholesky(swapaxes(sg, -1, -2)).to(kCPU),
+                                  tt::read_c(linalg::cholesky(swapaxes(spd, -1, -2))), loose));
       // Only the lower triangle is read (as NumPy): NaN above the diagonal changes nothing.
       if (s.n > 1) {
         Tensor above = triu(ones({s.n, s.n}, float64), 1) > 0.5;
@@ -877,6 +886,19 @@ TEST(Cuda, BatchedSmallFactorisationsMatchCpu) {
   Tensor sing = tt::make(v, {9, 4, 4}, float32).to(kGPU);
   v[static_cast<size_t>(5 * 16 + 2 * 4 + 2)] = -1.0;  // an indefinite entry
   Tensor indef = tt::make(v, {9, 4, 4}, float32).to(kGPU);
+  // NaN below the diagonal of entry 3 (on the kernel's route, 4 x 4, and on potrfBatched's,
+  // 40 x 40): a non-finite error naming that entry.
+  for (int64_t n : {4, 40}) {
+    std::vector<double> w =
+        tt::read(eye(n, std::nullopt, 0, float64).reshape({1, n, n}) * ones({9, 1, 1}, float64));
+    w[static_cast<size_t>(3 * n * n + 2 * n + 1)] = std::nan("");
+    try {
+      (void)linalg::cholesky(tt::make(w, {9, n, n}, float64).to(kGPU)).eval();
+      ADD_FAILURE() << "no LinAlgError for NaN, n = " << n;
+    } catch (const LinAlgError& e) {
+      EXPECT_NE(std::string(e.what()).find("(batch index (3,))"), std::string::npos) << e.what();
+    }
+  }
   for (int op = 0; op < 2; ++op) {
     try {
       if (op == 0)
@@ -892,6 +914,74 @@ TEST(Cuda, BatchedSmallFactorisationsMatchCpu) {
   std::vector<double> want(9, 1.0);
   want[5] = 0.0;
   EXPECT_TRUE(tt::all_close(linalg::det(sing).to(kCPU), want, Tol{0.0, 0.0}));
+}
+
+// qr of matrices up to 32 x 32 runs as one launch of our Householder kernel for the whole
+// batch (tm_la_qr_small); 33 rows take cuSOLVER's geqrf + orgqr per entry. Both follow
+// LAPACK's conventions, so Q and R match the CPU's (LAPACK) in every mode; Q is
+// orthonormal and Q R = A; exact zero columns (rank deficiency) and an all-zero entry
+// give the CPU's R; NaN names its batch entry; the input is left intact.
+TEST(Cuda, SmallQrKernelMatchesCpu) {
+  REQUIRE_CUDA();
+  struct Shape3 {
+    int64_t batch, m, n;
+  };
+  for (DType dt : {float32, float64, complex64, complex128})
+    for (const Shape3 s : {Shape3{300, 8, 8}, Shape3{5, 32, 32}, Shape3{4, 32, 20},
+                           Shape3{4, 20, 32}, Shape3{3, 1, 1}, Shape3{2, 1, 6}, Shape3{2, 6, 1},
+                           Shape3{2, 33, 5}, Shape3{1, 12, 7}}) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " " + std::to_string(s.batch) + " x " +
+                   std::to_string(s.m) + " x " + std::to_string(s.n));
+      const auto key = random::key(static_cast<uint64_t>(s.batch * 10000 + s.m * 100 + s.n));
+      Tensor a = random::normal(key, {s.batch, s.m, s.n}, float64);
+      if (tt::is_cplx(dt))
+        a = a + random::normal(random::fold_in(key, 1), {s.batch, s.m, s.n}, float64) *
+                    Tensor(cplx{0.0, 1.0});
+      a = a.astype(dt).eval();
+      if (s.batch >= 3 && s.n >= 3) {  // entry 1: column 2 zero; entry 2: all zero
+        Tensor zero_col = (arange(s.n, float64) == 2.0).reshape({1, 1, s.n}) &
+                          (arange(s.batch, float64) == 1.0).reshape({s.batch, 1, 1});
+        Tensor zero_all = (arange(s.batch, float64) == 2.0).reshape({s.batch, 1, 1});
+        a = where(zero_col | zero_all, zeros_like(a), a).eval();
+      }
+      const Tol tol = gpu_tol(dt);
+      const Tol loose{tol.rtol * 1e2, tol.atol * 1e2};
+      const int64_t k = std::min(s.m, s.n);
+      Tensor ag = a.to(kGPU);
+      for (linalg::QrMode mode : {linalg::QrMode::Reduced, linalg::QrMode::Complete, linalg::QrMode::R}) {
+        SCOPED_TRACE(mode == linalg::QrMode::Reduced    ? "reduced"
+                     : mode == linalg::QrMode::Complete ? "complete"
+                                                        : "r");
+        auto g = linalg::qr(ag, mode), want = linalg::qr(a, mode);
+        EXPECT_TRUE(tt::all_close_c(g.R.to(kCPU), tt::read_c(want.R), loose));
+        if (mode == linalg::QrMode::R) continue;
+        EXPECT_TRUE(tt::all_close_c(g.Q.to(kCPU), tt::read_c(want.Q), loose));
+        // Q^H Q = I and Q R = A, computed in float64 on the host.
+        Tensor q = g.Q.to(kCPU).astype(tt::is_cplx(dt) ? complex128 : float64);
+        Tensor r = g.R.to(kCPU).astype(q.dtype());
+        const int64_t qc = mode == linalg::QrMode::Complete ? s.m : k;
+        Tensor qhq = matmul(conj(swapaxes(q, -1, -2)), q);
+        Tensor eye_b = eye(qc, std::nullopt, 0, q.dtype()).reshape({1, qc, qc}) *
+                       ones({s.batch, 1, 1}, q.dtype());
+        EXPECT_TRUE(tt::all_close_c(qhq, tt::read_c(eye_b), Tol{0.0, 40.0 * tol.rtol}));
+        EXPECT_TRUE(tt::all_close_c(matmul(q, r), tt::read_c(a.astype(q.dtype())),
+                                    Tol{0.0, 40.0 * tol.rtol * std::sqrt(double(s.m))}));
+      }
+      // The inputs are left intact.
+      EXPECT_TRUE(tt::all_close_c(ag.to(kCPU), tt::read_c(a), Tol{0.0, 0.0}));
+    }
+  // NaN in entry 3 of 5 names that entry, on the kernel's route and on cuSOLVER's.
+  for (int64_t m : {6, 40}) {
+    std::vector<double> v = tt::read(ones({5, m, 4}, float64));
+    v[static_cast<size_t>(3 * m * 4 + 5)] = std::nan("");
+    Tensor bad = tt::make(v, {5, m, 4}, float64).to(kGPU);
+    try {
+      (void)linalg::qr(bad).Q.eval();
+      ADD_FAILURE() << "no LinAlgError for NaN, m = " << m;
+    } catch (const LinAlgError& e) {
+      EXPECT_NE(std::string(e.what()).find("(batch index (3,))"), std::string::npos) << e.what();
+    }
+  }
 }
 
 // Real-dtype matmuls run through cuBLASLt plans cached per configuration (shape,

@@ -662,11 +662,46 @@ void potrf_batched(Call& c, const ScratchPtr& a, int64_t n) {
   });
 }
 
-// ---- cholesky (Xpotrf, lower) -------------------------------------------------------------
+// ---- cholesky (our kernel up to 32 x 32; potrfBatched up to 64; Xpotrf, lower) ------------
+// Matrices up to 32 x 32 (any batch) take one launch of our one-warp kernel
+// (tm_la_cholesky_small, linalg_kernels.cpp), which reads a contiguous input as it is,
+// checks and factors it and writes L or U: no packing, NaN-check, pointer-array or
+// unpacking launches. TMATH_CUDA_CHOLESKY_SMALL=0 keeps cuSOLVER (for comparisons).
+constexpr int64_t kCholeskySmallMax = 32;
+bool cholesky_small_enabled() {
+  static const bool on = !detail::env_off("TMATH_CUDA_CHOLESKY_SMALL");
+  return on;
+}
+
+void cholesky_small(Call& c, const ArrayRef& a, const ArrayRef& out, int64_t n, bool upper) {
+  const DType dt = c.dtype();
+  ScratchPtr A;
+  CholKernelParams p;
+  if (a.is_contiguous()) {
+    p.a = reinterpret_cast<unsigned long long>(a.data);
+  } else {  // a column-major copy (the pack's layout)
+    A = scratch(c.dc(), static_cast<size_t>(c.count() * n * n) * c.isz());
+    c.pack(a, A->get(), dt, n, n, n, n * n);
+    p.a = reinterpret_cast<unsigned long long>(A->get());
+    p.colmajor = 1;
+  }
+  p.out = reinterpret_cast<unsigned long long>(out.data);
+  p.flags = reinterpret_cast<unsigned long long>(c.flags());
+  p.info = reinterpret_cast<unsigned long long>(c.info(0));
+  p.batch = c.count(), p.n = static_cast<int>(n), p.upper = upper ? 1 : 0;
+  const Program& prog = c.dc().program(cholesky_small_kernel_key(dt),
+                                       [&] { return cholesky_small_kernel(dt); }, c.op());
+  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(c.count(), 1 << 20));
+  launch(c.op(), prog[0], blocks, 1, 32, 0, c.dc().stream(), p);
+  c.finish(InfoMeaning::NotPositiveDefinite);
+}
+
 void cholesky_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
                  bool upper) {
   const int64_t n = in[0].shape[in[0].ndim() - 1], B = c.count();
   if (n == 0 || B == 0) return c.finish(InfoMeaning::NotPositiveDefinite);
+  if (n <= kCholeskySmallMax && cholesky_small_enabled())
+    return cholesky_small(c, in[0], out[0], n, upper);
   const DType dt = c.dtype();
   const cudaDataType ty = cuda_type(dt);
   auto A = scratch(c.dc(), static_cast<size_t>(B * n * n) * c.isz());
@@ -762,6 +797,36 @@ void geqrf_batch(Call& c, const ScratchPtr& A, const ScratchPtr& tau, int64_t m,
                                          w.dev_bytes, w.host.data(), w.host_bytes, c.info(b)));
 }
 
+// Matrices up to 32 x 32 (any batch) take our one-warp Householder kernel
+// (tm_la_qr_small, linalg_kernels.cpp): one launch for the whole batch, Q and R
+// written straight into the outputs, instead of geqrf + orgqr per entry.
+// TMATH_CUDA_QR_SMALL=0 keeps cuSOLVER for every size (for comparisons).
+constexpr int64_t kQrSmallMax = 32;
+bool qr_small_enabled() {
+  static const bool on = !detail::env_off("TMATH_CUDA_QR_SMALL");
+  return on;
+}
+
+void qr_small(Call& c, const ArrayRef& a, const ArrayRef* q, const ArrayRef& r, int64_t m,
+              int64_t n, int64_t qcols, int64_t rrows) {
+  const DType dt = c.dtype();
+  auto A = scratch(c.dc(), static_cast<size_t>(c.count() * m * n) * c.isz());
+  c.pack(a, A->get(), dt, m, n, m, m * n);
+  c.check(A->get(), m, m * n, m, n, 0, false, dt);
+  QrKernelParams p;
+  p.a = reinterpret_cast<unsigned long long>(A->get());
+  p.q = q ? reinterpret_cast<unsigned long long>(q->data) : 0;
+  p.r = reinterpret_cast<unsigned long long>(r.data);
+  p.flags = reinterpret_cast<unsigned long long>(c.flags());
+  p.batch = c.count(), p.m = static_cast<int>(m), p.n = static_cast<int>(n);
+  p.qcols = q ? static_cast<int>(qcols) : 0, p.rrows = static_cast<int>(rrows);
+  const Program& prog =
+      c.dc().program(qr_small_kernel_key(dt), [&] { return qr_small_kernel(dt); }, c.op());
+  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(c.count(), 1 << 20));
+  launch(c.op(), prog[0], blocks, 1, 32, 0, c.dc().stream(), p);
+  c.finish(InfoMeaning::Ignore);
+}
+
 void qr_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
            const LinalgArgs& args) {
   const ArrayRef& a = in[0];
@@ -773,6 +838,8 @@ void qr_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
   const DType dt = c.dtype();
   const ArrayRef& rout = want_q ? out[1] : out[0];
   if (B == 0) return;
+  if (m > 0 && n > 0 && m <= kQrSmallMax && n <= kQrSmallMax && qr_small_enabled())
+    return qr_small(c, a, want_q ? &out[0] : nullptr, rout, m, n, qcols, rrows);
   auto A = scratch(c.dc(), static_cast<size_t>(B * per) * c.isz());
   auto tau = scratch(c.dc(), static_cast<size_t>(B * std::max<int64_t>(k, 1)) * c.isz());
   if (m > 0 && n > 0) {
@@ -1424,7 +1491,8 @@ void lu_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out)
   if (!perm.empty()) c.dc().copy_from_host(perm.data(), out[2].data, perm.size() * sizeof(int64_t));
 }
 
-// ---- lu_solve (Xgetrs; the 0-based int32 pivots checked and converted on the host) --------
+// ---- lu_solve (Xgetrs, or getrsBatched for batches of small matrices; the 0-based int32
+// ---- pivots checked and converted on the host) ---------------------------------------
 void lusolve_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out) {
   const ArrayRef &a = in[0], &pv = in[1];
   const int nd = a.ndim();
@@ -1432,7 +1500,10 @@ void lusolve_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef>
   if (n == 0 || k == 0 || B == 0) return c.finish(InfoMeaning::Singular);
   const DType dt = c.dtype();
   const cudaDataType ty = cuda_type(dt);
-  // Pivots: a contiguous int32 copy on the device, to the host, checked, back as 1-based int64.
+  const bool batched = batched_route(c, n);
+  // Pivots: a contiguous int32 copy on the device, to the host, checked, back 1-based (int64
+  // for Xgetrs, int32 for getrsBatched). An entry with an out-of-range pivot is flagged
+  // and never handed to getrs with it (the batched call gets the identity's).
   auto p32 = scratch(c.dc(), static_cast<size_t>(B * n) * sizeof(int32_t));
   {
     std::vector<int64_t> shape(pv.shape.begin(), pv.shape.end()), st(shape.size());
@@ -1455,19 +1526,30 @@ void lusolve_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef>
       }
       piv[static_cast<size_t>(b * n + i)] = j + 1;
     }
-  auto dpiv = scratch(c.dc(), piv.size() * sizeof(int64_t));
-  c.dc().copy_from_host(piv.data(), dpiv->get(), piv.size() * sizeof(int64_t));
   auto A = scratch(c.dc(), static_cast<size_t>(B * n * n) * c.isz());
   auto X = scratch(c.dc(), static_cast<size_t>(B * n * k) * c.isz());
   c.pack(a, A->get(), dt, n, n, n, n * n);
   c.pack(in[2], X->get(), dt, n, k, n, n * k);
   c.check(A->get(), n, n * n, n, n, 0, true, dt);
   c.check(X->get(), n, n * k, n, k, 0, false, dt);
-  for (int64_t b = 0; b < B; ++b) {
-    if (bad[static_cast<size_t>(b)]) continue;  // never hand getrs an out-of-range pivot
-    TM_CUSOLVER(c.op(), cusolverDnXgetrs(c.h(), c.params(), CUBLAS_OP_N, n, k, ty,
-                                         at(A, b * n * n, c.isz()), n, at<int64_t>(dpiv, b * n),
-                                         ty, at(X, b * n * k, c.isz()), n, c.aux_info()));
+  if (batched) {
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < n; ++i) {
+        const size_t e = static_cast<size_t>(b * n + i);
+        hp[e] = bad[static_cast<size_t>(b)] ? static_cast<int32_t>(i + 1)
+                                            : static_cast<int32_t>(piv[e]);
+      }
+    c.dc().copy_from_host(hp.data(), p32->get(), hp.size() * sizeof(int32_t));
+    getrs_batched(c, c.pointers(A->get(), n * n), n, at<int>(p32), c.pointers(X->get(), n * k), k);
+  } else {
+    auto dpiv = scratch(c.dc(), piv.size() * sizeof(int64_t));
+    c.dc().copy_from_host(piv.data(), dpiv->get(), piv.size() * sizeof(int64_t));
+    for (int64_t b = 0; b < B; ++b) {
+      if (bad[static_cast<size_t>(b)]) continue;  // never hand getrs an out-of-range pivot
+      TM_CUSOLVER(c.op(), cusolverDnXgetrs(c.h(), c.params(), CUBLAS_OP_N, n, k, ty,
+                                           at(A, b * n * n, c.isz()), n, at<int64_t>(dpiv, b * n),
+                                           ty, at(X, b * n * k, c.isz()), n, c.aux_info()));
+    }
   }
   c.unpack_plain(X->get(), dt, n, k, 1, n, n * k, out[0]);
   c.finish(InfoMeaning::Singular);

@@ -1,9 +1,9 @@
 // NVRTC source of the small helper kernels of the cuSOLVER linear algebra
 // (src/backend/cuda/linalg.cpp): masked/transposed unpacking of column-major
 // results, the batched NaN/Inf and zero-diagonal checks, the complex eigenvectors
-// of a real general eigenproblem from geev's packed real form, and the one-sided
-// Jacobi SVD of batches of small real matrices. Pure string
-// building, so tools/nvrtc_check.cpp compiles them without a GPU.
+// of a real general eigenproblem from geev's packed real form, the one-sided Jacobi
+// SVD of batches of small real matrices, and the Householder QR and Cholesky
+// factorisation of batches of small matrices. Pure string building, so tools/nvrtc_check.cpp compiles them without a GPU.
 #pragma once
 
 #include <cstdint>
@@ -59,5 +59,43 @@ struct SvdKernelParams {
 // and float64 (both computed in float64).
 ProgramSource svd_jacobi_kernel(DType dt);
 uint64_t svd_jacobi_kernel_key(DType dt);
+
+// Parameters of tm_la_qr_small (one by-value struct, laid out as in the source).
+struct QrKernelParams {
+  unsigned long long a = 0;  // input: column-major m x n, leading dimension m, batch stride m n
+  unsigned long long q = 0;  // output Q, row-major m x qcols per entry (unused when qcols = 0)
+  unsigned long long r = 0;  // output R, row-major rrows x n per entry
+  unsigned long long flags = 0;  // per matrix: nonzero (NaN/Inf, from tm_la_check) skips it
+  long long batch = 0;
+  int m = 0, n = 0;  // at most 32 each
+  int qcols = 0;     // columns of Q wanted (0: R only)
+  int rrows = 0;     // rows of R wanted (min(m, n) reduced, m complete)
+};
+
+// Householder QR (geqrf + orgqr/ungqr conventions) of a batch of matrices up to 32 x 32,
+// one warp per matrix (tm_la_qr_small), for float32, float64, complex64 and complex128
+// (computed in double precision).
+ProgramSource qr_small_kernel(DType dt);
+uint64_t qr_small_kernel_key(DType dt);
+
+// Parameters of tm_la_cholesky_small (one by-value struct, laid out as in the source).
+struct CholKernelParams {
+  unsigned long long a = 0;    // input: n x n per entry, entries n n apart, row-major (or
+                               // column-major when colmajor); only the lower triangle is read
+  unsigned long long out = 0;  // output L (or U = L^H when upper), row-major contiguous
+  unsigned long long flags = 0;  // per matrix: set to 1 for NaN/Inf in the lower triangle
+  unsigned long long info = 0;   // per matrix: j + 1 when the minor of order j + 1 is not
+                                 // positive definite
+  long long batch = 0;
+  int n = 0;  // at most 32
+  int colmajor = 0, upper = 0;
+  int pad_ = 0;
+};
+
+// Cholesky factorisation (potrf's semantics, lower) of a batch of Hermitian matrices up
+// to 32 x 32, one warp per matrix (tm_la_cholesky_small), for float32, float64,
+// complex64 and complex128, in the input's precision.
+ProgramSource cholesky_small_kernel(DType dt);
+uint64_t cholesky_small_kernel_key(DType dt);
 
 }  // namespace tmath::cuda

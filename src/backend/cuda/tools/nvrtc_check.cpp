@@ -147,8 +147,11 @@ std::vector<tmath::cuda::ProgramSource> all_programs() {
       for (int variant = 0; variant < 4; ++variant) ps.push_back(gen::fused(f, variant));
   }
   ps.push_back(gen::fused(chain10()));
-  for (DType dt : {DType::Float32, DType::Float64, DType::Complex64, DType::Complex128})
+  for (DType dt : {DType::Float32, DType::Float64, DType::Complex64, DType::Complex128}) {
     ps.push_back(tmath::cuda::linalg_kernels(dt));
+    ps.push_back(tmath::cuda::qr_small_kernel(dt));
+    ps.push_back(tmath::cuda::cholesky_small_kernel(dt));
+  }
   for (DType dt : {DType::Float32, DType::Float64})
     ps.push_back(tmath::cuda::svd_jacobi_kernel(dt));
   return ps;
