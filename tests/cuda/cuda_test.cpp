@@ -910,6 +910,28 @@ TEST(Cuda, BatchedSmallFactorisationsMatchCpu) {
       EXPECT_NE(std::string(e.what()).find("(batch index (5,))"), std::string::npos) << e.what();
     }
   }
+  // lu_solve with an out-of-range pivot in entry 1 of 3 (checked on the device): named
+  // on the batched route (n = 4) and on the per-entry one (n = 70); a zero on U's
+  // diagonal in entry 2 comes after it.
+  for (int64_t n : {4, 70}) {
+    Tensor lu3 = eye(n, std::nullopt, 0, float64).reshape({1, n, n}) * ones({3, 1, 1}, float64);
+    std::vector<double> lv = tt::read(lu3);
+    lv[static_cast<size_t>(2 * n * n + n * (n - 1) + n - 1)] = 0.0;
+    std::vector<double> pvals;
+    for (int64_t b = 0; b < 3; ++b)
+      for (int64_t i = 0; i < n; ++i) pvals.push_back(b == 1 && i == 1 ? 0.0 : double(i));
+    Tensor piv = tt::make(pvals, {3, n}, int32);
+    try {
+      (void)linalg::lu_solve(tt::make(lv, {3, n, n}, float64).to(kGPU), piv.to(kGPU),
+                             ones({3, n, 2}, float64, kGPU))
+          .eval();
+      ADD_FAILURE() << "no LinAlgError for a bad pivot, n = " << n;
+    } catch (const LinAlgError& e) {
+      EXPECT_NE(std::string(e.what()).find("pivot indices out of range (batch index (1,))"),
+                std::string::npos)
+          << e.what();
+    }
+  }
   // det of the singular batch: 0 for entry 5, 1 for the others (no error).
   std::vector<double> want(9, 1.0);
   want[5] = 0.0;

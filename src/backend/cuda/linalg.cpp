@@ -202,7 +202,6 @@ class Call {
   int* flags() const { return at<int>(status_); }
   // A spare info slot for routines whose info only reports bad arguments.
   int* aux_info() const { return at<int>(status_, 2 * count_); }
-  void host_flag(int64_t b, int bit) { host_flags_[static_cast<size_t>(b)] |= bit; }
 
   // Copies `in` (batch..., rows, cols) into column-major scratch (leading dimension
   // ld, batch entries bstride elements apart), converting to dst_dt.
@@ -285,6 +284,19 @@ class Call {
     launch(op_, prog[5], grid_for(dc_, count_), 1, kThreads, 0, dc_.stream(), p);
     return arr;
   }
+  // lu_solve's 0-based int pivots (n per batch entry, contiguous) checked and written
+  // 1-based as ints or, when wide, int64 (an out-of-range one flagged with bit 4 and
+  // replaced by its row's own index).
+  void lu_pivots_in(const int* src, void* dst, int64_t n, bool wide) {
+    LaKernelParams p;
+    p.src = reinterpret_cast<unsigned long long>(src);
+    p.dst = reinterpret_cast<unsigned long long>(dst);
+    p.flags = reinterpret_cast<unsigned long long>(flags());
+    p.batch = count_, p.rows = n, p.mode = wide ? 1 : 0;
+    if (count_ * n == 0) return;
+    const Program& prog = dc_.program(linalg_kernels_key(dt_), [&] { return linalg_kernels(dt_); }, op_);
+    launch(op_, prog[6], grid_for(dc_, count_ * n), 1, kThreads, 0, dc_.stream(), p);
+  }
   void check(const void* src, int64_t ld, int64_t sbs, int64_t rows, int64_t cols, int mode,
              bool diag, DType dt) {
     LaKernelParams p;
@@ -303,13 +315,14 @@ class Call {
     if (count_ > 0) dc_.copy_to_host(status_->get(), status.data(), status_bytes());
     std::vector<int> flags(status.begin(), status.begin() + count_),
         info(status.begin() + count_, status.end());
-    for (size_t i = 0; i < host_flags_.size() && i < flags.size(); ++i) flags[i] |= host_flags_[i];
     const std::string name = "[" + std::string(op_) + "] ";
     if (info[static_cast<size_t>(count_)] < 0)
       throw Error(name + "cuSOLVER reported invalid argument " +
                   std::to_string(-info[static_cast<size_t>(count_)]));
     for (int64_t b = 0; b < count_; ++b) {
       const int f = flags[static_cast<size_t>(b)], i = info[static_cast<size_t>(b)];
+      if (f == 0 && (i == 0 || (i > 0 && meaning == InfoMeaning::Ignore))) continue;
+      // A failure: the batch index is formatted here only, not once per entry.
       const std::string where = detail::batch_index_text(batch_, b);
       auto fail = [&](int32_t code) {
         throw LinAlgError(name + detail::linalg_fail_text(code) + where);
@@ -322,8 +335,6 @@ class Call {
       if (i > 0 && meaning != InfoMeaning::Ignore) fail(static_cast<int32_t>(meaning));
     }
   }
-
-  void ensure_host_flags() { host_flags_.assign(static_cast<size_t>(count_), 0); }
 
  private:
   DeviceContext& dc_;
@@ -338,7 +349,6 @@ class Call {
   Device dev_;
   size_t status_bytes() const { return static_cast<size_t>(2 * count_ + 1) * sizeof(int); }
   ScratchPtr status_;
-  std::vector<int> host_flags_;
 };
 
 // Device and host workspaces of a routine, sized by its *_bufferSize query.
@@ -1492,7 +1502,7 @@ void lu_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out)
 }
 
 // ---- lu_solve (Xgetrs, or getrsBatched for batches of small matrices; the 0-based int32
-// ---- pivots checked and converted on the host) ---------------------------------------
+// ---- pivots checked and converted on the device) ----------------------------------------
 void lusolve_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out) {
   const ArrayRef &a = in[0], &pv = in[1];
   const int nd = a.ndim();
@@ -1501,9 +1511,9 @@ void lusolve_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef>
   const DType dt = c.dtype();
   const cudaDataType ty = cuda_type(dt);
   const bool batched = batched_route(c, n);
-  // Pivots: a contiguous int32 copy on the device, to the host, checked, back 1-based (int64
-  // for Xgetrs, int32 for getrsBatched). An entry with an out-of-range pivot is flagged
-  // and never handed to getrs with it (the batched call gets the identity's).
+  // Pivots: a contiguous int32 copy, then checked and made 1-based (int32 in place for
+  // getrsBatched, int64 for Xgetrs); an entry with an out-of-range pivot is flagged
+  // (kBadPivots at finish) and its bad pivots replaced, so getrs never reads past a row.
   auto p32 = scratch(c.dc(), static_cast<size_t>(B * n) * sizeof(int32_t));
   {
     std::vector<int64_t> shape(pv.shape.begin(), pv.shape.end()), st(shape.size());
@@ -1512,20 +1522,13 @@ void lusolve_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef>
     ArrayRef dst{p32->get(), DType::Int32, shape, st, pv.device};
     copy(c.dc(), pv, dst, c.op());
   }
-  std::vector<int32_t> hp(static_cast<size_t>(B * n));
-  c.dc().copy_to_host(p32->get(), hp.data(), hp.size() * sizeof(int32_t));
-  std::vector<int64_t> piv(static_cast<size_t>(B * n));
-  std::vector<bool> bad(static_cast<size_t>(B), false);
-  c.ensure_host_flags();
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t j = hp[static_cast<size_t>(b * n + i)];
-      if (j < i || j >= n) {  // getrf never swaps with an earlier row
-        bad[static_cast<size_t>(b)] = true;
-        c.host_flag(b, 4);
-      }
-      piv[static_cast<size_t>(b * n + i)] = j + 1;
-    }
+  ScratchPtr p64;
+  if (batched) {
+    c.lu_pivots_in(at<int>(p32), p32->get(), n, false);
+  } else {
+    p64 = scratch(c.dc(), static_cast<size_t>(B * n) * sizeof(int64_t));
+    c.lu_pivots_in(at<int>(p32), p64->get(), n, true);
+  }
   auto A = scratch(c.dc(), static_cast<size_t>(B * n * n) * c.isz());
   auto X = scratch(c.dc(), static_cast<size_t>(B * n * k) * c.isz());
   c.pack(a, A->get(), dt, n, n, n, n * n);
@@ -1533,23 +1536,12 @@ void lusolve_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef>
   c.check(A->get(), n, n * n, n, n, 0, true, dt);
   c.check(X->get(), n, n * k, n, k, 0, false, dt);
   if (batched) {
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t i = 0; i < n; ++i) {
-        const size_t e = static_cast<size_t>(b * n + i);
-        hp[e] = bad[static_cast<size_t>(b)] ? static_cast<int32_t>(i + 1)
-                                            : static_cast<int32_t>(piv[e]);
-      }
-    c.dc().copy_from_host(hp.data(), p32->get(), hp.size() * sizeof(int32_t));
     getrs_batched(c, c.pointers(A->get(), n * n), n, at<int>(p32), c.pointers(X->get(), n * k), k);
   } else {
-    auto dpiv = scratch(c.dc(), piv.size() * sizeof(int64_t));
-    c.dc().copy_from_host(piv.data(), dpiv->get(), piv.size() * sizeof(int64_t));
-    for (int64_t b = 0; b < B; ++b) {
-      if (bad[static_cast<size_t>(b)]) continue;  // never hand getrs an out-of-range pivot
+    for (int64_t b = 0; b < B; ++b)
       TM_CUSOLVER(c.op(), cusolverDnXgetrs(c.h(), c.params(), CUBLAS_OP_N, n, k, ty,
-                                           at(A, b * n * n, c.isz()), n, at<int64_t>(dpiv, b * n),
+                                           at(A, b * n * n, c.isz()), n, at<int64_t>(p64, b * n),
                                            ty, at(X, b * n * k, c.isz()), n, c.aux_info()));
-    }
   }
   c.unpack_plain(X->get(), dt, n, k, 1, n, n * k, out[0]);
   c.finish(InfoMeaning::Singular);

@@ -123,6 +123,29 @@ extern "C" __global__ void tm_la_permute(LaKernelParams p) {
   }
 }
 
+// lu_solve's pivots (src: 0-based ints, rows per batch entry, contiguous), checked and
+// written 1-based to dst as ints (mode 0) or long longs (mode 1). Row i's pivot j must
+// satisfy i <= j < rows (getrf never swaps with an earlier row); a bad one sets
+// flags[b] |= 4 and is replaced by i + 1, so getrs never gets an out-of-range pivot.
+extern "C" __global__ void tm_la_lu_pivots_in(LaKernelParams p) {
+  const int* s = (const int*)p.src;
+  int* flags = (int*)p.flags;
+  const long long n = p.rows, total = n * p.batch;
+  for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < total;
+       idx += (long long)gridDim.x * blockDim.x) {
+    const long long b = idx / n, i = idx - b * n;
+    long long j = s[idx];
+    if (j < i || j >= n) {
+      atomicOr(flags + b, 4);
+      j = i;
+    }
+    if (p.mode == 1)
+      ((long long*)p.dst)[idx] = j + 1;
+    else
+      ((int*)p.dst)[idx] = (int)(j + 1);
+  }
+}
+
 // Complex right eigenvectors of a real general eigenproblem (real R; any W) from geev's
 // packed real VR (src: column-major n x n, leading dimension ld, batch stride sbs) and
 // the complex eigenvalues (aux: n interleaved (re, im) per batch entry, contiguous). A
@@ -654,7 +677,7 @@ ProgramSource linalg_kernels(DType dt) {
   p.name = "linalg_" + std::string(dtype_name(dt));
   p.source = head + kSource;
   p.kernels = {"tm_la_unpack", "tm_la_check", "tm_la_eig_vectors", "tm_la_pivots",
-               "tm_la_permute", "tm_la_pointers"};
+               "tm_la_permute", "tm_la_pointers", "tm_la_lu_pivots_in"};
   return p;
 }
 

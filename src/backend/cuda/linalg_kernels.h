@@ -23,6 +23,7 @@ struct LaKernelParams {
   long long sbs = 0;  // src batch stride, elements
   long long dbs = 0;  // dst batch stride, elements
   int mode = 0;       // pivots: 1 in shared memory; permute: 4 P^T I (src unused);
+                      // lu_pivots_in: 0 int32 out, 1 int64 out;
                       // unpack: 0 all, 1 lower, 2 upper, 3 strictly lower + unit diagonal,
                       // 4 identity (src unused); check: 0 all, 1 lower, 2 upper,
                       // 3 strictly lower, 4 strictly upper
@@ -32,7 +33,7 @@ struct LaKernelParams {
 };
 
 // Kernels: {tm_la_unpack, tm_la_check, tm_la_eig_vectors, tm_la_pivots, tm_la_permute,
-// tm_la_pointers}
+// tm_la_pointers, tm_la_lu_pivots_in}
 // for float32, float64, complex64, complex128 (tm_la_eig_vectors is used with the real
 // ones).
 ProgramSource linalg_kernels(DType dt);
