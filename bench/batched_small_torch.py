@@ -1,6 +1,6 @@
 """torch.linalg on the shapes of bench/batched_small.cpp (ms per call, median of `reps`,
 synchronised after each call): qr, cholesky, lu_solve and solve of 512 x 32 x 32 and
-4096 x 8 x 8 batches on the GPU.
+4096 x 8 x 8 batches on the GPU, and qr of a 512 x 128 x 16 batch.
 
     python bench/batched_small_torch.py [reps]
 """
@@ -42,6 +42,21 @@ def main():
                 name_dt = str(dt).replace("torch.", "")
                 print(f"{name:10} {f'{batch}x{n}x{n}':12} {name_dt:10} {ms[len(ms) // 2]:10.3f}",
                       flush=True)
+    for dt in (torch.float32, torch.float64, torch.complex64):
+        g = torch.Generator().manual_seed(7)
+        a = torch.randn(512, 128, 16, generator=g, dtype=torch.float64).to(dt).to(dev)
+        for _ in range(3):
+            torch.linalg.qr(a)
+        torch.cuda.synchronize()
+        ms = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            torch.linalg.qr(a)
+            torch.cuda.synchronize()
+            ms.append(1e3 * (time.perf_counter() - t0))
+        ms.sort()
+        name_dt = str(dt).replace("torch.", "")
+        print(f"{'qr':10} {'512x128x16':12} {name_dt:10} {ms[len(ms) // 2]:10.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -938,8 +938,12 @@ TEST(Cuda, BatchedSmallFactorisationsMatchCpu) {
   EXPECT_TRUE(tt::all_close(linalg::det(sing).to(kCPU), want, Tol{0.0, 0.0}));
 }
 
-// qr of matrices up to 32 x 32 runs as one launch of our Householder kernel for the whole
-// batch (tm_la_qr_small); 33 rows take cuSOLVER's geqrf + orgqr per entry. Both follow
+// qr of matrices up to 32 x 32, and of batches of taller ones up to 256 x 32 whose A and
+// Q fit in shared memory, runs as one launch of our Householder kernel for the whole
+// batch (tm_la_qr_small); the rest takes cuSOLVER's geqrf + orgqr per entry: 2 x 33 x 5,
+// 3 x 64 x 10 and 2 x 200 x 32 (reduced and r) on the kernel's tall route; 1 x 64 x 10 (a
+// single tall matrix), 2 x 300 x 4 (too tall) and 2 x 200 x 32 complete (Q too large for
+// shared memory) on cuSOLVER's. Both follow
 // LAPACK's conventions, so Q and R match the CPU's (LAPACK) in every mode; Q is
 // orthonormal and Q R = A; exact zero columns (rank deficiency) and an all-zero entry
 // give the CPU's R; NaN names its batch entry; the input is left intact.
@@ -951,7 +955,8 @@ TEST(Cuda, SmallQrKernelMatchesCpu) {
   for (DType dt : {float32, float64, complex64, complex128})
     for (const Shape3 s : {Shape3{300, 8, 8}, Shape3{5, 32, 32}, Shape3{4, 32, 20},
                            Shape3{4, 20, 32}, Shape3{3, 1, 1}, Shape3{2, 1, 6}, Shape3{2, 6, 1},
-                           Shape3{2, 33, 5}, Shape3{1, 12, 7}}) {
+                           Shape3{2, 33, 5}, Shape3{1, 12, 7}, Shape3{3, 64, 10},
+                           Shape3{2, 200, 32}, Shape3{1, 64, 10}, Shape3{2, 300, 4}}) {
       SCOPED_TRACE(std::string(dtype_name(dt)) + " " + std::to_string(s.batch) + " x " +
                    std::to_string(s.m) + " x " + std::to_string(s.n));
       const auto key = random::key(static_cast<uint64_t>(s.batch * 10000 + s.m * 100 + s.n));
@@ -992,8 +997,8 @@ TEST(Cuda, SmallQrKernelMatchesCpu) {
       // The inputs are left intact.
       EXPECT_TRUE(tt::all_close_c(ag.to(kCPU), tt::read_c(a), Tol{0.0, 0.0}));
     }
-  // NaN in entry 3 of 5 names that entry, on the kernel's route and on cuSOLVER's.
-  for (int64_t m : {6, 40}) {
+  // NaN in entry 3 of 5 names that entry, on the kernel's routes and on cuSOLVER's.
+  for (int64_t m : {6, 40, 300}) {
     std::vector<double> v = tt::read(ones({5, m, 4}, float64));
     v[static_cast<size_t>(3 * m * 4 + 5)] = std::nan("");
     Tensor bad = tt::make(v, {5, m, 4}, float64).to(kGPU);

@@ -809,12 +809,39 @@ void geqrf_batch(Call& c, const ScratchPtr& A, const ScratchPtr& tau, int64_t m,
 
 // Matrices up to 32 x 32 (any batch) take our one-warp Householder kernel
 // (tm_la_qr_small, linalg_kernels.cpp): one launch for the whole batch, Q and R
-// written straight into the outputs, instead of geqrf + orgqr per entry.
-// TMATH_CUDA_QR_SMALL=0 keeps cuSOLVER for every size (for comparisons).
-constexpr int64_t kQrSmallMax = 32;
+// written straight into the outputs, instead of geqrf + orgqr per entry. So do batches
+// (two entries or more) of taller matrices, up to kQrSmallMaxRows x 32, whose A and Q
+// (double precision) fit in a block's shared memory: each entry's chain of dependent
+// steps grows as k m, but the entries run side by side instead of one cuSOLVER call
+// (~0.1 ms) after another. TMATH_CUDA_QR_SMALL=0 keeps cuSOLVER for every size (for
+// comparisons).
+constexpr int64_t kQrSmallMax = 32, kQrSmallMaxRows = 256;
 bool qr_small_enabled() {
   static const bool on = !detail::env_off("TMATH_CUDA_QR_SMALL");
   return on;
+}
+// tm_la_qr_small's dynamic shared memory: A (ld x n) and Q (ld x qcols) with ld = m | 1,
+// and tau (k), in double precision.
+size_t qr_small_bytes(int64_t m, int64_t n, int64_t qcols, DType dt) {
+  return static_cast<size_t>((m | 1) * (n + qcols) + std::min(m, n)) * (is_complex(dt) ? 16 : 8);
+}
+// The most shared memory a block of this device may opt in to (cached per device).
+size_t shared_optin(DeviceContext& dc, const char* op) {
+  static std::mutex mu;
+  static std::unordered_map<int, size_t> cache;
+  std::lock_guard<std::mutex> lk(mu);
+  auto it = cache.find(dc.index());
+  if (it != cache.end()) return it->second;
+  int v = 0;
+  TM_CUDA(op, cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dc.index()));
+  return cache[dc.index()] = static_cast<size_t>(std::max(v, 0));
+}
+constexpr size_t kDefaultSharedBytes = 48 * 1024;  // without the opt-in
+bool qr_small_route(Call& c, int64_t m, int64_t n, int64_t qcols) {
+  if (!qr_small_enabled() || m == 0 || n == 0) return false;
+  if (m <= kQrSmallMax && n <= kQrSmallMax) return true;
+  return c.count() >= 2 && n <= kQrSmallMax && m <= kQrSmallMaxRows &&
+         qr_small_bytes(m, n, qcols, c.dtype()) <= shared_optin(c.dc(), c.op());
 }
 
 void qr_small(Call& c, const ArrayRef& a, const ArrayRef* q, const ArrayRef& r, int64_t m,
@@ -830,10 +857,14 @@ void qr_small(Call& c, const ArrayRef& a, const ArrayRef* q, const ArrayRef& r, 
   p.flags = reinterpret_cast<unsigned long long>(c.flags());
   p.batch = c.count(), p.m = static_cast<int>(m), p.n = static_cast<int>(n);
   p.qcols = q ? static_cast<int>(qcols) : 0, p.rrows = static_cast<int>(rrows);
+  const size_t bytes = qr_small_bytes(m, n, p.qcols, dt);
   const Program& prog =
       c.dc().program(qr_small_kernel_key(dt), [&] { return qr_small_kernel(dt); }, c.op());
+  if (bytes > kDefaultSharedBytes)
+    TM_CU(c.op(), cuFuncSetAttribute(prog[0], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                     static_cast<int>(bytes)));
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(c.count(), 1 << 20));
-  launch(c.op(), prog[0], blocks, 1, 32, 0, c.dc().stream(), p);
+  launch(c.op(), prog[0], blocks, 1, 32, bytes, c.dc().stream(), p);
   c.finish(InfoMeaning::Ignore);
 }
 
@@ -848,7 +879,7 @@ void qr_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
   const DType dt = c.dtype();
   const ArrayRef& rout = want_q ? out[1] : out[0];
   if (B == 0) return;
-  if (m > 0 && n > 0 && m <= kQrSmallMax && n <= kQrSmallMax && qr_small_enabled())
+  if (qr_small_route(c, m, n, want_q ? qcols : 0))
     return qr_small(c, a, want_q ? &out[0] : nullptr, rout, m, n, qcols, rrows);
   auto A = scratch(c.dc(), static_cast<size_t>(B * per) * c.isz());
   auto tau = scratch(c.dc(), static_cast<size_t>(B * std::max<int64_t>(k, 1)) * c.isz());

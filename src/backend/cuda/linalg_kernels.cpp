@@ -479,100 +479,108 @@ __device__ __forceinline__ T scale2(T a, int e) { return T{ldexp(a.x, e), ldexp(
 )";
 
 const char* kQrSource = R"(
-// Householder QR of a batch of small matrices (m, n <= 32), LAPACK's geqrf + orgqr/ungqr
-// conventions (R's diagonal real, beta = -sign(Re alpha) |x|), one warp per matrix.
+// Householder QR of a batch of matrices held in shared memory, LAPACK's geqrf +
+// orgqr/ungqr conventions (R's diagonal real, beta = -sign(Re alpha) |x|), one warp per
+// matrix. The host routes matrices up to 32 x 32 here, and batches of taller ones
+// whose A and Q fit in a block's shared memory (linalg.cpp, qr_small_fits).
 //
 // Floor (512 x 32 x 32): the factorisation and Q's accumulation are 4/3 n^3 + 4/3 n^3
 // flops, 90 Mflop for the batch, nothing at the GPU's rate; what bounds it is each
 // lane's chain of dependent shared-memory multiply-adds: about 3/2 n^2 for the
-// factorisation and as many for Q, ~3,000 dependent steps of ~30 clocks, ~50 us a
-// matrix, with all 512 matrices resident at once (a block of one warp each). The
-// per-entry cuSOLVER route (geqrf + orgqr per matrix) took ~0.1 ms per entry on the
-// H100 (52-65 ms for 512 x 32 x 32); this kernel's call 0.12-0.17 ms for all of them.
+// factorisation and as many for Q (m n per column pair of a tall m x n matrix), with all
+// 512 matrices resident at once (a block of one warp each). The per-entry cuSOLVER route
+// (geqrf + orgqr per matrix) took ~0.1 ms per entry on the H100 (52-65 ms for 512 x 32 x
+// 32); this kernel's call 0.12-0.17 ms for all of them.
 //
-// Layout: A (m x n) and Q (m x qcols) in shared memory, column-major with leading
-// dimension 33, in double precision (float32 input too: the products are exact and
-// nothing is lost to float32 rounding before the result's). Lane c owns column c. The
-// input is first scaled by a power of two so that its largest |re|, |im| lies in
-// [0.5, 1) (no overflow or underflow in the norms), undone on R. For j = 0 .. k - 1:
-// lane j forms the reflector H_j = I - tau_j v_j v_j^H of column j (v_j(j) = 1, v_j
-// below the diagonal stored in A's column j, beta on the diagonal), then lanes c > j
-// apply H_j^H to their columns. Q = H_0 ... H_{k-1} I(:, 0:qcols) by backward
-// accumulation, each lane on its own column of Q.
+// Layout (dynamic shared memory): A (m x n), then Q (m x qcols), column-major with an
+// odd leading dimension ld = m | 1 (lanes reading one row of different columns hit
+// different banks), then tau (k); in double precision (float32 input too: the
+// products are exact and nothing is lost to float32 rounding before the result's).
+// Lane l owns columns l, l + 32, ... The input is first scaled by a power of two so
+// that its largest |re|, |im| lies in [0.5, 1) (no overflow or underflow in the
+// norms), undone on R. For j = 0 .. k - 1: the owner of column j forms the reflector
+// H_j = I - tau_j v_j v_j^H (v_j(j) = 1, v_j below the diagonal stored in A's column j,
+// beta on the diagonal), then the owners of columns c > j apply H_j^H to them. Q = H_0
+// ... H_{k-1} I(:, 0:qcols) by backward accumulation, each lane on its own columns of Q.
 struct QrParams {
   unsigned long long a, q, r, flags;
   long long batch;
   int m, n, qcols, rrows;
 };
 
-#define QR_LD 33
-
-
 extern "C" __global__ void __launch_bounds__(32) tm_la_qr_small(QrParams p) {
-  __shared__ T A[QR_LD * 32];
-  __shared__ T Q[QR_LD * 32];
-  __shared__ T tau[32];
+  extern __shared__ double qr_smem[];
   const unsigned kFull = 0xffffffffu;
-  const int c = threadIdx.x, m = p.m, n = p.n, k = m < n ? m : n;
+  const int lane = threadIdx.x, m = p.m, n = p.n, k = m < n ? m : n, ld = m | 1;
+  T* A = (T*)qr_smem;
+  T* Q = A + (long long)ld * n;
+  T* tau = Q + (long long)ld * p.qcols;
   const int* flags = (const int*)p.flags;
   for (long long b = blockIdx.x; b < p.batch; b += gridDim.x) {
     if (flags[b]) continue;  // NaN/Inf: reported from tm_la_check's flag
     const R* a = (const R*)p.a + b * (long long)m * n * W;
     double mx = 0.0;
-    if (c < n)
+    for (int c = lane; c < n; c += 32)
       for (int r = 0; r < m; ++r) {
         const T x = load(a, r + (long long)m * c);
         mx = fmax(mx, fmax(fabs(re_(x)), fabs(im_(x))));
-        A[r + QR_LD * c] = x;
+        A[r + ld * c] = x;
       }
     for (int o = 16; o; o >>= 1) mx = fmax(mx, __shfl_xor_sync(kFull, mx, o));
     int ex = 0;
     if (mx > 0.0) (void)frexp(mx, &ex);
-    if (c < n)
-      for (int r = 0; r < m; ++r) A[r + QR_LD * c] = scale2(A[r + QR_LD * c], -ex);
+    for (int c = lane; c < n; c += 32)
+      for (int r = 0; r < m; ++r) A[r + ld * c] = scale2(A[r + ld * c], -ex);
     __syncwarp();
     for (int j = 0; j < k; ++j) {
-      if (c == j) {  // the reflector of column j (LAPACK's larfg)
-        const T alpha = A[j + QR_LD * j];
+      if (lane == (j & 31)) {  // the reflector of column j (LAPACK's larfg)
+        T* aj = A + ld * j;
+        const T alpha = aj[j];
         double xn = 0.0;
-        for (int r = j + 1; r < m; ++r) xn += abs2(A[r + QR_LD * j]);
+        for (int r = j + 1; r < m; ++r) xn += abs2(aj[r]);
         T t = mk(0.0, 0.0);
         if (xn != 0.0 || im_(alpha) != 0.0) {
           const double beta = -copysign(sqrt(abs2(alpha) + xn), re_(alpha));
           t = mk((beta - re_(alpha)) / beta, -im_(alpha) / beta);
           const T s = recip(alpha - mk(beta, 0.0));
-          for (int r = j + 1; r < m; ++r) A[r + QR_LD * j] = s * A[r + QR_LD * j];
-          A[j + QR_LD * j] = mk(beta, 0.0);
+          for (int r = j + 1; r < m; ++r) aj[r] = s * aj[r];
+          aj[j] = mk(beta, 0.0);
         }
         tau[j] = t;
       }
       __syncwarp();
-      if (c > j && c < n) {  // A(j:m, c) <- H_j^H A(j:m, c)
-        T w = A[j + QR_LD * c];
-        for (int r = j + 1; r < m; ++r) w = w + cj(A[r + QR_LD * j]) * A[r + QR_LD * c];
-        w = cj(tau[j]) * w;
-        A[j + QR_LD * c] = A[j + QR_LD * c] - w;
-        for (int r = j + 1; r < m; ++r) A[r + QR_LD * c] = A[r + QR_LD * c] - A[r + QR_LD * j] * w;
+      const T* v = A + ld * j;
+      const T tj = cj(tau[j]);
+      for (int c = lane; c < n; c += 32) {  // A(j:m, c) <- H_j^H A(j:m, c), c > j
+        if (c <= j) continue;
+        T* ac = A + ld * c;
+        T w = ac[j];
+        for (int r = j + 1; r < m; ++r) w = w + cj(v[r]) * ac[r];
+        w = tj * w;
+        ac[j] = ac[j] - w;
+        for (int r = j + 1; r < m; ++r) ac[r] = ac[r] - v[r] * w;
       }
       __syncwarp();
     }
     // R (rrows x n, row-major): the upper triangle, scaled back.
     R* rout = (R*)p.r + b * (long long)p.rrows * n * W;
-    if (c < n)
+    for (int c = lane; c < n; c += 32)
       for (int i = 0; i < p.rrows; ++i)
-        store(rout, (long long)i * n + c, i <= c ? scale2(A[i + QR_LD * c], ex) : mk(0.0, 0.0));
-    if (p.qcols > 0 && c < p.qcols) {  // Q(:, c) = H_0 ... H_{k-1} e_c
-      for (int r = 0; r < m; ++r) Q[r + QR_LD * c] = mk(r == c ? 1.0 : 0.0, 0.0);
-      for (int j = k - 1; j >= 0; --j) {
-        if (c < j) continue;  // rows j.. of e_c are zero: H_j leaves it
-        T w = Q[j + QR_LD * c];
-        for (int r = j + 1; r < m; ++r) w = w + cj(A[r + QR_LD * j]) * Q[r + QR_LD * c];
+        store(rout, (long long)i * n + c, i <= c ? scale2(A[i + ld * c], ex) : mk(0.0, 0.0));
+    // Q(:, c) = H_0 ... H_{k-1} e_c (rows j.. of e_c are zero for c < j: H_j leaves it).
+    for (int c = lane; c < p.qcols; c += 32) {
+      T* qc = Q + ld * c;
+      for (int r = 0; r < m; ++r) qc[r] = mk(r == c ? 1.0 : 0.0, 0.0);
+      for (int j = (c < k ? c : k - 1); j >= 0; --j) {
+        const T* v = A + ld * j;
+        T w = qc[j];
+        for (int r = j + 1; r < m; ++r) w = w + cj(v[r]) * qc[r];
         w = tau[j] * w;
-        Q[j + QR_LD * c] = Q[j + QR_LD * c] - w;
-        for (int r = j + 1; r < m; ++r) Q[r + QR_LD * c] = Q[r + QR_LD * c] - A[r + QR_LD * j] * w;
+        qc[j] = qc[j] - w;
+        for (int r = j + 1; r < m; ++r) qc[r] = qc[r] - v[r] * w;
       }
       R* q = (R*)p.q + b * (long long)m * p.qcols * W;
-      for (int r = 0; r < m; ++r) store(q, (long long)r * p.qcols + c, Q[r + QR_LD * c]);
+      for (int r = 0; r < m; ++r) store(q, (long long)r * p.qcols + c, qc[r]);
     }
     __syncwarp();
   }
