@@ -6,8 +6,8 @@
 //   batched_small [cpu|cuda] [reps]
 //
 // On cuda, the routes these rows take are switched per process by environment:
-// TMATH_CUDA_QR_SMALL=0 and TMATH_CUDA_CHOLESKY_SMALL=0 (cuSOLVER instead of the
-// one-warp kernels), TMATH_CUDA_BATCHED_MAX_N=0 (one cuSOLVER call per entry instead
+// TMATH_CUDA_QR_SMALL=0, TMATH_CUDA_CHOLESKY_SMALL=0 and TMATH_CUDA_LU_SOLVE_SMALL=0
+// (cuBLAS/cuSOLVER instead of the one-warp kernels), TMATH_CUDA_BATCHED_MAX_N=0 (one cuSOLVER call per entry instead
 // of the batched cuBLAS/cuSOLVER calls). bench/batched_small_torch.py times
 // torch.linalg on the same shapes.
 #include <algorithm>

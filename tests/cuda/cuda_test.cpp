@@ -854,10 +854,15 @@ TEST(Cuda, BatchedSmallFactorisationsMatchCpu) {
       auto sl = linalg::slogdet(ag), sl_cpu = linalg::slogdet(a);
       EXPECT_TRUE(tt::all_close_c(sl.sign.to(kCPU), tt::read_c(sl_cpu.sign), loose));
       EXPECT_TRUE(tt::all_close_c(sl.logabsdet.to(kCPU), tt::read_c(sl_cpu.logabsdet), loose));
-      // lu_solve from the CPU's factors (getrsBatched on the batched route).
+      // lu_solve from the CPU's factors (our kernel up to 32 x 32, getrsBatched up to 64),
+      // also with 40 right-hand sides given as a transposed (non-contiguous) view.
       auto f = linalg::lu_factor(a);
       EXPECT_TRUE(tt::all_close_c(linalg::lu_solve(f.LU.to(kGPU), f.pivots.to(kGPU), bg).to(kCPU),
                                   tt::read_c(linalg::lu_solve(f.LU, f.pivots, b)), loose));
+      Tensor bt = random::normal(random::fold_in(k, 2), {s.batch, 40, s.n}, float64).astype(dt).eval();
+      EXPECT_TRUE(tt::all_close_c(
+          linalg::lu_solve(f.LU.to(kGPU), f.pivots.to(kGPU), swapaxes(bt.to(kGPU), -1, -2)).to(kCPU),
+          tt::read_c(linalg::lu_solve(f.LU, f.pivots, swapaxes(bt, -1, -2))), loose));
       auto lu = linalg::lu(ag), lu_cpu = linalg::lu(a);
       EXPECT_TRUE(tt::all_close_c(lu.P.to(kCPU), tt::read_c(lu_cpu.P), loose));
       EXPECT_TRUE(tt::all_close_c(lu.L.to(kCPU), tt::read_c(lu_cpu.L), loose));
@@ -911,9 +916,9 @@ TEST(Cuda, BatchedSmallFactorisationsMatchCpu) {
     }
   }
   // lu_solve with an out-of-range pivot in entry 1 of 3 (checked on the device): named
-  // on the batched route (n = 4) and on the per-entry one (n = 70); a zero on U's
-  // diagonal in entry 2 comes after it.
-  for (int64_t n : {4, 70}) {
+  // on the kernel's route (n = 4), the batched one (n = 40) and the per-entry one (n =
+  // 70); a zero on U's diagonal in entry 2 comes after it.
+  for (int64_t n : {4, 40, 70}) {
     Tensor lu3 = eye(n, std::nullopt, 0, float64).reshape({1, n, n}) * ones({3, 1, 1}, float64);
     std::vector<double> lv = tt::read(lu3);
     lv[static_cast<size_t>(2 * n * n + n * (n - 1) + n - 1)] = 0.0;

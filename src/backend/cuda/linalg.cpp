@@ -1532,33 +1532,78 @@ void lu_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out)
   if (!perm.empty()) c.dc().copy_from_host(perm.data(), out[2].data, perm.size() * sizeof(int64_t));
 }
 
-// ---- lu_solve (Xgetrs, or getrsBatched for batches of small matrices; the 0-based int32
-// ---- pivots checked and converted on the device) ----------------------------------------
+// ---- lu_solve (our kernel up to 32 x 32; getrsBatched up to 64; Xgetrs; the 0-based
+// ---- int32 pivots checked and converted on the device) ----------------------------------
+// Systems up to 32 x 32 (any batch, any number of right-hand sides) take one launch of
+// our one-warp kernel (tm_la_lu_solve_small, linalg_kernels.cpp), which reads contiguous
+// inputs as they are, checks pivots, NaN/Inf and U's diagonal and solves.
+// TMATH_CUDA_LU_SOLVE_SMALL=0 keeps cuBLAS/cuSOLVER (for comparisons).
+constexpr int64_t kLuSolveSmallMax = 32;
+bool lu_solve_small_enabled() {
+  static const bool on = !detail::env_off("TMATH_CUDA_LU_SOLVE_SMALL");
+  return on;
+}
+
+// lu_solve's pivots as a contiguous int32 array (n per batch entry): the input itself
+// when it is one, else a copy into `keep`.
+const int* contiguous_pivots(Call& c, const ArrayRef& pv, int64_t n, ScratchPtr& keep) {
+  if (pv.dtype == DType::Int32 && pv.is_contiguous()) return static_cast<const int*>(pv.data);
+  keep = scratch(c.dc(), static_cast<size_t>(c.count() * n) * sizeof(int32_t));
+  std::vector<int64_t> shape(pv.shape.begin(), pv.shape.end()), st(shape.size());
+  int64_t s = 1;
+  for (size_t i = shape.size(); i-- > 0;) st[i] = s, s *= shape[i];
+  ArrayRef dst{keep->get(), DType::Int32, shape, st, pv.device};
+  copy(c.dc(), pv, dst, c.op());
+  return at<int>(keep);
+}
+
+void lu_solve_small(Call& c, std::span<const ArrayRef> in, const ArrayRef& out, int64_t n,
+                    int64_t k) {
+  const DType dt = c.dtype();
+  ScratchPtr P, A, X;
+  LuSolveKernelParams p;
+  p.piv = reinterpret_cast<unsigned long long>(contiguous_pivots(c, in[1], n, P));
+  // LU and B as they are when contiguous, else column-major copies (the pack's layout).
+  auto place = [&](const ArrayRef& src, int64_t cols, ScratchPtr& keep, int& colmajor) {
+    if (src.is_contiguous()) return reinterpret_cast<unsigned long long>(src.data);
+    keep = scratch(c.dc(), static_cast<size_t>(c.count() * n * cols) * c.isz());
+    c.pack(src, keep->get(), dt, n, cols, n, n * cols);
+    colmajor = 1;
+    return reinterpret_cast<unsigned long long>(keep->get());
+  };
+  p.a = place(in[0], n, A, p.a_colmajor);
+  p.b = place(in[2], k, X, p.b_colmajor);
+  p.x = reinterpret_cast<unsigned long long>(out.data);
+  p.flags = reinterpret_cast<unsigned long long>(c.flags());
+  p.batch = c.count(), p.n = static_cast<int>(n), p.k = to_int(k, c.op());
+  const Program& prog = c.dc().program(lu_solve_small_kernel_key(dt),
+                                       [&] { return lu_solve_small_kernel(dt); }, c.op());
+  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(c.count(), 1 << 20));
+  launch(c.op(), prog[0], blocks, 1, 32, 0, c.dc().stream(), p);
+  c.finish(InfoMeaning::Singular);
+}
+
 void lusolve_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out) {
-  const ArrayRef &a = in[0], &pv = in[1];
+  const ArrayRef& a = in[0];
   const int nd = a.ndim();
   const int64_t n = a.shape[nd - 1], k = in[2].shape[nd - 1], B = c.count();
   if (n == 0 || k == 0 || B == 0) return c.finish(InfoMeaning::Singular);
+  if (n <= kLuSolveSmallMax && lu_solve_small_enabled()) return lu_solve_small(c, in, out[0], n, k);
   const DType dt = c.dtype();
   const cudaDataType ty = cuda_type(dt);
   const bool batched = batched_route(c, n);
-  // Pivots: a contiguous int32 copy, then checked and made 1-based (int32 in place for
-  // getrsBatched, int64 for Xgetrs); an entry with an out-of-range pivot is flagged
-  // (kBadPivots at finish) and its bad pivots replaced, so getrs never reads past a row.
-  auto p32 = scratch(c.dc(), static_cast<size_t>(B * n) * sizeof(int32_t));
-  {
-    std::vector<int64_t> shape(pv.shape.begin(), pv.shape.end()), st(shape.size());
-    int64_t s = 1;
-    for (size_t i = shape.size(); i-- > 0;) st[i] = s, s *= shape[i];
-    ArrayRef dst{p32->get(), DType::Int32, shape, st, pv.device};
-    copy(c.dc(), pv, dst, c.op());
-  }
-  ScratchPtr p64;
+  // Pivots: contiguous int32, then checked and made 1-based (int32 for getrsBatched,
+  // int64 for Xgetrs); an entry with an out-of-range pivot is flagged (kBadPivots at
+  // finish) and its bad pivots replaced, so getrs never reads past a row.
+  ScratchPtr pkeep;
+  const int* pin = contiguous_pivots(c, in[1], n, pkeep);
+  ScratchPtr p32, p64;
   if (batched) {
-    c.lu_pivots_in(at<int>(p32), p32->get(), n, false);
+    p32 = scratch(c.dc(), static_cast<size_t>(B * n) * sizeof(int32_t));
+    c.lu_pivots_in(pin, p32->get(), n, false);
   } else {
     p64 = scratch(c.dc(), static_cast<size_t>(B * n) * sizeof(int64_t));
-    c.lu_pivots_in(at<int>(p32), p64->get(), n, true);
+    c.lu_pivots_in(pin, p64->get(), n, true);
   }
   auto A = scratch(c.dc(), static_cast<size_t>(B * n * n) * c.isz());
   auto X = scratch(c.dc(), static_cast<size_t>(B * n * k) * c.isz());

@@ -677,6 +677,89 @@ extern "C" __global__ void __launch_bounds__(32) tm_la_cholesky_small(CholParams
   }
 }
 )";
+
+const char* kLuSolveSource = R"(
+// lu_solve (getrs's semantics, no transpose) of a batch of systems with n <= 32 from
+// lu_factor's packed factors and 0-based pivots, one warp per entry, in the input's
+// precision. One launch checks the pivots (row i's in [i, n): flags |= 4), A and B for
+// NaN/Inf (flags |= 1) and U's diagonal for exact zeros (flags |= 2), and solves the
+// entries with no flag: P^T, then L (unit) and U substitutions. LU and the pivots sit
+// in shared memory (every lane reads the same element: broadcasts); lane l solves the
+// right-hand-side columns l, l + 32, ... in its own column of a shared scratch.
+// Replaces the pivot copy and check, two packs, two NaN checks, two pointer arrays,
+// getrsBatched and the unpack (about ten launches).
+struct LuSolveParams {
+  unsigned long long a, piv, b, x, flags;
+  long long batch;
+  int n, k, a_colmajor, b_colmajor;
+};
+
+#define LS_LD 33
+
+extern "C" __global__ void __launch_bounds__(32) tm_la_lu_solve_small(LuSolveParams p) {
+  __shared__ T L[LS_LD * 32];
+  __shared__ T X[LS_LD * 32];
+  __shared__ int piv[32];
+  const int lane = threadIdx.x, n = p.n, k = p.k;
+  int* flags = (int*)p.flags;
+  for (long long b = blockIdx.x; b < p.batch; b += gridDim.x) {
+    const R* a = (const R*)p.a + b * (long long)n * n * W;
+    const R* bb = (const R*)p.b + b * (long long)n * k * W;
+    int f = 0;
+    if (lane < n) {
+      const int j = ((const int*)p.piv)[b * n + lane];
+      if (j < lane || j >= n) f |= 4;
+      piv[lane] = j;
+      for (int r = 0; r < n; ++r) {  // lane owns column `lane` of LU
+        const T v = load(a, p.a_colmajor ? r + (long long)n * lane : (long long)r * n + lane);
+        if (!isfinite(re_(v)) || !isfinite(im_(v))) f |= 1;
+        if (r == lane && re_(v) == (S)0 && im_(v) == (S)0) f |= 2;
+        L[r + LS_LD * lane] = v;
+      }
+    }
+    for (int c = lane; c < k; c += 32)
+      for (int r = 0; r < n; ++r) {
+        const T v = load(bb, p.b_colmajor ? r + (long long)n * c : (long long)r * k + c);
+        if (!isfinite(re_(v)) || !isfinite(im_(v))) f |= 1;
+      }
+    for (int o = 16; o; o >>= 1) f |= __shfl_xor_sync(0xffffffffu, f, o);
+    if (f) {
+      if (lane == 0) flags[b] = f;
+      continue;
+    }
+    __syncwarp();
+    R* xo = (R*)p.x + b * (long long)n * k * W;
+    for (int c0 = 0; c0 < k; c0 += 32) {
+      const int c = c0 + lane;
+      if (c < k) {
+        T* x = X + LS_LD * lane;
+        for (int r = 0; r < n; ++r)
+          x[r] = load(bb, p.b_colmajor ? r + (long long)n * c : (long long)r * k + c);
+        for (int i = 0; i < n; ++i) {  // P^T: the interchanges in order
+          const int j = piv[i];
+          if (j != i) {
+            const T t = x[i];
+            x[i] = x[j];
+            x[j] = t;
+          }
+        }
+        for (int i = 1; i < n; ++i) {  // L y = P^T b, unit diagonal
+          T s = x[i];
+          for (int j = 0; j < i; ++j) s = s - L[i + LS_LD * j] * x[j];
+          x[i] = s;
+        }
+        for (int i = n - 1; i >= 0; --i) {  // U x = y
+          T s = x[i];
+          for (int j = i + 1; j < n; ++j) s = s - L[i + LS_LD * j] * x[j];
+          x[i] = s * recip(L[i + LS_LD * i]);
+        }
+        for (int r = 0; r < n; ++r) store(xo, (long long)r * k + c, x[r]);
+      }
+    }
+    __syncwarp();
+  }
+}
+)";
 }  // namespace
 
 ProgramSource linalg_kernels(DType dt) {
@@ -721,6 +804,19 @@ ProgramSource cholesky_small_kernel(DType dt) {
              "typedef R S;\n" + kScalarSource + kCholSource;
   p.kernels = {"tm_la_cholesky_small"};
   return p;
+}
+
+ProgramSource lu_solve_small_kernel(DType dt) {
+  ProgramSource p;
+  p.name = "linalg_lu_solve_" + std::string(dtype_name(dt));
+  p.source = element_head(dt, "[lu_solve] no cuda small-matrix solve kernel") +
+             "typedef R S;\n" + kScalarSource + kLuSolveSource;
+  p.kernels = {"tm_la_lu_solve_small"};
+  return p;
+}
+
+uint64_t lu_solve_small_kernel_key(DType dt) {
+  return (uint64_t{0x4c} << 56) | (uint64_t{4} << 48) | static_cast<uint64_t>(dt);
 }
 
 uint64_t cholesky_small_kernel_key(DType dt) {

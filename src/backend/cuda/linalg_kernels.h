@@ -99,4 +99,24 @@ struct CholKernelParams {
 ProgramSource cholesky_small_kernel(DType dt);
 uint64_t cholesky_small_kernel_key(DType dt);
 
+// Parameters of tm_la_lu_solve_small (one by-value struct, laid out as in the source).
+struct LuSolveKernelParams {
+  unsigned long long a = 0;    // lu_factor's LU, n x n per entry, entries n n apart,
+                               // row-major (column-major when a_colmajor)
+  unsigned long long piv = 0;  // 0-based int32 pivots, n per entry, contiguous
+  unsigned long long b = 0;    // right-hand sides, n x k per entry (b_colmajor as a's)
+  unsigned long long x = 0;    // output, row-major n x k per entry
+  unsigned long long flags = 0;  // per entry: 1 NaN/Inf, 2 zero on U's diagonal, 4 bad pivot
+  long long batch = 0;
+  int n = 0;  // at most 32
+  int k = 0;
+  int a_colmajor = 0, b_colmajor = 0;
+};
+
+// lu_solve of a batch of systems up to 32 x 32 (any number of right-hand sides), one
+// warp per entry (tm_la_lu_solve_small), for float32, float64, complex64 and
+// complex128, in the input's precision.
+ProgramSource lu_solve_small_kernel(DType dt);
+uint64_t lu_solve_small_kernel_key(DType dt);
+
 }  // namespace tmath::cuda

@@ -151,6 +151,7 @@ std::vector<tmath::cuda::ProgramSource> all_programs() {
     ps.push_back(tmath::cuda::linalg_kernels(dt));
     ps.push_back(tmath::cuda::qr_small_kernel(dt));
     ps.push_back(tmath::cuda::cholesky_small_kernel(dt));
+    ps.push_back(tmath::cuda::lu_solve_small_kernel(dt));
   }
   for (DType dt : {DType::Float32, DType::Float64})
     ps.push_back(tmath::cuda::svd_jacobi_kernel(dt));
