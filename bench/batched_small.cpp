@@ -27,6 +27,27 @@ int main(int argc, char** argv) {
   if (!t.be) return 0;
   const int reps = argc > 2 ? std::max(1, std::atoi(argv[2])) : 15;
   set_backend_priority({t.name});
+  // One row: fn's median over `reps` synchronised calls after three warm-up calls.
+  auto row = [&](const char* name, const std::string& shape, DType dt,
+                 const std::function<void()>& fn) {
+    for (int i = 0; i < 3; ++i) fn();
+    t.be->synchronize(t.dev);
+    std::vector<double> ms;
+    for (int i = 0; i < reps; ++i) {
+      const double t0 = bench::now_ms();
+      fn();
+      t.be->synchronize(t.dev);
+      ms.push_back(bench::now_ms() - t0);
+    }
+    std::nth_element(ms.begin(), ms.begin() + static_cast<long>(ms.size() / 2), ms.end());
+    std::printf("%-10s %-12s %-10s %10.3f\n", name, shape.c_str(),
+                std::string(dtype_name(dt)).c_str(), ms[ms.size() / 2]);
+    std::fflush(stdout);
+  };
+  auto qr = [](const Tensor& a) {
+    auto q = la::qr(a);
+    eval({q.Q, q.R});
+  };
   struct Case {
     int64_t batch, n;
   };
@@ -43,52 +64,17 @@ int main(int argc, char** argv) {
       b = b.astype(dt).to(t.dev).eval();
       auto f = la::lu_factor(a);
       eval({f.LU, f.pivots});
-      const std::vector<std::pair<const char*, std::function<void()>>> ops = {
-          {"qr", [&] {
-             auto q = la::qr(a);
-             eval({q.Q, q.R});
-           }},
-          {"cholesky", [&] { la::cholesky(spd).eval(); }},
-          {"lu_solve", [&] { la::lu_solve(f.LU, f.pivots, b).eval(); }},
-          {"solve", [&] { la::solve(a, b).eval(); }},
-      };
-      for (const auto& [name, fn] : ops) {
-        for (int i = 0; i < 3; ++i) fn();
-        t.be->synchronize(t.dev);
-        std::vector<double> ms;
-        for (int i = 0; i < reps; ++i) {
-          const double t0 = bench::now_ms();
-          fn();
-          t.be->synchronize(t.dev);
-          ms.push_back(bench::now_ms() - t0);
-        }
-        std::nth_element(ms.begin(), ms.begin() + static_cast<long>(ms.size() / 2), ms.end());
-        const std::string shape =
-            std::to_string(c.batch) + "x" + std::to_string(c.n) + "x" + std::to_string(c.n);
-        std::printf("%-10s %-12s %-10s %10.3f\n", name, shape.c_str(),
-                    std::string(dtype_name(dt)).c_str(), ms[ms.size() / 2]);
-        std::fflush(stdout);
-      }
+      const std::string shape =
+          std::to_string(c.batch) + "x" + std::to_string(c.n) + "x" + std::to_string(c.n);
+      row("qr", shape, dt, [&] { qr(a); });
+      row("cholesky", shape, dt, [&] { la::cholesky(spd).eval(); });
+      row("lu_solve", shape, dt, [&] { la::lu_solve(f.LU, f.pivots, b).eval(); });
+      row("solve", shape, dt, [&] { la::solve(a, b).eval(); });
     }
   // Tall, narrow matrices (batched least squares): qr of 512 x 128 x 16.
   for (DType dt : {float32, float64, complex64}) {
     Tensor a = random::normal(random::key(7), {512, 128, 16}, float64).astype(dt).to(t.dev).eval();
-    auto fn = [&] {
-      auto q = la::qr(a);
-      eval({q.Q, q.R});
-    };
-    for (int i = 0; i < 3; ++i) fn();
-    t.be->synchronize(t.dev);
-    std::vector<double> ms;
-    for (int i = 0; i < reps; ++i) {
-      const double t0 = bench::now_ms();
-      fn();
-      t.be->synchronize(t.dev);
-      ms.push_back(bench::now_ms() - t0);
-    }
-    std::nth_element(ms.begin(), ms.begin() + static_cast<long>(ms.size() / 2), ms.end());
-    std::printf("%-10s %-12s %-10s %10.3f\n", "qr", "512x128x16",
-                std::string(dtype_name(dt)).c_str(), ms[ms.size() / 2]);
+    row("qr", "512x128x16", dt, [&] { qr(a); });
   }
   return 0;
 }

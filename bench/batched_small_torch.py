@@ -10,6 +10,22 @@ import time
 import torch
 
 
+def row(name, shape, dt, fn, reps):
+    """Prints fn's median over `reps` synchronised calls after three warm-up calls."""
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    ms = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        ms.append(1e3 * (time.perf_counter() - t0))
+    ms.sort()
+    name_dt = str(dt).replace("torch.", "")
+    print(f"{name:10} {shape:12} {name_dt:10} {ms[len(ms) // 2]:10.3f}", flush=True)
+
+
 def main():
     reps = int(sys.argv[1]) if len(sys.argv) > 1 else 15
     dev = "cuda"
@@ -22,41 +38,15 @@ def main():
             b = torch.randn(batch, n, 1, generator=g, dtype=torch.float64)
             a, spd, b = (x.to(dt).to(dev) for x in (a, spd, b))
             lu, piv = torch.linalg.lu_factor(a)
-            ops = {
-                "qr": lambda: torch.linalg.qr(a),
-                "cholesky": lambda: torch.linalg.cholesky(spd),
-                "lu_solve": lambda: torch.linalg.lu_solve(lu, piv, b),
-                "solve": lambda: torch.linalg.solve(a, b),
-            }
-            for name, fn in ops.items():
-                for _ in range(3):
-                    fn()
-                torch.cuda.synchronize()
-                ms = []
-                for _ in range(reps):
-                    t0 = time.perf_counter()
-                    fn()
-                    torch.cuda.synchronize()
-                    ms.append(1e3 * (time.perf_counter() - t0))
-                ms.sort()
-                name_dt = str(dt).replace("torch.", "")
-                print(f"{name:10} {f'{batch}x{n}x{n}':12} {name_dt:10} {ms[len(ms) // 2]:10.3f}",
-                      flush=True)
+            shape = f"{batch}x{n}x{n}"
+            row("qr", shape, dt, lambda: torch.linalg.qr(a), reps)
+            row("cholesky", shape, dt, lambda: torch.linalg.cholesky(spd), reps)
+            row("lu_solve", shape, dt, lambda: torch.linalg.lu_solve(lu, piv, b), reps)
+            row("solve", shape, dt, lambda: torch.linalg.solve(a, b), reps)
     for dt in (torch.float32, torch.float64, torch.complex64):
         g = torch.Generator().manual_seed(7)
         a = torch.randn(512, 128, 16, generator=g, dtype=torch.float64).to(dt).to(dev)
-        for _ in range(3):
-            torch.linalg.qr(a)
-        torch.cuda.synchronize()
-        ms = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            torch.linalg.qr(a)
-            torch.cuda.synchronize()
-            ms.append(1e3 * (time.perf_counter() - t0))
-        ms.sort()
-        name_dt = str(dt).replace("torch.", "")
-        print(f"{'qr':10} {'512x128x16':12} {name_dt:10} {ms[len(ms) // 2]:10.3f}", flush=True)
+        row("qr", "512x128x16", dt, lambda: torch.linalg.qr(a), reps)
 
 
 if __name__ == "__main__":

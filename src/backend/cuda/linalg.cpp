@@ -284,6 +284,26 @@ class Call {
     launch(op_, prog[5], grid_for(dc_, count_), 1, kThreads, 0, dc_.stream(), p);
     return arr;
   }
+  // A kernel with one thread block per batch entry (grid-stride over the batch beyond
+  // 2^20 blocks), then finish(meaning).
+  template <class P>
+  void launch_per_entry(CUfunction f, unsigned threads, size_t smem, const P& params,
+                        InfoMeaning meaning) {
+    const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(count_, 1 << 20));
+    launch(op_, f, blocks, 1, threads, smem, dc_.stream(), params);
+    finish(meaning);
+  }
+  // The address of `in` (batch..., rows, cols) for a kernel that reads row-major entries
+  // rows x cols apart: `in` itself when contiguous, else a column-major copy into `keep`
+  // (pack's layout, colmajor set to 1).
+  unsigned long long rows_or_packed(const ArrayRef& in, int64_t rows, int64_t cols,
+                                    ScratchPtr& keep, int& colmajor) {
+    if (in.is_contiguous()) return reinterpret_cast<unsigned long long>(in.data);
+    keep = scratch(dc_, static_cast<size_t>(count_ * rows * cols) * isz_);
+    pack(in, keep->get(), dt_, rows, cols, rows, rows * cols);
+    colmajor = 1;
+    return reinterpret_cast<unsigned long long>(keep->get());
+  }
   // lu_solve's 0-based int pivots (n per batch entry, contiguous) checked and written
   // 1-based as ints or, when wide, int64 (an out-of-range one flagged with bit 4 and
   // replaced by its row's own index).
@@ -687,23 +707,14 @@ void cholesky_small(Call& c, const ArrayRef& a, const ArrayRef& out, int64_t n, 
   const DType dt = c.dtype();
   ScratchPtr A;
   CholKernelParams p;
-  if (a.is_contiguous()) {
-    p.a = reinterpret_cast<unsigned long long>(a.data);
-  } else {  // a column-major copy (the pack's layout)
-    A = scratch(c.dc(), static_cast<size_t>(c.count() * n * n) * c.isz());
-    c.pack(a, A->get(), dt, n, n, n, n * n);
-    p.a = reinterpret_cast<unsigned long long>(A->get());
-    p.colmajor = 1;
-  }
+  p.a = c.rows_or_packed(a, n, n, A, p.colmajor);
   p.out = reinterpret_cast<unsigned long long>(out.data);
   p.flags = reinterpret_cast<unsigned long long>(c.flags());
   p.info = reinterpret_cast<unsigned long long>(c.info(0));
   p.batch = c.count(), p.n = static_cast<int>(n), p.upper = upper ? 1 : 0;
   const Program& prog = c.dc().program(cholesky_small_kernel_key(dt),
                                        [&] { return cholesky_small_kernel(dt); }, c.op());
-  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(c.count(), 1 << 20));
-  launch(c.op(), prog[0], blocks, 1, 32, 0, c.dc().stream(), p);
-  c.finish(InfoMeaning::NotPositiveDefinite);
+  c.launch_per_entry(prog[0], 32, 0, p, InfoMeaning::NotPositiveDefinite);
 }
 
 void cholesky_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
@@ -825,23 +836,12 @@ bool qr_small_enabled() {
 size_t qr_small_bytes(int64_t m, int64_t n, int64_t qcols, DType dt) {
   return static_cast<size_t>((m | 1) * (n + qcols) + std::min(m, n)) * (is_complex(dt) ? 16 : 8);
 }
-// The most shared memory a block of this device may opt in to (cached per device).
-size_t shared_optin(DeviceContext& dc, const char* op) {
-  static std::mutex mu;
-  static std::unordered_map<int, size_t> cache;
-  std::lock_guard<std::mutex> lk(mu);
-  auto it = cache.find(dc.index());
-  if (it != cache.end()) return it->second;
-  int v = 0;
-  TM_CUDA(op, cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dc.index()));
-  return cache[dc.index()] = static_cast<size_t>(std::max(v, 0));
-}
 constexpr size_t kDefaultSharedBytes = 48 * 1024;  // without the opt-in
 bool qr_small_route(Call& c, int64_t m, int64_t n, int64_t qcols) {
   if (!qr_small_enabled() || m == 0 || n == 0) return false;
   if (m <= kQrSmallMax && n <= kQrSmallMax) return true;
   return c.count() >= 2 && n <= kQrSmallMax && m <= kQrSmallMaxRows &&
-         qr_small_bytes(m, n, qcols, c.dtype()) <= shared_optin(c.dc(), c.op());
+         qr_small_bytes(m, n, qcols, c.dtype()) <= c.dc().props().shared_optin;
 }
 
 void qr_small(Call& c, const ArrayRef& a, const ArrayRef* q, const ArrayRef& r, int64_t m,
@@ -863,9 +863,7 @@ void qr_small(Call& c, const ArrayRef& a, const ArrayRef* q, const ArrayRef& r, 
   if (bytes > kDefaultSharedBytes)
     TM_CU(c.op(), cuFuncSetAttribute(prog[0], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                      static_cast<int>(bytes)));
-  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(c.count(), 1 << 20));
-  launch(c.op(), prog[0], blocks, 1, 32, bytes, c.dc().stream(), p);
-  c.finish(InfoMeaning::Ignore);
+  c.launch_per_entry(prog[0], 32, bytes, p, InfoMeaning::Ignore);
 }
 
 void qr_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
@@ -1405,9 +1403,7 @@ void svd_small_jacobi(Call& c, std::span<const ArrayRef> in, std::span<const Arr
   const Program& prog = c.dc().program(svd_jacobi_kernel_key(dt),
                                        [&] { return svd_jacobi_kernel(dt); }, c.op());
   const unsigned threads = static_cast<unsigned>(32 * (((k + 1) / 2 + 3) / 4));
-  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(B, 1 << 20));
-  launch(c.op(), prog[0], blocks, 1, threads, 0, c.dc().stream(), p);
-  c.finish(InfoMeaning::NoConvergence);
+  c.launch_per_entry(prog[0], threads, 0, p, InfoMeaning::NoConvergence);
 }
 
 void svd_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out,
@@ -1563,24 +1559,14 @@ void lu_solve_small(Call& c, std::span<const ArrayRef> in, const ArrayRef& out, 
   ScratchPtr P, A, X;
   LuSolveKernelParams p;
   p.piv = reinterpret_cast<unsigned long long>(contiguous_pivots(c, in[1], n, P));
-  // LU and B as they are when contiguous, else column-major copies (the pack's layout).
-  auto place = [&](const ArrayRef& src, int64_t cols, ScratchPtr& keep, int& colmajor) {
-    if (src.is_contiguous()) return reinterpret_cast<unsigned long long>(src.data);
-    keep = scratch(c.dc(), static_cast<size_t>(c.count() * n * cols) * c.isz());
-    c.pack(src, keep->get(), dt, n, cols, n, n * cols);
-    colmajor = 1;
-    return reinterpret_cast<unsigned long long>(keep->get());
-  };
-  p.a = place(in[0], n, A, p.a_colmajor);
-  p.b = place(in[2], k, X, p.b_colmajor);
+  p.a = c.rows_or_packed(in[0], n, n, A, p.a_colmajor);
+  p.b = c.rows_or_packed(in[2], n, k, X, p.b_colmajor);
   p.x = reinterpret_cast<unsigned long long>(out.data);
   p.flags = reinterpret_cast<unsigned long long>(c.flags());
   p.batch = c.count(), p.n = static_cast<int>(n), p.k = to_int(k, c.op());
   const Program& prog = c.dc().program(lu_solve_small_kernel_key(dt),
                                        [&] { return lu_solve_small_kernel(dt); }, c.op());
-  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(c.count(), 1 << 20));
-  launch(c.op(), prog[0], blocks, 1, 32, 0, c.dc().stream(), p);
-  c.finish(InfoMeaning::Singular);
+  c.launch_per_entry(prog[0], 32, 0, p, InfoMeaning::Singular);
 }
 
 void lusolve_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef> out) {

@@ -788,52 +788,42 @@ ProgramSource svd_jacobi_kernel(DType dt) {
   return p;
 }
 
+namespace {
+// A program of one one-warp kernel: the element type, the compute precision S, the
+// scalar helpers and the kernel's source.
+ProgramSource one_warp_program(DType dt, const char* name, const char* what, const char* s_type,
+                               const char* source, const char* kernel) {
+  ProgramSource p;
+  p.name = std::string(name) + "_" + std::string(dtype_name(dt));
+  p.source = element_head(dt, what) + "typedef " + s_type + " S;\n" + kScalarSource + source;
+  p.kernels = {kernel};
+  return p;
+}
+// Program cache keys: top byte 0x4c ('L'), outside gen::Family's range so no clash with
+// its keys; the program's number in the next byte (0 the helper kernels).
+uint64_t program_key(uint64_t number, DType dt) {
+  return (uint64_t{0x4c} << 56) | (number << 48) | static_cast<uint64_t>(dt);
+}
+}  // namespace
+
 ProgramSource qr_small_kernel(DType dt) {
-  ProgramSource p;
-  p.name = "linalg_qr_" + std::string(dtype_name(dt));
-  p.source = element_head(dt, "[qr] no cuda small-matrix QR kernel") + "typedef double S;\n" +
-             kScalarSource + kQrSource;
-  p.kernels = {"tm_la_qr_small"};
-  return p;
+  return one_warp_program(dt, "linalg_qr", "[qr] no cuda small-matrix QR kernel", "double",
+                          kQrSource, "tm_la_qr_small");
 }
-
 ProgramSource cholesky_small_kernel(DType dt) {
-  ProgramSource p;
-  p.name = "linalg_cholesky_" + std::string(dtype_name(dt));
-  p.source = element_head(dt, "[cholesky] no cuda small-matrix Cholesky kernel") +
-             "typedef R S;\n" + kScalarSource + kCholSource;
-  p.kernels = {"tm_la_cholesky_small"};
-  return p;
+  return one_warp_program(dt, "linalg_cholesky", "[cholesky] no cuda small-matrix Cholesky kernel",
+                          "R", kCholSource, "tm_la_cholesky_small");
 }
-
 ProgramSource lu_solve_small_kernel(DType dt) {
-  ProgramSource p;
-  p.name = "linalg_lu_solve_" + std::string(dtype_name(dt));
-  p.source = element_head(dt, "[lu_solve] no cuda small-matrix solve kernel") +
-             "typedef R S;\n" + kScalarSource + kLuSolveSource;
-  p.kernels = {"tm_la_lu_solve_small"};
-  return p;
+  return one_warp_program(dt, "linalg_lu_solve", "[lu_solve] no cuda small-matrix solve kernel",
+                          "R", kLuSolveSource, "tm_la_lu_solve_small");
 }
+uint64_t qr_small_kernel_key(DType dt) { return program_key(2, dt); }
+uint64_t cholesky_small_kernel_key(DType dt) { return program_key(3, dt); }
+uint64_t lu_solve_small_kernel_key(DType dt) { return program_key(4, dt); }
 
-uint64_t lu_solve_small_kernel_key(DType dt) {
-  return (uint64_t{0x4c} << 56) | (uint64_t{4} << 48) | static_cast<uint64_t>(dt);
-}
+uint64_t svd_jacobi_kernel_key(DType dt) { return program_key(1, dt); }
 
-uint64_t cholesky_small_kernel_key(DType dt) {
-  return (uint64_t{0x4c} << 56) | (uint64_t{3} << 48) | static_cast<uint64_t>(dt);
-}
-
-uint64_t qr_small_kernel_key(DType dt) {
-  return (uint64_t{0x4c} << 56) | (uint64_t{2} << 48) | static_cast<uint64_t>(dt);
-}
-
-uint64_t svd_jacobi_kernel_key(DType dt) {
-  return (uint64_t{0x4c} << 56) | (uint64_t{1} << 48) | static_cast<uint64_t>(dt);
-}
-
-uint64_t linalg_kernels_key(DType dt) {
-  // Top byte 0x4c ('L'): outside gen::Family's range, so no clash with its keys.
-  return (uint64_t{0x4c} << 56) | static_cast<uint64_t>(dt);
-}
+uint64_t linalg_kernels_key(DType dt) { return program_key(0, dt); }
 
 }  // namespace tmath::cuda

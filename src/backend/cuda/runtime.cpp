@@ -126,6 +126,7 @@ void Runtime::init() {
     d.total_memory = p.totalGlobalMem;
     d.sm_count = std::max(1, p.multiProcessorCount);
     d.max_threads_per_sm = std::max(256, p.maxThreadsPerMultiProcessor);
+    d.shared_optin = p.sharedMemPerBlockOptin;
     props_.push_back(std::move(d));
   }
   if (props_.empty()) {

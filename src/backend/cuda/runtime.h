@@ -31,6 +31,7 @@ struct DeviceProps {
   uint64_t total_memory = 0;
   int sm_count = 1;
   int max_threads_per_sm = 2048;
+  size_t shared_optin = 48 * 1024;  // shared memory a block may opt in to, bytes
 };
 
 // Source of one NVRTC program and the kernels to look up in it.
