@@ -36,8 +36,36 @@ set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
 file(GLOB TMATH_CUDA_SRC CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/backend/cuda/*.cpp)
 add_library(tmath_cuda SHARED ${TMATH_CUDA_SRC})
 target_include_directories(tmath_cuda PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src ${_tmath_cuda_gen})
-target_link_libraries(tmath_cuda PRIVATE tmath CUDA::cudart CUDA::cublas CUDA::cublasLt
-                                         CUDA::cusolver CUDA::nvrtc CUDA::cuda_driver)
+# cuBLAS, cuBLASLt and cuSOLVER are opened on first use (src/backend/cuda/cuda_libs.cpp),
+# not linked: together they cost a process ~340 MB of reads from a cold disk and tens of
+# milliseconds of static initialisation at start-up. The build records their sonames.
+function(_tmath_cuda_soname name out)
+  file(GLOB _cands "${CUDAToolkit_LIBRARY_DIR}/lib${name}.so.*")
+  set(_found "")
+  foreach(_f IN LISTS _cands)
+    get_filename_component(_b "${_f}" NAME)
+    if(_b MATCHES "^lib${name}\\.so\\.[0-9]+$")
+      set(_found "${_b}")
+    endif()
+  endforeach()
+  if(NOT _found)
+    message(FATAL_ERROR "tmath: lib${name}.so.<major> not found in ${CUDAToolkit_LIBRARY_DIR}")
+  endif()
+  set(${out} "${_found}" PARENT_SCOPE)
+endfunction()
+_tmath_cuda_soname(cublas _tmath_cublas_so)
+_tmath_cuda_soname(cublasLt _tmath_cublaslt_so)
+_tmath_cuda_soname(cusolver _tmath_cusolver_so)
+message(STATUS "tmath: opened on first use: ${_tmath_cublas_so}, ${_tmath_cublaslt_so}, "
+               "${_tmath_cusolver_so}")
+target_link_libraries(tmath_cuda PRIVATE tmath CUDA::cudart CUDA::nvrtc CUDA::cuda_driver
+                                         ${CMAKE_DL_LIBS})
+target_compile_definitions(tmath_cuda PRIVATE
+  TMATH_CUBLAS_SONAME="${_tmath_cublas_so}" TMATH_CUBLASLT_SONAME="${_tmath_cublaslt_so}"
+  TMATH_CUSOLVER_SONAME="${_tmath_cusolver_so}" TMATH_CUDA_LIBDIR="${CUDAToolkit_LIBRARY_DIR}")
+# Every symbol resolved at link time: a cuBLAS/cuSOLVER call that bypasses cuda_libs.h
+# fails the build instead of the first run.
+target_link_options(tmath_cuda PRIVATE "LINKER:--no-undefined")
 target_compile_options(tmath_cuda PRIVATE ${TMATH_WARN})
 target_compile_definitions(tmath_cuda PRIVATE TMATH_VERSION="${PROJECT_VERSION}")
 # GCC 12 reports a false -Wrestrict on std::string concatenation at -O2/-O3 (GCC bug

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "backend/cuda/cuda_libs.h"
 #include "tmath/error.h"
 
 namespace tmath::cuda {

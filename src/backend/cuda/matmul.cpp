@@ -293,7 +293,7 @@ std::unique_ptr<LtMatmulPlan> make_plan(cublasLtHandle_t lt, size_t workspace,
   cublasLtMatmulPreference_t pref = nullptr;
   TM_CUBLAS("matmul", cublasLtMatmulPreferenceCreate(&pref));
   std::unique_ptr<cublasLtMatmulPreferenceOpaque_t, cublasStatus_t (*)(cublasLtMatmulPreference_t)>
-      pref_guard(pref, cublasLtMatmulPreferenceDestroy);
+      pref_guard(pref, cublasLtMatmulPreferenceDestroy.get());
   set_pref(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, static_cast<uint64_t>(workspace));
   // Split-K partial sums stay in the compute type, as CUBLAS_MATH_DISALLOW_REDUCED_
   // PRECISION_REDUCTION asks of cuBLAS: 16-bit outputs may only use compute-type

@@ -643,15 +643,38 @@ std::vector<std::pair<std::string, std::string>> library_versions() {
   if (cudaDriverGetVersion(&drv) == cudaSuccess)
     v.emplace_back("CUDA driver", drv ? version_str(drv) : std::string("none"));
   (void)cudaGetLastError();
+  // cuBLAS, cuBLASLt and cuSOLVER are opened on first use (cuda_libs.h): a listing of
+  // the backends does not open them. Loaded ones report what is running, the others
+  // the version the backend was built against.
   int ma = 0, mi = 0, pa = 0;
-  if (cublasGetProperty(MAJOR_VERSION, &ma) == CUBLAS_STATUS_SUCCESS &&
-      cublasGetProperty(MINOR_VERSION, &mi) == CUBLAS_STATUS_SUCCESS &&
-      cublasGetProperty(PATCH_LEVEL, &pa) == CUBLAS_STATUS_SUCCESS)
+  const std::string built = " (opened on first use; built with ";
+  if (!cuda_lib_loaded(CudaLib::cublas)) {
+    v.emplace_back("cuBLAS", "not loaded" + built + std::to_string(CUBLAS_VER_MAJOR) + "." +
+                                 std::to_string(CUBLAS_VER_MINOR) + ")");
+  } else if (cublasGetProperty(MAJOR_VERSION, &ma) == CUBLAS_STATUS_SUCCESS &&
+             cublasGetProperty(MINOR_VERSION, &mi) == CUBLAS_STATUS_SUCCESS &&
+             cublasGetProperty(PATCH_LEVEL, &pa) == CUBLAS_STATUS_SUCCESS) {
     v.emplace_back("cuBLAS",
                    std::to_string(ma) + "." + std::to_string(mi) + "." + std::to_string(pa));
-  const size_t lt = cublasLtGetVersion();
-  v.emplace_back("cuBLASLt", std::to_string(lt / 10000) + "." + std::to_string((lt / 100) % 100) +
-                                 "." + std::to_string(lt % 100));
+  }
+  if (!cuda_lib_loaded(CudaLib::cublasLt)) {
+    v.emplace_back("cuBLASLt", "not loaded" + built + std::to_string(CUBLAS_VER_MAJOR) + "." +
+                                   std::to_string(CUBLAS_VER_MINOR) + ")");
+  } else {
+    const size_t lt = cublasLtGetVersion();
+    v.emplace_back("cuBLASLt", std::to_string(lt / 10000) + "." +
+                                   std::to_string((lt / 100) % 100) + "." +
+                                   std::to_string(lt % 100));
+  }
+  if (!cuda_lib_loaded(CudaLib::cusolver)) {
+    v.emplace_back("cuSOLVER", "not loaded" + built + std::to_string(CUSOLVER_VER_MAJOR) + "." +
+                                   std::to_string(CUSOLVER_VER_MINOR) + ")");
+  } else if (cusolverGetProperty(MAJOR_VERSION, &ma) == CUSOLVER_STATUS_SUCCESS &&
+             cusolverGetProperty(MINOR_VERSION, &mi) == CUSOLVER_STATUS_SUCCESS &&
+             cusolverGetProperty(PATCH_LEVEL, &pa) == CUSOLVER_STATUS_SUCCESS) {
+    v.emplace_back("cuSOLVER",
+                   std::to_string(ma) + "." + std::to_string(mi) + "." + std::to_string(pa));
+  }
   if (nvrtcVersion(&ma, &mi) == NVRTC_SUCCESS)
     v.emplace_back("NVRTC", std::to_string(ma) + "." + std::to_string(mi));
   return v;
