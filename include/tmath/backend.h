@@ -312,8 +312,8 @@ class TMATH_API Backend {
     why = "the backend does not record work";
     return nullptr;
   }
-  // Lanes: work on device d may be split over lanes that run side by side (in a
-  // recording's replays, or at once where the backend has them outside recordings). lanes(d) is how many
+  // Lanes of a recording: while this thread records work on device d, the work may
+  // be split over lanes that run side by side in the replays. lanes(d) is how many
   // there are now (1, the default: everything in order). set_lane(d, 1) queues the
   // work that follows on the second lane, after everything queued so far on either
   // lane; set_lane(d, 0) queues it on the first lane again, after that lane's
@@ -326,13 +326,6 @@ class TMATH_API Backend {
   }
   virtual void set_lane(Device d, int lane) { (void)d, (void)lane; }
   virtual void join_lanes(Device d) { (void)d; }
-  // The fewest elements (of a node's output or largest input) for which the node is
-  // worth moving to the second lane now: 0 while recording (the fork is paid once), more
-  // where each fork costs the host time per evaluation.
-  virtual int64_t lane_min_elements(Device d) {
-    (void)d;
-    return 0;
-  }
 
   // ---- interop with other libraries' queues (DLPack) ----
   // The handle of the queue the engine runs device d's work on, as an integer (CUDA:

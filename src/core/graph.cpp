@@ -227,12 +227,11 @@ void run_entry(const std::vector<TensorImpl*>& order, jit::Plan* plan, size_t i)
   if (!order[i]->evaluated()) eval_node(order[i]);
 }
 
-// ---- lanes (Backend::lanes) ----
-// A node that nothing else in this evaluation consumes (an output only: a weight's
-// gradient, a bias sum), that is not fused and, outside a recording, that is large
-// enough (Backend::lane_min_elements) runs on the second lane, queued right after
-// the last of its producers, so that it overlaps the work that follows on the first
-// lane (in the replays of a recorded device graph, or at once in eager evaluation). Such nodes at the very end
+// ---- lanes of a recording (Backend::lanes) ----
+// While a device graph is recorded, a node that nothing else in this evaluation
+// consumes (an output only: a weight's gradient, a bias sum) and that is not fused
+// runs on the second lane, queued right after the last of its producers, so that
+// it overlaps the work that follows on the first lane. Such nodes at the very end
 // stay on the first lane (nothing is left to overlap). The buffers a second-lane
 // node reads and writes stay held until the lanes join at the end of the
 // evaluation, so neither the allocator nor buffer donation hands them to
@@ -300,14 +299,8 @@ bool run_on_lanes(const std::vector<TensorImpl*>& order, jit::Plan* plan) {
     }
   std::vector<uint8_t> sink(n, 0);
   std::vector<std::vector<size_t>> after(n + 1);
-  const int64_t min_elements = be.lane_min_elements(dev);
-  auto big_enough = [&](const TensorImpl* t) {
-    int64_t m = t->size;
-    for (const auto& in : t->inputs) m = std::max(m, in.impl()->size);
-    return m >= min_elements;
-  };
   for (size_t i = 0; i < n; ++i)
-    if (group_of(i) < 0 && order[i]->siblings.empty() && !consumed[i] && big_enough(order[i])) {
+    if (group_of(i) < 0 && order[i]->siblings.empty() && !consumed[i]) {
       sink[i] = 1;
       after[static_cast<size_t>(last_producer[i] + 1)].push_back(i);
     }

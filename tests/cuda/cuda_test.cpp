@@ -5,7 +5,6 @@
 #include <functional>
 #include <map>
 #include <set>
-#include <thread>
 
 #include "core/dispatch.h"
 #include "int_reduce_util.h"
@@ -1273,91 +1272,6 @@ TEST(CudaGraphs, GradientLanesGiveTheSameResults) {
     EXPECT_EQ(js.graph_lane_ops, 0u);
   else  // the 2 kL - 1 parameter gradients before the last layer's
     EXPECT_GE(js.graph_lane_ops, static_cast<uint64_t>(kL));
-}
-
-// Eager evaluation puts large outputs that nothing else reads (weight and bias
-// gradients, a solve beside a chain) on a second stream of the device, forked from and
-// joined to the engine's. The results match float64 CPU references, repeat bit for bit
-// with the outputs released in between (a block reused too early by the other stream
-// would show), and two threads evaluating at once (one of them gets the second lane,
-// the other keeps to one) both get them right.
-TEST(CudaLanes, EagerSecondLaneGivesTheSameResults) {
-  REQUIRE_CUDA();
-  constexpr int kL = 3;
-  auto loss = [](const TensorList& a) {
-    Tensor h = a[0];
-    for (int i = 0; i < kL; ++i) h = gelu(matmul(h, a[1 + i]) + a[1 + kL + i]);
-    return mean(h * h);
-  };
-  const auto k = random::key(31);
-  TensorList args{random::normal(k, {256, 384}, float32, 0, 1, kGPU)};
-  for (int i = 0; i < kL; ++i)
-    args.push_back(random::normal(random::fold_in(k, 1 + i), {384, 384}, float32, 0, 0.06, kGPU));
-  for (int i = 0; i < kL; ++i)
-    args.push_back(random::normal(random::fold_in(k, 9 + i), {384}, float32, 0, 0.1, kGPU));
-  eval(args);
-  std::vector<int> params;
-  for (int i = 1; i <= 2 * kL; ++i) params.push_back(i);
-  const Function vg = tt::value_and_grad_list(loss, params);
-  TensorList cpu_args;
-  for (const auto& a : args) cpu_args.push_back(a.to(kCPU).astype(float64));
-  const auto want = read_all([&] {
-    auto r = vg(cpu_args);
-    eval(r);
-    return r;
-  }());
-  auto run = [&] {
-    auto r = vg(args);
-    eval(r);
-    return read_all(r);
-  };
-  reset_jit_stats();
-  const auto first = run();
-  const bool lanes = !tmath::detail::env_off("TMATH_CUDA_LANES") &&
-                     !tmath::detail::env_off("TMATH_CUDA_EAGER_LANES");
-  if (lanes)  // the weight and bias gradients of every layer but the first
-    EXPECT_GE(jit_stats().graph_lane_ops, static_cast<uint64_t>(2 * (kL - 1)));
-  else
-    EXPECT_EQ(jit_stats().graph_lane_ops, 0u);
-  ASSERT_EQ(first.size(), want.size());
-  for (size_t o = 0; o < want.size(); ++o) {
-    double scale = 0;
-    for (double v : want[o]) scale = std::max(scale, std::abs(v));
-    for (size_t j = 0; j < want[o].size(); ++j)
-      ASSERT_NEAR(first[o][j], want[o][j], 2e-4 * scale + 1e-7) << "output " << o << " entry " << j;
-  }
-  for (int i = 0; i < 4; ++i) EXPECT_EQ(run(), first) << "repeat " << i;
-  std::vector<std::vector<std::vector<double>>> got(2);
-  std::thread t1([&] {
-    for (int i = 0; i < 3; ++i) got[0] = run();
-  });
-  std::thread t2([&] {
-    for (int i = 0; i < 3; ++i) got[1] = run();
-  });
-  t1.join();
-  t2.join();
-  EXPECT_EQ(got[0], first);
-  EXPECT_EQ(got[1], first);
-
-  // A solve (cuSOLVER, its status read back from the second lane) beside a chain.
-  const Tensor a = (random::normal(random::fold_in(k, 40), {300, 300}, float64, 0, 1, kGPU) +
-                    eye(300, std::nullopt, 0, float64, kGPU) * 30.0)
-                       .eval();
-  const Tensor b = random::normal(random::fold_in(k, 41), {300, 2}, float64, 0, 1, kGPU).eval();
-  reset_jit_stats();
-  Tensor x = linalg::solve(a, b);
-  Tensor chain = tanh(matmul(a, a) * 0.01) + 1.0;
-  eval({x, chain});
-  if (lanes) {
-    EXPECT_GE(jit_stats().graph_lane_ops, 1u);
-  }
-  const auto xr = tt::read(x);
-  const auto xw = tt::read(linalg::solve(a.to(kCPU), b.to(kCPU)));
-  ASSERT_EQ(xr.size(), xw.size());
-  for (size_t j = 0; j < xr.size(); ++j) EXPECT_NEAR(xr[j], xw[j], 1e-10 * (1 + std::abs(xw[j])));
-  const auto cr = tt::read(chain);
-  const auto cw = tt::read(tanh(matmul(a.to(kCPU), a.to(kCPU)) * 0.01) + 1.0);
-  for (size_t j = 0; j < cr.size(); ++j) ASSERT_NEAR(cr[j], cw[j], 1e-9) << j;
 }
 
 // Functions the device cannot record (a solver that reports to the host) run node by

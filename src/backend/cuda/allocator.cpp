@@ -16,9 +16,6 @@ constexpr size_t kMidSize = size_t{10} << 20;
 // The graph pool this thread allocates from (begin_capture .. end_capture).
 thread_local DeviceAllocator::GraphPool* t_pool = nullptr;
 thread_local const DeviceAllocator* t_pool_owner = nullptr;
-// This thread's allocations on t_stream_owner are ordered on t_stream (use_stream).
-thread_local cudaStream_t t_stream = nullptr;
-thread_local const DeviceAllocator* t_stream_owner = nullptr;
 
 uint64_t env_limit() {
   const char* e = std::getenv("TMATH_CUDA_MEMORY_LIMIT");
@@ -152,12 +149,7 @@ DeviceAllocator::Block* DeviceAllocator::new_segment_locked(size_t size, cudaStr
 }
 
 void* DeviceAllocator::allocate(size_t nbytes) {
-  return allocate_on(nbytes, t_stream_owner == this ? t_stream : stream_);
-}
-
-void DeviceAllocator::use_stream(cudaStream_t s) {
-  t_stream = s;
-  t_stream_owner = s ? this : nullptr;
+  return allocate_on(nbytes, stream_);
 }
 
 void* DeviceAllocator::allocate_on(size_t nbytes, cudaStream_t stream) {

@@ -40,10 +40,6 @@ class DeviceAllocator final : public Allocator {
 
   void* allocate(size_t nbytes) override;
   void* allocate_on(size_t nbytes, cudaStream_t stream);
-  // Orders this thread's allocate() calls on `s` (nullptr: the engine's stream again):
-  // their blocks return to s's cache when released, so only work on s reuses them.
-  // The eager second lane (DeviceContext::set_lane) allocates on its own stream.
-  void use_stream(cudaStream_t s);
   void deallocate(void* p, size_t nbytes) override;
   MemoryStats stats() const override;
   void reset_peak() override;

@@ -183,16 +183,6 @@ class CudaBackend final : public Backend {
   int lanes(Device d) override { return ctx(d, "compile").lanes(); }
   void set_lane(Device d, int lane) override { ctx(d, "compile").set_lane(lane); }
   void join_lanes(Device d) override { ctx(d, "compile").join_lanes(); }
-  int64_t lane_min_elements(Device d) override {
-    // Outside a recording each fork and join costs the host about two microseconds:
-    // only nodes of some size go to the second lane (TMATH_CUDA_EAGER_LANE_MIN).
-    static const int64_t eager = [] {
-      const char* e = std::getenv("TMATH_CUDA_EAGER_LANE_MIN");
-      const long long n = e ? std::strtoll(e, nullptr, 10) : -1;
-      return n >= 0 ? static_cast<int64_t>(n) : int64_t{1} << 16;
-    }();
-    return ctx(d, "compile").capturing() ? 0 : eager;
-  }
 
   double time_ms(Device d, const std::function<void()>& fn, int reps) override {
     return cuda::time_ms(ctx(d, "time_ms"), fn, reps);

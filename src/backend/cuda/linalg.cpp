@@ -80,8 +80,8 @@ const char* cusolver_status_name(cusolverStatus_t s) {
 namespace tmath::cuda {
 namespace {
 
-// One cuSOLVER handle (and X-API params) per device, bound by each call to the stream
-// it queues on; like the cuBLAS handle it is used by one thread at a time. Never destroyed (the
+// One cuSOLVER handle (and X-API params) per device, bound to the engine's stream;
+// like the cuBLAS handle it is used by one thread at a time. Never destroyed (the
 // backend outlives every tensor and makes no CUDA calls at exit).
 struct Solver {
   cusolverDnHandle_t handle = nullptr;
@@ -98,6 +98,7 @@ Solver& solver(DeviceContext& dc, const char* op) {
     auto fresh = std::make_unique<Solver>();
     dc.make_current();
     TM_CUSOLVER(op, cusolverDnCreate(&fresh->handle));
+    TM_CUSOLVER(op, cusolverDnSetStream(fresh->handle, dc.stream()));
     TM_CUSOLVER(op, cusolverDnCreateParams(&fresh->params));
     s = fresh.release();
   }
@@ -181,8 +182,6 @@ class Call {
     for (int64_t d : batch_) count_ *= d;
     dev_ = a.device;
     dc_.make_current();
-    // The stream of this thread's lane (the engine's, or the eager second lane's).
-    TM_CUSOLVER(op_, cusolverDnSetStream(s_.handle, dc_.stream()));
     // One block: flags [0, count), infos [count, 2 count), the spare info last; one
     // memset here and one read-back in finish().
     status_ = scratch(dc_, status_bytes());

@@ -380,7 +380,7 @@ int64_t DeviceContext::tiny_max_elements() {
 }
 
 bool DeviceContext::queue_tiny(const TinyOp& op) {
-  if (capturing() || (t_eager_.dc == this && t_eager_.lane)) return false;
+  if (capturing()) return false;
   int state = tiny_state_.load(std::memory_order_acquire);
   if (state == 0) {
     static const bool on = !detail::env_off("TMATH_CUDA_TINY");
@@ -445,8 +445,8 @@ void DeviceContext::copy_from_host(const void* src, void* dst, size_t nbytes) {
     TM_CUDA("copy_from_host", cudaEventSynchronize(staging_done_[k]));
     std::memcpy(staging_[k], s + off, len);
     TM_CUDA("copy_from_host",
-            cudaMemcpyAsync(d + off, staging_[k], len, cudaMemcpyHostToDevice, lane_stream()));
-    TM_CUDA("copy_from_host", cudaEventRecord(staging_done_[k], lane_stream()));
+            cudaMemcpyAsync(d + off, staging_[k], len, cudaMemcpyHostToDevice, stream_));
+    TM_CUDA("copy_from_host", cudaEventRecord(staging_done_[k], stream_));
   }
 }
 
@@ -454,15 +454,14 @@ void DeviceContext::copy_to_host(const void* src, void* dst, size_t nbytes) {
   if (nbytes == 0) return;
   refuse_in_capture("copy_to_host", "a copy to the host");
   flush_tiny();
-  TM_CUDA("copy_to_host",
-          cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, lane_stream()));
-  TM_CUDA("copy_to_host", cudaStreamSynchronize(lane_stream()));
+  TM_CUDA("copy_to_host", cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, stream_));
+  TM_CUDA("copy_to_host", cudaStreamSynchronize(stream_));
 }
 
 void DeviceContext::synchronize(const char* op) {
   refuse_in_capture(op, "waiting for the device");
   flush_tiny();
-  TM_CUDA(op, cudaStreamSynchronize(lane_stream()));
+  TM_CUDA(op, cudaStreamSynchronize(stream_));
 }
 
 // ---- graph recording ------------------------------------------------------------------
@@ -509,73 +508,10 @@ class CudaCapturedWork final : public CapturedWork {
 
 }  // namespace
 
-namespace {
-bool eager_lanes_on() {
-  static const bool on =
-      !detail::env_off("TMATH_CUDA_LANES") && !detail::env_off("TMATH_CUDA_EAGER_LANES");
-  return on;
-}
-}  // namespace
-
-int DeviceContext::lanes() const {
-  if (capturing()) return t_capture_.side ? 2 : 1;
-  return eager_lanes_on() ? 2 : 1;
-}
-
-thread_local DeviceContext::EagerLane DeviceContext::t_eager_;
-
-// After everything queued so far on the engine's stream (the tiny-op queue included).
-void DeviceContext::fork_eager() {
-  flush_tiny();
-  TM_CUDA("eval", cudaEventRecord(eager_fork_, stream_));
-  TM_CUDA("eval", cudaStreamWaitEvent(eager_side_, eager_fork_, 0));
-  t_eager_.lane = 1;
-  alloc_->use_stream(eager_side_);
-}
+int DeviceContext::lanes() const { return capturing() && t_capture_.side ? 2 : 1; }
 
 void DeviceContext::set_lane(int k) {
-  k = k ? 1 : 0;
-  if (!capturing()) {
-    if (t_eager_.dc == this) {  // this thread holds the second lane
-      if (k == t_eager_.lane) return;
-      if (k == 1) {
-        fork_eager();
-      } else {
-        t_eager_.lane = 0;
-        alloc_->use_stream(nullptr);
-      }
-      return;
-    }
-    // Another thread's evaluation holds the second lane: this one keeps to the first.
-    if (k == 0 || !eager_lanes_on() || eager_held_.exchange(true)) return;
-    try {
-      make_current();
-      if (!eager_side_) {
-        int least = 0, greatest = 0;
-        if (cudaDeviceGetStreamPriorityRange(&least, &greatest) != cudaSuccess) {
-          (void)cudaGetLastError();
-          least = 0;
-        }
-        TM_CUDA("eval", cudaStreamCreateWithPriority(&eager_side_, cudaStreamNonBlocking, least));
-        TM_CUDA("eval", cudaEventCreateWithFlags(&eager_fork_, cudaEventDisableTiming));
-        TM_CUDA("eval", cudaEventCreateWithFlags(&eager_join_, cudaEventDisableTiming));
-      }
-      {
-        std::lock_guard<std::mutex> lk(blas_mu_);
-        ensure_blas_workspace("eval", 1);
-      }
-      counters("eval", 1);  // zeroed on the engine's stream, before the fork
-      t_eager_.dc = this;
-      fork_eager();
-    } catch (...) {
-      t_eager_ = EagerLane{};
-      alloc_->use_stream(nullptr);
-      eager_held_.store(false);
-      throw;
-    }
-    return;
-  }
-  if (!t_capture_.side) return;
+  if (!capturing() || !t_capture_.side) return;
   CaptureTarget& t = t_capture_;
   k = k ? 1 : 0;
   if (k == t.lane) return;
@@ -597,18 +533,7 @@ cudaError_t DeviceContext::join_side(CaptureTarget& t) {
 }
 
 void DeviceContext::join_lanes() {
-  if (!capturing()) {
-    if (t_eager_.dc != this) return;
-    t_eager_ = EagerLane{};
-    alloc_->use_stream(nullptr);
-    // The engine's stream waits for everything queued on the second lane.
-    cudaError_t e = cudaEventRecord(eager_join_, eager_side_);
-    if (e == cudaSuccess) e = cudaStreamWaitEvent(stream_, eager_join_, 0);
-    eager_held_.store(false);
-    TM_CUDA("eval", e);
-    return;
-  }
-  if (!t_capture_.side) return;
+  if (!capturing() || !t_capture_.side) return;
   CaptureTarget& t = t_capture_;
   set_lane(0);
   if (!t.side_pending) return;

@@ -124,7 +124,6 @@ class DeviceContext {
   // the queued ops.
   cudaStream_t stream() const {
     if (t_capture_.dc == this) return t_capture_.lane ? t_capture_.side : t_capture_.stream;
-    if (t_eager_.dc == this && t_eager_.lane) return eager_side_;
     if (tiny_pending_.load(std::memory_order_relaxed)) flush_tiny();
     return stream_;
   }
@@ -150,24 +149,16 @@ class DeviceContext {
   // pool; end_capture instantiates the graph (nullptr with `why` on failure).
   void begin_capture();
   std::unique_ptr<CapturedWork> end_capture(bool keep, std::string& why);
-  // Lanes (Backend::lanes): 2 (TMATH_CUDA_LANES=0: 1). While this thread records
-  // here, the second lane is a second recording stream forked from and joined to the
-  // first with events; blocks released while it queues work return to the
-  // recording's pool only at the join. Outside recordings (eager evaluation;
-  // TMATH_CUDA_EAGER_LANES=0 keeps one lane) it is a second stream of the device,
-  // held by one thread at a time from set_lane(1) to join_lanes (another thread's
-  // set_lane(1) meanwhile leaves it on the first lane); the allocations made on it
-  // are ordered on that stream (DeviceAllocator::use_stream), and the tiny-op queue,
-  // host copies and waits of work queued on it use it too. Each lane has its own
-  // cuBLAS workspace and reduction counters.
+  // Lanes of the recording (Backend::lanes): 2 while this thread records here
+  // (TMATH_CUDA_LANES=0: 1). The second lane is a second recording stream forked
+  // from and joined to the first with events; it has its own cuBLAS workspace and
+  // reduction counters, and blocks released while it queues work return to the
+  // recording's pool only at the join.
   int lanes() const;
   void set_lane(int k);
   void join_lanes();
-  // The lane this thread queues work on here (0 unless on the second).
-  int lane() const {
-    if (t_capture_.dc == this) return t_capture_.lane;
-    return t_eager_.dc == this ? t_eager_.lane : 0;
-  }
+  // The lane this thread queues work on here (0 unless recording on the second).
+  int lane() const { return t_capture_.dc == this ? t_capture_.lane : 0; }
   DeviceAllocator& allocator() { return *alloc_; }
   // Makes this device's primary context current on the calling thread.
   void make_current() const;
@@ -232,20 +223,6 @@ class DeviceContext {
     bool side_pending = false;  // the second lane has work the first has not joined
   };
   static thread_local CaptureTarget t_capture_;
-  // The eager second lane: which device's this thread holds, and whether it queues on it.
-  struct EagerLane {
-    const DeviceContext* dc = nullptr;
-    int lane = 0;
-  };
-  static thread_local EagerLane t_eager_;
-  std::atomic<bool> eager_held_{false};
-  cudaStream_t eager_side_ = nullptr;  // created on first use
-  cudaEvent_t eager_fork_ = nullptr, eager_join_ = nullptr;
-  void fork_eager();
-  // The stream of this thread's current lane, without launching the tiny-op queue.
-  cudaStream_t lane_stream() const {
-    return t_eager_.dc == this && t_eager_.lane ? eager_side_ : stream_;
-  }
   static void destroy_streams(CaptureTarget& t);  // and events (errors cleared)
   // Orders the first lane after the second's work so far.
   static cudaError_t join_side(CaptureTarget& t);
