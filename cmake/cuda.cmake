@@ -23,19 +23,7 @@ if(NOT CUDAToolkit_FOUND OR NOT TARGET CUDA::cuda_driver OR NOT TARGET CUDA::nvr
   message(STATUS "tmath: CUDA toolkit not found; the cuda backend is not built")
   return()
 endif()
-message(STATUS "tmath: CUDA backend plugin enabled (CUDA ${CUDAToolkit_VERSION})")
 
-# src/core/philox.h is compiled into the random kernels by NVRTC: embed its text.
-set(_tmath_cuda_gen ${CMAKE_CURRENT_BINARY_DIR}/tmath_cuda_gen)
-file(READ ${CMAKE_CURRENT_SOURCE_DIR}/src/core/philox.h _tmath_philox)
-file(CONFIGURE OUTPUT ${_tmath_cuda_gen}/philox_source.inc
-     CONTENT "R\"tmath_philox(@_tmath_philox@)tmath_philox\"\n" @ONLY)
-set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
-             ${CMAKE_CURRENT_SOURCE_DIR}/src/core/philox.h)
-
-file(GLOB TMATH_CUDA_SRC CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/backend/cuda/*.cpp)
-add_library(tmath_cuda SHARED ${TMATH_CUDA_SRC})
-target_include_directories(tmath_cuda PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src ${_tmath_cuda_gen})
 # cuBLAS, cuBLASLt and cuSOLVER are opened on first use (src/backend/cuda/cuda_libs.cpp),
 # not linked: together they cost a process ~340 MB of reads from a cold disk and tens of
 # milliseconds of static initialisation at start-up. The build records their sonames.
@@ -48,16 +36,33 @@ function(_tmath_cuda_soname name out)
       set(_found "${_b}")
     endif()
   endforeach()
-  if(NOT _found)
-    message(FATAL_ERROR "tmath: lib${name}.so.<major> not found in ${CUDAToolkit_LIBRARY_DIR}")
-  endif()
   set(${out} "${_found}" PARENT_SCOPE)
 endfunction()
 _tmath_cuda_soname(cublas _tmath_cublas_so)
 _tmath_cuda_soname(cublasLt _tmath_cublaslt_so)
 _tmath_cuda_soname(cusolver _tmath_cusolver_so)
-message(STATUS "tmath: opened on first use: ${_tmath_cublas_so}, ${_tmath_cublaslt_so}, "
-               "${_tmath_cusolver_so}")
+if(NOT _tmath_cublas_so OR NOT _tmath_cublaslt_so OR NOT _tmath_cusolver_so)
+  set(_why "libcublas, libcublasLt or libcusolver (.so.<major>) not found in ${CUDAToolkit_LIBRARY_DIR}")
+  if(TMATH_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "tmath: ${_why}")
+  endif()
+  message(STATUS "tmath: ${_why}; the cuda backend is not built")
+  return()
+endif()
+message(STATUS "tmath: CUDA backend plugin enabled (CUDA ${CUDAToolkit_VERSION}; opened on "
+               "first use: ${_tmath_cublas_so}, ${_tmath_cublaslt_so}, ${_tmath_cusolver_so})")
+
+# src/core/philox.h is compiled into the random kernels by NVRTC: embed its text.
+set(_tmath_cuda_gen ${CMAKE_CURRENT_BINARY_DIR}/tmath_cuda_gen)
+file(READ ${CMAKE_CURRENT_SOURCE_DIR}/src/core/philox.h _tmath_philox)
+file(CONFIGURE OUTPUT ${_tmath_cuda_gen}/philox_source.inc
+     CONTENT "R\"tmath_philox(@_tmath_philox@)tmath_philox\"\n" @ONLY)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+             ${CMAKE_CURRENT_SOURCE_DIR}/src/core/philox.h)
+
+file(GLOB TMATH_CUDA_SRC CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/backend/cuda/*.cpp)
+add_library(tmath_cuda SHARED ${TMATH_CUDA_SRC})
+target_include_directories(tmath_cuda PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src ${_tmath_cuda_gen})
 target_link_libraries(tmath_cuda PRIVATE tmath CUDA::cudart CUDA::nvrtc CUDA::cuda_driver
                                          ${CMAKE_DL_LIBS})
 target_compile_definitions(tmath_cuda PRIVATE

@@ -18,9 +18,6 @@
 #include <cusolverDn.h>
 
 #include <atomic>
-#include <string>
-#include <utility>
-#include <vector>
 
 namespace tmath::cuda {
 
@@ -30,7 +27,7 @@ enum class CudaLib { cublas, cublasLt, cusolver };
 // DeviceError when the library or the symbol cannot be found.
 void* cuda_lib_symbol(CudaLib lib, const char* name);
 
-// Whether `lib` has been opened by this process (for `tmath info` and tests).
+// Whether the process has `lib` (opened here or by anyone else): for `tmath info`.
 bool cuda_lib_loaded(CudaLib lib);
 
 template <class F>

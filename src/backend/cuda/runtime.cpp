@@ -635,6 +635,17 @@ std::unique_ptr<CapturedWork> DeviceContext::end_capture(bool keep, std::string&
 
 // ---- versions ---------------------------------------------------------------------------
 
+namespace {
+// "major.minor.patch" from a library's get-property entry point; empty where it fails.
+template <class Get, class Status>
+std::string property_version(const Get& get, Status ok) {
+  int ma = 0, mi = 0, pa = 0;
+  if (get(MAJOR_VERSION, &ma) != ok || get(MINOR_VERSION, &mi) != ok || get(PATCH_LEVEL, &pa) != ok)
+    return {};
+  return std::to_string(ma) + "." + std::to_string(mi) + "." + std::to_string(pa);
+}
+}  // namespace
+
 std::vector<std::pair<std::string, std::string>> library_versions() {
   std::vector<std::pair<std::string, std::string>> v;
   int rt = 0;
@@ -646,35 +657,26 @@ std::vector<std::pair<std::string, std::string>> library_versions() {
   // cuBLAS, cuBLASLt and cuSOLVER are opened on first use (cuda_libs.h): a listing of
   // the backends does not open them. Loaded ones report what is running, the others
   // the version the backend was built against.
-  int ma = 0, mi = 0, pa = 0;
-  const std::string built = " (opened on first use; built with ";
-  if (!cuda_lib_loaded(CudaLib::cublas)) {
-    v.emplace_back("cuBLAS", "not loaded" + built + std::to_string(CUBLAS_VER_MAJOR) + "." +
-                                 std::to_string(CUBLAS_VER_MINOR) + ")");
-  } else if (cublasGetProperty(MAJOR_VERSION, &ma) == CUBLAS_STATUS_SUCCESS &&
-             cublasGetProperty(MINOR_VERSION, &mi) == CUBLAS_STATUS_SUCCESS &&
-             cublasGetProperty(PATCH_LEVEL, &pa) == CUBLAS_STATUS_SUCCESS) {
-    v.emplace_back("cuBLAS",
-                   std::to_string(ma) + "." + std::to_string(mi) + "." + std::to_string(pa));
-  }
-  if (!cuda_lib_loaded(CudaLib::cublasLt)) {
-    v.emplace_back("cuBLASLt", "not loaded" + built + std::to_string(CUBLAS_VER_MAJOR) + "." +
-                                   std::to_string(CUBLAS_VER_MINOR) + ")");
-  } else {
+  auto report = [&v](const char* name, CudaLib lib, int built_major, int built_minor,
+                     const std::function<std::string()>& running) {
+    if (!cuda_lib_loaded(lib)) {
+      v.emplace_back(name, "not loaded (opened on first use; built with " +
+                               std::to_string(built_major) + "." + std::to_string(built_minor) +
+                               ")");
+    } else if (std::string r = running(); !r.empty()) {
+      v.emplace_back(name, r);
+    }
+  };
+  report("cuBLAS", CudaLib::cublas, CUBLAS_VER_MAJOR, CUBLAS_VER_MINOR,
+         [] { return property_version(cublasGetProperty, CUBLAS_STATUS_SUCCESS); });
+  report("cuBLASLt", CudaLib::cublasLt, CUBLAS_VER_MAJOR, CUBLAS_VER_MINOR, [] {
     const size_t lt = cublasLtGetVersion();
-    v.emplace_back("cuBLASLt", std::to_string(lt / 10000) + "." +
-                                   std::to_string((lt / 100) % 100) + "." +
-                                   std::to_string(lt % 100));
-  }
-  if (!cuda_lib_loaded(CudaLib::cusolver)) {
-    v.emplace_back("cuSOLVER", "not loaded" + built + std::to_string(CUSOLVER_VER_MAJOR) + "." +
-                                   std::to_string(CUSOLVER_VER_MINOR) + ")");
-  } else if (cusolverGetProperty(MAJOR_VERSION, &ma) == CUSOLVER_STATUS_SUCCESS &&
-             cusolverGetProperty(MINOR_VERSION, &mi) == CUSOLVER_STATUS_SUCCESS &&
-             cusolverGetProperty(PATCH_LEVEL, &pa) == CUSOLVER_STATUS_SUCCESS) {
-    v.emplace_back("cuSOLVER",
-                   std::to_string(ma) + "." + std::to_string(mi) + "." + std::to_string(pa));
-  }
+    return std::to_string(lt / 10000) + "." + std::to_string((lt / 100) % 100) + "." +
+           std::to_string(lt % 100);
+  });
+  report("cuSOLVER", CudaLib::cusolver, CUSOLVER_VER_MAJOR, CUSOLVER_VER_MINOR,
+         [] { return property_version(cusolverGetProperty, CUSOLVER_STATUS_SUCCESS); });
+  int ma = 0, mi = 0;
   if (nvrtcVersion(&ma, &mi) == NVRTC_SUCCESS)
     v.emplace_back("NVRTC", std::to_string(ma) + "." + std::to_string(mi));
   return v;
