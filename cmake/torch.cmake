@@ -73,11 +73,7 @@ if(NOT _tt_inc OR NOT EXISTS "${_tt_inc}/ATen/ATen.h" OR NOT TMATH_TORCH_CPU_LIB
   if(NOT _tt_abi EQUAL 1)
     set(_tt_why "LibTorch in ${_tt_root} uses the pre-C++11 string ABI, the engine the C++11 one")
   endif()
-  if(TMATH_TORCH STREQUAL "ON")
-    message(FATAL_ERROR "tmath: TMATH_TORCH=ON but ${_tt_why}")
-  endif()
-  message(STATUS "tmath: ${_tt_why}; the torch backend is not built")
-  return()
+  tmath_plugin_unavailable(TMATH_TORCH torch "${_tt_why}")
 endif()
 get_filename_component(_tt_libdir "${TMATH_TORCH_CPU_LIB}" DIRECTORY)
 

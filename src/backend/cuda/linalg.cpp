@@ -308,12 +308,12 @@ class Call {
   // 1-based as ints or, when wide, int64 (an out-of-range one flagged with bit 4 and
   // replaced by its row's own index).
   void lu_pivots_in(const int* src, void* dst, int64_t n, bool wide) {
+    if (count_ * n == 0) return;
     LaKernelParams p;
     p.src = reinterpret_cast<unsigned long long>(src);
     p.dst = reinterpret_cast<unsigned long long>(dst);
     p.flags = reinterpret_cast<unsigned long long>(flags());
     p.batch = count_, p.rows = n, p.mode = wide ? 1 : 0;
-    if (count_ * n == 0) return;
     const Program& prog = dc_.program(linalg_kernels_key(dt_), [&] { return linalg_kernels(dt_); }, op_);
     launch(op_, prog[6], grid_for(dc_, count_ * n), 1, kThreads, 0, dc_.stream(), p);
   }
@@ -1583,14 +1583,9 @@ void lusolve_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef>
   // finish) and its bad pivots replaced, so getrs never reads past a row.
   ScratchPtr pkeep;
   const int* pin = contiguous_pivots(c, in[1], n, pkeep);
-  ScratchPtr p32, p64;
-  if (batched) {
-    p32 = scratch(c.dc(), static_cast<size_t>(B * n) * sizeof(int32_t));
-    c.lu_pivots_in(pin, p32->get(), n, false);
-  } else {
-    p64 = scratch(c.dc(), static_cast<size_t>(B * n) * sizeof(int64_t));
-    c.lu_pivots_in(pin, p64->get(), n, true);
-  }
+  auto piv = scratch(c.dc(),
+                     static_cast<size_t>(B * n) * (batched ? sizeof(int32_t) : sizeof(int64_t)));
+  c.lu_pivots_in(pin, piv->get(), n, !batched);
   auto A = scratch(c.dc(), static_cast<size_t>(B * n * n) * c.isz());
   auto X = scratch(c.dc(), static_cast<size_t>(B * n * k) * c.isz());
   c.pack(a, A->get(), dt, n, n, n, n * n);
@@ -1598,11 +1593,11 @@ void lusolve_op(Call& c, std::span<const ArrayRef> in, std::span<const ArrayRef>
   c.check(A->get(), n, n * n, n, n, 0, true, dt);
   c.check(X->get(), n, n * k, n, k, 0, false, dt);
   if (batched) {
-    getrs_batched(c, c.pointers(A->get(), n * n), n, at<int>(p32), c.pointers(X->get(), n * k), k);
+    getrs_batched(c, c.pointers(A->get(), n * n), n, at<int>(piv), c.pointers(X->get(), n * k), k);
   } else {
     for (int64_t b = 0; b < B; ++b)
       TM_CUSOLVER(c.op(), cusolverDnXgetrs(c.h(), c.params(), CUBLAS_OP_N, n, k, ty,
-                                           at(A, b * n * n, c.isz()), n, at<int64_t>(p64, b * n),
+                                           at(A, b * n * n, c.isz()), n, at<int64_t>(piv, b * n),
                                            ty, at(X, b * n * k, c.isz()), n, c.aux_info()));
   }
   c.unpack_plain(X->get(), dt, n, k, 1, n, n * k, out[0]);
